@@ -1,0 +1,1 @@
+"""Drift's shared shapes: everything that crosses a process boundary."""

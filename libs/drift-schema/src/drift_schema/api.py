@@ -1,0 +1,82 @@
+"""Bodies of the gateway's runtime API (contract 5) and problem details (contract 2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from drift_schema.base import Message, Shape
+from drift_schema.statuses import WorkflowStatus
+from drift_schema.workflow import ACTIVE
+
+WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+WorkflowId = Annotated[str, msgspec.Meta(pattern=WORKFLOW_ID_PATTERN)]
+TENANT_PATTERN = r"^[A-Za-z0-9_-]+$"
+DEFAULT_SYNC_TIMEOUT_MS = 30_000
+SyncTimeoutMs = Annotated[int, msgspec.Meta(ge=0, le=600_000)]
+
+
+class WorkflowRef(Shape):
+    id: str
+    version: str = ACTIVE
+
+
+class StartRequest(Shape):
+    workflow: WorkflowRef
+    workflow_id: WorkflowId | None = None
+    params: Any = None
+    issue_detail: Any = None
+    customer: Any = None
+    order_details: Any = None
+    callback_url: str | None = None
+    sync_timeout_ms: SyncTimeoutMs | None = None
+
+
+class ViewResponse(Shape):
+    selected_options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ResumeRequest(Shape):
+    view_response: ViewResponse
+    callback_url: str | None = None
+    sync_timeout_ms: SyncTimeoutMs | None = None
+
+
+class WorkflowResponse(Message):
+    """What every runtime call answers with, and what status events carry."""
+
+    workflow_id: str
+    workflow_status: WorkflowStatus
+    current_node: str | None = None
+    disposition: Any = None
+    error_message: str | None = None
+    view: Any = None
+
+
+class WorkflowDetail(WorkflowResponse):
+    """`GET /v3/workflow/{id}`: the response plus the run's `$global`."""
+
+    context: Any = None
+
+
+class AcceptedResponse(Message):
+    """Async-mode answer."""
+
+    workflow_id: str
+    workflow_status: WorkflowStatus
+
+
+class ProblemError(Message):
+    pointer: str
+    message: str
+
+
+class Problem(Message, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    title: str
+    status: int
+    type: str = "about:blank"
+    detail: str | None = None
+    errors: list[ProblemError] | None = None

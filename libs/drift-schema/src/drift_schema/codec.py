@@ -1,0 +1,158 @@
+"""Module-level encoders and decoders, with errors that carry a JSON pointer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+from drift_schema.api import Problem, ProblemError
+from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand
+from drift_schema.events import NodeEvent, WorkflowEvent
+from drift_schema.nodes import NodeDefinition
+from drift_schema.workflow import Bundle, WorkflowDefinition
+
+T = TypeVar("T")
+
+encoder = msgspec.json.Encoder()
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_UNKNOWN_KEY = "..."
+
+
+class DecodeError(ValueError):
+    """A body that does not match its shape; `pointer` is an RFC 6901 JSON pointer."""
+
+    def __init__(self, message: str, pointer: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+
+    def as_problem_error(self) -> ProblemError:
+        return ProblemError(pointer=self.pointer, message=self.message)
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _path_tokens(path: str) -> list[str]:
+    """msgspec's `.a.b[0][...]` path as tokens; `...` marks a dict key msgspec did not name."""
+    return [attr or index for attr, index in _STEP.findall(path)]
+
+
+def _child(node: Any, token: str) -> Any:
+    if isinstance(node, list):
+        return node[int(token)]
+    return node[token]
+
+
+def _with_replaced(raw: Any, tokens: list[str], replacement: Any) -> Any:
+    """A copy of raw where the node at tokens is replaced; only the path is copied."""
+    if not tokens:
+        return replacement
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(raw, list):
+        copy_list = list(raw)
+        copy_list[int(head)] = _with_replaced(raw[int(head)], rest, replacement)
+        return copy_list
+    copy_dict = dict(raw)
+    copy_dict[head] = _with_replaced(raw[head], rest, replacement)
+    return copy_dict
+
+
+def _name_dict_keys(raw: Any, into: Any, tokens: list[str]) -> list[str]:
+    """Replace each unnamed dict key in tokens by the key whose entry alone reproduces the error.
+
+    msgspec reports `states[...]` for dict values; converting the body again with
+    that dict narrowed to one entry at a time finds the entry at fault.
+    """
+    resolved: list[str] = []
+    node = raw
+    for position, token in enumerate(tokens):
+        if token != _UNKNOWN_KEY:
+            resolved.append(token)
+            node = _child(node, token)
+            continue
+        if not isinstance(node, dict):
+            return resolved
+        for key, value in node.items():
+            trial = _with_replaced(raw, resolved, {key: value})
+            try:
+                msgspec.convert(trial, into)
+            except msgspec.ValidationError as error:
+                match = _PATH.search(str(error))
+                if match and _path_tokens(match["path"])[: position + 1] == tokens[: position + 1]:
+                    raw = trial
+                    resolved.append(key)
+                    node = value
+                    break
+        else:
+            return resolved
+    return resolved
+
+
+def _pointer_error(error: msgspec.ValidationError, raw: Any = None, into: Any = None) -> DecodeError:
+    text = str(error)
+    match = _PATH.search(text)
+    if match is None:
+        return DecodeError(text, "")
+    tokens = _path_tokens(match["path"])
+    if _UNKNOWN_KEY in tokens and into is not None:
+        tokens = _name_dict_keys(raw, into, tokens)
+    return DecodeError(text[: match.start()], "".join("/" + _escape(token) for token in tokens))
+
+
+def decode(data: bytes | str, into: type[T]) -> T:
+    """Decode JSON into a shape, raising DecodeError with a pointer on any mismatch."""
+    try:
+        return msgspec.json.decode(data, type=into)
+    except msgspec.ValidationError as error:
+        raise _pointer_error(error, msgspec.json.decode(data), into) from None
+    except msgspec.DecodeError as error:
+        raise DecodeError(f"malformed JSON: {error}", "") from None
+
+
+def convert(value: Any, into: type[T]) -> T:
+    """Convert already-parsed JSON into a shape, with the same errors as decode()."""
+    try:
+        return msgspec.convert(value, type=into)
+    except msgspec.ValidationError as error:
+        raise _pointer_error(error, value, into) from None
+
+
+def encode(value: Any) -> bytes:
+    return encoder.encode(value)
+
+
+def to_builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+# Typed decoders for the hot paths, created once.
+node_definition_decoder = msgspec.json.Decoder(NodeDefinition)
+workflow_definition_decoder = msgspec.json.Decoder(WorkflowDefinition)
+bundle_decoder = msgspec.json.Decoder(Bundle)
+workflow_event_decoder = msgspec.json.Decoder(WorkflowEvent)
+node_event_decoder = msgspec.json.Decoder(NodeEvent)
+COMMAND_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "start": msgspec.json.Decoder(StartCommand),
+    "resume": msgspec.json.Decoder(ResumeCommand),
+    "terminate": msgspec.json.Decoder(TerminateCommand),
+    "event": msgspec.json.Decoder(EventCommand),
+}
+
+
+def decode_with(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
+    """Decode with a prebuilt decoder, raising DecodeError with a pointer."""
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as error:
+        raise _pointer_error(error, msgspec.json.decode(data), decoder.type) from None
+    except msgspec.DecodeError as error:
+        raise DecodeError(f"malformed JSON: {error}", "") from None
+
+
+def problem(status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None) -> Problem:
+    return Problem(title=title, status=status, detail=detail, errors=errors)

@@ -1,0 +1,69 @@
+"""Commands on `drift.<tenant>.cmd.*` (contract 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from drift_schema.api import StartRequest, ViewResponse, WorkflowId, WorkflowRef
+from drift_schema.base import Shape
+
+
+class ThreadContext(Shape):
+    client_id: str | None = None
+    user_id: str | None = None
+
+
+class StartCommand(Shape):
+    """The start body of 5.1 with `workflowId` required."""
+
+    workflow: WorkflowRef
+    workflow_id: WorkflowId
+    params: Any = None
+    issue_detail: Any = None
+    customer: Any = None
+    order_details: Any = None
+    callback_url: str | None = None
+    sync_timeout_ms: int | None = None
+    thread_context: ThreadContext | None = None
+
+    @classmethod
+    def from_request(cls, request: StartRequest, workflow_id: str, thread_context: ThreadContext) -> StartCommand:
+        return cls(
+            workflow=request.workflow,
+            workflow_id=workflow_id,
+            params=request.params,
+            issue_detail=request.issue_detail,
+            customer=request.customer,
+            order_details=request.order_details,
+            callback_url=request.callback_url,
+            thread_context=thread_context,
+        )
+
+
+class ResumeCommand(Shape):
+    workflow_id: WorkflowId
+    view_response: ViewResponse = msgspec.field(default_factory=ViewResponse)
+    callback_url: str | None = None
+
+
+class TerminateCommand(Shape):
+    workflow_id: WorkflowId
+    reason: str | None = None
+
+
+class EventCommand(Shape):
+    workflow_id: WorkflowId
+    event: str
+    payload: Any = None
+
+
+Command = StartCommand | ResumeCommand | TerminateCommand | EventCommand
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    "start": StartCommand,
+    "resume": ResumeCommand,
+    "terminate": TerminateCommand,
+    "event": EventCommand,
+}

@@ -1,0 +1,130 @@
+"""Graph checks of workflow definitions: every fault at once, each with a JSON pointer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from drift_schema.api import ProblemError
+from drift_schema.expressions import syntax_errors
+from drift_schema.nodes import BranchNode, FailureNode, NodeBase, ParallelNode, SuccessNode
+from drift_schema.workflow import State, WorkflowDefinition
+
+NodeResolver = Callable[[State], NodeBase | None]
+TERMINAL_TYPES = (SuccessNode, FailureNode)
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def node_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
+    """Expression syntax errors inside one node definition."""
+    return [
+        ProblemError(pointer=where, message=message)
+        for where, message in syntax_errors(msgspec.to_builtins(node), pointer)
+    ]
+
+
+def edges(state: State, node: NodeBase | None) -> list[tuple[str, str]]:
+    """(relative pointer, target) of every edge leaving a state."""
+    targets: list[tuple[str, str]] = []
+    if state.next_node is not None:
+        targets.append(("/nextNode", state.next_node))
+    if isinstance(node, BranchNode):
+        targets += [(f"/choices/{i}/nextNode", choice.next_node) for i, choice in enumerate(node.choices)]
+        if node.default_node is not None:
+            targets.append(("/defaultNode", node.default_node))
+    if isinstance(node, ParallelNode):
+        targets += [(f"/branches/{i}", branch) for i, branch in enumerate(node.branches)]
+    return targets
+
+
+def _node_of(state: State, resolve: NodeResolver | None) -> NodeBase | None:
+    if state.node_definition is not None:
+        return state.node_definition
+    return resolve(state) if resolve is not None else None
+
+
+def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[ProblemError]:
+    """Every structural fault of a workflow graph.
+
+    `resolve` finds a referenced node definition; when given, a state whose
+    node cannot be resolved is a fault. Without it, only inline nodes are checked.
+    """
+    errors: list[ProblemError] = []
+    states = definition.states
+    if not states:
+        errors.append(ProblemError(pointer="/states", message="a workflow needs at least one state"))
+    if definition.start_node is None:
+        errors.append(ProblemError(pointer="/startNode", message="startNode is required"))
+    elif definition.start_node not in states:
+        errors.append(ProblemError(pointer="/startNode", message=f"'{definition.start_node}' is not a state"))
+    if definition.default_failure_node is not None and definition.default_failure_node not in states:
+        errors.append(
+            ProblemError(
+                pointer="/defaultFailureNode", message=f"'{definition.default_failure_node}' is not a state"
+            )
+        )
+    for index, name in enumerate(definition.post_workflow_completion_nodes):
+        if name not in states:
+            errors.append(
+                ProblemError(pointer=f"/postWorkflowCompletionNodes/{index}", message=f"'{name}' is not a state")
+            )
+
+    has_terminal = False
+    for name, state in states.items():
+        base = f"/states/{_escape(name)}"
+        if state.resource_id is None and state.node_definition is None:
+            errors.append(ProblemError(pointer=base, message="a state needs a resourceId or a nodeDefinition"))
+        node = _node_of(state, resolve)
+        if node is None and state.resource_id is not None and resolve is not None:
+            errors.append(
+                ProblemError(
+                    pointer=f"{base}/resourceId",
+                    message=f"node '{state.resource_id}' version '{state.resource_version}' does not exist",
+                )
+            )
+        inline = state.node_definition is not None
+        node_pointer = f"{base}/nodeDefinition" if inline else f"{base}/resourceId"
+        if inline and node is not None:
+            errors += node_errors(node, node_pointer)
+        errors += [
+            ProblemError(pointer=where, message=message)
+            for where, message in syntax_errors(state.parameters, f"{base}/parameters")
+        ]
+        for relative, target in edges(state, node):
+            if target not in states:
+                where = f"{base}{relative}" if relative == "/nextNode" or inline else node_pointer
+                errors.append(ProblemError(pointer=where, message=f"'{target}' is not a state"))
+        if state.end or isinstance(node, TERMINAL_TYPES):
+            has_terminal = True
+    if states and not has_terminal:
+        errors.append(
+            ProblemError(pointer="/states", message="no terminal state (end: true, SUCCESS or FAILURE)")
+        )
+    return errors
+
+
+def reachable(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> set[str]:
+    """Names of the states reachable from startNode, the failure node and completion nodes."""
+    roots = [definition.start_node, definition.default_failure_node, *definition.post_workflow_completion_nodes]
+    seen: set[str] = set()
+    stack = [root for root in roots if root is not None and root in definition.states]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = definition.states[name]
+        for _, target in edges(state, _node_of(state, resolve)):
+            if target in definition.states and target not in seen:
+                stack.append(target)
+    return seen
+
+
+def disconnected(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[str]:
+    """States no edge reaches: runnable only through the disconnected-node route."""
+    reached = reachable(definition, resolve)
+    return [name for name in definition.states if name not in reached]

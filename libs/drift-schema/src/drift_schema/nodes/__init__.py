@@ -1,0 +1,79 @@
+"""Node definitions: one module per node type, joined into one tagged union."""
+
+from __future__ import annotations
+
+from drift_schema.nodes.branch import BranchNode, Choice
+from drift_schema.nodes.child import ChildNode, ExecutionMode
+from drift_schema.nodes.common import NODE_ID_PATTERN, NodeBase, NodeId, RetryPolicy
+from drift_schema.nodes.failure import FailureNode
+from drift_schema.nodes.http import DEFAULT_HTTP_OUTPUT, HttpNode, HttpRequest
+from drift_schema.nodes.instruction import Instruction, InstructionNode, Option, PossibleValue, Tags, View
+from drift_schema.nodes.parallel import ParallelNode
+from drift_schema.nodes.script import ScriptNode
+from drift_schema.nodes.success import SuccessNode
+from drift_schema.nodes.wait import AbsoluteWait, OnEventWait, SchedulerWait, WaitConfig, WaitNode
+
+NodeDefinition = (
+    HttpNode
+    | ScriptNode
+    | BranchNode
+    | InstructionNode
+    | WaitNode
+    | ChildNode
+    | ParallelNode
+    | SuccessNode
+    | FailureNode
+)
+
+NODE_TYPES: dict[str, type[NodeBase]] = {
+    str(cls.__struct_config__.tag): cls
+    for cls in (
+        HttpNode,
+        ScriptNode,
+        BranchNode,
+        InstructionNode,
+        WaitNode,
+        ChildNode,
+        ParallelNode,
+        SuccessNode,
+        FailureNode,
+    )
+}
+
+
+def node_type(node: NodeBase) -> str:
+    """The wire `type` tag of a node definition."""
+    return str(type(node).__struct_config__.tag)
+
+
+__all__ = [
+    "DEFAULT_HTTP_OUTPUT",
+    "NODE_ID_PATTERN",
+    "NODE_TYPES",
+    "AbsoluteWait",
+    "BranchNode",
+    "ChildNode",
+    "Choice",
+    "ExecutionMode",
+    "FailureNode",
+    "HttpNode",
+    "HttpRequest",
+    "Instruction",
+    "InstructionNode",
+    "NodeBase",
+    "NodeDefinition",
+    "NodeId",
+    "OnEventWait",
+    "Option",
+    "ParallelNode",
+    "PossibleValue",
+    "RetryPolicy",
+    "SchedulerWait",
+    "ScriptNode",
+    "SuccessNode",
+    "Tags",
+    "View",
+    "WaitConfig",
+    "WaitNode",
+    "node_type",
+]

@@ -1,0 +1,30 @@
+"""WAIT node: a timer, an absolute time, or a named external event."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from drift_schema.base import Shape
+from drift_schema.nodes.common import NodeBase
+
+
+class SchedulerWait(Shape, tag_field="waitType", tag="SCHEDULER_WAIT"):
+    duration: Annotated[float, msgspec.Meta(ge=0)]
+
+
+class AbsoluteWait(Shape, tag_field="waitType", tag="ABSOLUTE_WAIT"):
+    timestamp: Any
+
+
+class OnEventWait(Shape, tag_field="waitType", tag="ON_EVENT"):
+    event: str
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+WaitConfig = SchedulerWait | AbsoluteWait | OnEventWait
+
+
+class WaitNode(NodeBase, tag="WAIT", kw_only=True):
+    config: WaitConfig
