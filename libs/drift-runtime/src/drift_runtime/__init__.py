@@ -1,0 +1,1 @@
+"""Plumbing shared by Drift's services: messaging, telemetry, logging, auth, problem details."""

@@ -1,0 +1,221 @@
+"""The one thin messaging module: streams, publish with dedup id and trace context, explicit-ack consumers.
+
+Subject names live in `drift_schema.subjects`; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from drift_runtime.telemetry import extract_context, inject_headers
+from drift_schema import subjects
+
+log = structlog.get_logger("drift.messaging")
+tracer = trace.get_tracer("drift.messaging")
+
+MSG_ID = "Nats-Msg-Id"
+COMMAND_DUPLICATE_WINDOW_S = 120.0
+COMMAND_MAX_AGE_S = 7 * 24 * 3600.0
+EVENT_MAX_AGE_S = 3 * 24 * 3600.0
+
+
+class TransientFault(Exception):
+    """Processing failed for a reason that may pass (a dependency is down): redeliver later."""
+
+    def __init__(self, message: str, delay_s: float = 2.0) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+class PoisonMessage(Exception):
+    """A message that can never be processed: terminate it, never redeliver."""
+
+
+STREAMS = (
+    StreamConfig(
+        name=subjects.COMMAND_STREAM,
+        subjects=[subjects.COMMAND_SUBJECTS],
+        storage=StorageType.FILE,
+        duplicate_window=COMMAND_DUPLICATE_WINDOW_S,
+        max_age=COMMAND_MAX_AGE_S,
+    ),
+    StreamConfig(
+        name=subjects.EVENT_STREAM,
+        subjects=[subjects.EVENT_SUBJECTS],
+        storage=StorageType.FILE,
+        duplicate_window=COMMAND_DUPLICATE_WINDOW_S,
+        max_age=EVENT_MAX_AGE_S,
+    ),
+)
+
+
+async def connect(url: str, name: str) -> NatsClient:
+    """Connect with unbounded reconnects: a NATS restart must not end a service."""
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        allow_reconnect=True,
+    )
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create (or bring up to date) Drift's command and event streams; safe to race."""
+    for config in STREAMS:
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            with contextlib.suppress(Exception):
+                await js.add_stream(config)
+            continue
+        await js.update_stream(config)
+
+
+def _payload(body: bytes | msgspec.Struct | Any) -> bytes:
+    return body if isinstance(body, bytes) else msgspec.json.encode(body)
+
+
+async def publish(
+    js: JetStreamContext,
+    subject: str,
+    body: bytes | msgspec.Struct | Any,
+    msg_id: str,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 5.0,
+) -> bool:
+    """Publish to JetStream with a dedup id and the current trace context.
+
+    Returns False when the stream already had a message with this id (a duplicate).
+    """
+    with tracer.start_as_current_span(
+        f"{subject} publish",
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": msg_id},
+    ):
+        sent_headers = inject_headers({**(headers or {}), MSG_ID: msg_id})
+        ack = await js.publish(subject, _payload(body), timeout=timeout_s, headers=sent_headers)
+        return not ack.duplicate
+
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer; instances sharing `durable` share the work (a queue group)."""
+
+    stream: str
+    durable: str
+    filter_subject: str
+    max_deliver: int = 50
+    ack_wait_s: float = 30.0
+    batch: int = 32
+    concurrency: int = 32
+
+
+async def consume(
+    js: JetStreamContext, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event, name: str
+) -> None:
+    """Fetch and handle messages until `stop` is set, acking explicitly.
+
+    The handler returns normally to ack; raises TransientFault to `nak` with a
+    delay; raises PoisonMessage (or any other error) to `term` the message.
+    """
+    config = ConsumerConfig(
+        durable_name=spec.durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        max_deliver=spec.max_deliver,
+        ack_wait=spec.ack_wait_s,
+        filter_subject=spec.filter_subject,
+        max_ack_pending=spec.concurrency * 32,
+    )
+    subscription = await js.pull_subscribe(
+        spec.filter_subject, durable=spec.durable, stream=spec.stream, config=config
+    )
+    slots = asyncio.Semaphore(spec.concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run_one(msg: Msg) -> None:
+        try:
+            await _handle(msg, handler, name)
+        finally:
+            slots.release()
+
+    while not stop.is_set():
+        try:
+            messages = await subscription.fetch(spec.batch, timeout=1.0)
+        except NatsTimeoutError:
+            continue
+        except Exception as error:
+            log.warning("messaging.fetch_failed", consumer=spec.durable, error=str(error))
+            await asyncio.sleep(0.5)
+            continue
+        for msg in messages:
+            await slots.acquire()
+            task = asyncio.create_task(run_one(msg))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        await subscription.unsubscribe()
+
+
+async def _handle(msg: Msg, handler: Handler, name: str) -> None:
+    parent = extract_context(msg.headers)
+    with tracer.start_as_current_span(
+        f"{msg.subject} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject, "messaging.consumer": name},
+    ) as span:
+        try:
+            await handler(msg)
+        except TransientFault as fault:
+            span.set_attribute("drift.outcome", "nak")
+            log.warning("messaging.redeliver", subject=msg.subject, reason=str(fault), delay_s=fault.delay_s)
+            await msg.nak(delay=fault.delay_s)
+            return
+        except PoisonMessage as poison:
+            span.set_attribute("drift.outcome", "term")
+            log.error("messaging.poison_message", subject=msg.subject, reason=str(poison))
+            await msg.term()
+            return
+        except Exception as error:
+            span.record_exception(error)
+            span.set_attribute("drift.outcome", "term")
+            log.exception("messaging.handler_crashed", subject=msg.subject)
+            await msg.term()
+            return
+        await msg.ack()
+
+
+def delivery_count(msg: Msg) -> int:
+    """How many times JetStream has delivered this message (1 on the first delivery)."""
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
+
+
+def message_id(msg: Msg) -> str | None:
+    return (msg.headers or {}).get(MSG_ID)

@@ -1,0 +1,52 @@
+"""OpenTelemetry setup and W3C trace-context propagation through message headers.
+
+Export is configured only by the standard `OTEL_*` variables: with
+`OTEL_EXPORTER_OTLP_ENDPOINT` unset, spans are created (so context still
+propagates) but nothing is exported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(service_name: str) -> TracerProvider:
+    """Install a tracer provider named after the service (once per process)."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service_name)})
+    provider = TracerProvider(resource=resource)
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def shutdown_tracing() -> None:
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers with the current context's `traceparent` (and `tracestate`) added."""
+    carrier = dict(headers or {})
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
+    """The trace context a message's headers carry (empty when none)."""
+    return propagate.extract(dict(headers or {}))

@@ -1,0 +1,53 @@
+"""Temporal client factory and the msgspec payload converter every client and worker uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.converter import (
+    BinaryNullPayloadConverter,
+    BinaryPlainPayloadConverter,
+    CompositePayloadConverter,
+    DataConverter,
+    EncodingPayloadConverter,
+)
+
+_ENCODING = b"json/plain"
+
+
+class MsgspecJSONPayloadConverter(EncodingPayloadConverter):
+    """JSON via msgspec: Structs, enums, dataclasses and builtins, decoded by type hint."""
+
+    @property
+    def encoding(self) -> str:
+        return _ENCODING.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return Payload(metadata={"encoding": _ENCODING}, data=msgspec.json.encode(value))
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        if type_hint is None or type_hint is Any:
+            return msgspec.json.decode(payload.data)
+        return msgspec.json.decode(payload.data, type=type_hint)
+
+
+class MsgspecPayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        super().__init__(BinaryNullPayloadConverter(), BinaryPlainPayloadConverter(), MsgspecJSONPayloadConverter())
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=MsgspecPayloadConverter)
+
+
+async def connect_temporal(address: str, namespace: str) -> Client:
+    """A Temporal client with the msgspec converter and the tracing interceptor."""
+    return await Client.connect(
+        address,
+        namespace=namespace,
+        data_converter=DATA_CONVERTER,
+        interceptors=[TracingInterceptor()],
+    )

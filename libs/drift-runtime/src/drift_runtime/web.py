@@ -1,0 +1,188 @@
+"""Litestar plumbing shared by the HTTP services: auth, problem details, health, metrics, tracing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.types import ASGIApp
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from drift_runtime.auth import ApiKeys, bearer_token
+from drift_schema.api import Problem, ProblemError
+
+log = structlog.get_logger("drift.web")
+
+MAX_BODY_BYTES = 1024 * 1024
+PROBLEM_JSON = "application/problem+json"
+PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema"]
+TENANT_HEADER = "X-Drift-Tenant"
+
+
+class DriftProblem(Exception):
+    """An error answered as RFC 9457 problem details; services subclass it in their errors.py."""
+
+    status: int = 500
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        errors: list[ProblemError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+    def to_problem(self) -> Problem:
+        return Problem(title=self.title, status=self.status, detail=self.detail, errors=self.errors)
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _drift_problem_handler(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    assert isinstance(error, DriftProblem)
+    return problem_response(error.to_problem(), error.headers)
+
+
+def _http_exception_handler(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    assert isinstance(error, HTTPException)
+    errors = None
+    extra = error.extra
+    if isinstance(extra, list):
+        errors = [
+            ProblemError(pointer=_pointer_of(item), message=str(item.get("message", "")))
+            for item in extra
+            if isinstance(item, dict)
+        ] or None
+    title = {401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large"}.get(
+        error.status_code, "Bad Request" if error.status_code < 500 else "Internal Server Error"
+    )
+    headers = dict(error.headers or {})
+    if error.status_code == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return problem_response(Problem(title=title, status=error.status_code, detail=error.detail, errors=errors), headers)
+
+
+def _pointer_of(item: dict[str, Any]) -> str:
+    key = item.get("key")
+    return f"/{key}" if key else ""
+
+
+def _unexpected_handler(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    log.exception("http.unhandled_error", path=request.url.path)
+    return problem_response(Problem(title="Internal Server Error", status=500, detail="unexpected error"))
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[..., Response[Any]]] = {
+    DriftProblem: _drift_problem_handler,
+    HTTPException: _http_exception_handler,
+    Exception: _unexpected_handler,
+}
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The authenticated caller: the tenant its token names."""
+
+    name: str
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Authenticates every non-public route by bearer key.
+
+    A service-to-service call presents `DRIFT_SERVICE_TOKEN` and names the
+    tenant it acts for in `X-Drift-Tenant`.
+    """
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys, service_token: str | None, exclude: list[str]) -> None:
+        super().__init__(app, exclude=exclude)
+        self.keys = keys
+        self.service = ApiKeys({service_token: "_service"}) if service_token else None
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        token = bearer_token(connection.headers.get("authorization"))
+        if token is None:
+            raise NotAuthorizedException("missing bearer token")
+        tenant = self.keys.tenant_for(token)
+        if tenant is None and self.service is not None and self.service.tenant_for(token):
+            tenant = connection.headers.get(TENANT_HEADER)
+        if not tenant:
+            raise NotAuthorizedException("unknown bearer token")
+        structlog.contextvars.bind_contextvars(tenant=tenant)
+        return AuthenticationResult(user=Tenant(tenant), auth=None)
+
+
+def auth_middleware(keys: ApiKeys, service_token: str | None = None) -> DefineMiddleware:
+    return DefineMiddleware(BearerAuthMiddleware, keys=keys, service_token=service_token, exclude=PUBLIC_PATHS)
+
+
+def openapi_config(title: str, version: str = "1.0.0") -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title=title,
+        version=version,
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
+        ),
+        security=[{"bearer": []}],
+    )
+
+
+def tracing_plugin() -> OpenTelemetryPlugin:
+    return OpenTelemetryPlugin(OpenTelemetryConfig(exclude=PUBLIC_PATHS))
+
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def health_handlers(ready: ReadinessCheck) -> Sequence[Any]:
+    """`/health/live`, `/health/ready` and `/metrics` route handlers."""
+
+    @get("/health/live", include_in_schema=False, sync_to_thread=False)
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", include_in_schema=False)
+    async def readiness() -> Response[dict[str, str]]:
+        try:
+            is_ready = await ready()
+        except Exception:
+            is_ready = False
+        if is_ready:
+            return Response({"status": "ready"})
+        return Response({"status": "not ready"}, status_code=503, headers={"Retry-After": "1"})
+
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def metrics() -> Response[bytes]:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [live, readiness, metrics]
+
+
+def tenant_of(request: Request[Any, Any, Any]) -> str:
+    user = request.user
+    assert isinstance(user, Tenant)
+    return user.name
