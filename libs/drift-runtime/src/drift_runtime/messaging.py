@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import nats
 import structlog
+from drift_schema import subjects
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -24,7 +25,6 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from drift_runtime.telemetry import extract_context, inject_headers
-from drift_schema import subjects
 
 log = structlog.get_logger("drift.messaging")
 tracer = trace.get_tracer("drift.messaging")
@@ -108,7 +108,11 @@ async def publish(
     with tracer.start_as_current_span(
         f"{subject} publish",
         kind=SpanKind.PRODUCER,
-        attributes={"messaging.system": "nats", "messaging.destination.name": subject, "messaging.message.id": msg_id},
+        attributes={
+            "messaging.system": "nats",
+            "messaging.destination.name": subject,
+            "messaging.message.id": msg_id,
+        },
     ):
         sent_headers = inject_headers({**(headers or {}), MSG_ID: msg_id})
         ack = await js.publish(subject, _payload(body), timeout=timeout_s, headers=sent_headers)
@@ -186,7 +190,11 @@ async def _handle(msg: Msg, handler: Handler, name: str) -> None:
         f"{msg.subject} process",
         context=parent,
         kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject, "messaging.consumer": name},
+        attributes={
+            "messaging.system": "nats",
+            "messaging.destination.name": msg.subject,
+            "messaging.consumer": name,
+        },
     ) as span:
         try:
             await handler(msg)

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from drift_schema.api import Problem, ProblemError
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
@@ -21,7 +22,6 @@ from litestar.types import ASGIApp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drift_runtime.auth import ApiKeys, bearer_token
-from drift_schema.api import Problem, ProblemError
 
 log = structlog.get_logger("drift.web")
 
@@ -76,13 +76,18 @@ def _http_exception_handler(_: Request[Any, Any, Any], error: Exception) -> Resp
             for item in extra
             if isinstance(item, dict)
         ] or None
-    title = {401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Request Entity Too Large"}.get(
-        error.status_code, "Bad Request" if error.status_code < 500 else "Internal Server Error"
-    )
+    title = {
+        401: "Unauthorized",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        413: "Request Entity Too Large",
+    }.get(error.status_code, "Bad Request" if error.status_code < 500 else "Internal Server Error")
     headers = dict(error.headers or {})
     if error.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return problem_response(Problem(title=title, status=error.status_code, detail=error.detail, errors=errors), headers)
+    return problem_response(
+        Problem(title=title, status=error.status_code, detail=error.detail, errors=errors), headers
+    )
 
 
 def _pointer_of(item: dict[str, Any]) -> str:
@@ -121,7 +126,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         self.keys = keys
         self.service = ApiKeys({service_token: "_service"}) if service_token else None
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:
             raise NotAuthorizedException("missing bearer token")
@@ -135,7 +142,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 
 def auth_middleware(keys: ApiKeys, service_token: str | None = None) -> DefineMiddleware:
-    return DefineMiddleware(BearerAuthMiddleware, keys=keys, service_token=service_token, exclude=PUBLIC_PATHS)
+    return DefineMiddleware(
+        BearerAuthMiddleware, keys=keys, service_token=service_token, exclude=PUBLIC_PATHS
+    )
 
 
 def openapi_config(title: str, version: str = "1.0.0") -> OpenAPIConfig:

@@ -154,5 +154,7 @@ def decode_with(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
         raise DecodeError(f"malformed JSON: {error}", "") from None
 
 
-def problem(status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None) -> Problem:
+def problem(
+    status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None
+) -> Problem:
     return Problem(title=title, status=status, detail=detail, errors=errors)

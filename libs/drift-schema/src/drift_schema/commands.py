@@ -29,7 +29,9 @@ class StartCommand(Shape):
     thread_context: ThreadContext | None = None
 
     @classmethod
-    def from_request(cls, request: StartRequest, workflow_id: str, thread_context: ThreadContext) -> StartCommand:
+    def from_request(
+        cls, request: StartRequest, workflow_id: str, thread_context: ThreadContext
+    ) -> StartCommand:
         return cls(
             workflow=request.workflow,
             workflow_id=workflow_id,

@@ -70,14 +70,18 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
     for index, name in enumerate(definition.post_workflow_completion_nodes):
         if name not in states:
             errors.append(
-                ProblemError(pointer=f"/postWorkflowCompletionNodes/{index}", message=f"'{name}' is not a state")
+                ProblemError(
+                    pointer=f"/postWorkflowCompletionNodes/{index}", message=f"'{name}' is not a state"
+                )
             )
 
     has_terminal = False
     for name, state in states.items():
         base = f"/states/{_escape(name)}"
         if state.resource_id is None and state.node_definition is None:
-            errors.append(ProblemError(pointer=base, message="a state needs a resourceId or a nodeDefinition"))
+            errors.append(
+                ProblemError(pointer=base, message="a state needs a resourceId or a nodeDefinition")
+            )
         node = _node_of(state, resolve)
         if node is None and state.resource_id is not None and resolve is not None:
             errors.append(
@@ -109,7 +113,11 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
 
 def reachable(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> set[str]:
     """Names of the states reachable from startNode, the failure node and completion nodes."""
-    roots = [definition.start_node, definition.default_failure_node, *definition.post_workflow_completion_nodes]
+    roots = [
+        definition.start_node,
+        definition.default_failure_node,
+        *definition.post_workflow_completion_nodes,
+    ]
     seen: set[str] = set()
     stack = [root for root in roots if root is not None and root in definition.states]
     while stack:

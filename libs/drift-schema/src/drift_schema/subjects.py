@@ -6,6 +6,9 @@ import re
 
 from drift_schema.api import TENANT_PATTERN
 
+WORKFLOW_ID_HEADER = "Drift-Workflow-Id"
+"""Header naming the run a command is for, so even an undecodable command can be rejected to its waiter."""
+
 COMMAND_STREAM = "DRIFT_COMMANDS"
 EVENT_STREAM = "DRIFT_EVENTS"
 COMMAND_SUBJECTS = "drift.*.cmd.*"

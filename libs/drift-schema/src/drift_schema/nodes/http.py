@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drift_schema.nodes.common import NodeBase
 from drift_schema.base import Shape
+from drift_schema.nodes.common import NodeBase
 
 DEFAULT_HTTP_OUTPUT = "{% $response.body %}"
 

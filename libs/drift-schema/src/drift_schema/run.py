@@ -1,0 +1,74 @@
+"""Shapes that cross into Temporal: a run's input, its queried state, and update arguments.
+
+The dispatcher starts runs with `RunInput`; the worker's generic workflow takes
+it and answers `RunSnapshot` to the `state` query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from drift_schema.base import Message
+from drift_schema.statuses import WorkflowStatus
+from drift_schema.workflow import WorkflowDefinition
+
+WORKFLOW_NAME = "GenericWorkflow"
+STATE_QUERY = "state"
+RESUME_UPDATE = "resume"
+EVENT_UPDATE = "event"
+DEFAULT_TASK_QUEUE = "drift"
+
+
+def temporal_id(tenant: str, workflow_id: str) -> str:
+    """Temporal workflow ids are scoped by tenant, so two tenants may use the same public id."""
+    return f"{tenant}~{workflow_id}"
+
+
+def public_id(temporal_workflow_id: str) -> tuple[str, str]:
+    tenant, _, workflow_id = temporal_workflow_id.partition("~")
+    return tenant, workflow_id
+
+
+class Carry(Message):
+    """What a run hands to its next continue-as-new execution."""
+
+    current_node: str
+    context: dict[str, Any]
+    seq: int
+    node_visits: int
+    command_id: str | None = None
+
+
+class RunInput(Message):
+    """Everything a run needs, pinned at start: the definition has every node inlined."""
+
+    tenant: str
+    workflow_id: str
+    definition: WorkflowDefinition
+    context: dict[str, Any]
+    command_id: str
+    enums: dict[str, Any] = msgspec.field(default_factory=dict)
+    callback_url: str | None = None
+    carry: Carry | None = None
+
+
+class RunSnapshot(Message):
+    """The `state` query's answer: the run as a caller sees it, plus its `$global`."""
+
+    workflow_id: str
+    workflow_status: WorkflowStatus
+    current_node: str | None = None
+    disposition: Any = None
+    error_message: str | None = None
+    view: Any = None
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
+    seq: int = 0
+
+
+class ResumeInput(Message):
+    """The `resume` update's argument; `commandId` tags the states it leads to."""
+
+    selected_options: dict[str, Any]
+    command_id: str

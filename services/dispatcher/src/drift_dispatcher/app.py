@@ -1,0 +1,59 @@
+"""The dispatcher process: a durable JetStream consumer that turns commands into Temporal calls.
+
+It is its own package (not a second script of the worker) because it scales on
+command throughput, not on workflow load, and needs neither the interpreter nor
+its expression engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from drift_runtime import messaging
+from drift_runtime.health import serve_health
+from drift_runtime.process import run_until_signalled
+from drift_runtime.temporal import connect_temporal
+from drift_schema import subjects
+
+from drift_dispatcher.commands import CommandDispatcher
+from drift_dispatcher.config import Settings
+from drift_dispatcher.definitions import DefinitionClient
+
+log = structlog.get_logger("drift.dispatcher")
+
+CONSUMER = messaging.ConsumerSpec(
+    stream=subjects.COMMAND_STREAM, durable="dispatcher", filter_subject=subjects.COMMAND_SUBJECTS
+)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    nc = await messaging.connect(settings.nats_url, name="drift-dispatcher")
+    js = nc.jetstream()
+    await messaging.ensure_streams(js)
+    client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
+    definitions = DefinitionClient(settings.dsl_store_url, settings.service_token)
+    dispatcher = CommandDispatcher(client, js, definitions, settings.task_queue)
+
+    async def ready() -> bool:
+        return nc.is_connected
+
+    health = await serve_health(settings.metrics_port, ready)
+    spec = messaging.ConsumerSpec(
+        stream=CONSUMER.stream,
+        durable=CONSUMER.durable,
+        filter_subject=CONSUMER.filter_subject,
+        concurrency=settings.concurrency,
+    )
+    log.info("dispatch.started_consuming", durable=spec.durable)
+    await messaging.consume(js, spec, dispatcher.handle, stop, name="drift-dispatcher")
+    health.close()
+    await definitions.aclose()
+    await nc.drain()
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    run_until_signalled(
+        "drift-dispatcher", settings.log_format, settings.log_level, lambda stop: run(settings, stop)
+    )

@@ -1,0 +1,234 @@
+"""Turning commands into Temporal calls, idempotently; what cannot run becomes one REJECTED event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from drift_runtime.messaging import PoisonMessage, TransientFault, message_id, publish
+from drift_schema import codec, subjects
+from drift_schema.api import WORKFLOW_ID_PATTERN
+from drift_schema.commands import ResumeCommand, StartCommand
+from drift_schema.events import WorkflowEvent
+from drift_schema.run import RESUME_UPDATE, WORKFLOW_NAME, ResumeInput, RunInput, temporal_id
+from drift_schema.statuses import RejectionCode, WorkflowStatus
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from drift_dispatcher.definitions import DefinitionClient
+
+log = structlog.get_logger("drift.dispatcher")
+
+TRANSIENT_RPC = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+class Rejected(Exception):
+    def __init__(self, code: RejectionCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RunLocks:
+    """Commands for one run are applied one at a time, in the order they were fetched."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> Any:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(key, None)
+
+
+def _transient(error: RPCError) -> bool:
+    return error.status in TRANSIENT_RPC
+
+
+@contextlib.contextmanager
+def _temporal_faults_are_transient() -> Iterator[None]:
+    try:
+        yield
+    except RPCError as error:
+        if _transient(error):
+            raise TransientFault(f"temporal unavailable: {error.message}") from None
+        raise
+
+
+class CommandDispatcher:
+    """Applies `drift.<tenant>.cmd.*` messages to Temporal."""
+
+    def __init__(
+        self, client: Client, js: JetStreamContext, definitions: DefinitionClient, task_queue: str
+    ) -> None:
+        self.client = client
+        self.js = js
+        self.definitions = definitions
+        self.task_queue = task_queue
+        self.locks = RunLocks()
+
+    async def handle(self, msg: Msg) -> None:
+        try:
+            tenant, kind = subjects.parse_command(msg.subject)
+        except ValueError:
+            raise PoisonMessage("not a command subject") from None
+        command_id = message_id(msg) or f"seq-{msg.metadata.sequence.stream}"
+        decoder = codec.COMMAND_DECODERS.get(kind)
+        header_id = (msg.headers or {}).get(subjects.WORKFLOW_ID_HEADER)
+        if decoder is None:
+            await self._reject_or_poison(
+                tenant, header_id, command_id, RejectionCode.INVALID, f"unknown command {kind}"
+            )
+            return
+        try:
+            command = codec.decode_with(decoder, msg.data)
+        except codec.DecodeError as error:
+            detail = f"invalid {kind} command at '{error.pointer}': {error.message}"
+            await self._reject_or_poison(tenant, header_id, command_id, RejectionCode.INVALID, detail)
+            return
+        structlog.contextvars.bind_contextvars(
+            tenant=tenant, workflow_id=command.workflow_id, command_id=command_id
+        )
+        try:
+            async with self.locks.hold(f"{tenant}/{command.workflow_id}"):
+                await self._apply(tenant, kind, command, command_id)
+        except Rejected as rejection:
+            await self._reject(tenant, command.workflow_id, command_id, rejection.code, rejection.message)
+        finally:
+            structlog.contextvars.unbind_contextvars("workflow_id", "command_id")
+
+    async def _apply(self, tenant: str, kind: str, command: Any, command_id: str) -> None:
+        if isinstance(command, StartCommand):
+            await self.start(tenant, command, command_id)
+        elif isinstance(command, ResumeCommand):
+            await self.resume(tenant, command, command_id)
+        else:
+            raise Rejected(RejectionCode.INVALID, f"command {kind} is not supported yet")
+
+    async def start(self, tenant: str, command: StartCommand, command_id: str) -> None:
+        definition = await self.definitions.pinned(tenant, command.workflow.id, command.workflow.version)
+        if definition is None:
+            raise Rejected(
+                RejectionCode.NOT_FOUND,
+                f"workflow definition '{command.workflow.id}' version '{command.workflow.version}' not found",
+            )
+        thread_context = codec.to_builtins(command.thread_context) if command.thread_context else {}
+        context = {
+            "params": command.params,
+            "issueDetail": command.issue_detail,
+            "customer": command.customer,
+            "orderDetails": command.order_details,
+            "threadContext": thread_context,
+        }
+        run = RunInput(
+            tenant=tenant,
+            workflow_id=command.workflow_id,
+            definition=definition,
+            context=context,
+            command_id=command_id,
+            callback_url=command.callback_url,
+        )
+        workflow_id = temporal_id(tenant, command.workflow_id)
+        try:
+            with _temporal_faults_are_transient():
+                await self.client.start_workflow(
+                    WORKFLOW_NAME,
+                    run,
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    memo={"commandId": command_id, "tenant": tenant, "definitionId": definition.id},
+                )
+        except WorkflowAlreadyStartedError:
+            if await self._started_by(workflow_id, command_id):
+                log.info("dispatch.duplicate_start")
+                return
+            raise Rejected(
+                RejectionCode.CONFLICT, f"workflow '{command.workflow_id}' is already running"
+            ) from None
+        log.info("dispatch.started", definition_id=definition.id, version=definition.version)
+
+    async def _started_by(self, workflow_id: str, command_id: str) -> bool:
+        """Whether the running run was started by this very command (a redelivery after a lost ack)."""
+        with _temporal_faults_are_transient():
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        memo = await description.memo()
+        return bool(memo.get("commandId") == command_id)
+
+    async def resume(self, tenant: str, command: ResumeCommand, command_id: str) -> None:
+        handle = self.client.get_workflow_handle(temporal_id(tenant, command.workflow_id))
+        update = ResumeInput(selected_options=command.view_response.selected_options, command_id=command_id)
+        try:
+            with _temporal_faults_are_transient():
+                # The update id makes a redelivered resume a no-op on the run.
+                await handle.execute_update(RESUME_UPDATE, update, id=command_id)
+        except WorkflowUpdateFailedError as failure:
+            cause = failure.cause
+            if isinstance(cause, ApplicationError) and cause.type in RejectionCode.__members__:
+                raise Rejected(RejectionCode(cause.type), cause.message) from None
+            raise Rejected(RejectionCode.INVALID, str(cause or failure)) from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                if await self._exists(handle.id):
+                    raise Rejected(RejectionCode.CONFLICT, "run is not WAITING") from None
+                raise Rejected(
+                    RejectionCode.NOT_FOUND, f"workflow '{command.workflow_id}' not found"
+                ) from None
+            raise
+        log.info("dispatch.resumed")
+
+    async def _exists(self, workflow_id: str) -> bool:
+        try:
+            with _temporal_faults_are_transient():
+                await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def _reject_or_poison(
+        self, tenant: str, workflow_id: str | None, command_id: str, code: RejectionCode, message: str
+    ) -> None:
+        if workflow_id is None or not _valid_workflow_id(workflow_id):
+            raise PoisonMessage(message)
+        await self._reject(tenant, workflow_id, command_id, code, message)
+
+    async def _reject(
+        self, tenant: str, workflow_id: str, command_id: str, code: RejectionCode, message: str
+    ) -> None:
+        event = WorkflowEvent(
+            workflow_id=workflow_id,
+            workflow_status=WorkflowStatus.REJECTED,
+            error_message=message,
+            event_id=f"rejected:{command_id}",
+            tenant=tenant,
+            seq=0,
+            command_id=command_id,
+            error_code=code,
+        )
+        await publish(self.js, subjects.workflow_events(tenant, workflow_id), event, event.event_id)
+        log.warning("dispatch.command_rejected", code=code.value, reason=message)
+
+
+_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+
+
+def _valid_workflow_id(workflow_id: str) -> bool:
+    return _WORKFLOW_ID.match(workflow_id) is not None

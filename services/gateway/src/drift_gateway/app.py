@@ -1,0 +1,87 @@
+"""The gateway: authenticated runtime API over NATS commands and Redis answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+import uvicorn
+from drift_runtime import messaging
+from drift_runtime.logging import configure_logging
+from drift_runtime.telemetry import setup_tracing, shutdown_tracing
+from drift_runtime.temporal import connect_temporal
+from drift_runtime.web import (
+    EXCEPTION_HANDLERS,
+    MAX_BODY_BYTES,
+    auth_middleware,
+    health_handlers,
+    openapi_config,
+    tracing_plugin,
+)
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from redis.asyncio import Redis
+
+from drift_gateway.config import Settings
+from drift_gateway.controllers.workflows import WorkflowController
+from drift_gateway.runtime import Runtime
+
+log = structlog.get_logger("drift.gateway")
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The gateway application; clients connect in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        nc = await messaging.connect(settings.nats_url, name="drift-gateway")
+        js = nc.jetstream()
+        await messaging.ensure_streams(js)
+        redis = Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
+        )
+        temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
+        app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal)
+        log.info("gateway.started", port=settings.port)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await nc.drain()
+
+    def runtime(state: State) -> Runtime:
+        return state.runtime  # type: ignore[no-any-return]
+
+    async def ready() -> bool:
+        current = getattr(app.state, "runtime", None)
+        return current is not None and await current.ready()
+
+    app = Litestar(
+        route_handlers=[WorkflowController, *health_handlers(ready)],
+        dependencies={"runtime": Provide(runtime, sync_to_thread=False)},
+        lifespan=[lifespan],
+        middleware=[auth_middleware(settings.api_keys)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config("Drift gateway"),
+        plugins=[tracing_plugin()],
+        request_max_body_size=MAX_BODY_BYTES,
+    )
+    return app
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    configure_logging("drift-gateway", settings.log_format, settings.log_level)
+    setup_tracing("drift-gateway")
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.bind_host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        shutdown_tracing()

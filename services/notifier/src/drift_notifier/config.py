@@ -1,0 +1,28 @@
+"""Notifier settings: the only place the notifier reads its environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    nats_url: str
+    redis_url: str
+    metrics_port: int
+    last_state_ttl_s: int
+    log_format: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
+            redis_url=env.get("DRIFT_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            metrics_port=int(env.get("DRIFT_METRICS_PORT", "9103")),
+            last_state_ttl_s=int(env.get("DRIFT_LAST_STATE_TTL_S", str(7 * 24 * 3600))),
+            log_format=env.get("DRIFT_LOG_FORMAT", "json"),
+            log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,66 @@
+"""Each run's last state in Redis, and its announcement to sync waiters."""
+
+from __future__ import annotations
+
+import structlog
+from drift_runtime.messaging import PoisonMessage, TransientFault
+from drift_schema import codec, redis_keys
+from drift_schema.events import WorkflowEvent
+from drift_schema.statuses import WorkflowStatus
+from nats.aio.msg import Msg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger("drift.notifier")
+
+# Written and announced atomically, and only when newer: a redelivered or late
+# event never moves a run's last state backwards. A new run reusing the id
+# (another first-execution run id) always replaces the old one's state.
+STORE_AND_ANNOUNCE = """
+local run = redis.call('HGET', KEYS[1], 'run')
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if run == ARGV[1] and seq >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'run', ARGV[1], 'seq', ARGV[2], 'body', ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+def run_of(event: WorkflowEvent) -> str:
+    """The run chain an event belongs to (the prefix of its id)."""
+    return event.event_id.rsplit(":", 1)[0]
+
+
+class LastStates:
+    def __init__(self, redis: Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.script = redis.register_script(STORE_AND_ANNOUNCE)
+
+    async def handle(self, msg: Msg) -> None:
+        try:
+            event = codec.decode_with(codec.workflow_event_decoder, msg.data)
+        except codec.DecodeError as error:
+            raise PoisonMessage(f"undecodable workflow event: {error}") from None
+        channel = redis_keys.run_channel(event.tenant, event.workflow_id)
+        try:
+            if event.workflow_status == WorkflowStatus.REJECTED:
+                # A rejection concerns one command, not the run: announce it, keep the state.
+                await self.redis.publish(channel, msg.data)
+                return
+            stored = await self.script(
+                keys=[redis_keys.last_state(event.tenant, event.workflow_id), channel],
+                args=[run_of(event), event.seq, msg.data, self.ttl_s],
+            )
+        except RedisError as error:
+            raise TransientFault(f"redis unavailable: {error}") from None
+        log.info(
+            "notifier.state_stored" if stored else "notifier.state_stale",
+            tenant=event.tenant,
+            workflow_id=event.workflow_id,
+            status=event.workflow_status,
+            seq=event.seq,
+        )

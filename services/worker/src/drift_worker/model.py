@@ -1,0 +1,46 @@
+"""What the interpreter workflow hands its node activities, and what they answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from drift_schema.base import Message
+from drift_schema.events import NodeEvent, WorkflowEvent
+from drift_schema.nodes import NodeDefinition
+
+
+class NodeTask(Message):
+    """One visit of one node instance, with everything its expressions may read."""
+
+    tenant: str
+    workflow_id: str
+    definition_id: str
+    definition_version: str | None
+    instance: str
+    node: NodeDefinition
+    parameters: dict[str, Any]
+    context: dict[str, Any]
+    enums: dict[str, Any]
+    event_id: str
+    started_at: str
+
+
+class NodeResult(Message):
+    """A node's evaluation: its output plus what the workflow needs to move on."""
+
+    output: Any = None
+    next_node: str | None = None
+    disposition: Any = None
+    view: Any = None
+    error: str | None = None
+
+
+class EmitBatch(Message):
+    """Events to publish, node events first, in order."""
+
+    nodes: list[NodeEvent] = msgspec.field(default_factory=list)
+    status: WorkflowEvent | None = None
+
+
+NODE_FAILED = "NodeFailed"

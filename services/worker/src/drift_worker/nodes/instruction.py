@@ -1,0 +1,76 @@
+"""INSTRUCTION: renders a view of widgets, waits for a person, keeps their selections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from drift_schema import expressions
+from drift_schema.nodes import InstructionNode, NodeBase
+from drift_schema.workflow import State
+
+from drift_worker.model import NodeResult, NodeTask
+from drift_worker.nodes.base import Interpreter, Step
+
+
+class SelectionError(ValueError):
+    """A resume whose selections do not match the waiting view."""
+
+
+def _options(view: Any) -> list[dict[str, Any]]:
+    options = view.get("inputOptions") if isinstance(view, dict) else None
+    return [option for option in options or [] if isinstance(option, dict)]
+
+
+def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
+    """Refuse selections naming no option of the view, or a value outside an option's possibleValues.
+
+    A dependent option (under `possibleDependentValues`) becomes selectable when
+    its parent's selected value is the key it hangs under.
+    """
+    reachable: dict[str, dict[str, Any]] = {}
+    pending = _options(view)
+    while pending:
+        option = pending.pop()
+        reachable[str(option.get("id"))] = option
+        dependents = option.get("possibleDependentValues") or {}
+        chosen = selected.get(str(option.get("id")))
+        if isinstance(dependents, dict) and chosen is not None and str(chosen) in dependents:
+            dependent = dependents[str(chosen)]
+            if isinstance(dependent, dict):
+                pending.append(dependent)
+    faults = []
+    for option_id, value in selected.items():
+        option = reachable.get(option_id)
+        if option is None:
+            faults.append(f"'{option_id}' is not an option of this view")
+            continue
+        allowed = option.get("possibleValues")
+        if allowed:
+            values = [entry.get("value") for entry in allowed if isinstance(entry, dict)]
+            if value not in values:
+                faults.append(f"'{value}' is not a possible value of option '{option_id}'")
+    if faults:
+        raise SelectionError("; ".join(faults))
+
+
+class Instruction:
+    type = "INSTRUCTION"
+
+    def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
+        node = task.node
+        assert isinstance(node, InstructionNode)
+        view = expressions.render(msgspec.to_builtins(node.view), bindings, bounds)
+        if not isinstance(view.get("inputOptions", []), list):
+            raise expressions.ExpressionError("view.inputOptions must evaluate to a list of options")
+        return NodeResult(view=view, disposition=expressions.render(node.disposition, bindings, bounds))
+
+    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeBase) -> Step:
+        result = await run.evaluate(instance, state, node)
+        selections = await run.wait_for_input(instance, node, result)
+        return Step(
+            next_node=None if state.end else state.next_node,
+            output={"selectedOptions": selections},
+            disposition=result.disposition,
+        )
