@@ -100,7 +100,10 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
         ]
         for relative, target in edges(state, node):
             if target not in states:
-                where = f"{base}{relative}" if relative == "/nextNode" or inline else node_pointer
+                if relative == "/nextNode":
+                    where = f"{base}{relative}"
+                else:
+                    where = f"{node_pointer}{relative}" if inline else node_pointer
                 errors.append(ProblemError(pointer=where, message=f"'{target}' is not a state"))
         if state.end or isinstance(node, TERMINAL_TYPES):
             has_terminal = True
