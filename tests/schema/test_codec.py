@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from drift_schema import codec
 from drift_schema.api import StartRequest
 from drift_schema.nodes import InstructionNode, ScriptNode, WaitNode
@@ -46,8 +45,11 @@ def test_node_type_tag_selects_the_node_struct() -> None:
         (b'{"id":"x","type":"FOO"}', "/type", "Invalid value 'FOO'"),
         (b'{"id":"x","type":"SCRIPT","bogus":1}', "", "unknown field `bogus`"),
         (b'{"id":"bad id!","type":"SCRIPT"}', "/id", "matching regex"),
-        (b'{"id":"x","type":"INSTRUCTION","view":{"inputOptions":[{"id":"a","possibleValues":[{}]}]}}',
-         "/view/inputOptions/0/possibleValues/0", "missing required field `value`"),
+        (
+            b'{"id":"x","type":"INSTRUCTION","view":{"inputOptions":[{"id":"a","possibleValues":[{}]}]}}',
+            "/view/inputOptions/0/possibleValues/0",
+            "missing required field `value`",
+        ),
     ],
 )
 def test_node_errors_carry_a_pointer(body: bytes, pointer: str, fragment: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from drift_worker.nodes import SelectionError, check_selections
 
 VIEW = {

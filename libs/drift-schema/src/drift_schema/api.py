@@ -17,12 +17,12 @@ DEFAULT_SYNC_TIMEOUT_MS = 30_000
 SyncTimeoutMs = Annotated[int, msgspec.Meta(ge=0, le=600_000)]
 
 
-class WorkflowRef(Shape):
+class WorkflowRef(Shape, frozen=True):
     id: str
     version: str = ACTIVE
 
 
-class StartRequest(Shape):
+class StartRequest(Shape, frozen=True):
     workflow: WorkflowRef
     workflow_id: WorkflowId | None = None
     params: Any = None
@@ -33,17 +33,17 @@ class StartRequest(Shape):
     sync_timeout_ms: SyncTimeoutMs | None = None
 
 
-class ViewResponse(Shape):
+class ViewResponse(Shape, frozen=True):
     selected_options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class ResumeRequest(Shape):
+class ResumeRequest(Shape, frozen=True):
     view_response: ViewResponse
     callback_url: str | None = None
     sync_timeout_ms: SyncTimeoutMs | None = None
 
 
-class WorkflowResponse(Message):
+class WorkflowResponse(Message, frozen=True):
     """What every runtime call answers with, and what status events carry."""
 
     workflow_id: str
@@ -54,25 +54,25 @@ class WorkflowResponse(Message):
     view: Any = None
 
 
-class WorkflowDetail(WorkflowResponse):
+class WorkflowDetail(WorkflowResponse, frozen=True):
     """`GET /v3/workflow/{id}`: the response plus the run's `$global`."""
 
     context: Any = None
 
 
-class AcceptedResponse(Message):
+class AcceptedResponse(Message, frozen=True):
     """Async-mode answer."""
 
     workflow_id: str
     workflow_status: WorkflowStatus
 
 
-class ProblemError(Message):
+class ProblemError(Message, frozen=True):
     pointer: str
     message: str
 
 
-class Problem(Message, omit_defaults=True):
+class Problem(Message, omit_defaults=True, frozen=True):
     """RFC 9457 problem details."""
 
     title: str

@@ -144,7 +144,7 @@ COMMAND_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 }
 
 
-def decode_with(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
+def decode_with(decoder: msgspec.json.Decoder[T], data: bytes | str) -> T:
     """Decode with a prebuilt decoder, raising DecodeError with a pointer."""
     try:
         return decoder.decode(data)

@@ -10,12 +10,12 @@ from drift_schema.api import StartRequest, ViewResponse, WorkflowId, WorkflowRef
 from drift_schema.base import Shape
 
 
-class ThreadContext(Shape):
+class ThreadContext(Shape, frozen=True):
     client_id: str | None = None
     user_id: str | None = None
 
 
-class StartCommand(Shape):
+class StartCommand(Shape, frozen=True):
     """The start body of 5.1 with `workflowId` required."""
 
     workflow: WorkflowRef
@@ -44,18 +44,18 @@ class StartCommand(Shape):
         )
 
 
-class ResumeCommand(Shape):
+class ResumeCommand(Shape, frozen=True):
     workflow_id: WorkflowId
     view_response: ViewResponse = msgspec.field(default_factory=ViewResponse)
     callback_url: str | None = None
 
 
-class TerminateCommand(Shape):
+class TerminateCommand(Shape, frozen=True):
     workflow_id: WorkflowId
     reason: str | None = None
 
 
-class EventCommand(Shape):
+class EventCommand(Shape, frozen=True):
     workflow_id: WorkflowId
     event: str
     payload: Any = None

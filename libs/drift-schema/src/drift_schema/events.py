@@ -9,7 +9,7 @@ from drift_schema.base import Message
 from drift_schema.statuses import RejectionCode
 
 
-class WorkflowEvent(WorkflowResponse):
+class WorkflowEvent(WorkflowResponse, frozen=True):
     """A status change of a run; `seq` rises with each change of one run.
 
     `commandId` and `errorCode` are Drift additions: a `REJECTED` event names the
@@ -25,7 +25,7 @@ class WorkflowEvent(WorkflowResponse):
     callback_url: str | None = None
 
 
-class NodeEvent(Message):
+class NodeEvent(Message, frozen=True):
     """One node instance finished (or failed)."""
 
     event_id: str

@@ -31,7 +31,7 @@ def public_id(temporal_workflow_id: str) -> tuple[str, str]:
     return tenant, workflow_id
 
 
-class Carry(Message):
+class Carry(Message, frozen=True):
     """What a run hands to its next continue-as-new execution."""
 
     current_node: str
@@ -41,7 +41,7 @@ class Carry(Message):
     command_id: str | None = None
 
 
-class RunInput(Message):
+class RunInput(Message, frozen=True):
     """Everything a run needs, pinned at start: the definition has every node inlined."""
 
     tenant: str
@@ -54,7 +54,7 @@ class RunInput(Message):
     carry: Carry | None = None
 
 
-class RunSnapshot(Message):
+class RunSnapshot(Message, frozen=True):
     """The `state` query's answer: the run as a caller sees it, plus its `$global`."""
 
     workflow_id: str
@@ -67,7 +67,7 @@ class RunSnapshot(Message):
     seq: int = 0
 
 
-class ResumeInput(Message):
+class ResumeInput(Message, frozen=True):
     """The `resume` update's argument; `commandId` tags the states it leads to."""
 
     selected_options: dict[str, Any]

@@ -15,7 +15,7 @@ ACTIVE = "ACTIVE"
 VERSION_POINTERS = frozenset({SNAPSHOT, LATEST, ACTIVE})
 
 
-class State(Shape):
+class State(Shape, frozen=True):
     """One node instance of a workflow graph: a referenced or inlined node plus its wiring."""
 
     resource_id: str | None = None
@@ -26,7 +26,7 @@ class State(Shape):
     node_definition: NodeDefinition | None = None
 
 
-class WorkflowDefinition(Shape, kw_only=True):
+class WorkflowDefinition(Shape, kw_only=True, frozen=True):
     id: NodeId
     states: dict[str, State]
     start_node: str | None = None
@@ -36,13 +36,13 @@ class WorkflowDefinition(Shape, kw_only=True):
     post_workflow_completion_nodes: list[str] = msgspec.field(default_factory=list)
 
 
-class VersionInfo(Shape):
+class VersionInfo(Shape, frozen=True):
     version: str
     published_at: str
     active: bool
 
 
-class Bundle(Shape):
+class Bundle(Shape, frozen=True):
     """A bundle file: node and workflow definitions loaded together (contract 7)."""
 
     node_definitions: list[NodeDefinition] = msgspec.field(default_factory=list)

@@ -180,7 +180,7 @@ class CommandDispatcher:
                 await handle.execute_update(RESUME_UPDATE, update, id=command_id)
         except WorkflowUpdateFailedError as failure:
             cause = failure.cause
-            if isinstance(cause, ApplicationError) and cause.type in RejectionCode.__members__:
+            if isinstance(cause, ApplicationError) and cause.type and cause.type in RejectionCode.__members__:
                 raise Rejected(RejectionCode(cause.type), cause.message) from None
             raise Rejected(RejectionCode.INVALID, str(cause or failure)) from None
         except RPCError as error:

@@ -10,7 +10,7 @@ from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.nodes import NodeDefinition
 
 
-class NodeTask(Message):
+class NodeTask(Message, frozen=True):
     """One visit of one node instance, with everything its expressions may read."""
 
     tenant: str
@@ -26,7 +26,7 @@ class NodeTask(Message):
     started_at: str
 
 
-class NodeResult(Message):
+class NodeResult(Message, frozen=True):
     """A node's evaluation: its output plus what the workflow needs to move on."""
 
     output: Any = None
@@ -36,7 +36,7 @@ class NodeResult(Message):
     error: str | None = None
 
 
-class EmitBatch(Message):
+class EmitBatch(Message, frozen=True):
     """Events to publish, node events first, in order."""
 
     nodes: list[NodeEvent] = msgspec.field(default_factory=list)

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from drift_schema.events import NodeEvent, WorkflowEvent
-    from drift_schema.nodes import NodeBase, node_type
+    from drift_schema.nodes import NodeDefinition, node_type
     from drift_schema.run import (
         RESUME_UPDATE,
         STATE_QUERY,
@@ -138,7 +138,7 @@ class GenericWorkflow:
 
     # ------------------------------------------------- Interpreter protocol
 
-    async def evaluate(self, instance: str, state: State, node: NodeBase) -> NodeResult:
+    async def evaluate(self, instance: str, state: State, node: NodeDefinition) -> NodeResult:
         """Evaluate one visit of a node in a local activity (one history marker)."""
         self.visits += 1
         run = self.run_input
@@ -160,7 +160,7 @@ class GenericWorkflow:
             NodeActivities.evaluate_node, task, start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
         )
 
-    async def wait_for_input(self, instance: str, node: NodeBase, result: NodeResult) -> dict[str, Any]:
+    async def wait_for_input(self, instance: str, node: NodeDefinition, result: NodeResult) -> dict[str, Any]:
         """Go WAITING with the rendered view until a valid resume arrives."""
         started_at = _iso(workflow.now())
         self.view = result.view

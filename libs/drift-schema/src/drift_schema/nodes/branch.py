@@ -10,11 +10,11 @@ from drift_schema.base import Shape
 from drift_schema.nodes.common import NodeBase
 
 
-class Choice(Shape):
+class Choice(Shape, frozen=True):
     rule: Any
     next_node: str
 
 
-class BranchNode(NodeBase, tag="BRANCH"):
+class BranchNode(NodeBase, tag="BRANCH", frozen=True):
     choices: list[Choice] = msgspec.field(default_factory=list)
     default_node: str | None = None

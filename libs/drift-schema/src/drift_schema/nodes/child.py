@@ -13,7 +13,7 @@ class ExecutionMode(enum.StrEnum):
     SYNC = "SYNC"
 
 
-class ChildNode(NodeBase, tag="CHILD", kw_only=True):
+class ChildNode(NodeBase, tag="CHILD", kw_only=True, frozen=True):
     child_workflow_id: str
     child_workflow_version: str = "ACTIVE"
     execution_mode: ExecutionMode = ExecutionMode.SYNC

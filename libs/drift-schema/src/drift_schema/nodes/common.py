@@ -12,7 +12,7 @@ NODE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 NodeId = Annotated[str, msgspec.Meta(pattern=NODE_ID_PATTERN)]
 
 
-class RetryPolicy(Shape):
+class RetryPolicy(Shape, frozen=True):
     """Retry policy of a node, mapped onto Temporal's retry policy."""
 
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
@@ -21,7 +21,7 @@ class RetryPolicy(Shape):
     max_interval_ms: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
-class NodeBase(Shape, tag_field="type"):
+class NodeBase(Shape, tag_field="type", frozen=True):
     """Common node fields; each node type adds its own and sets its `type` tag."""
 
     id: NodeId

@@ -7,5 +7,5 @@ from typing import Any
 from drift_schema.nodes.common import NodeBase
 
 
-class FailureNode(NodeBase, tag="FAILURE"):
+class FailureNode(NodeBase, tag="FAILURE", frozen=True):
     error: Any = None

@@ -10,7 +10,7 @@ from drift_schema.nodes.common import NodeBase
 DEFAULT_HTTP_OUTPUT = "{% $response.body %}"
 
 
-class HttpRequest(Shape):
+class HttpRequest(Shape, frozen=True):
     method: str = "GET"
     url: str = ""
     headers: Any = None
@@ -19,6 +19,6 @@ class HttpRequest(Shape):
     content_type: str | None = None
 
 
-class HttpNode(NodeBase, tag="HTTP"):
+class HttpNode(NodeBase, tag="HTTP", frozen=True):
     request: HttpRequest = HttpRequest()
     output: Any = DEFAULT_HTTP_OUTPUT

@@ -10,22 +10,22 @@ from drift_schema.base import Shape
 from drift_schema.nodes.common import NodeBase
 
 
-class Tags(Shape):
+class Tags(Shape, frozen=True):
     values: list[str] = msgspec.field(default_factory=list)
 
 
-class Instruction(Shape):
+class Instruction(Shape, frozen=True):
     template_id: str | None = None
     template_variables: Any = None
 
 
-class PossibleValue(Shape):
+class PossibleValue(Shape, frozen=True):
     value: Any
     display_value: Any = None
     meta_data: Any = None
 
 
-class Option(Shape):
+class Option(Shape, frozen=True):
     """A widget of a view."""
 
     id: str
@@ -37,13 +37,13 @@ class Option(Shape):
     possible_dependent_values: dict[str, Option] | None = None
 
 
-class View(Shape):
+class View(Shape, frozen=True):
     """`inputOptions` is a list of Options or one expression that yields such a list."""
 
     layout_id: str | None = None
     input_options: list[Option] | str = msgspec.field(default_factory=list)
 
 
-class InstructionNode(NodeBase, tag="INSTRUCTION"):
+class InstructionNode(NodeBase, tag="INSTRUCTION", frozen=True):
     view: View = View()
     disposition: Any = None

@@ -7,5 +7,5 @@ import msgspec
 from drift_schema.nodes.common import NodeBase
 
 
-class ParallelNode(NodeBase, tag="PARALLEL"):
+class ParallelNode(NodeBase, tag="PARALLEL", frozen=True):
     branches: list[str] = msgspec.field(default_factory=list)

@@ -7,5 +7,5 @@ from typing import Any
 from drift_schema.nodes.common import NodeBase
 
 
-class ScriptNode(NodeBase, tag="SCRIPT"):
+class ScriptNode(NodeBase, tag="SCRIPT", frozen=True):
     output: Any = None

@@ -7,6 +7,6 @@ from typing import Any
 from drift_schema.nodes.common import NodeBase
 
 
-class SuccessNode(NodeBase, tag="SUCCESS"):
+class SuccessNode(NodeBase, tag="SUCCESS", frozen=True):
     disposition: Any = None
     output: Any = None

@@ -10,15 +10,15 @@ from drift_schema.base import Shape
 from drift_schema.nodes.common import NodeBase
 
 
-class SchedulerWait(Shape, tag_field="waitType", tag="SCHEDULER_WAIT"):
+class SchedulerWait(Shape, tag_field="waitType", tag="SCHEDULER_WAIT", frozen=True):
     duration: Annotated[float, msgspec.Meta(ge=0)]
 
 
-class AbsoluteWait(Shape, tag_field="waitType", tag="ABSOLUTE_WAIT"):
+class AbsoluteWait(Shape, tag_field="waitType", tag="ABSOLUTE_WAIT", frozen=True):
     timestamp: Any
 
 
-class OnEventWait(Shape, tag_field="waitType", tag="ON_EVENT"):
+class OnEventWait(Shape, tag_field="waitType", tag="ON_EVENT", frozen=True):
     event: str
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
@@ -26,5 +26,5 @@ class OnEventWait(Shape, tag_field="waitType", tag="ON_EVENT"):
 WaitConfig = SchedulerWait | AbsoluteWait | OnEventWait
 
 
-class WaitNode(NodeBase, tag="WAIT", kw_only=True):
+class WaitNode(NodeBase, tag="WAIT", kw_only=True, frozen=True):
     config: WaitConfig

@@ -9,8 +9,7 @@ from drift_worker.nodes.instruction import Instruction, SelectionError, check_se
 from drift_worker.nodes.script import Script
 from drift_worker.nodes.success import Success
 
-NODE_KINDS: dict[str, NodeKind] = {
-    kind.type: kind for kind in (Script(), Branch(), Instruction(), Success(), Failure())
-}
+_KINDS: tuple[NodeKind, ...] = (Script(), Branch(), Instruction(), Success(), Failure())
+NODE_KINDS: dict[str, NodeKind] = {kind.type: kind for kind in _KINDS}
 
 __all__ = ["NODE_KINDS", "NodeKind", "SelectionError", "Step", "check_selections"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from drift_schema import expressions
-from drift_schema.nodes import NodeBase
+from drift_schema.nodes import NodeDefinition
 from drift_schema.statuses import WorkflowStatus
 from drift_schema.workflow import State
 
@@ -36,9 +36,11 @@ class Step:
 class Interpreter(Protocol):
     """What a node's workflow half may ask of the running interpreter."""
 
-    async def evaluate(self, instance: str, state: State, node: NodeBase) -> NodeResult: ...
+    async def evaluate(self, instance: str, state: State, node: NodeDefinition) -> NodeResult: ...
 
-    async def wait_for_input(self, instance: str, node: NodeBase, result: NodeResult) -> dict[str, Any]: ...
+    async def wait_for_input(
+        self, instance: str, node: NodeDefinition, result: NodeResult
+    ) -> dict[str, Any]: ...
 
 
 class NodeKind(Protocol):
@@ -48,7 +50,7 @@ class NodeKind(Protocol):
         """Activity half: compute the node's result from its expressions."""
         ...
 
-    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeBase) -> Step:
+    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeDefinition) -> Step:
         """Workflow half: turn the result into the run's next step."""
         ...
 
@@ -58,7 +60,7 @@ class PureNode:
 
     type: ClassVar[str] = ""
 
-    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeBase) -> Step:
+    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeDefinition) -> Step:
         result = await run.evaluate(instance, state, node)
         return self.step(state, result)
 

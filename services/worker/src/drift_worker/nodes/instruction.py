@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from drift_schema import expressions
-from drift_schema.nodes import InstructionNode, NodeBase
+from drift_schema.nodes import InstructionNode, NodeDefinition
 from drift_schema.workflow import State
 
 from drift_worker.model import NodeResult, NodeTask
@@ -34,7 +34,7 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
     while pending:
         option = pending.pop()
         reachable[str(option.get("id"))] = option
-        dependents = option.get("possibleDependentValues") or {}
+        dependents: Any = option.get("possibleDependentValues") or {}
         chosen = selected.get(str(option.get("id")))
         if isinstance(dependents, dict) and chosen is not None and str(chosen) in dependents:
             dependent = dependents[str(chosen)]
@@ -42,11 +42,11 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
                 pending.append(dependent)
     faults = []
     for option_id, value in selected.items():
-        option = reachable.get(option_id)
-        if option is None:
+        found = reachable.get(option_id)
+        if found is None:
             faults.append(f"'{option_id}' is not an option of this view")
             continue
-        allowed = option.get("possibleValues")
+        allowed = found.get("possibleValues")
         if allowed:
             values = [entry.get("value") for entry in allowed if isinstance(entry, dict)]
             if value not in values:
@@ -56,7 +56,7 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
 
 
 class Instruction:
-    type = "INSTRUCTION"
+    type: ClassVar[str] = "INSTRUCTION"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         node = task.node
@@ -66,7 +66,7 @@ class Instruction:
             raise expressions.ExpressionError("view.inputOptions must evaluate to a list of options")
         return NodeResult(view=view, disposition=expressions.render(node.disposition, bindings, bounds))
 
-    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeBase) -> Step:
+    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeDefinition) -> Step:
         result = await run.evaluate(instance, state, node)
         selections = await run.wait_for_input(instance, node, result)
         return Step(
