@@ -1,0 +1,1 @@
+"""Drift command line: `drift dev` and friends."""

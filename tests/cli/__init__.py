@@ -1,0 +1,1 @@
+"""Tests of the drift CLI: embedded servers, platform, bundles, drift dev."""

@@ -1,0 +1,190 @@
+"""`drift dev` as a process: start-up, the ready line, signals, crashes, and nothing left behind.
+
+Most tests run the real CLI with stand-in services (tests/support/fake_service.py) so that the
+CLI is tested on its own; test_drift_dev_sigterm_leaves_no_process_behind runs the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import sysconfig
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from drift_cli.main import READY_LINE
+from drift_cli.servers import free_port
+from support.fakes import make_fake_service_bin
+from support.procs import alive, descendants, kill_leftovers
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Runs the real `drift` entry point with find_executable pointed at the stand-in services.
+WITH_FAKES = """
+import sys
+from pathlib import Path
+import drift_cli.platform
+bin_dir = Path(sys.argv[1])
+drift_cli.platform.find_executable = lambda name: bin_dir / name
+from drift_cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _dev_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment minus any DRIFT_*/FAKE_* settings, plus a private home and free ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "FAKE_"))}
+    env["DRIFT_HOME"] = str(home)
+    for name in (
+        "DRIFT_GATEWAY_PORT",
+        "DRIFT_DSL_STORE_PORT",
+        "DRIFT_NATS_PORT",
+        "DRIFT_TEMPORAL_PORT",
+        "DRIFT_TEMPORAL_UI_PORT",
+        "DRIFT_REDIS_PORT",
+    ):
+        env[name] = str(free_port())
+    env.update(extra)
+    return env
+
+
+def processes_mentioning(text: str) -> set[int]:
+    """Live processes whose command line or environment contains `text` (a unique DRIFT_HOME)."""
+    needle = text.encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        for part in ("cmdline", "environ"):
+            try:
+                if needle in (entry / part).read_bytes():
+                    found.add(int(entry.name))
+                    break
+            except OSError:
+                continue
+    return alive(found)
+
+
+@dataclass
+class Dev:
+    """A running `drift dev` process."""
+
+    process: asyncio.subprocess.Process
+    home: Path
+    stderr_path: Path
+    stdout: list[str] = field(default_factory=list)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")[-6000:]
+
+    async def wait_ready(self, timeout: float = 180) -> None:
+        """Read stdout until the ready line; fail with stderr if the process ends first."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self.process.stdout.readline()
+                if not line:
+                    code = await self.process.wait()
+                    pytest.fail(f"drift dev exited with {code} before ready:\n{self.stderr()}")
+                self.stdout.append(line.decode().rstrip("\n"))
+                if self.stdout[-1] == READY_LINE:
+                    return
+
+    async def wait_exit(self, timeout: float = 90) -> int:
+        async with asyncio.timeout(timeout):
+            return await self.process.wait()
+
+
+@asynccontextmanager
+async def drift_dev(argv: Sequence[str], home: Path, env: dict[str, str]) -> AsyncIterator[Dev]:
+    """Start `argv` (a drift dev command line); on the way out, kill whatever is left of it."""
+    home.mkdir(parents=True, exist_ok=True)
+    stderr_path = home.parent / "drift-dev.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, cwd=REPO
+        )
+    dev = Dev(process, home, stderr_path)
+    try:
+        yield dev
+    finally:
+        leftovers = processes_mentioning(str(home)) | descendants(process.pid)
+        if process.returncode is None:
+            leftovers.add(process.pid)
+        kill_leftovers(leftovers)
+        if process.returncode is None:
+            await process.wait()
+
+
+def _fake_argv(tmp_path: Path) -> list[str]:
+    bin_dir = make_fake_service_bin(tmp_path / "bin")
+    return [sys.executable, "-c", WITH_FAKES, str(bin_dir), "dev", "--no-examples"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    """With stand-in services, drift dev prints its summary and ready line, and on SIGTERM/SIGINT
+    exits 0 leaving none of the servers and services it started."""
+    home = tmp_path / "home"
+    env = _dev_env(home)
+    async with drift_dev(_fake_argv(tmp_path), home, env) as dev:
+        await dev.wait_ready()
+        key = (home / "dev-api-key").read_text().strip()
+        summary = "\n".join(dev.stdout)
+        assert f"http://127.0.0.1:{env['DRIFT_GATEWAY_PORT']}/schema/swagger" in summary
+        assert f"http://127.0.0.1:{env['DRIFT_DSL_STORE_PORT']}/schema/swagger" in summary
+        assert f"http://127.0.0.1:{env['DRIFT_TEMPORAL_UI_PORT']}" in summary
+        assert key in summary
+        assert str(home) in summary
+        assert "curl" in summary
+
+        tree = descendants(dev.process.pid)
+        assert len(tree) >= 8  # temporal, nats, redis + five services
+        dev.process.send_signal(sig)
+        assert await dev.wait_exit() == 0
+        assert not alive(tree)
+        assert not processes_mentioning(str(home))
+
+
+async def test_drift_dev_exits_nonzero_when_a_service_dies(tmp_path: Path) -> None:
+    """When a service dies while running, drift dev names it, stops the rest and exits 1."""
+    home = tmp_path / "home"
+    async with drift_dev(_fake_argv(tmp_path), home, _dev_env(home)) as dev:
+        await dev.wait_ready()
+        tree = descendants(dev.process.pid)
+        (home / "crash-notifier").touch()
+        assert await dev.wait_exit() == 1
+        assert "notifier exited with code 4" in dev.stderr()
+        assert not alive(tree)
+        assert not processes_mentioning(str(home))
+
+
+async def test_drift_dev_start_failure_leaves_no_process(tmp_path: Path) -> None:
+    """When a service fails during start-up, drift dev shows its log, stops everything and exits 1."""
+    home = tmp_path / "home"
+    env = _dev_env(home, FAKE_FAIL_SERVICE="gateway")
+    async with drift_dev(_fake_argv(tmp_path), home, env) as dev:
+        assert await dev.wait_exit() == 1
+        assert "simulated start-up failure" in dev.stderr()
+        assert READY_LINE not in dev.stdout
+        assert not processes_mentioning(str(home))
+
+
+async def test_drift_dev_sigterm_leaves_no_process_behind(tmp_path: Path) -> None:
+    """The real `drift dev` (real services, examples loaded) gets ready, and on SIGTERM exits 0
+    leaving no descendant process behind."""
+    home = tmp_path / "home"
+    drift = Path(sysconfig.get_path("scripts")) / "drift"
+    async with drift_dev([str(drift), "dev"], home, _dev_env(home)) as dev:
+        await dev.wait_ready()
+        tree = descendants(dev.process.pid)
+        assert len(tree) >= 8
+        dev.process.send_signal(signal.SIGTERM)
+        assert await dev.wait_exit() == 0
+        assert not alive(tree)
+        assert not processes_mentioning(str(home))

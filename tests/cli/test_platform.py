@@ -1,0 +1,143 @@
+"""The Platform (drift_cli.platform) with stand-in services: environment, readiness, failures, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
+from drift_cli.platform import Platform
+from drift_cli.servers import InfraStack, ServerStartError, free_port
+from support.fakes import make_fake_service_bin
+from support.procs import alive, kill_leftovers
+
+
+@pytest.fixture
+def fake_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make the Platform start tests/support/fake_service.py instead of the real services."""
+    bin_dir = make_fake_service_bin(tmp_path / "bin")
+    monkeypatch.setattr("drift_cli.platform.find_executable", lambda name: bin_dir / name)
+    for name in ("FAKE_FAIL_SERVICE", "FAKE_SILENT_SERVICES", "DRIFT_METRICS_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return bin_dir
+
+
+def _config(home: Path) -> DevConfig:
+    home.mkdir(parents=True, exist_ok=True)
+    return DevConfig(home=home, gateway_port=free_port(), dsl_store_port=free_port())
+
+
+def _secrets() -> DevSecrets:
+    return DevSecrets(
+        api_keys={"k-default": "default", "k-acme": "acme"},
+        dev_api_key="k-default",
+        service_token="service-secret",
+        webhook_secret=generate_webhook_secret(),
+    )
+
+
+def _recorded_envs(home: Path) -> dict[str, list[dict[str, str]]]:
+    envs: dict[str, list[dict[str, str]]] = {}
+    for path in sorted(home.glob("env-*.json")):
+        name = path.stem.removeprefix("env-").rsplit("-", 1)[0]
+        envs.setdefault(name, []).append(json.loads(path.read_text()))
+    return envs
+
+
+def _pids(platform: Platform) -> set[int]:
+    return {s.process.pid for s in platform.services if s.process.pid is not None}
+
+
+async def test_platform_gives_every_service_the_drift_environment(
+    tmp_path: Path, infra: InfraStack, fake_services: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service gets the Drift variables, workers get distinct metrics ports, and stop() ends them all."""
+    # A service that serves no health endpoint still counts as ready once its grace is over.
+    monkeypatch.setenv("FAKE_SILENT_SERVICES", "notifier")
+    home = tmp_path / "home"
+    config = _config(home)
+    secrets = _secrets()
+    platform = Platform(config, secrets, workers=2, infra=infra, metrics_grace=0.5)
+    await platform.start()
+    pids = _pids(platform)
+    try:
+        assert [s.name for s in platform.services] == [
+            "dsl-store",
+            "gateway",
+            "dispatcher",
+            "worker-1",
+            "worker-2",
+            "notifier",
+        ]
+        async with httpx.AsyncClient(trust_env=False) as client:
+            assert (await client.get(f"{platform.gateway_url}/health/ready")).status_code == 200
+            assert (await client.get(f"{platform.dsl_store_url}/health/ready")).status_code == 200
+
+        envs = _recorded_envs(home)
+        assert sorted(envs) == ["dispatcher", "dsl-store", "gateway", "notifier", "worker"]
+        assert len(envs["worker"]) == 2
+        expected = {
+            "DRIFT_HOME": str(home.resolve()),
+            "DRIFT_NATS_URL": infra.nats_url,
+            "DRIFT_TEMPORAL_ADDRESS": infra.temporal_address,
+            "DRIFT_REDIS_URL": infra.redis_url,
+            "DRIFT_STORE_URL": f"sqlite+aiosqlite:///{home.resolve()}/drift.db",
+            "DRIFT_SERVICE_TOKEN": "service-secret",
+            "DRIFT_GATEWAY_PORT": str(config.gateway_port),
+            "DRIFT_DSL_STORE_PORT": str(config.dsl_store_port),
+            "DRIFT_DSL_STORE_URL": f"http://127.0.0.1:{config.dsl_store_port}",
+            "DRIFT_WEBHOOK_SECRET": secrets.webhook_secret,
+            "DRIFT_HTTP_ALLOW_HOSTS": "localhost,127.0.0.1,::1",
+            "DRIFT_LOG_FORMAT": "console",
+        }
+        metrics_ports = set()
+        for name, recorded in envs.items():
+            for env in recorded:
+                assert {k: env.get(k) for k in expected} == expected, name
+                assert json.loads(env["DRIFT_API_KEYS"]) == secrets.api_keys
+                if name in ("gateway", "dsl-store"):
+                    assert "DRIFT_METRICS_PORT" not in env
+                else:
+                    metrics_ports.add(env["DRIFT_METRICS_PORT"])
+        assert len(metrics_ports) == 4  # dispatcher, two workers, notifier
+    finally:
+        platform.stop()
+        kill_leftovers(pids)
+    assert not alive(pids)
+    # The shared infra is not the platform's to stop.
+    assert all(p.running for p in infra.processes)
+
+
+async def test_platform_start_failure_names_the_service_and_stops_the_others(
+    tmp_path: Path, infra: InfraStack, fake_services: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service that exits during start-up fails start() with its log tail; no other service is left."""
+    monkeypatch.setenv("FAKE_FAIL_SERVICE", "dsl-store")
+    platform = Platform(_config(tmp_path / "home"), _secrets(), infra=infra)
+    with pytest.raises(ServerStartError, match=r"(?s)dsl-store exited with code 3.*simulated start-up failure"):
+        await platform.start()
+    pids = _pids(platform)
+    assert len(pids) == 5
+    assert not alive(pids)
+
+
+async def test_platform_reports_a_service_that_dies_while_running(
+    tmp_path: Path, infra: InfraStack, fake_services: Path
+) -> None:
+    """wait_for_exit() answers the process of a service that exits after start-up."""
+    home = tmp_path / "home"
+    platform = Platform(_config(home), _secrets(), infra=infra)
+    await platform.start()
+    pids = _pids(platform)
+    try:
+        (home / "crash-dispatcher").touch()
+        died = await asyncio.wait_for(platform.wait_for_exit(), timeout=30)
+        assert died.name == "dispatcher"
+        assert died.returncode == 4
+    finally:
+        platform.stop()
+        kill_leftovers(pids)
+    assert not alive(pids)

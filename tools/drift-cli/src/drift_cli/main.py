@@ -1,0 +1,212 @@
+"""The `drift` command line. `drift dev` runs the whole platform in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from drift_cli.bundles import BundleError, LoadReport, find_bundles, load_bundle_files
+from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_examples_dir
+from drift_cli.platform import Platform
+from drift_cli.servers import ServerStartError
+
+__all__ = ["READY_LINE", "build_parser", "main", "run_dev"]
+
+log = logging.getLogger("drift_cli")
+
+READY_LINE = "drift dev: ready (Ctrl-C to stop)"
+"""Printed (and flushed) on stdout once everything is up and the bundles are loaded."""
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _bundle_paths(explicit: Sequence[Path], load_examples: bool) -> list[Path]:
+    paths: list[Path] = []
+    if load_examples:
+        examples = find_examples_dir()
+        if examples is not None:
+            paths.extend(find_bundles(examples))
+    for path in explicit:
+        # A folder given with --bundle means every bundle inside it.
+        paths.extend(find_bundles(path) if path.is_dir() else [path])
+    unique: dict[Path, None] = {p.resolve(): None for p in paths}
+    return list(unique)
+
+
+async def _start(platform: Platform, bundle_paths: list[Path]) -> LoadReport:
+    await platform.start()
+    if not bundle_paths:
+        return LoadReport()
+    return await load_bundle_files(platform.dsl_store_url, platform.dev_api_key, bundle_paths)
+
+
+def _print_summary(platform: Platform, report: LoadReport, bundle_paths: list[Path]) -> None:
+    home = platform.config.home
+    infra = platform.infra
+    key = platform.dev_api_key
+    tenant = platform.api_keys[key]
+    lines = [
+        "",
+        "Drift dev platform is up",
+        f"  gateway     {platform.gateway_url}   (OpenAPI UI {platform.gateway_url}/schema/swagger)",
+        f"  dsl-store   {platform.dsl_store_url}   (OpenAPI UI {platform.dsl_store_url}/schema/swagger)",
+        f"  Temporal    {infra.temporal_address}"
+        + (f"   (web UI {infra.temporal_ui_url})" if infra.temporal_ui_url else ""),
+        f"  NATS        {infra.nats_url}",
+        f"  Redis       {infra.redis_url}",
+        f"  workers     {platform.workers}",
+        f"  DRIFT_HOME  {home}   (logs in {home / 'logs'})",
+        f"  API key     {key}   (tenant {tenant!r})",
+        f"  bundles     {len(bundle_paths)} file(s): {len(report.nodes)} node(s) published, "
+        f"{len(report.workflows)} workflow(s) active"
+        + (f" ({len(report.unchanged)} definition(s) unchanged, not re-published)" if report.unchanged else ""),
+    ]
+    for wf_id, version in sorted(report.workflows.items()):
+        lines.append(f"                {wf_id} (ACTIVE = version {version})")
+    lines.extend(f"  ! {error}" for error in report.errors)
+    sample_id = min(report.workflows, default="<workflow id>")
+    body = '{"workflow": {"id": "' + sample_id + '"}, "params": {}}'
+    lines += [
+        "",
+        "Try:",
+        f"  curl -s -X POST {platform.gateway_url}/v3/workflow/start \\",
+        f"    -H {shlex.quote('Authorization: Bearer ' + key)} -H 'Content-Type: application/json' \\",
+        f"    -d {shlex.quote(body)}",
+        "",
+        READY_LINE,
+    ]
+    _out("\n".join(lines))
+
+
+async def run_dev(
+    config: DevConfig,
+    *,
+    bundles: Sequence[Path] = (),
+    load_examples: bool = True,
+    workers: int = 1,
+) -> int:
+    """Run the platform until SIGINT/SIGTERM/SIGHUP or a child's death; answer the exit code.
+
+    Whatever happens (signal during start-up, failed start-up, crash), every process started
+    is stopped before this returns.
+    """
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for sig in signals:
+        loop.add_signal_handler(sig, stopping.set)
+
+    secrets = ensure_dev_secrets(config)
+    bundle_paths = _bundle_paths(bundles, load_examples)
+    platform = Platform(config, secrets, workers=workers)
+    stop_requested = asyncio.create_task(stopping.wait())
+    tasks: list[asyncio.Task[object]] = [stop_requested]
+    try:
+        log.info("starting in %s", config.home)
+        starting = asyncio.create_task(_start(platform, bundle_paths))
+        tasks.append(starting)
+        await asyncio.wait({starting, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("stop requested during start-up")
+            return 0
+        report = starting.result()
+        _print_summary(platform, report, bundle_paths)
+
+        exited = asyncio.create_task(platform.wait_for_exit())
+        tasks.append(exited)
+        await asyncio.wait({exited, stop_requested}, return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            log.error("%s", exited.result().exit_error())
+            return 1
+        return 0
+    except (ServerStartError, BundleError) as exc:
+        log.error("start-up failed: %s", exc)
+        return 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        # A task cancelled mid-start stops what it started; let it finish doing so.
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("stopping")
+        platform.stop()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        log.info("stopped")
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    try:
+        config = DevConfig.from_env()
+        return asyncio.run(
+            run_dev(config, bundles=args.bundle, load_examples=not args.no_examples, workers=args.workers)
+        )
+    except ConfigError as exc:  # also raised for a malformed secret file in DRIFT_HOME
+        log.error("%s", exc)
+        return 2
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subparser per command, each setting `handler`."""
+    parser = argparse.ArgumentParser(prog="drift", description="Drift workflow platform command line")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run the whole platform in the foreground",
+        description="Run embedded Temporal, NATS and Redis (unless DRIFT_*_URL/ADDRESS are set) and "
+        "all Drift services; load the example bundles; stop everything on Ctrl-C or SIGTERM.",
+    )
+    dev.add_argument(
+        "--bundle",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="also load this bundle file (or every bundle in this folder); repeatable",
+    )
+    dev.add_argument("--no-examples", action="store_true", help="do not load the bundles under examples/")
+    dev.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
+    dev.set_defaults(handler=_cmd_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `drift` console script; answers the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="drift: %(message)s",
+        stream=sys.stderr,
+    )
+    # One INFO line per readiness probe is noise.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
