@@ -18,6 +18,7 @@ WORKFLOW_NAME = "GenericWorkflow"
 STATE_QUERY = "state"
 RESUME_UPDATE = "resume"
 EVENT_UPDATE = "event"
+DISCONNECTED_UPDATE = "disconnected"
 DEFAULT_TASK_QUEUE = "drift"
 
 
@@ -72,3 +73,35 @@ class ResumeInput(Message, frozen=True):
 
     selected_options: dict[str, Any]
     command_id: str
+
+
+class EventInput(Message, frozen=True):
+    """The `event` update's argument: resumes an `ON_EVENT` wait named `event`.
+
+    The validator refuses it with `CONFLICT` when the run is not waiting for that event.
+    """
+
+    event: str
+    payload: Any
+    command_id: str
+
+
+class DisconnectedInput(Message, frozen=True):
+    """The `disconnected` update's argument: run one state against the current context.
+
+    `parameters` are laid over the state's own parameter mapping; the run does not move.
+    The validator refuses an unknown state with `NOT_FOUND`.
+    """
+
+    node: str
+    parameters: dict[str, Any]
+    command_id: str
+
+
+class DisconnectedResult(Message, frozen=True):
+    """The `disconnected` update's result (contract 5.5)."""
+
+    workflow_id: str
+    node: str
+    status: str
+    response: Any = None
