@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import structlog
-from drift_schema.api import Problem, ProblemError
+from drift_schema.api import TENANT_PATTERN, Problem, ProblemError
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
@@ -29,6 +30,7 @@ MAX_BODY_BYTES = 1024 * 1024
 PROBLEM_JSON = "application/problem+json"
 PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema"]
 TENANT_HEADER = "X-Drift-Tenant"
+_TENANT = re.compile(TENANT_PATTERN)
 
 
 class DriftProblem(Exception):
@@ -53,8 +55,10 @@ class DriftProblem(Exception):
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
+    # Problem omits defaults, but RFC 9457 bodies (and contract 2) always carry `type`.
+    body = {"type": problem.type, **msgspec.to_builtins(problem)}
     return Response(
-        content=msgspec.json.encode(problem),
+        content=msgspec.json.encode(body),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -83,10 +87,13 @@ def _http_exception_handler(_: Request[Any, Any, Any], error: Exception) -> Resp
         413: "Request Entity Too Large",
     }.get(error.status_code, "Bad Request" if error.status_code < 500 else "Internal Server Error")
     headers = dict(error.headers or {})
+    detail = error.detail
+    if error.status_code == 413:
+        detail = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
     if error.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
     return problem_response(
-        Problem(title=title, status=error.status_code, detail=error.detail, errors=errors), headers
+        Problem(title=title, status=error.status_code, detail=detail, errors=errors), headers
     )
 
 
@@ -135,6 +142,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         tenant = self.keys.tenant_for(token)
         if tenant is None and self.service is not None and self.service.tenant_for(token):
             tenant = connection.headers.get(TENANT_HEADER)
+            # The header is caller-supplied text that ends up in subjects and keys: only tenant names pass.
+            if tenant is not None and not _TENANT.match(tenant):
+                raise NotAuthorizedException("invalid X-Drift-Tenant")
         if not tenant:
             raise NotAuthorizedException("unknown bearer token")
         structlog.contextvars.bind_contextvars(tenant=tenant)

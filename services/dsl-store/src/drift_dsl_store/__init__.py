@@ -1,0 +1,1 @@
+"""Drift dsl-store: versioned node and workflow definitions, validated, resolved and drawn, per tenant."""

@@ -1,0 +1,112 @@
+"""The dsl-store application: Litestar app factory and the `drift-dsl-store` entry point."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+import uvicorn
+from drift_runtime.logging import configure_logging
+from drift_runtime.telemetry import setup_tracing, shutdown_tracing
+from drift_runtime.web import (
+    MAX_BODY_BYTES,
+    auth_middleware,
+    health_handlers,
+    openapi_config,
+    tenant_of,
+    tracing_plugin,
+)
+from litestar import Litestar, Request
+from litestar.di import Provide
+
+from drift_dsl_store.config import Settings
+from drift_dsl_store.controllers import NodeDefinitionController, WorkflowDefinitionController
+from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
+from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
+from drift_dsl_store.openapi import DriftStructSchemaPlugin
+from drift_dsl_store.service import DefinitionService
+from drift_dsl_store.store import DefinitionStore, SqlDefinitionStore
+
+SERVICE_NAME = "drift-dsl-store"
+READY_TIMEOUT_S = 2.0
+
+log = structlog.get_logger("drift.dsl_store")
+
+
+def create_app(
+    settings: Settings, store: DefinitionStore | None = None, changes: ChangePublisher | None = None
+) -> Litestar:
+    """The dsl-store app; `store` and `changes` replace the configured backends (tests, other stores)."""
+    store = store or SqlDefinitionStore(settings.store_url)
+    if changes is None:
+        changes = NatsChangePublisher(settings.nats_url) if settings.nats_url else NoChangePublisher()
+    service = DefinitionService(store, changes)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await store.start()
+        await changes.start()
+        log.info("dsl.started", nats=bool(settings.nats_url))
+        try:
+            yield
+        finally:
+            await changes.close()
+            await store.close()
+
+    async def ready() -> bool:
+        try:
+            await asyncio.wait_for(store.ping(), timeout=READY_TIMEOUT_S)
+        except Exception as error:
+            log.warning("dsl.not_ready", reason=str(error))
+            return False
+        return changes.ready
+
+    def provide_service() -> DefinitionService:
+        return service
+
+    def provide_tenant(request: Request[Any, Any, Any]) -> str:
+        return tenant_of(request)
+
+    return Litestar(
+        route_handlers=[NodeDefinitionController, WorkflowDefinitionController, *health_handlers(ready)],
+        dependencies={
+            "service": Provide(provide_service, sync_to_thread=False),
+            "tenant": Provide(provide_tenant, sync_to_thread=False),
+        },
+        middleware=[auth_middleware(settings.api_keys, settings.service_token)],
+        exception_handlers=EXCEPTION_HANDLERS_DSL,
+        openapi_config=openapi_config("Drift dsl-store"),
+        plugins=[tracing_plugin(), DriftStructSchemaPlugin()],
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        # configure_logging() owns logging; Litestar's default config would replace its root handler.
+        logging_config=None,
+    )
+
+
+def main() -> None:
+    """Run the service with uvicorn on `DRIFT_BIND_HOST:DRIFT_DSL_STORE_PORT`."""
+    settings = Settings.from_env()
+    configure_logging(SERVICE_NAME, settings.log_format, settings.log_level)
+    setup_tracing(SERVICE_NAME)
+    if not settings.api_keys and not settings.service_token:
+        log.warning("dsl.no_api_keys", hint="set DRIFT_API_KEYS; every request will answer 401")
+    log.info("dsl.listening", host=settings.bind_host, port=settings.port)
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.bind_host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    finally:
+        shutdown_tracing()
+
+
+if __name__ == "__main__":
+    main()

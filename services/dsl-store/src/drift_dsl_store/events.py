@@ -1,0 +1,132 @@
+"""Definition-change events on `drift.<tenant>.evt.dsl.<kind>.<id>`, so caches can invalidate.
+
+Publishing is best effort: the store is the truth, and a missed event only
+delays an invalidation, so a NATS outage never fails a definition change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from typing import Protocol
+
+import msgspec
+import structlog
+from drift_runtime.messaging import connect, ensure_streams, publish
+from drift_schema import subjects
+from nats.aio.client import Client as NatsClient
+
+log = structlog.get_logger("drift.dsl_store.events")
+
+PUBLISH_TIMEOUT_S = 2.0
+
+
+class Change(enum.StrEnum):
+    PUBLISHED = "published"
+    ACTIVATED = "activated"
+    UPDATED = "updated"
+
+
+class DefinitionChanged(msgspec.Struct, frozen=True):
+    """The event body: which definition changed, to which version, and how."""
+
+    tenant: str
+    kind: str
+    id: str
+    version: str
+    change: Change
+
+
+def message_id(event: DefinitionChanged, revision: str) -> str:
+    """The `Nats-Msg-Id` of an event.
+
+    A published number happens once, so `tenant:kind:id:published:N` is unique.
+    Updates (always `SNAPSHOT`) and activations (a rollback re-activates an
+    older N) repeat, so their id also carries the revision time of the change,
+    or JetStream's duplicate window would swallow a quick second change.
+    """
+    base = f"{event.tenant}:{event.kind}:{event.id}:{event.change}:{event.version}"
+    return base if event.change is Change.PUBLISHED else f"{base}:{revision}"
+
+
+class ChangePublisher(Protocol):
+    @property
+    def ready(self) -> bool:
+        """False while a configured broker is unreachable."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def changed(self, event: DefinitionChanged, revision: str) -> None:
+        """Announce a change; never raises."""
+
+
+class NoChangePublisher:
+    """Used when `DRIFT_NATS_URL` is unset: changes are not announced."""
+
+    ready = True
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def changed(self, event: DefinitionChanged, revision: str) -> None:
+        return None
+
+
+class NatsChangePublisher:
+    """Publishes to JetStream; connects in the background so the store serves while NATS is away."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: NatsClient | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._connect(), name="dsl-store-nats-connect")
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                client = await connect(self._url, "drift-dsl-store")
+                await ensure_streams(client.jetstream())
+            except Exception as error:
+                log.warning("dsl.nats_connect_failed", error=str(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._client = client
+            log.info("dsl.nats_connected")
+            return
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.drain()
+
+    async def changed(self, event: DefinitionChanged, revision: str) -> None:
+        client = self._client
+        fields = {"kind": event.kind, "id": event.id, "version": event.version, "change": str(event.change)}
+        if client is None or not client.is_connected:
+            log.warning("dsl.change_not_announced", reason="nats unavailable", **fields)
+            return
+        try:
+            subject = subjects.dsl_events(event.tenant, event.kind, event.id)
+            await publish(client.jetstream(), subject, event, message_id(event, revision), timeout_s=PUBLISH_TIMEOUT_S)
+        except Exception as error:
+            log.warning("dsl.change_not_announced", reason=str(error), **fields)
+            return
+        log.debug("dsl.change_announced", **fields)

@@ -1,0 +1,291 @@
+"""Definition use cases: decode, validate, version, resolve and announce (raising problem details)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+import msgspec
+import structlog
+from drift_schema.api import ProblemError
+from drift_schema.codec import (
+    DecodeError,
+    decode_with,
+    encode,
+    node_definition_decoder,
+    workflow_definition_decoder,
+)
+from drift_schema.graph import check_workflow, node_errors
+from drift_schema.nodes import NODE_ID_PATTERN, NodeBase
+from drift_schema.workflow import (
+    ACTIVE,
+    LATEST,
+    SNAPSHOT,
+    State,
+    VersionInfo,
+    WorkflowDefinition,
+    is_published_version,
+)
+from prometheus_client import Counter
+
+from drift_dsl_store.errors import Conflict, Invalid, NotFound
+from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged
+from drift_dsl_store.store import (
+    AlreadyExists,
+    DefinitionKey,
+    DefinitionStore,
+    Kind,
+    NotCreated,
+    PublishContention,
+    StoredDefinition,
+)
+
+log = structlog.get_logger("drift.dsl_store")
+
+Definition = NodeBase | WorkflowDefinition
+NodeRef = tuple[str, str]
+
+_ID = re.compile(NODE_ID_PATTERN)
+CHANGES = Counter("drift_dsl_changes_total", "Definition changes by kind and change", ["kind", "change"])
+
+
+class Activation(msgspec.Struct, frozen=True):
+    """Answer of `activate`."""
+
+    id: str
+    version: str
+    active: bool = True
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _pointer_token(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def _normal_version(version: str) -> str:
+    """Keywords are matched case-insensitively, numbers as numbers (`01` is `1`)."""
+    upper = version.strip().upper()
+    if upper in (SNAPSHOT, LATEST, ACTIVE):
+        return upper
+    return str(int(upper)) if is_published_version(upper) else upper
+
+
+def _node_refs(definition: WorkflowDefinition) -> set[NodeRef]:
+    return {
+        (state.resource_id, _normal_version(state.resource_version))
+        for state in definition.states.values()
+        if state.node_definition is None and state.resource_id is not None
+    }
+
+
+class DefinitionService:
+    """CRUD, versioning and resolution of node and workflow definitions, per tenant."""
+
+    def __init__(self, store: DefinitionStore, changes: ChangePublisher) -> None:
+        self.store = store
+        self.changes = changes
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    async def get(self, tenant: str, kind: Kind, definition_id: str, version: str) -> Definition:
+        """The definition at `SNAPSHOT`, `LATEST`, `ACTIVE` or a number; NotFound otherwise."""
+        stored = await self._stored(DefinitionKey(tenant, kind, definition_id), _normal_version(version))
+        return self._load(kind, stored.body)
+
+    async def enriched(self, tenant: str, definition: WorkflowDefinition) -> WorkflowDefinition:
+        """The workflow with each referenced node inlined as `nodeDefinition`, at its concrete version.
+
+        Nodes resolve among published versions (`resourceVersion` LATEST or a
+        number); an unresolvable reference is a 422 with pointers, since a
+        partially inlined graph could not be run.
+        """
+        nodes = await self._published_nodes(tenant, _node_refs(definition))
+        faults: list[ProblemError] = []
+        states: dict[str, State] = {}
+        for name, state in definition.states.items():
+            if state.node_definition is not None or state.resource_id is None:
+                states[name] = state
+                continue
+            node = nodes.get((state.resource_id, _normal_version(state.resource_version)))
+            if node is None:
+                faults.append(self._unresolved(name, state))
+                continue
+            states[name] = msgspec.structs.replace(state, node_definition=node)
+        if faults:
+            raise Invalid.from_errors("referenced node definitions cannot be resolved", faults)
+        return msgspec.structs.replace(definition, states=states)
+
+    async def nodes_for_display(self, tenant: str, definition: WorkflowDefinition) -> dict[str, NodeBase | None]:
+        """Each state's node for drawing: inline, published, else the node's SNAPSHOT (drafts draw too)."""
+        refs = _node_refs(definition)
+        published = await self._published_nodes(tenant, refs)
+        drafts = await self._nodes(tenant, {(node_id, SNAPSHOT) for node_id, _ in refs})
+        shown: dict[str, NodeBase | None] = {}
+        for name, state in definition.states.items():
+            if state.node_definition is not None or state.resource_id is None:
+                shown[name] = state.node_definition
+                continue
+            ref = (state.resource_id, _normal_version(state.resource_version))
+            shown[name] = published.get(ref) or drafts.get((state.resource_id, SNAPSHOT))
+        return shown
+
+    async def versions(self, tenant: str, kind: Kind, definition_id: str) -> list[VersionInfo]:
+        records = await self.store.versions(DefinitionKey(tenant, kind, definition_id))
+        if records is None:
+            raise NotFound(f"{kind} definition '{definition_id}' does not exist")
+        return [VersionInfo(str(r.version), _rfc3339(r.published_at), r.active) for r in records]
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    async def create(self, tenant: str, kind: Kind, raw: bytes) -> Definition:
+        """Store a new SNAPSHOT; Conflict when the id exists in any version."""
+        definition = self._validated(kind, raw)
+        key = DefinitionKey(tenant, kind, definition.id)
+        try:
+            stored = await self.store.create(key, encode(definition))
+        except AlreadyExists:
+            raise Conflict(f"{kind} definition '{definition.id}' already exists; PUT replaces its SNAPSHOT") from None
+        log.info("dsl.created", kind=str(kind), id=definition.id)
+        await self._announce(key, SNAPSHOT, Change.UPDATED)
+        return self._load(kind, stored.body)
+
+    async def update(self, tenant: str, kind: Kind, raw: bytes) -> Definition:
+        """Replace the SNAPSHOT (published versions never change); NotFound when never created."""
+        definition = self._validated(kind, raw)
+        key = DefinitionKey(tenant, kind, definition.id)
+        try:
+            stored = await self.store.replace_snapshot(key, encode(definition))
+        except NotCreated:
+            raise NotFound(f"{kind} definition '{definition.id}' does not exist; POST creates it") from None
+        log.info("dsl.updated", kind=str(kind), id=definition.id)
+        await self._announce(key, SNAPSHOT, Change.UPDATED)
+        return self._load(kind, stored.body)
+
+    async def publish(self, tenant: str, kind: Kind, definition_id: str) -> Definition:
+        """Freeze the SNAPSHOT as the next version number.
+
+        Publishing is idempotent: when the SNAPSHOT equals LATEST (apart from
+        `version`), LATEST is answered and no number is spent, so loading the
+        same bundle at every `drift dev` start does not pile up versions. The
+        check is a convenience, not a lock: concurrent publishes each get their
+        own, distinct number. A workflow is validated as a whole with every
+        referenced node resolved among the tenant's published nodes, and its
+        first published version becomes ACTIVE (later ones wait for activate).
+        """
+        key = DefinitionKey(tenant, kind, definition_id)
+        snapshot = await self._stored(key, SNAPSHOT)
+        draft = self._load(kind, snapshot.body)
+        latest = await self.store.get(key, LATEST)
+        if latest is not None:
+            current = self._load(kind, latest.body)
+            if msgspec.structs.replace(current, version=None) == msgspec.structs.replace(draft, version=None):
+                log.info("dsl.publish_unchanged", kind=str(kind), id=definition_id, version=latest.version)
+                return current
+        if isinstance(draft, WorkflowDefinition):
+            nodes = await self._published_nodes(tenant, _node_refs(draft))
+            faults = check_workflow(
+                draft,
+                lambda state: nodes.get((state.resource_id or "", _normal_version(state.resource_version))),
+            )
+        else:
+            faults = node_errors(draft)
+        if faults:
+            raise Invalid.from_errors(f"{kind} definition '{definition_id}' cannot be published", faults)
+
+        def render(version: str) -> bytes:
+            return encode(msgspec.structs.replace(draft, version=version))
+
+        try:
+            published = await self.store.publish(key, render, activate_if_none=kind is Kind.WORKFLOW)
+        except NotCreated:
+            raise NotFound(f"{kind} definition '{definition_id}' does not exist") from None
+        except PublishContention:
+            raise Conflict("too many concurrent publishes of this definition; retry") from None
+        version = published.definition.version
+        log.info("dsl.published", kind=str(kind), id=definition_id, version=version, activated=published.activated)
+        await self._announce(key, version, Change.PUBLISHED)
+        if published.activated:
+            await self._announce(key, version, Change.ACTIVATED)
+        return self._load(kind, published.definition.body)
+
+    async def activate(self, tenant: str, definition_id: str, version: str) -> Activation:
+        """Make a published workflow version ACTIVE (an older one: a rollback)."""
+        if not is_published_version(version.strip()):
+            raise Invalid.from_errors(
+                "version must be a published version number",
+                [ProblemError(pointer="", message=f"'{version}' is not a version number")],
+            )
+        number = int(version)
+        key = DefinitionKey(tenant, Kind.WORKFLOW, definition_id)
+        if not await self.store.activate(key, number):
+            raise NotFound(f"workflow definition '{definition_id}' has no published version {number}")
+        log.info("dsl.activated", kind=str(Kind.WORKFLOW), id=definition_id, version=number)
+        await self._announce(key, str(number), Change.ACTIVATED)
+        return Activation(id=definition_id, version=str(number))
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    async def _stored(self, key: DefinitionKey, version: str) -> StoredDefinition:
+        stored = await self.store.get(key, version) if _ID.match(key.id) else None
+        if stored is None:
+            raise NotFound(f"{key.kind} definition '{key.id}' has no version '{version}'")
+        return stored
+
+    @staticmethod
+    def _load(kind: Kind, body: bytes) -> Definition:
+        # Stored bodies were validated on the way in: the plain typed decoders suffice.
+        if kind is Kind.NODE:
+            return node_definition_decoder.decode(body)
+        return workflow_definition_decoder.decode(body)
+
+    @staticmethod
+    def _validated(kind: Kind, raw: bytes) -> Definition:
+        """Decode with pointers, then collect every graph and expression fault at once."""
+        try:
+            definition: Definition = (
+                decode_with(node_definition_decoder, raw)
+                if kind is Kind.NODE
+                else decode_with(workflow_definition_decoder, raw)
+            )
+        except DecodeError as error:
+            raise Invalid.from_decode(error) from None
+        faults = check_workflow(definition) if isinstance(definition, WorkflowDefinition) else node_errors(definition)
+        if faults:
+            raise Invalid.from_errors(f"{kind} definition '{definition.id}' is invalid", faults)
+        # The server owns `version`: whatever the body said, this is the SNAPSHOT.
+        return msgspec.structs.replace(definition, version=SNAPSHOT)
+
+    async def _nodes(self, tenant: str, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeBase]:
+        wanted = sorted(refs)
+        found = await asyncio.gather(
+            *(self.store.get(DefinitionKey(tenant, Kind.NODE, node_id), version) for node_id, version in wanted)
+        )
+        nodes: dict[NodeRef, NodeBase] = {}
+        for ref, stored in zip(wanted, found, strict=True):
+            if stored is not None:
+                node = self._load(Kind.NODE, stored.body)
+                assert isinstance(node, NodeBase)
+                nodes[ref] = node
+        return nodes
+
+    async def _published_nodes(self, tenant: str, refs: Iterable[NodeRef]) -> dict[NodeRef, NodeBase]:
+        # Runs pin published nodes only: a SNAPSHOT or ACTIVE reference never resolves.
+        return await self._nodes(tenant, {ref for ref in refs if ref[1] == LATEST or is_published_version(ref[1])})
+
+    @staticmethod
+    def _unresolved(name: str, state: State) -> ProblemError:
+        return ProblemError(
+            pointer=f"/states/{_pointer_token(name)}/resourceId",
+            message=f"node '{state.resource_id}' has no published version '{state.resource_version}'",
+        )
+
+    async def _announce(self, key: DefinitionKey, version: str, change: Change) -> None:
+        CHANGES.labels(kind=str(key.kind), change=str(change)).inc()
+        event = DefinitionChanged(tenant=key.tenant, kind=str(key.kind), id=key.id, version=version, change=change)
+        await self.changes.changed(event, revision=str(time.time_ns()))

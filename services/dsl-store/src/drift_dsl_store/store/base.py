@@ -1,0 +1,103 @@
+"""The storage interface of the dsl-store; every backend (SQL, HBase) implements it.
+
+A definition is addressed by `(tenant, kind, id)`. It has one mutable
+`SNAPSHOT` and immutable published versions `1, 2, ...`; a pointer per
+definition records the highest published number (`latest`, 0 when none) and
+the `active` one (workflows). Bodies are opaque JSON bytes to the store.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class Kind(enum.StrEnum):
+    NODE = "node"
+    WORKFLOW = "workflow"
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionKey:
+    tenant: str
+    kind: Kind
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDefinition:
+    key: DefinitionKey
+    version: str
+    body: bytes
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    version: int
+    published_at: datetime
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    definition: StoredDefinition
+    activated: bool
+
+
+# The body of a new published version, given the number the store assigned to it.
+RenderBody = Callable[[str], bytes]
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises on purpose."""
+
+
+class AlreadyExists(StoreError):
+    """The definition id is taken (in any version)."""
+
+
+class NotCreated(StoreError):
+    """The definition id was never created."""
+
+
+class PublishContention(StoreError):
+    """Concurrent publishes kept winning over this one; the caller may retry."""
+
+
+class DefinitionStore(Protocol):
+    """Definitions, versions and pointers of every tenant; all lookups are scoped by tenant."""
+
+    async def start(self) -> None:
+        """Prepare the backend (create tables); safe to call on every start."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise when the backend does not answer."""
+
+    async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        """Create the definition with its SNAPSHOT; AlreadyExists when the id is taken."""
+
+    async def replace_snapshot(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        """Replace (or recreate) the SNAPSHOT; NotCreated when the id was never created."""
+
+    async def get(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
+        """`SNAPSHOT`, `LATEST` (highest published), `ACTIVE` or a published number; None when absent."""
+
+    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+        """Store `render(n)` as the next number n, atomically and race-safely.
+
+        Concurrent publishes get distinct, gap-free numbers. With
+        `activate_if_none`, n also becomes active when nothing was.
+        """
+
+    async def activate(self, key: DefinitionKey, version: int) -> bool:
+        """Make a published version active; False when it is not published."""
+
+    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
+        """Published versions, oldest first; None when the definition was never created."""

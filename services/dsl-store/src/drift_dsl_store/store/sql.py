@@ -1,0 +1,267 @@
+"""The SQL store on SQLAlchemy 2 (async): SQLite embedded, PostgreSQL and MySQL/TiDB in production.
+
+Only portable SQL is issued. Publishing is a compare-and-set on the pointer
+row (`UPDATE ... WHERE latest = :seen`) followed by the insert of the new
+version in the same transaction; a lost race is rolled back and retried, so
+two publishes never share a number and none is lost, whatever the isolation
+level of the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from drift_dsl_store.store.base import (
+    AlreadyExists,
+    DefinitionKey,
+    NotCreated,
+    PublishContention,
+    Published,
+    RenderBody,
+    StoredDefinition,
+    VersionRecord,
+)
+
+log = structlog.get_logger("drift.dsl_store.sql")
+
+
+def _key_string(length: int) -> sa.types.TypeEngine[str]:
+    # MySQL compares VARCHAR case-insensitively by default; ids `Foo` and `foo` must stay distinct.
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
+# Bodies may be up to 1 MiB; MySQL's TEXT stops at 64 KiB.
+_BODY = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+metadata = sa.MetaData()
+
+definitions = sa.Table(
+    "dsl_definitions",
+    metadata,
+    sa.Column("tenant", _key_string(128), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", _key_string(128), primary_key=True),
+    sa.Column("version", sa.String(16), primary_key=True),
+    sa.Column("body", _BODY, nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("updated_at", sa.DateTime(), nullable=False),
+)
+
+pointers = sa.Table(
+    "dsl_pointers",
+    metadata,
+    sa.Column("tenant", _key_string(128), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", _key_string(128), primary_key=True),
+    sa.Column("latest", sa.Integer(), nullable=False, default=0),
+    sa.Column("active", sa.Integer(), nullable=True),
+    sa.Column("updated_at", sa.DateTime(), nullable=False),
+)
+
+
+class _LostRace(Exception):
+    """Raised inside a publish transaction to roll it back and try again."""
+
+
+def _now() -> datetime:
+    # Stored naive in UTC: SQLite has no time zones, and this keeps every backend alike.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _is(table: sa.Table, key: DefinitionKey) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.tenant == key.tenant, table.c.kind == str(key.kind), table.c.id == key.id)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    # WAL lets readers run beside the single writer; the busy timeout makes writers queue, not fail.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class SqlDefinitionStore:
+    """DefinitionStore on any SQLAlchemy async URL."""
+
+    def __init__(self, url: str, max_publish_attempts: int = 50) -> None:
+        parsed = sa.make_url(url)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        self._sqlite_file = parsed.database if self._sqlite and parsed.database != ":memory:" else None
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self._sqlite)
+        if self._sqlite:
+            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._max_publish_attempts = max_publish_attempts
+
+    async def start(self) -> None:
+        if self._sqlite_file:
+            Path(self._sqlite_file).parent.mkdir(parents=True, exist_ok=True)
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        now = _now()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    pointers.insert().values(
+                        tenant=key.tenant,
+                        kind=str(key.kind),
+                        id=key.id,
+                        latest=0,
+                        active=None,
+                        updated_at=now,
+                    )
+                )
+                await self._insert(conn, key, SNAPSHOT, body, now)
+        except IntegrityError:
+            raise AlreadyExists(key.id) from None
+        return StoredDefinition(key, SNAPSHOT, body, _aware(now), _aware(now))
+
+    async def replace_snapshot(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        now = _now()
+        for _ in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    if await self._pointer(conn, key) is None:
+                        raise NotCreated(key.id)
+                    result = await conn.execute(
+                        definitions.update()
+                        .where(_is(definitions, key), definitions.c.version == SNAPSHOT)
+                        .values(body=body.decode(), updated_at=now)
+                    )
+                    if result.rowcount == 0:
+                        await self._insert(conn, key, SNAPSHOT, body, now)
+                break
+            except IntegrityError:
+                # Another request recreated the SNAPSHOT between our update and insert: update it instead.
+                continue
+        stored = await self.get(key, SNAPSHOT)
+        if stored is None:
+            raise NotCreated(key.id)
+        return stored
+
+    async def get(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
+        async with self.engine.connect() as conn:
+            concrete: str | None
+            if version == SNAPSHOT:
+                concrete = SNAPSHOT
+            elif version in (LATEST, ACTIVE):
+                pointer = await self._pointer(conn, key)
+                number = None if pointer is None else (pointer[0] if version == LATEST else pointer[1])
+                concrete = str(number) if number else None
+            else:
+                concrete = str(int(version)) if is_published_version(version) else None
+            if concrete is None:
+                return None
+            row = (
+                await conn.execute(
+                    sa.select(definitions.c.body, definitions.c.created_at, definitions.c.updated_at).where(
+                        _is(definitions, key), definitions.c.version == concrete
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return StoredDefinition(key, concrete, row.body.encode(), _aware(row.created_at), _aware(row.updated_at))
+
+    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+        for attempt in range(self._max_publish_attempts):
+            now = _now()
+            try:
+                async with self.engine.begin() as conn:
+                    pointer = await self._pointer(conn, key)
+                    if pointer is None:
+                        raise NotCreated(key.id)
+                    seen_latest, seen_active = pointer
+                    number = seen_latest + 1
+                    activate = activate_if_none and seen_active is None
+                    same_active = (
+                        pointers.c.active.is_(None) if seen_active is None else pointers.c.active == seen_active
+                    )
+                    # The compare-and-set: of racing publishes, only one still finds its `seen_latest`.
+                    result = await conn.execute(
+                        pointers.update()
+                        .where(_is(pointers, key), pointers.c.latest == seen_latest, same_active)
+                        .values(latest=number, active=number if activate else seen_active, updated_at=now)
+                    )
+                    if result.rowcount != 1:
+                        raise _LostRace
+                    body = render(str(number))
+                    await self._insert(conn, key, str(number), body, now)
+            except (_LostRace, IntegrityError):
+                log.debug("dsl.publish_retry", kind=str(key.kind), id=key.id, attempt=attempt)
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            stored = StoredDefinition(key, str(number), body, _aware(now), _aware(now))
+            return Published(stored, activate)
+        raise PublishContention(key.id)
+
+    async def activate(self, key: DefinitionKey, version: int) -> bool:
+        async with self.engine.begin() as conn:
+            exists = (
+                await conn.execute(
+                    sa.select(definitions.c.version).where(_is(definitions, key), definitions.c.version == str(version))
+                )
+            ).first()
+            if version < 1 or exists is None:
+                return False
+            result = await conn.execute(
+                pointers.update().where(_is(pointers, key)).values(active=version, updated_at=_now())
+            )
+            return result.rowcount == 1
+
+    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
+        async with self.engine.connect() as conn:
+            pointer = await self._pointer(conn, key)
+            rows = (
+                await conn.execute(
+                    sa.select(definitions.c.version, definitions.c.created_at).where(
+                        _is(definitions, key), definitions.c.version != SNAPSHOT
+                    )
+                )
+            ).all()
+        if pointer is None:
+            return None
+        active = pointer[1]
+        records = [VersionRecord(int(row.version), _aware(row.created_at), int(row.version) == active) for row in rows]
+        return sorted(records, key=lambda record: record.version)
+
+    async def _pointer(self, conn: AsyncConnection, key: DefinitionKey) -> tuple[int, int | None] | None:
+        row = (await conn.execute(sa.select(pointers.c.latest, pointers.c.active).where(_is(pointers, key)))).first()
+        return None if row is None else (int(row.latest), None if row.active is None else int(row.active))
+
+    @staticmethod
+    async def _insert(conn: AsyncConnection, key: DefinitionKey, version: str, body: bytes, now: datetime) -> None:
+        await conn.execute(
+            definitions.insert().values(
+                tenant=key.tenant,
+                kind=str(key.kind),
+                id=key.id,
+                version=version,
+                body=body.decode(),
+                created_at=now,
+                updated_at=now,
+            )
+        )

@@ -1,0 +1,137 @@
+"""Invalid definitions answer 422 problem details with JSON pointers; oversized bodies 413."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsl_helpers import ACME, publish_nodes, script_node, success_node, two_step_workflow
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Any]
+
+
+async def _errors(client: Client, route: str, body: Any) -> list[dict[str, str]]:
+    response = await client.post(route, json=body, headers=ACME)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["type"], problem["status"]) == ("about:blank", 422)
+    return list(problem["errors"])
+
+
+async def test_unknown_node_type_points_at_type(client: Client) -> None:
+    """An unknown node `type` is reported at /type."""
+    errors = await _errors(client, "/nodeDefinition", {"id": "x", "type": "TELEPORT"})
+    assert [e["pointer"] for e in errors] == ["/type"]
+
+
+async def test_unknown_field_points_at_the_field(client: Client) -> None:
+    """A field the schema does not know is reported at its own pointer."""
+    errors = await _errors(client, "/nodeDefinition", {"id": "x", "type": "SCRIPT", "surprise": 1})
+    assert [e["pointer"] for e in errors] == ["/surprise"]
+    errors = await _errors(
+        client, "/workflowDefinition", {"id": "w", "startNode": "a", "states": {"a": {"end": True, "oops": 1}}}
+    )
+    assert [e["pointer"] for e in errors] == ["/states/a/oops"]
+
+
+async def test_invalid_id_and_malformed_json(client: Client) -> None:
+    """An id outside [A-Za-z0-9_.-]{1,128} is reported at /id; malformed JSON at the document root."""
+    errors = await _errors(client, "/nodeDefinition", {"id": "no spaces", "type": "SCRIPT"})
+    assert [e["pointer"] for e in errors] == ["/id"]
+    response = await client.post("/nodeDefinition", content=b'{"id": ', headers=ACME)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == ""
+
+
+async def test_missing_start_node(client: Client) -> None:
+    """A workflow without startNode is reported at /startNode."""
+    workflow = two_step_workflow()
+    del workflow["startNode"]
+    errors = await _errors(client, "/workflowDefinition", workflow)
+    assert [e["pointer"] for e in errors] == ["/startNode"]
+
+
+async def test_bad_targets_and_all_faults_at_once(client: Client) -> None:
+    """Every fault is reported in one answer: bad nextNode, bad inline branch target, unknown inline type."""
+    workflow = {
+        "id": "w",
+        "startNode": "a",
+        "states": {
+            "a": {"resourceId": "calc", "nextNode": "nowhere"},
+            "b": {
+                "nodeDefinition": {
+                    "id": "pick",
+                    "type": "BRANCH",
+                    "choices": [{"rule": "{% true %}", "nextNode": "gone"}],
+                    "defaultNode": "lost",
+                }
+            },
+            "c/d": {"resourceId": "done", "end": True, "nextNode": "missing"},
+        },
+    }
+    errors = await _errors(client, "/workflowDefinition", workflow)
+    assert {e["pointer"] for e in errors} == {
+        "/states/a/nextNode",
+        "/states/b/nodeDefinition/choices/0/nextNode",
+        "/states/b/nodeDefinition/defaultNode",
+        "/states/c~1d/nextNode",
+    }
+    inline_type = {"id": "w", "startNode": "a", "states": {"a": {"nodeDefinition": {"id": "n", "type": "FOO"}}}}
+    errors = await _errors(client, "/workflowDefinition", inline_type)
+    assert [e["pointer"] for e in errors] == ["/states/a/nodeDefinition/type"]
+
+
+async def test_bad_expressions_report_pointer_and_position(client: Client) -> None:
+    """A JSONata syntax error is reported at its field, with its position in the message."""
+    errors = await _errors(client, "/nodeDefinition", script_node("x", output="{% $params.a + %}"))
+    assert [e["pointer"] for e in errors] == ["/output"]
+    assert "position" in errors[0]["message"]
+    workflow = two_step_workflow()
+    workflow["states"]["first"]["parameters"] = {"x": "{% ( %}"}
+    errors = await _errors(client, "/workflowDefinition", workflow)
+    assert [e["pointer"] for e in errors] == ["/states/first/parameters/x"]
+    update = await client.put("/nodeDefinition", json=script_node("x", output="{% [ %}"), headers=ACME)
+    assert update.status_code == 422
+
+
+async def test_publish_reports_unresolvable_references(client: Client) -> None:
+    """Publishing a workflow resolves every resourceId among published nodes; misses point at the state."""
+    await publish_nodes(client, success_node())
+    await client.post("/nodeDefinition", json=script_node("calc"), headers=ACME)  # a SNAPSHOT only
+    workflow = two_step_workflow()
+    workflow["states"]["pinned"] = {"resourceId": "done", "resourceVersion": "9", "end": True}
+    await client.post("/workflowDefinition", json=workflow, headers=ACME)
+    response = await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
+    assert response.status_code == 422
+    assert {e["pointer"] for e in response.json()["errors"]} == {
+        "/states/first/resourceId",
+        "/states/pinned/resourceId",
+    }
+    assert (await client.get("/workflowDefinition/flow/versions", headers=ACME)).json() == []
+
+
+async def test_publish_checks_edges_of_referenced_branches(client: Client) -> None:
+    """A referenced BRANCH whose targets are not states of the workflow fails the publish."""
+    branch = {"id": "route", "type": "BRANCH", "choices": [{"rule": "{% true %}", "nextNode": "yes"}]}
+    await publish_nodes(client, branch, success_node())
+    workflow = {
+        "id": "w",
+        "startNode": "route",
+        "states": {"route": {"resourceId": "route"}, "done": {"resourceId": "done", "end": True}},
+    }
+    await client.post("/workflowDefinition", json=workflow, headers=ACME)
+    response = await client.post("/workflowDefinition/w/publishWorkflow", headers=ACME)
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/states/route/resourceId"]
+
+
+async def test_bodies_over_one_mebibyte_are_413(client: Client) -> None:
+    """A body over 1 MiB answers 413 as problem details, before any decoding."""
+    big = script_node("big", comment="x" * (1024 * 1024))
+    response = await client.post("/nodeDefinition", json=big, headers=ACME)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
+    near = script_node("near", comment="x" * (1024 * 1024 - 200))
+    assert (await client.post("/nodeDefinition", json=near, headers=ACME)).status_code == 201
