@@ -43,7 +43,7 @@ def test_node_type_tag_selects_the_node_struct() -> None:
     ("body", "pointer", "fragment"),
     [
         (b'{"id":"x","type":"FOO"}', "/type", "Invalid value 'FOO'"),
-        (b'{"id":"x","type":"SCRIPT","bogus":1}', "", "unknown field `bogus`"),
+        (b'{"id":"x","type":"SCRIPT","bogus":1}', "/bogus", "unknown field `bogus`"),
         (b'{"id":"bad id!","type":"SCRIPT"}', "/id", "matching regex"),
         (
             b'{"id":"x","type":"INSTRUCTION","view":{"inputOptions":[{"id":"a","possibleValues":[{}]}]}}',
@@ -76,7 +76,7 @@ def test_nested_dict_keys_are_named_too() -> None:
     )
     with pytest.raises(codec.DecodeError) as caught:
         codec.decode(body, WorkflowDefinition)
-    assert caught.value.pointer == "/states/s/nodeDefinition/view/inputOptions/0/possibleDependentValues/w"
+    assert caught.value.pointer == "/states/s/nodeDefinition/view/inputOptions/0/possibleDependentValues/w/idx"
 
 
 def test_start_request_requires_workflow_and_checks_ids() -> None:

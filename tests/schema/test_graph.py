@@ -59,9 +59,7 @@ def test_unresolvable_references_are_faults_when_a_resolver_is_given() -> None:
 def test_referenced_branch_targets_are_checked() -> None:
     """A referenced BRANCH whose choices name no state is a fault of the referencing state."""
     branch = BranchNode(id="br", choices=[], default_node="elsewhere")
-    definition = _workflow(
-        '{"id":"w","startNode":"a","states":{"a":{"resourceId":"br"},"z":{"resourceId":"done"}}}'
-    )
+    definition = _workflow('{"id":"w","startNode":"a","states":{"a":{"resourceId":"br"},"z":{"resourceId":"done"}}}')
     nodes = {"br": branch, "done": SuccessNode(id="done")}
 
     def resolve(state: State) -> BranchNode | SuccessNode | None:

@@ -25,9 +25,7 @@ def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 def configure_logging(service: str, log_format: str = "json", level: str = "INFO") -> None:
     """Configure structlog and route stdlib logging through the same renderer."""
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if log_format == "console"
-        else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=False) if log_format == "console" else structlog.processors.JSONRenderer()
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

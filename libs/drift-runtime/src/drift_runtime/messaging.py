@@ -135,9 +135,7 @@ class ConsumerSpec:
     concurrency: int = 32
 
 
-async def consume(
-    js: JetStreamContext, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event, name: str
-) -> None:
+async def consume(js: JetStreamContext, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event, name: str) -> None:
     """Fetch and handle messages until `stop` is set, acking explicitly.
 
     The handler returns normally to ack; raises TransientFault to `nak` with a
@@ -152,9 +150,7 @@ async def consume(
         filter_subject=spec.filter_subject,
         max_ack_pending=spec.concurrency * 32,
     )
-    subscription = await js.pull_subscribe(
-        spec.filter_subject, durable=spec.durable, stream=spec.stream, config=config
-    )
+    subscription = await js.pull_subscribe(spec.filter_subject, durable=spec.durable, stream=spec.stream, config=config)
     slots = asyncio.Semaphore(spec.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 

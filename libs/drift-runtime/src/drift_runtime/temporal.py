@@ -37,9 +37,7 @@ class MsgspecJSONPayloadConverter(EncodingPayloadConverter):
 
 class MsgspecPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        super().__init__(
-            BinaryNullPayloadConverter(), BinaryPlainPayloadConverter(), MsgspecJSONPayloadConverter()
-        )
+        super().__init__(BinaryNullPayloadConverter(), BinaryPlainPayloadConverter(), MsgspecJSONPayloadConverter())
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=MsgspecPayloadConverter)

@@ -92,9 +92,7 @@ def _http_exception_handler(_: Request[Any, Any, Any], error: Exception) -> Resp
         detail = f"request bodies are limited to {MAX_BODY_BYTES} bytes"
     if error.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return problem_response(
-        Problem(title=title, status=error.status_code, detail=detail, errors=errors), headers
-    )
+    return problem_response(Problem(title=title, status=error.status_code, detail=detail, errors=errors), headers)
 
 
 def _pointer_of(item: dict[str, Any]) -> str:
@@ -133,9 +131,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         self.keys = keys
         self.service = ApiKeys({service_token: "_service"}) if service_token else None
 
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:
             raise NotAuthorizedException("missing bearer token")
@@ -152,9 +148,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 
 def auth_middleware(keys: ApiKeys, service_token: str | None = None) -> DefineMiddleware:
-    return DefineMiddleware(
-        BearerAuthMiddleware, keys=keys, service_token=service_token, exclude=PUBLIC_PATHS
-    )
+    return DefineMiddleware(BearerAuthMiddleware, keys=keys, service_token=service_token, exclude=PUBLIC_PATHS)
 
 
 def openapi_config(title: str, version: str = "1.0.0") -> OpenAPIConfig:

@@ -8,9 +8,7 @@ from __future__ import annotations
 import msgspec
 
 
-class Shape(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel", omit_defaults=True, kw_only=True
-):
+class Shape(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel", omit_defaults=True, kw_only=True):
     """A frozen, strict shape: unknown fields are errors, absent optionals are not written."""
 
 

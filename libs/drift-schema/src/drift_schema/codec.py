@@ -19,6 +19,7 @@ encoder = msgspec.json.Encoder()
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 _UNKNOWN_KEY = "..."
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
 
 
 class DecodeError(ValueError):
@@ -96,12 +97,15 @@ def _name_dict_keys(raw: Any, into: Any, tokens: list[str]) -> list[str]:
 def _pointer_error(error: msgspec.ValidationError, raw: Any = None, into: Any = None) -> DecodeError:
     text = str(error)
     match = _PATH.search(text)
-    if match is None:
-        return DecodeError(text, "")
-    tokens = _path_tokens(match["path"])
+    tokens = _path_tokens(match["path"]) if match else []
     if _UNKNOWN_KEY in tokens and into is not None:
         tokens = _name_dict_keys(raw, into, tokens)
-    return DecodeError(text[: match.start()], "".join("/" + _escape(token) for token in tokens))
+    message = text[: match.start()] if match else text
+    unknown = _UNKNOWN_FIELD.match(message)
+    if unknown is not None:
+        # msgspec reports an unknown field at its parent; the pointer should name the field itself.
+        tokens.append(unknown["field"])
+    return DecodeError(message, "".join("/" + _escape(token) for token in tokens))
 
 
 def decode(data: bytes | str, into: type[T]) -> T:
@@ -154,7 +158,5 @@ def decode_with(decoder: msgspec.json.Decoder[T], data: bytes | str) -> T:
         raise DecodeError(f"malformed JSON: {error}", "") from None
 
 
-def problem(
-    status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None
-) -> Problem:
+def problem(status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None) -> Problem:
     return Problem(title=title, status=status, detail=detail, errors=errors)

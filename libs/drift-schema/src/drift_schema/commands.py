@@ -29,9 +29,7 @@ class StartCommand(Shape, frozen=True):
     thread_context: ThreadContext | None = None
 
     @classmethod
-    def from_request(
-        cls, request: StartRequest, workflow_id: str, thread_context: ThreadContext
-    ) -> StartCommand:
+    def from_request(cls, request: StartRequest, workflow_id: str, thread_context: ThreadContext) -> StartCommand:
         return cls(
             workflow=request.workflow,
             workflow_id=workflow_id,

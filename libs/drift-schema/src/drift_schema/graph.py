@@ -63,25 +63,19 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
         errors.append(ProblemError(pointer="/startNode", message=f"'{definition.start_node}' is not a state"))
     if definition.default_failure_node is not None and definition.default_failure_node not in states:
         errors.append(
-            ProblemError(
-                pointer="/defaultFailureNode", message=f"'{definition.default_failure_node}' is not a state"
-            )
+            ProblemError(pointer="/defaultFailureNode", message=f"'{definition.default_failure_node}' is not a state")
         )
     for index, name in enumerate(definition.post_workflow_completion_nodes):
         if name not in states:
             errors.append(
-                ProblemError(
-                    pointer=f"/postWorkflowCompletionNodes/{index}", message=f"'{name}' is not a state"
-                )
+                ProblemError(pointer=f"/postWorkflowCompletionNodes/{index}", message=f"'{name}' is not a state")
             )
 
     has_terminal = False
     for name, state in states.items():
         base = f"/states/{_escape(name)}"
         if state.resource_id is None and state.node_definition is None:
-            errors.append(
-                ProblemError(pointer=base, message="a state needs a resourceId or a nodeDefinition")
-            )
+            errors.append(ProblemError(pointer=base, message="a state needs a resourceId or a nodeDefinition"))
         node = _node_of(state, resolve)
         if node is None and state.resource_id is not None and resolve is not None:
             errors.append(
@@ -108,9 +102,7 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
         if state.end or isinstance(node, TERMINAL_TYPES):
             has_terminal = True
     if states and not has_terminal:
-        errors.append(
-            ProblemError(pointer="/states", message="no terminal state (end: true, SUCCESS or FAILURE)")
-        )
+        errors.append(ProblemError(pointer="/states", message="no terminal state (end: true, SUCCESS or FAILURE)"))
     return errors
 
 

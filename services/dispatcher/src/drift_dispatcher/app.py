@@ -54,6 +54,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    run_until_signalled(
-        "drift-dispatcher", settings.log_format, settings.log_level, lambda stop: run(settings, stop)
-    )
+    run_until_signalled("drift-dispatcher", settings.log_format, settings.log_level, lambda stop: run(settings, stop))

@@ -73,9 +73,7 @@ def _temporal_faults_are_transient() -> Iterator[None]:
 class CommandDispatcher:
     """Applies `drift.<tenant>.cmd.*` messages to Temporal."""
 
-    def __init__(
-        self, client: Client, js: JetStreamContext, definitions: DefinitionClient, task_queue: str
-    ) -> None:
+    def __init__(self, client: Client, js: JetStreamContext, definitions: DefinitionClient, task_queue: str) -> None:
         self.client = client
         self.js = js
         self.definitions = definitions
@@ -101,9 +99,7 @@ class CommandDispatcher:
             detail = f"invalid {kind} command at '{error.pointer}': {error.message}"
             await self._reject_or_poison(tenant, header_id, command_id, RejectionCode.INVALID, detail)
             return
-        structlog.contextvars.bind_contextvars(
-            tenant=tenant, workflow_id=command.workflow_id, command_id=command_id
-        )
+        structlog.contextvars.bind_contextvars(tenant=tenant, workflow_id=command.workflow_id, command_id=command_id)
         try:
             async with self.locks.hold(f"{tenant}/{command.workflow_id}"):
                 await self._apply(tenant, kind, command, command_id)
@@ -159,9 +155,7 @@ class CommandDispatcher:
             if await self._started_by(workflow_id, command_id):
                 log.info("dispatch.duplicate_start")
                 return
-            raise Rejected(
-                RejectionCode.CONFLICT, f"workflow '{command.workflow_id}' is already running"
-            ) from None
+            raise Rejected(RejectionCode.CONFLICT, f"workflow '{command.workflow_id}' is already running") from None
         log.info("dispatch.started", definition_id=definition.id, version=definition.version)
 
     async def _started_by(self, workflow_id: str, command_id: str) -> bool:
@@ -187,9 +181,7 @@ class CommandDispatcher:
             if error.status == RPCStatusCode.NOT_FOUND:
                 if await self._exists(handle.id):
                     raise Rejected(RejectionCode.CONFLICT, "run is not WAITING") from None
-                raise Rejected(
-                    RejectionCode.NOT_FOUND, f"workflow '{command.workflow_id}' not found"
-                ) from None
+                raise Rejected(RejectionCode.NOT_FOUND, f"workflow '{command.workflow_id}' not found") from None
             raise
         log.info("dispatch.resumed")
 
@@ -210,9 +202,7 @@ class CommandDispatcher:
             raise PoisonMessage(message)
         await self._reject(tenant, workflow_id, command_id, code, message)
 
-    async def _reject(
-        self, tenant: str, workflow_id: str, command_id: str, code: RejectionCode, message: str
-    ) -> None:
+    async def _reject(self, tenant: str, workflow_id: str, command_id: str, code: RejectionCode, message: str) -> None:
         event = WorkflowEvent(
             workflow_id=workflow_id,
             workflow_status=WorkflowStatus.REJECTED,

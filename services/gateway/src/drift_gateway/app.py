@@ -39,9 +39,7 @@ def create_app(settings: Settings) -> Litestar:
         nc = await messaging.connect(settings.nats_url, name="drift-gateway")
         js = nc.jetstream()
         await messaging.ensure_streams(js)
-        redis = Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
-        )
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15)
         temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
         app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal)
         log.info("gateway.started", port=settings.port)

@@ -25,9 +25,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await messaging.connect(settings.nats_url, name="drift-notifier")
     js = nc.jetstream()
     await messaging.ensure_streams(js)
-    redis = Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15
-    )
+    redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15)
     states = LastStates(redis, settings.last_state_ttl_s)
 
     async def ready() -> bool:
@@ -43,6 +41,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    run_until_signalled(
-        "drift-notifier", settings.log_format, settings.log_level, lambda stop: run(settings, stop)
-    )
+    run_until_signalled("drift-notifier", settings.log_format, settings.log_level, lambda stop: run(settings, stop))

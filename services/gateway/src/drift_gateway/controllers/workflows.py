@@ -73,9 +73,7 @@ class WorkflowController(Controller):
         )
 
     @put("/resume/{workflow_id:str}", status_code=HTTP_200_OK, summary="Resume a WAITING run with selections")
-    async def resume(
-        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str
-    ) -> Response[Any]:
+    async def resume(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
         tenant = tenant_of(request)
         body: ResumeRequest = _decode(await request.body(), ResumeRequest)
         command = ResumeCommand(
@@ -86,9 +84,7 @@ class WorkflowController(Controller):
         )
 
     @get("/{workflow_id:str}", summary="A run's state and context")
-    async def get_run(
-        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str
-    ) -> WorkflowDetail:
+    async def get_run(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> WorkflowDetail:
         tenant = tenant_of(request)
         handle = runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id))
         try:
