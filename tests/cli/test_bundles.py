@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from drift_cli.bundles import Bundle, BundleError, find_bundles, load_bundles, read_bundle
 
 TOKEN = "k-default"

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets
 
 

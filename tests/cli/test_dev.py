@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from drift_cli.main import READY_LINE
-from drift_cli.servers import free_port
 from support.fakes import make_fake_service_bin
 from support.procs import alive, descendants, kill_leftovers
+
+from drift_cli.main import READY_LINE
+from drift_cli.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.fakes import make_fake_service_bin
+from support.procs import alive, kill_leftovers
+
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, ServerStartError, free_port
-from support.fakes import make_fake_service_bin
-from support.procs import alive, kill_leftovers
 
 
 @pytest.fixture

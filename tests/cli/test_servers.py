@@ -13,6 +13,10 @@ import httpx
 import nats
 import pytest
 import redis.asyncio as aioredis
+from support.procs import alive, descendants, kill_leftovers
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, ListNamespacesRequest
+from temporalio.client import Client
+
 from drift_cli.servers import (
     EmbeddedRedis,
     InfraStack,
@@ -20,9 +24,6 @@ from drift_cli.servers import (
     ServerStartError,
     free_port,
 )
-from support.procs import alive, descendants, kill_leftovers
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, ListNamespacesRequest
-from temporalio.client import Client
 
 WELL_KNOWN_PORTS = {4222, 6379, 7233, 8233}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from drift_dsl_store.events import DefinitionChanged
 from litestar.testing import AsyncTestClient
+
+from drift_dsl_store.events import DefinitionChanged
 
 ACME = {"Authorization": "Bearer k-acme"}
 GLOBEX = {"Authorization": "Bearer k-globex"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+
 from drift_cli.bundles import find_bundles, load_bundle_files
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
 from drift_cli.platform import Platform
@@ -15,6 +16,7 @@ from drift_cli.servers import InfraStack, free_port
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 KEYS = {"key-acme": "acme", "key-globex": "globex"}
+WEBHOOK_SECRET = generate_webhook_secret()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -26,7 +28,7 @@ async def platform(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) 
         api_keys=KEYS,
         dev_api_key="key-acme",
         service_token="service-token-for-tests",
-        webhook_secret=generate_webhook_secret(),
+        webhook_secret=WEBHOOK_SECRET,
     )
     async with Platform(config, secrets, infra=infra) as running:
         report = await load_bundle_files(running.dsl_store_url, "key-acme", find_bundles(EXAMPLES))

@@ -6,6 +6,7 @@ import hmac
 import re
 
 import msgspec
+
 from drift_schema.api import TENANT_PATTERN
 
 _TENANT = re.compile(TENANT_PATTERN)

@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 import nats
 import structlog
-from drift_schema import subjects
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -25,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from drift_runtime.telemetry import extract_context, inject_headers
+from drift_schema import subjects
 
 log = structlog.get_logger("drift.messaging")
 tracer = trace.get_tracer("drift.messaging")

@@ -9,7 +9,6 @@ from typing import Any
 
 import msgspec
 import structlog
-from drift_schema.api import TENANT_PATTERN, Problem, ProblemError
 from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
@@ -23,6 +22,7 @@ from litestar.types import ASGIApp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drift_runtime.auth import ApiKeys, bearer_token
+from drift_schema.api import TENANT_PATTERN, Problem, ProblemError
 
 log = structlog.get_logger("drift.web")
 

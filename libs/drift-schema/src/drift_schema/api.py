@@ -67,6 +67,18 @@ class AcceptedResponse(Message, frozen=True):
     workflow_status: WorkflowStatus
 
 
+class TerminateResponse(Message, frozen=True):
+    workflow_id: str
+    workflow_status: WorkflowStatus
+
+
+class DisconnectedRequest(Shape, frozen=True):
+    """`POST /v3/workflow/{id}/disconnected-node/execute` (contract 5.5)."""
+
+    node: str
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class ProblemError(Message, frozen=True):
     pointer: str
     message: str

@@ -13,10 +13,12 @@ from typing import Any
 
 import jsonata
 from jsonata.jexception import JException
+from jsonata.utils import Utils
 
 OPEN, CLOSE = "{%", "%}"
 DEFAULT_TIMEOUT_MS = 1_000
 DEFAULT_MAX_DEPTH = 200
+DEFAULT_MAX_RANGE = 100_000
 MAX_EXPRESSION_LENGTH = 64 * 1024
 
 
@@ -34,6 +36,8 @@ class ExpressionError(Exception):
 class Bounds:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     max_depth: int = DEFAULT_MAX_DEPTH
+    max_range: int = DEFAULT_MAX_RANGE
+    """Largest sequence the range operator (`[1..n]`) may allocate."""
 
 
 DEFAULT_BOUNDS = Bounds()
@@ -99,6 +103,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _bound_ranges(frame: Any, max_range: int) -> None:
+    """Refuse range operators (`a..b`) larger than `max_range`, chained after the time and depth checks.
+
+    jsonata-python only caps ranges at 1e7 entries, and a loop over ten million
+    items is a denial of service long before the time bound stops it.
+    """
+    timebox_exit = frame.lookup("__evaluate_exit")
+
+    def bounded_exit(expr: Any, data: Any, environment: Any, result: Any) -> None:
+        if timebox_exit is not None:
+            timebox_exit(expr, data, environment, result)
+        if getattr(expr, "type", None) == "binary" and expr.value == ".." and result is not None:
+            # RangeList's own len() counts one too many; its bounds are exact (end exclusive).
+            size = result.b - result.a if isinstance(result, Utils.RangeList) else len(result)
+            if size > max_range:
+                raise ExpressionError(f"range of {size} items exceeds the limit of {max_range}")
+
+    frame.set_evaluate_exit_callback(bounded_exit)
+
+
 def evaluate(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_BOUNDS) -> Any:
     """The value of an expression string under bindings (`global`, `params`, …); literals as is."""
     if not is_expression(value):
@@ -108,6 +132,7 @@ def evaluate(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_B
     for name, bound in bindings.items():
         frame.bind(name, bound)
     frame.set_runtime_bounds(bounds.timeout_ms, bounds.max_depth)
+    _bound_ranges(frame, bounds.max_range)
     try:
         return _plain(expression.evaluate(None, frame))
     except JException as error:

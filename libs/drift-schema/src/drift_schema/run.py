@@ -40,6 +40,8 @@ class Carry(Message, frozen=True):
     seq: int
     node_visits: int
     command_id: str | None = None
+    in_failure_path: bool = False
+    callback_url: str | None = None
 
 
 class RunInput(Message, frozen=True):
@@ -53,6 +55,10 @@ class RunInput(Message, frozen=True):
     enums: dict[str, Any] = msgspec.field(default_factory=dict)
     callback_url: str | None = None
     carry: Carry | None = None
+    children: dict[str, WorkflowDefinition] = msgspec.field(default_factory=dict)
+    """Child workflow definitions this run may start, pinned at start (`drift_schema.nodes.resolve_children`)."""
+    depth: int = 0
+    """How deep this run is in a chain of CHILD runs: 0 for a run started by a command."""
 
 
 class RunSnapshot(Message, frozen=True):
@@ -69,10 +75,18 @@ class RunSnapshot(Message, frozen=True):
 
 
 class ResumeInput(Message, frozen=True):
-    """The `resume` update's argument; `commandId` tags the states it leads to."""
+    """The `resume` update's argument; `commandId` tags the states it leads to.
+
+    A `callbackUrl` given with the resume replaces the run's callback from then on.
+    """
 
     selected_options: dict[str, Any]
     command_id: str
+    callback_url: str | None = None
+
+
+TERMINATED_SEQ = 2**31
+"""`seq` of the TERMINATED event the dispatcher publishes: above any status the run itself emitted."""
 
 
 class EventInput(Message, frozen=True):

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 
 import structlog
+
+from drift_dispatcher.commands import CommandDispatcher
+from drift_dispatcher.config import Settings
+from drift_dispatcher.definitions import DefinitionClient
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
 from drift_runtime.process import run_until_signalled
 from drift_runtime.temporal import connect_temporal
 from drift_schema import subjects
-
-from drift_dispatcher.commands import CommandDispatcher
-from drift_dispatcher.config import Settings
-from drift_dispatcher.definitions import DefinitionClient
 
 log = structlog.get_logger("drift.dispatcher")
 

@@ -9,21 +9,30 @@ from collections.abc import Iterator
 from typing import Any
 
 import structlog
-from drift_runtime.messaging import PoisonMessage, TransientFault, message_id, publish
-from drift_schema import codec, subjects
-from drift_schema.api import WORKFLOW_ID_PATTERN
-from drift_schema.commands import ResumeCommand, StartCommand
-from drift_schema.events import WorkflowEvent
-from drift_schema.run import RESUME_UPDATE, WORKFLOW_NAME, ResumeInput, RunInput, temporal_id
-from drift_schema.statuses import RejectionCode, WorkflowStatus
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
+from drift_runtime.messaging import PoisonMessage, TransientFault, delivery_count, message_id, publish
+from drift_schema import codec, subjects
+from drift_schema.api import WORKFLOW_ID_PATTERN
+from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand
+from drift_schema.events import WorkflowEvent
+from drift_schema.run import (
+    EVENT_UPDATE,
+    RESUME_UPDATE,
+    TERMINATED_SEQ,
+    WORKFLOW_NAME,
+    EventInput,
+    ResumeInput,
+    RunInput,
+    temporal_id,
+)
+from drift_schema.statuses import RejectionCode, WorkflowStatus
 
 log = structlog.get_logger("drift.dispatcher")
 
@@ -102,19 +111,30 @@ class CommandDispatcher:
         structlog.contextvars.bind_contextvars(tenant=tenant, workflow_id=command.workflow_id, command_id=command_id)
         try:
             async with self.locks.hold(f"{tenant}/{command.workflow_id}"):
-                await self._apply(tenant, kind, command, command_id)
+                await self._apply(tenant, kind, command, command_id, delivery_count(msg) > 1)
         except Rejected as rejection:
-            await self._reject(tenant, command.workflow_id, command_id, rejection.code, rejection.message)
+            callback_url = getattr(command, "callback_url", None)
+            await self._reject(tenant, command.workflow_id, command_id, rejection.code, rejection.message, callback_url)
         finally:
             structlog.contextvars.unbind_contextvars("workflow_id", "command_id")
 
-    async def _apply(self, tenant: str, kind: str, command: Any, command_id: str) -> None:
+    async def _apply(self, tenant: str, kind: str, command: Any, command_id: str, redelivered: bool) -> None:
         if isinstance(command, StartCommand):
             await self.start(tenant, command, command_id)
         elif isinstance(command, ResumeCommand):
-            await self.resume(tenant, command, command_id)
+            update = ResumeInput(
+                selected_options=command.view_response.selected_options,
+                command_id=command_id,
+                callback_url=command.callback_url,
+            )
+            await self._update(tenant, command.workflow_id, RESUME_UPDATE, update, command_id)
+        elif isinstance(command, EventCommand):
+            event = EventInput(event=command.event, payload=command.payload, command_id=command_id)
+            await self._update(tenant, command.workflow_id, EVENT_UPDATE, event, command_id)
+        elif isinstance(command, TerminateCommand):
+            await self.terminate(tenant, command, command_id, redelivered)
         else:
-            raise Rejected(RejectionCode.INVALID, f"command {kind} is not supported yet")
+            raise Rejected(RejectionCode.INVALID, f"command {kind} is not supported")
 
     async def start(self, tenant: str, command: StartCommand, command_id: str) -> None:
         definition = await self.definitions.pinned(tenant, command.workflow.id, command.workflow.version)
@@ -165,13 +185,12 @@ class CommandDispatcher:
         memo = await description.memo()
         return bool(memo.get("commandId") == command_id)
 
-    async def resume(self, tenant: str, command: ResumeCommand, command_id: str) -> None:
-        handle = self.client.get_workflow_handle(temporal_id(tenant, command.workflow_id))
-        update = ResumeInput(selected_options=command.view_response.selected_options, command_id=command_id)
+    async def _update(self, tenant: str, workflow_id: str, name: str, argument: Any, command_id: str) -> None:
+        """Apply a resume or event update; the update id makes a redelivered command a no-op on the run."""
+        handle = self.client.get_workflow_handle(temporal_id(tenant, workflow_id))
         try:
             with _temporal_faults_are_transient():
-                # The update id makes a redelivered resume a no-op on the run.
-                await handle.execute_update(RESUME_UPDATE, update, id=command_id)
+                await handle.execute_update(name, argument, id=command_id)
         except WorkflowUpdateFailedError as failure:
             cause = failure.cause
             if isinstance(cause, ApplicationError) and cause.type and cause.type in RejectionCode.__members__:
@@ -181,9 +200,40 @@ class CommandDispatcher:
             if error.status == RPCStatusCode.NOT_FOUND:
                 if await self._exists(handle.id):
                     raise Rejected(RejectionCode.CONFLICT, "run is not WAITING") from None
+                raise Rejected(RejectionCode.NOT_FOUND, f"workflow '{workflow_id}' not found") from None
+            raise
+        log.info("dispatch.updated", update=name)
+
+    async def terminate(self, tenant: str, command: TerminateCommand, command_id: str, redelivered: bool) -> None:
+        """Terminate a running run and announce `TERMINATED` on its behalf (a terminated run cannot)."""
+        handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(temporal_id(tenant, command.workflow_id))
+        try:
+            with _temporal_faults_are_transient():
+                description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
                 raise Rejected(RejectionCode.NOT_FOUND, f"workflow '{command.workflow_id}' not found") from None
             raise
-        log.info("dispatch.resumed")
+        reason = command.reason or "terminated on request"
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            with _temporal_faults_are_transient():
+                await handle.terminate(reason=reason)
+        elif not (redelivered and description.status == WorkflowExecutionStatus.TERMINATED):
+            # A redelivery after terminating but before announcing must still announce.
+            status = description.status.name if description.status else "unknown"
+            raise Rejected(RejectionCode.CONFLICT, f"run is {status}, not running")
+        first_run = description.raw_description.workflow_execution_info.first_run_id or description.run_id
+        event = WorkflowEvent(
+            workflow_id=command.workflow_id,
+            workflow_status=WorkflowStatus.TERMINATED,
+            error_message=reason,
+            event_id=f"{first_run}:terminated",
+            tenant=tenant,
+            seq=TERMINATED_SEQ,
+            command_id=command_id,
+        )
+        await publish(self.js, subjects.workflow_events(tenant, command.workflow_id), event, event.event_id)
+        log.info("dispatch.terminated")
 
     async def _exists(self, workflow_id: str) -> bool:
         try:
@@ -202,7 +252,15 @@ class CommandDispatcher:
             raise PoisonMessage(message)
         await self._reject(tenant, workflow_id, command_id, code, message)
 
-    async def _reject(self, tenant: str, workflow_id: str, command_id: str, code: RejectionCode, message: str) -> None:
+    async def _reject(
+        self,
+        tenant: str,
+        workflow_id: str,
+        command_id: str,
+        code: RejectionCode,
+        message: str,
+        callback_url: str | None = None,
+    ) -> None:
         event = WorkflowEvent(
             workflow_id=workflow_id,
             workflow_status=WorkflowStatus.REJECTED,
@@ -212,6 +270,7 @@ class CommandDispatcher:
             seq=0,
             command_id=command_id,
             error_code=code,
+            callback_url=callback_url,
         )
         await publish(self.js, subjects.workflow_events(tenant, workflow_id), event, event.event_id)
         log.warning("dispatch.command_rejected", code=code.value, reason=message)

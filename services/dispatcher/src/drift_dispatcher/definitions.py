@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from drift_runtime.messaging import TransientFault
 from drift_schema import codec
 from drift_schema.workflow import WorkflowDefinition

@@ -9,16 +9,6 @@ from typing import Any
 
 import structlog
 import uvicorn
-from drift_runtime.logging import configure_logging
-from drift_runtime.telemetry import setup_tracing, shutdown_tracing
-from drift_runtime.web import (
-    MAX_BODY_BYTES,
-    auth_middleware,
-    health_handlers,
-    openapi_config,
-    tenant_of,
-    tracing_plugin,
-)
 from litestar import Litestar, Request
 from litestar.di import Provide
 
@@ -29,6 +19,16 @@ from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChang
 from drift_dsl_store.openapi import DriftStructSchemaPlugin
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, SqlDefinitionStore
+from drift_runtime.logging import configure_logging
+from drift_runtime.telemetry import setup_tracing, shutdown_tracing
+from drift_runtime.web import (
+    MAX_BODY_BYTES,
+    auth_middleware,
+    health_handlers,
+    openapi_config,
+    tenant_of,
+    tracing_plugin,
+)
 
 SERVICE_NAME = "drift-dsl-store"
 READY_TIMEOUT_S = 2.0

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from litestar import Request, Response
+from sqlalchemy.exc import OperationalError
+
 from drift_runtime.web import EXCEPTION_HANDLERS, DriftProblem, problem_response
 from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError
-from litestar import Request, Response
-from sqlalchemy.exc import OperationalError
 
 log = structlog.get_logger("drift.dsl_store")
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")

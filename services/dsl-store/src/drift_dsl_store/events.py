@@ -13,9 +13,10 @@ from typing import Protocol
 
 import msgspec
 import structlog
+from nats.aio.client import Client as NatsClient
+
 from drift_runtime.messaging import connect, ensure_streams, publish
 from drift_schema import subjects
-from nats.aio.client import Client as NatsClient
 
 log = structlog.get_logger("drift.dsl_store.events")
 

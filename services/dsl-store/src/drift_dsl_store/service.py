@@ -10,6 +10,19 @@ from datetime import datetime
 
 import msgspec
 import structlog
+from prometheus_client import Counter
+
+from drift_dsl_store.errors import Conflict, Invalid, NotFound
+from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged
+from drift_dsl_store.store import (
+    AlreadyExists,
+    DefinitionKey,
+    DefinitionStore,
+    Kind,
+    NotCreated,
+    PublishContention,
+    StoredDefinition,
+)
 from drift_schema.api import ProblemError
 from drift_schema.codec import (
     DecodeError,
@@ -28,19 +41,6 @@ from drift_schema.workflow import (
     VersionInfo,
     WorkflowDefinition,
     is_published_version,
-)
-from prometheus_client import Counter
-
-from drift_dsl_store.errors import Conflict, Invalid, NotFound
-from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged
-from drift_dsl_store.store import (
-    AlreadyExists,
-    DefinitionKey,
-    DefinitionStore,
-    Kind,
-    NotCreated,
-    PublishContention,
-    StoredDefinition,
 )
 
 log = structlog.get_logger("drift.dsl_store")

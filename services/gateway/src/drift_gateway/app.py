@@ -7,8 +7,17 @@ from contextlib import asynccontextmanager
 
 import structlog
 import uvicorn
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from redis.asyncio import Redis
+
+from drift_gateway.config import Settings
+from drift_gateway.controllers.workflows import WorkflowController
+from drift_gateway.runtime import Runtime
 from drift_runtime import messaging
 from drift_runtime.logging import configure_logging
+from drift_runtime.ssrf import Guard
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_runtime.temporal import connect_temporal
 from drift_runtime.web import (
@@ -19,14 +28,6 @@ from drift_runtime.web import (
     openapi_config,
     tracing_plugin,
 )
-from litestar import Litestar
-from litestar.datastructures import State
-from litestar.di import Provide
-from redis.asyncio import Redis
-
-from drift_gateway.config import Settings
-from drift_gateway.controllers.workflows import WorkflowController
-from drift_gateway.runtime import Runtime
 
 log = structlog.get_logger("drift.gateway")
 
@@ -41,7 +42,8 @@ def create_app(settings: Settings) -> Litestar:
         await messaging.ensure_streams(js)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15)
         temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
-        app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal)
+        guard = Guard(settings.http_allow_hosts)
+        app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal, guard=guard)
         log.info("gateway.started", port=settings.port)
         try:
             yield

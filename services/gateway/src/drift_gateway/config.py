@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from drift_runtime.auth import ApiKeys
+from drift_runtime.ssrf import parse_hosts
 from drift_schema.run import DEFAULT_TASK_QUEUE
 
 
@@ -21,6 +22,7 @@ class Settings:
     api_keys: ApiKeys
     log_format: str
     log_level: str
+    http_allow_hosts: tuple[str, ...]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -36,4 +38,5 @@ class Settings:
             api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
             log_format=env.get("DRIFT_LOG_FORMAT", "json"),
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+            http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
         )

@@ -9,6 +9,8 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
+from drift_runtime.ssrf import Guard
+
 
 @dataclass(slots=True)
 class Runtime:
@@ -16,6 +18,7 @@ class Runtime:
     js: JetStreamContext
     redis: Redis
     temporal: TemporalClient
+    guard: Guard
 
     async def ready(self) -> bool:
         if not self.nats.is_connected or not await self.redis.ping():

@@ -11,11 +11,12 @@ import time
 from types import TracebackType
 
 import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
 from drift_schema import codec, redis_keys
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 
 RECHECK_INTERVAL_S = 2.0
 

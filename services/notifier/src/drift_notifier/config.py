@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from drift_runtime.ssrf import parse_hosts
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -14,6 +16,8 @@ class Settings:
     last_state_ttl_s: int
     log_format: str
     log_level: str
+    webhook_secret: str | None
+    http_allow_hosts: tuple[str, ...]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,4 +29,6 @@ class Settings:
             last_state_ttl_s=int(env.get("DRIFT_LAST_STATE_TTL_S", str(7 * 24 * 3600))),
             log_format=env.get("DRIFT_LOG_FORMAT", "json"),
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+            webhook_secret=env.get("DRIFT_WEBHOOK_SECRET") or None,
+            http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
         )

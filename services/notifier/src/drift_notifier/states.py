@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import structlog
+from nats.aio.msg import Msg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from drift_runtime.messaging import PoisonMessage, TransientFault
 from drift_schema import codec, redis_keys
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
-from nats.aio.msg import Msg
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 log = structlog.get_logger("drift.notifier")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drift_schema.nodes.branch import BranchNode, Choice
-from drift_schema.nodes.child import ChildNode, ExecutionMode
+from drift_schema.nodes.child import ChildNode, ExecutionMode, child_key, child_references, resolve_children
 from drift_schema.nodes.common import NODE_ID_PATTERN, NodeBase, NodeId, RetryPolicy
 from drift_schema.nodes.failure import FailureNode
 from drift_schema.nodes.http import DEFAULT_HTTP_OUTPUT, HttpNode, HttpRequest
@@ -75,5 +75,8 @@ __all__ = [
     "View",
     "WaitConfig",
     "WaitNode",
+    "child_key",
+    "child_references",
     "node_type",
+    "resolve_children",
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from drift_schema.nodes import NodeDefinition
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import Kind
+from drift_schema.nodes import NodeDefinition
 
 Version = Annotated[str, QueryParameter(description="`SNAPSHOT`, `LATEST` (highest published) or a number")]
 Service = NamedDependency[DefinitionService]

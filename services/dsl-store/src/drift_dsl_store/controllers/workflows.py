@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, cast
 
-from drift_schema.api import ProblemError
-from drift_schema.workflow import VersionInfo, WorkflowDefinition
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RawBody
@@ -14,6 +12,8 @@ from drift_dsl_store.errors import Invalid
 from drift_dsl_store.render import mermaid, svg
 from drift_dsl_store.service import Activation, DefinitionService
 from drift_dsl_store.store import Kind
+from drift_schema.api import ProblemError
+from drift_schema.workflow import VersionInfo, WorkflowDefinition
 
 Version = Annotated[str, QueryParameter(description="`SNAPSHOT`, `LATEST` (highest published), `ACTIVE` or a number")]
 Enrich = Annotated[

@@ -17,7 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -32,6 +31,7 @@ from drift_dsl_store.store.base import (
     StoredDefinition,
     VersionRecord,
 )
+from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
 
 log = structlog.get_logger("drift.dsl_store.sql")
 

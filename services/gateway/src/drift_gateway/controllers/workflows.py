@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 import structlog
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from nats.errors import Error as NatsError
+from redis.exceptions import RedisError
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_rejection
+from drift_gateway.runtime import Runtime
+from drift_gateway.waiters import RunWaiter, last_state
 from drift_runtime.messaging import publish
+from drift_runtime.ssrf import SsrfRefused
 from drift_runtime.web import tenant_of
 from drift_schema import codec, subjects
 from drift_schema.api import (
     DEFAULT_SYNC_TIMEOUT_MS,
+    WORKFLOW_ID_PATTERN,
     AcceptedResponse,
+    DisconnectedRequest,
+    ProblemError,
     ResumeRequest,
     StartRequest,
+    TerminateResponse,
     WorkflowDetail,
     WorkflowResponse,
 )
-from drift_schema.commands import ResumeCommand, StartCommand, ThreadContext
-from drift_schema.run import STATE_QUERY, RunSnapshot, temporal_id
+from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand, ThreadContext
+from drift_schema.run import (
+    DISCONNECTED_UPDATE,
+    STATE_QUERY,
+    DisconnectedInput,
+    DisconnectedResult,
+    RunSnapshot,
+    temporal_id,
+)
 from drift_schema.statuses import WorkflowStatus
-from litestar import Controller, Request, Response, get, post, put
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
-from nats.errors import Error as NatsError
-from redis.exceptions import RedisError
-from temporalio.service import RPCError, RPCStatusCode
-
-from drift_gateway.errors import Invalid, NotFound, Unavailable, from_rejection
-from drift_gateway.runtime import Runtime
-from drift_gateway.waiters import RunWaiter, last_state
 
 log = structlog.get_logger("drift.gateway")
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+DISCONNECTED_TIMEOUT = timedelta(seconds=30)
 
 
 def _decode(body: bytes, into: type[Any]) -> Any:
@@ -42,6 +58,29 @@ def _decode(body: bytes, into: type[Any]) -> Any:
         return codec.decode(body, into)
     except codec.DecodeError as error:
         raise Invalid.from_decode_error(error) from None
+
+
+_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+_EVENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def _checked_id(workflow_id: str) -> str:
+    """A workflow id from a path; one that could never have been created cannot exist."""
+    if not _WORKFLOW_ID.match(workflow_id):
+        raise NotFound(f"workflow '{workflow_id}' not found")
+    return workflow_id
+
+
+async def _check_callback(runtime: Runtime, callback_url: str | None, pointer: str = "/callbackUrl") -> None:
+    """Refuse a callbackUrl the SSRF guard would refuse at delivery, before anything runs."""
+    if callback_url is None:
+        return
+    try:
+        await runtime.guard.vet(callback_url)
+    except SsrfRefused as refused:
+        raise Invalid(
+            "callbackUrl is not allowed", errors=[ProblemError(pointer=pointer, message=str(refused))]
+        ) from None
 
 
 def _response(event: WorkflowResponse) -> WorkflowResponse:
@@ -64,6 +103,7 @@ class WorkflowController(Controller):
         tenant = tenant_of(request)
         body: StartRequest = _decode(await request.body(), StartRequest)
         workflow_id = body.workflow_id or uuid.uuid4().hex
+        await _check_callback(runtime, body.callback_url)
         thread_context = ThreadContext(
             client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
         )
@@ -75,7 +115,9 @@ class WorkflowController(Controller):
     @put("/resume/{workflow_id:str}", status_code=HTTP_200_OK, summary="Resume a WAITING run with selections")
     async def resume(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
         tenant = tenant_of(request)
+        _checked_id(workflow_id)
         body: ResumeRequest = _decode(await request.body(), ResumeRequest)
+        await _check_callback(runtime, body.callback_url)
         command = ResumeCommand(
             workflow_id=workflow_id, view_response=body.view_response, callback_url=body.callback_url
         )
@@ -86,8 +128,9 @@ class WorkflowController(Controller):
     @get("/{workflow_id:str}", summary="A run's state and context")
     async def get_run(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> WorkflowDetail:
         tenant = tenant_of(request)
-        handle = runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id))
+        handle = runtime.temporal.get_workflow_handle(temporal_id(tenant, _checked_id(workflow_id)))
         try:
+            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
             snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
@@ -96,15 +139,77 @@ class WorkflowController(Controller):
             if stored is None:
                 raise Unavailable("run state is unavailable right now") from None
             return WorkflowDetail(**msgspec.structs.asdict(_response(stored)))
+        terminated = description.status == WorkflowExecutionStatus.TERMINATED
         return WorkflowDetail(
             workflow_id=snapshot.workflow_id,
-            workflow_status=snapshot.workflow_status,
+            # A terminated run never saw its own end: Temporal's word is final.
+            workflow_status=WorkflowStatus.TERMINATED if terminated else snapshot.workflow_status,
             current_node=snapshot.current_node,
             disposition=snapshot.disposition,
             error_message=snapshot.error_message,
             view=snapshot.view,
             context=snapshot.context,
         )
+
+    @delete(
+        "/terminate/{workflow_id:str}",
+        status_code=HTTP_200_OK,
+        summary="Terminate a run",
+        media_type="application/json",
+    )
+    async def terminate(
+        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, reason: str | None = None
+    ) -> Response[Any]:
+        tenant = tenant_of(request)
+        command = TerminateCommand(workflow_id=_checked_id(workflow_id), reason=reason)
+        answer = await self._command(runtime, tenant, "terminate", workflow_id, command, None, None)
+        if answer.status_code != HTTP_200_OK:
+            return answer
+        return Response(TerminateResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.TERMINATED))
+
+    @post("/{workflow_id:str}/event/{event:str}", status_code=HTTP_200_OK, summary="Deliver an ON_EVENT event")
+    async def event(
+        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, event: str
+    ) -> Response[Any]:
+        tenant = tenant_of(request)
+        _checked_id(workflow_id)
+        if not _EVENT_NAME.match(event):
+            raise NotFound(f"run '{workflow_id}' does not wait for event '{event}'")
+        raw = await request.body()
+        try:
+            payload = msgspec.json.decode(raw) if raw.strip() else None
+        except msgspec.DecodeError:
+            raise Invalid("the body is not JSON", errors=[ProblemError(pointer="", message="malformed JSON")]) from None
+        command = EventCommand(workflow_id=workflow_id, event=event, payload=payload)
+        return await self._command(runtime, tenant, "event", workflow_id, command, None, None)
+
+    @post(
+        "/{workflow_id:str}/disconnected-node/execute",
+        status_code=HTTP_200_OK,
+        summary="Run a disconnected node against the run's context",
+    )
+    async def disconnected(
+        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str
+    ) -> DisconnectedResult:
+        tenant = tenant_of(request)
+        body: DisconnectedRequest = _decode(await request.body(), DisconnectedRequest)
+        handle = runtime.temporal.get_workflow_handle(temporal_id(tenant, _checked_id(workflow_id)))
+        update = DisconnectedInput(node=body.node, parameters=body.parameters, command_id=uuid.uuid4().hex)
+        # Not a command: it moves nothing and answers with a result, so it goes to the run directly.
+        try:
+            return await handle.execute_update(
+                DISCONNECTED_UPDATE, update, result_type=DisconnectedResult, rpc_timeout=DISCONNECTED_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as failure:
+            cause = failure.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(failure)
+            if isinstance(cause, ApplicationError) and cause.type == "NOT_FOUND":
+                raise NotFound(message) from None
+            raise Conflict(message) from None
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"workflow '{workflow_id}' not found or not running") from None
+            raise Unavailable("temporal is unavailable; retry shortly") from None
 
     async def _command(
         self,

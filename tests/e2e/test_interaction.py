@@ -1,0 +1,176 @@
+"""Interaction modes: terminate, async webhooks, and the NATS command interface."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import nats
+import pytest
+import pytest_asyncio
+from standardwebhooks import Webhook
+
+from drift_cli.servers import InfraStack
+from e2e.conftest import WEBHOOK_SECRET
+from e2e.receiver import Receiver
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def _run_id(prefix: str = "ix") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _start_body(workflow_id: str, **extra: object) -> dict[str, object]:
+    return {"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Ada"}, **extra}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def receiver() -> AsyncIterator[Receiver]:
+    hooks = await Receiver().start()
+    yield hooks
+    await hooks.close()
+
+
+async def test_terminate_ends_a_waiting_run_and_it_stays_terminated(gateway: httpx.AsyncClient) -> None:
+    """DELETE terminate answers TERMINATED; GET then shows TERMINATED; resume and a second terminate conflict."""
+    workflow_id = _run_id()
+    assert (await gateway.post("/v3/workflow/start", json=_start_body(workflow_id))).status_code == 200
+    ended = await gateway.delete(f"/v3/workflow/terminate/{workflow_id}")
+    assert ended.status_code == 200, ended.text
+    assert ended.json() == {"workflowId": workflow_id, "workflowStatus": "TERMINATED"}
+    assert (await gateway.get(f"/v3/workflow/{workflow_id}")).json()["workflowStatus"] == "TERMINATED"
+    resumed = await gateway.put(
+        f"/v3/workflow/resume/{workflow_id}", json={"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}
+    )
+    assert resumed.status_code == 409
+    assert (await gateway.delete(f"/v3/workflow/terminate/{workflow_id}")).status_code == 409
+    assert (await gateway.delete("/v3/workflow/terminate/never-started")).status_code == 404
+
+
+async def test_async_start_delivers_signed_webhooks_and_retries_with_the_same_id(
+    gateway: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """With callbackUrl: 202 at once; WAITING arrives signed; a failed delivery is retried with the same id."""
+    receiver.statuses = [503]
+    workflow_id = _run_id("hook")
+    accepted = await gateway.post("/v3/workflow/start", json=_start_body(workflow_id, callbackUrl=receiver.url))
+    assert accepted.status_code == 202
+    assert accepted.json() == {"workflowId": workflow_id, "workflowStatus": "CREATED"}
+
+    first, retry = await receiver.wait_for(2)
+    assert first.headers["webhook-id"] == retry.headers["webhook-id"]
+    verifier = Webhook(WEBHOOK_SECRET)
+    payload = verifier.verify(retry.body, retry.headers)
+    assert payload["workflowId"] == workflow_id
+    assert payload["workflowStatus"] == "WAITING"
+    assert payload["view"]["inputOptions"][0]["id"] == "decision"
+
+    resumed = await gateway.put(
+        f"/v3/workflow/resume/{workflow_id}",
+        json={"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}, "callbackUrl": receiver.url},
+    )
+    assert resumed.status_code == 202
+    *_, completed = await receiver.wait_for(3)
+    final = verifier.verify(completed.body, completed.headers)
+    assert final["workflowStatus"] == "COMPLETED"
+    assert final["disposition"] == "APPROVED: Hello, Ada!"
+    assert completed.headers["webhook-id"] != first.headers["webhook-id"]
+
+
+async def test_callback_urls_pass_the_ssrf_guard(gateway: httpx.AsyncClient) -> None:
+    """A callbackUrl at a metadata or private address is refused with 422 before anything runs."""
+    refused_urls = (
+        "http://169.254.169.254/latest",
+        "http://10.1.2.3/hook",
+        "http://2130706434/",  # 127.0.0.2: loopback, and not in the allow list
+        "http://[::ffff:10.0.0.1]/",
+        "ftp://example/",
+    )
+    for url in refused_urls:
+        refused = await gateway.post("/v3/workflow/start", json=_start_body(_run_id(), callbackUrl=url))
+        assert refused.status_code == 422, url
+        assert refused.json()["errors"][0]["pointer"] == "/callbackUrl"
+
+
+async def _subscribe(nats_url: str, subject: str) -> tuple[nats.NATS, asyncio.Queue[dict[str, object]]]:
+    connection = await nats.connect(nats_url)
+    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def on_message(msg: nats.aio.msg.Msg) -> None:
+        await queue.put(json.loads(msg.data))
+
+    await connection.subscribe(subject, cb=on_message)
+    await connection.flush()
+    return connection, queue
+
+
+async def _next_with_status(queue: asyncio.Queue[dict[str, object]], status: str) -> dict[str, object]:
+    while True:
+        event = await asyncio.wait_for(queue.get(), timeout=30)
+        if event["workflowStatus"] == status:
+            return event
+
+
+async def test_nats_start_runs_once_for_a_resent_command(platform: object, infra: InfraStack) -> None:
+    """A start re-sent over NATS with the same Nats-Msg-Id is a duplicate: one run, one series of events."""
+    workflow_id = _run_id("nats")
+    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
+    try:
+        js = connection.jetstream()
+        body = json.dumps(_start_body(workflow_id)).encode()
+        headers = {"Nats-Msg-Id": f"upstream-{workflow_id}"}
+        first = await js.publish("drift.acme.cmd.start", body, headers=headers)
+        second = await js.publish("drift.acme.cmd.start", body, headers=headers)
+        assert not first.duplicate and second.duplicate
+        waiting = await _next_with_status(events, "WAITING")
+        assert waiting["tenant"] == "acme" and waiting["seq"] == 2
+
+        await js.publish(
+            "drift.acme.cmd.resume",
+            json.dumps(
+                {"workflowId": workflow_id, "viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}
+            ).encode(),
+            headers={"Nats-Msg-Id": f"upstream-resume-{workflow_id}"},
+        )
+        completed = await _next_with_status(events, "COMPLETED")
+        assert completed["disposition"] == "APPROVED: Hello, Ada!"
+        assert [e["seq"] for e in (waiting, completed)] == sorted(e["seq"] for e in (waiting, completed))
+    finally:
+        await connection.close()
+
+
+async def test_nats_commands_that_cannot_run_are_rejected_once(platform: object, infra: InfraStack) -> None:
+    """An unknown definition, an invalid body and an unknown run each yield a REJECTED event with a reason."""
+    workflow_id = _run_id("rej")
+    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
+    try:
+        js = connection.jetstream()
+        await js.publish(
+            "drift.acme.cmd.start",
+            json.dumps({"workflow": {"id": "no_such_flow"}, "workflowId": workflow_id}).encode(),
+            headers={"Nats-Msg-Id": uuid.uuid4().hex},
+        )
+        unknown = await _next_with_status(events, "REJECTED")
+        assert unknown["errorCode"] == "NOT_FOUND" and "no_such_flow" in str(unknown["errorMessage"])
+
+        await js.publish(
+            "drift.acme.cmd.start",
+            b'{"workflowId": 17}',
+            headers={"Nats-Msg-Id": uuid.uuid4().hex, "Drift-Workflow-Id": workflow_id},
+        )
+        invalid = await _next_with_status(events, "REJECTED")
+        assert invalid["errorCode"] == "INVALID"
+
+        await js.publish(
+            "drift.acme.cmd.resume",
+            json.dumps({"workflowId": workflow_id, "viewResponse": {"selectedOptions": {}}}).encode(),
+            headers={"Nats-Msg-Id": uuid.uuid4().hex},
+        )
+        missing = await _next_with_status(events, "REJECTED")
+        assert missing["errorCode"] == "NOT_FOUND"
+    finally:
+        await connection.close()
