@@ -39,6 +39,11 @@ def node_events(tenant: str, workflow_id: str) -> str:
     return f"drift.{_check_tenant(tenant)}.evt.node.{workflow_id}"
 
 
+def run_events(tenant: str, workflow_id: str) -> str:
+    """Both the status and the node events of one run."""
+    return f"drift.{_check_tenant(tenant)}.evt.*.{workflow_id}"
+
+
 def dsl_events(tenant: str, kind: str, definition_id: str) -> str:
     """Definition-change events: kind is `node` or `workflow`."""
     return f"drift.{_check_tenant(tenant)}.evt.dsl.{kind}.{definition_id}"

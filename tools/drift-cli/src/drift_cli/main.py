@@ -15,6 +15,7 @@ from pathlib import Path
 from drift_cli.bundles import BundleError, LoadReport, find_bundles, load_bundle_files
 from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_examples_dir
 from drift_cli.platform import Platform
+from drift_cli.runs import add_commands
 from drift_cli.servers import ServerStartError
 
 __all__ = ["READY_LINE", "build_parser", "main", "run_dev"]
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-examples", action="store_true", help="do not load the bundles under examples/")
     dev.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
     dev.set_defaults(handler=_cmd_dev)
+    add_commands(commands)
     return parser
 
 

@@ -1,0 +1,144 @@
+"""`DriftClient`: the gateway's `/v3` routes as typed async methods."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from drift_schema.api import (
+    DisconnectedRequest,
+    Problem,
+    ResumeRequest,
+    StartRequest,
+    TerminateResponse,
+    ViewResponse,
+    WorkflowDetail,
+    WorkflowRef,
+    WorkflowResponse,
+)
+from drift_schema.run import DisconnectedResult
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = httpx.Timeout(65.0, connect=5.0)
+
+
+class DriftError(Exception):
+    """An answer outside 2xx; `problem` holds the problem details (RFC 9457)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(f"{problem.status} {problem.title}: {problem.detail or ''}".strip())
+        self.problem = problem
+        self.status = problem.status
+
+
+class DriftClient:
+    """Calls the gateway as one tenant (the one its API key names).
+
+    Sync calls answer at the run's next stable state; a 202 (timeout, or async
+    mode with `callback_url`) comes back as a WorkflowResponse with the current status.
+    """
+
+    def __init__(
+        self, base_url: str, api_key: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, **http_options: Any
+    ) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}, **http_options
+        )
+
+    async def __aenter__(self) -> DriftClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def start(
+        self,
+        definition_id: str,
+        *,
+        version: str = "ACTIVE",
+        workflow_id: str | None = None,
+        params: Any = None,
+        issue_detail: Any = None,
+        customer: Any = None,
+        order_details: Any = None,
+        callback_url: str | None = None,
+        sync_timeout_ms: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> WorkflowResponse:
+        body = StartRequest(
+            workflow=WorkflowRef(id=definition_id, version=version),
+            workflow_id=workflow_id,
+            params=params,
+            issue_detail=issue_detail,
+            customer=customer,
+            order_details=order_details,
+            callback_url=callback_url,
+            sync_timeout_ms=sync_timeout_ms,
+        )
+        return await self._call("POST", "/v3/workflow/start", WorkflowResponse, body, headers)
+
+    async def resume(
+        self,
+        workflow_id: str,
+        selected_options: dict[str, Any],
+        *,
+        callback_url: str | None = None,
+        sync_timeout_ms: int | None = None,
+    ) -> WorkflowResponse:
+        body = ResumeRequest(
+            view_response=ViewResponse(selected_options=selected_options),
+            callback_url=callback_url,
+            sync_timeout_ms=sync_timeout_ms,
+        )
+        return await self._call("PUT", f"/v3/workflow/resume/{workflow_id}", WorkflowResponse, body)
+
+    async def get(self, workflow_id: str) -> WorkflowDetail:
+        return await self._call("GET", f"/v3/workflow/{workflow_id}", WorkflowDetail)
+
+    async def terminate(self, workflow_id: str, reason: str | None = None) -> TerminateResponse:
+        params = {"reason": reason} if reason else None
+        return await self._call("DELETE", f"/v3/workflow/terminate/{workflow_id}", TerminateResponse, params=params)
+
+    async def send_event(self, workflow_id: str, event: str, payload: Any = None) -> WorkflowResponse:
+        return await self._call("POST", f"/v3/workflow/{workflow_id}/event/{event}", WorkflowResponse, payload)
+
+    async def execute_disconnected(
+        self, workflow_id: str, node: str, parameters: dict[str, Any] | None = None
+    ) -> DisconnectedResult:
+        body = DisconnectedRequest(node=node, parameters=parameters or {})
+        return await self._call(
+            "POST", f"/v3/workflow/{workflow_id}/disconnected-node/execute", DisconnectedResult, body
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        into: type[T],
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> T:
+        content = None if body is None and method in {"GET", "DELETE"} else msgspec.json.encode(body)
+        response = await self.http.request(
+            method,
+            path,
+            content=content,
+            params=params,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        if response.is_success:
+            return msgspec.json.decode(response.content, type=into)
+        try:
+            problem = msgspec.json.decode(response.content, type=Problem)
+        except msgspec.DecodeError:
+            problem = Problem(title=response.reason_phrase, status=response.status_code, detail=response.text)
+        raise DriftError(problem)

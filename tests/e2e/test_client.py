@@ -1,0 +1,80 @@
+"""The Python client and the `drift` run commands, against the running platform."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+
+import pytest
+
+from drift_cli.platform import Platform
+from drift_cli.servers import InfraStack
+from drift_client import DriftClient, DriftError, follow_events
+from drift_schema.events import NodeEvent, WorkflowEvent
+from drift_schema.statuses import WorkflowStatus
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_client_drives_a_run_with_typed_answers(platform: Platform) -> None:
+    """start, get, resume and terminate answer drift-schema Structs; errors raise DriftError with the problem."""
+    async with DriftClient(platform.gateway_url, "key-acme") as client:
+        workflow_id = f"cl-{uuid.uuid4().hex[:10]}"
+        waiting = await client.start("hello_approval", workflow_id=workflow_id, params={"name": "Cy"})
+        assert waiting.workflow_status is WorkflowStatus.WAITING
+        assert (await client.get(workflow_id)).context["greet"]["message"] == "Hello, Cy!"
+        done = await client.resume(workflow_id, {"decision": "APPROVE"})
+        assert done.disposition == "APPROVED: Hello, Cy!"
+        with pytest.raises(DriftError) as missing:
+            await client.get("no-such-run")
+        assert missing.value.status == 404 and missing.value.problem.title == "Not Found"
+
+        other = f"cl-{uuid.uuid4().hex[:10]}"
+        await client.start("hello_approval", workflow_id=other, params={"name": "Di"})
+        terminated = await client.terminate(other, reason="test")
+        assert terminated.workflow_status is WorkflowStatus.TERMINATED
+
+
+async def test_follow_events_lists_a_runs_status_and_node_events(platform: Platform, infra: InfraStack) -> None:
+    """The events of a finished run come back in order: status events with rising seq, node events by instance."""
+    async with DriftClient(platform.gateway_url, "key-acme") as client:
+        workflow_id = f"ev-{uuid.uuid4().hex[:10]}"
+        await client.start("hello_approval", workflow_id=workflow_id, params={"name": "Ed"})
+        await client.resume(workflow_id, {"decision": "REJECT"})
+    events = [event async for event in follow_events(infra.nats_url, "acme", workflow_id)]
+    statuses = [e for e in events if isinstance(e, WorkflowEvent)]
+    nodes = [e for e in events if isinstance(e, NodeEvent)]
+    assert [e.workflow_status for e in statuses] == ["RUNNING", "WAITING", "RUNNING", "FAILED"]
+    assert [e.seq for e in statuses] == [1, 2, 3, 4]
+    assert [n.instance_name for n in nodes] == ["greet", "ask_approval", "route_decision", "rejected"]
+    assert all(n.status == "COMPLETED" and n.tenant == "acme" for n in nodes)
+
+
+async def _drift(*args: str, env: dict[str, str]) -> dict[str, object]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "drift_cli",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+async def test_cli_start_resume_get(platform: Platform) -> None:
+    """`drift start`, `drift resume --select` and `drift get` print the gateway's JSON answers."""
+    env = {"DRIFT_GATEWAY_URL": platform.gateway_url, "DRIFT_API_KEY": "key-acme"}
+    workflow_id = f"cli-{uuid.uuid4().hex[:10]}"
+    started = await _drift("start", "hello_approval", "--id", workflow_id, "--params", '{"name": "Fay"}', env=env)
+    assert started["workflowStatus"] == "WAITING"
+    resumed = await _drift("resume", workflow_id, "--select", "decision=APPROVE", env=env)
+    assert resumed["workflowStatus"] == "COMPLETED"
+    fetched = await _drift("get", workflow_id, env=env)
+    assert fetched["context"]["ask_approval"] == {"selectedOptions": {"decision": "APPROVE"}}
