@@ -6,7 +6,6 @@ import pytest
 
 from drift_runtime.ssrf import Guard, SsrfRefused, parse_address, parse_hosts
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 REFUSED = [
     "http://127.0.0.1/",
