@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+
 from drift_cli.bundles import find_bundles, load_bundle_files
 
 ROOT = Path(__file__).resolve().parent.parent
