@@ -6,7 +6,6 @@ import pytest
 
 from drift_runtime.ssrf import Guard, SsrfRefused, parse_address, parse_hosts
 
-
 REFUSED = [
     "http://127.0.0.1/",
     "http://localhost/",

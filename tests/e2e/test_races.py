@@ -1,0 +1,46 @@
+"""Races a user can cause: they must end in one consistent outcome, answered, never a 5xx."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_resume_racing_terminate_ends_consistently(gateway: httpx.AsyncClient) -> None:
+    """A resume and a terminate sent together: exactly one wins, the other conflicts, and GET agrees."""
+    for _ in range(3):
+        workflow_id = f"race-{uuid.uuid4().hex[:10]}"
+        started = await gateway.post(
+            "/v3/workflow/start",
+            json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "R"}},
+        )
+        assert started.json()["workflowStatus"] == "WAITING"
+        resumed, terminated = await asyncio.gather(
+            gateway.put(
+                f"/v3/workflow/resume/{workflow_id}",
+                json={"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}},
+            ),
+            gateway.delete(f"/v3/workflow/terminate/{workflow_id}"),
+        )
+        final = (await gateway.get(f"/v3/workflow/{workflow_id}")).json()["workflowStatus"]
+        assert resumed.status_code in {200, 409} and terminated.status_code in {200, 409}
+        if terminated.status_code == 200:
+            assert final == "TERMINATED"
+            # The resume either lost the race (409) or finished first and the terminate still ended the run.
+            assert resumed.status_code == 409 or resumed.json()["workflowStatus"] in {"COMPLETED", "TERMINATED"}
+        else:
+            assert resumed.status_code == 200 and final == "COMPLETED"
+
+
+async def test_concurrent_starts_of_one_id_run_once(gateway: httpx.AsyncClient) -> None:
+    """Five starts of the same workflowId at once: one run answers WAITING, the others conflict."""
+    workflow_id = f"dup-{uuid.uuid4().hex[:10]}"
+    body = {"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "D"}}
+    answers = await asyncio.gather(*(gateway.post("/v3/workflow/start", json=body) for _ in range(5)))
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [200, 409, 409, 409, 409], [a.text for a in answers]

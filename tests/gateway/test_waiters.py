@@ -1,0 +1,68 @@
+"""Sync waiters on real Redis: answers published after subscribing, or missed and recovered from the last state."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import msgspec
+from redis.asyncio import Redis
+
+from drift_cli.servers import InfraStack
+from drift_gateway.waiters import RunWaiter
+from drift_schema import redis_keys
+from drift_schema.events import WorkflowEvent
+from drift_schema.statuses import WorkflowStatus
+
+
+def _event(workflow_id: str, status: WorkflowStatus, command_id: str, seq: int) -> bytes:
+    return msgspec.json.encode(
+        WorkflowEvent(
+            workflow_id=workflow_id,
+            workflow_status=status,
+            event_id=f"run-1:s{seq}",
+            tenant="acme",
+            seq=seq,
+            command_id=command_id,
+        )
+    )
+
+
+async def test_waiter_answers_with_its_own_commands_stable_state(infra: InfraStack) -> None:
+    """Announcements of other commands and non-stable states are skipped; the caller's stable state answers."""
+    redis = Redis.from_url(infra.redis_url)
+    workflow_id = uuid.uuid4().hex
+    channel = redis_keys.run_channel("acme", workflow_id)
+    async with RunWaiter(redis, "acme", workflow_id) as waiter:
+        await redis.publish(channel, _event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
+        await redis.publish(channel, _event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
+        await redis.publish(channel, _event(workflow_id, WorkflowStatus.COMPLETED, "mine", 3))
+        answer = await waiter.wait("mine", timeout_s=10)
+    assert answer is not None and answer.workflow_status == WorkflowStatus.COMPLETED and answer.seq == 3
+    await redis.aclose()
+
+
+async def test_a_missed_announcement_is_recovered_from_the_last_state(infra: InfraStack) -> None:
+    """When the answer was stored but its announcement never reached the waiter, the last-state key answers."""
+    redis = Redis.from_url(infra.redis_url)
+    workflow_id = uuid.uuid4().hex
+    key = redis_keys.last_state("acme", workflow_id)
+    async with RunWaiter(redis, "acme", workflow_id) as waiter:
+        # Stored without an announcement, as if the pub/sub message was lost on the way.
+        await redis.hset(
+            key, mapping={"run": "run-1", "seq": 2, "body": _event(workflow_id, WorkflowStatus.WAITING, "mine", 2)}
+        )
+        answer = await waiter.wait("mine", timeout_s=0.2)
+    assert answer is not None and answer.workflow_status == WorkflowStatus.WAITING
+    await redis.aclose()
+
+
+async def test_no_answer_by_the_deadline_is_none(infra: InfraStack) -> None:
+    """Without an answer for the caller's command the waiter gives up at its deadline (the gateway then says 202)."""
+    redis = Redis.from_url(infra.redis_url)
+    workflow_id = uuid.uuid4().hex
+    async with RunWaiter(redis, "acme", workflow_id) as waiter:
+        started = asyncio.get_running_loop().time()
+        assert await waiter.wait("mine", timeout_s=0.3) is None
+        assert asyncio.get_running_loop().time() - started < 5
+    await redis.aclose()
