@@ -78,3 +78,33 @@ async def test_cli_start_resume_get(platform: Platform) -> None:
     assert resumed["workflowStatus"] == "COMPLETED"
     fetched = await _drift("get", workflow_id, env=env)
     assert fetched["context"]["ask_approval"] == {"selectedOptions": {"decision": "APPROVE"}}
+
+
+async def test_timeline_lists_node_visits_with_timings(platform: Platform) -> None:
+    """GET …/timeline (and `DriftClient.timeline`) lists each node visit in order with status and duration."""
+    async with DriftClient(platform.gateway_url, "key-acme") as client:
+        workflow_id = f"tl-{uuid.uuid4().hex[:10]}"
+        await client.start("hello_approval", workflow_id=workflow_id, params={"name": "Gus"})
+        await client.resume(workflow_id, {"decision": "APPROVE"})
+        timeline = await client.timeline(workflow_id)
+        with pytest.raises(DriftError) as missing:
+            await client.timeline("never-ran")
+    assert [entry.instance_name for entry in timeline.nodes] == ["greet", "ask_approval", "route_decision", "approved"]
+    assert [entry.node_type for entry in timeline.nodes] == ["SCRIPT", "INSTRUCTION", "BRANCH", "SUCCESS"]
+    assert all(entry.status == "COMPLETED" and entry.duration_ms is not None for entry in timeline.nodes)
+    assert missing.value.status == 404
+
+
+async def test_every_service_serves_prometheus_metrics(platform: Platform) -> None:
+    """/metrics on both HTTP services and on each background service's port, with Drift's and Temporal's series."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        texts = {}
+        for service in platform.services:
+            base = service.ready_url.removesuffix("/health/ready")
+            response = await http.get(f"{base}/metrics")
+            assert response.status_code == 200, service.name
+            texts[service.name] = response.text
+    assert "drift_sync_waiters_active" in texts["gateway"]
+    assert 'drift_commands_total{kind="start",outcome="accepted"}' in texts["dispatcher"]
+    assert "drift_run_status_events_total" in texts["notifier"]
+    assert "temporal_" in texts["dispatcher"] and "temporal_" in texts["worker-1"]

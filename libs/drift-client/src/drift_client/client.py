@@ -14,6 +14,7 @@ from drift_schema.api import (
     ResumeRequest,
     StartRequest,
     TerminateResponse,
+    Timeline,
     ViewResponse,
     WorkflowDetail,
     WorkflowRef,
@@ -102,6 +103,9 @@ class DriftClient:
 
     async def get(self, workflow_id: str) -> WorkflowDetail:
         return await self._call("GET", f"/v3/workflow/{workflow_id}", WorkflowDetail)
+
+    async def timeline(self, workflow_id: str) -> Timeline:
+        return await self._call("GET", f"/v3/workflow/{workflow_id}/timeline", Timeline)
 
     async def terminate(self, workflow_id: str, reason: str | None = None) -> TerminateResponse:
         params = {"reason": reason} if reason else None

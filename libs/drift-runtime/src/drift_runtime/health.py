@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from drift_runtime.metrics import render
 
 log = structlog.get_logger("drift.health")
 
@@ -50,5 +52,5 @@ async def _route(path: str, ready: ReadinessProbe) -> tuple[str, str, bytes]:
             return "200 OK", "application/json", b'{"status":"ready"}'
         return "503 Service Unavailable", "application/json", b'{"status":"not ready"}'
     if path == "/metrics":
-        return "200 OK", CONTENT_TYPE_LATEST, generate_latest()
+        return "200 OK", CONTENT_TYPE_LATEST, await render()
     return "404 Not Found", "application/json", b'{"status":"not found"}'

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,3 +223,33 @@ def delivery_count(msg: Msg) -> int:
 
 def message_id(msg: Msg) -> str | None:
     return (msg.headers or {}).get(MSG_ID)
+
+
+REPLAY_IDLE_S = 1.0
+
+
+async def replay(js: JetStreamContext, subject: str, stream: str, *, follow: bool = False) -> AsyncIterator[Msg]:
+    """The stored messages of `subject` in stream order; with `follow`, then every new one.
+
+    Without `follow` it stops once caught up (or after a second without messages).
+    """
+    try:
+        subscription = await js.subscribe(
+            subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
+    except NotFoundError:
+        return
+    try:
+        while True:
+            try:
+                msg = await subscription.next_msg(timeout=REPLAY_IDLE_S)
+            except NatsTimeoutError:
+                if follow:
+                    continue
+                return
+            yield msg
+            if not follow and msg.metadata.num_pending == 0:
+                return
+    finally:
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()

@@ -15,6 +15,9 @@ from temporalio.converter import (
     DataConverter,
     EncodingPayloadConverter,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from drift_runtime.metrics import add_scrape_source, free_local_port
 
 _ENCODING = b"json/plain"
 
@@ -43,11 +46,25 @@ class MsgspecPayloadConverter(CompositePayloadConverter):
 DATA_CONVERTER = DataConverter(payload_converter_class=MsgspecPayloadConverter)
 
 
+_runtime: Runtime | None = None
+
+
+def sdk_runtime() -> Runtime:
+    """One Temporal runtime per process, exporting the SDK's metrics to a local port merged into /metrics."""
+    global _runtime
+    if _runtime is None:
+        port = free_local_port()
+        _runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
+        add_scrape_source("127.0.0.1", port)
+    return _runtime
+
+
 async def connect_temporal(address: str, namespace: str) -> Client:
-    """A Temporal client with the msgspec converter and the tracing interceptor."""
+    """A Temporal client with the msgspec converter, the tracing interceptor and SDK metrics."""
     return await Client.connect(
         address,
         namespace=namespace,
         data_converter=DATA_CONVERTER,
         interceptors=[TracingInterceptor()],
+        runtime=sdk_runtime(),
     )

@@ -19,9 +19,10 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.types import ASGIApp
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from drift_runtime.auth import ApiKeys, bearer_token
+from drift_runtime.metrics import render
 from drift_schema.api import TENANT_PATTERN, Problem, ProblemError
 
 log = structlog.get_logger("drift.web")
@@ -188,9 +189,9 @@ def health_handlers(ready: ReadinessCheck) -> Sequence[Any]:
             return Response({"status": "ready"})
         return Response({"status": "not ready"}, status_code=503, headers={"Retry-After": "1"})
 
-    @get("/metrics", include_in_schema=False, sync_to_thread=False)
-    def metrics() -> Response[bytes]:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    @get("/metrics", include_in_schema=False)
+    async def metrics() -> Response[bytes]:
+        return Response(await render(), media_type=CONTENT_TYPE_LATEST)
 
     return [live, readiness, metrics]
 

@@ -92,3 +92,23 @@ class Problem(Message, omit_defaults=True, frozen=True):
     type: str = "about:blank"
     detail: str | None = None
     errors: list[ProblemError] | None = None
+
+
+class TimelineEntry(Message, frozen=True):
+    """One node visit of a run, as its node event told it."""
+
+    instance_name: str
+    node_type: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_ms: int | None = None
+    attempt: int = 1
+    error: str | None = None
+
+
+class Timeline(Message, frozen=True):
+    """`GET /v3/workflow/{id}/timeline`: the run's node events in order."""
+
+    workflow_id: str
+    nodes: list[TimelineEntry]

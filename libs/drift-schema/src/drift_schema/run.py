@@ -42,6 +42,7 @@ class Carry(Message, frozen=True):
     command_id: str | None = None
     in_failure_path: bool = False
     callback_url: str | None = None
+    disposition: Any = None
 
 
 class RunInput(Message, frozen=True):

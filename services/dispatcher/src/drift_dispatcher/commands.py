@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -17,6 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
+from drift_runtime import metrics
 from drift_runtime.messaging import PoisonMessage, TransientFault, delivery_count, message_id, publish
 from drift_schema import codec, subjects
 from drift_schema.api import WORKFLOW_ID_PATTERN
@@ -109,10 +111,16 @@ class CommandDispatcher:
             await self._reject_or_poison(tenant, header_id, command_id, RejectionCode.INVALID, detail)
             return
         structlog.contextvars.bind_contextvars(tenant=tenant, workflow_id=command.workflow_id, command_id=command_id)
+        redelivered = delivery_count(msg) > 1
+        if redelivered:
+            metrics.commands.labels(kind, "redelivered").inc()
         try:
             async with self.locks.hold(f"{tenant}/{command.workflow_id}"):
-                await self._apply(tenant, kind, command, command_id, delivery_count(msg) > 1)
+                await self._apply(tenant, kind, command, command_id, redelivered)
+            metrics.commands.labels(kind, "accepted").inc()
+            metrics.dispatch_seconds.labels(kind).observe(_since(msg))
         except Rejected as rejection:
+            metrics.commands.labels(kind, "rejected").inc()
             callback_url = getattr(command, "callback_url", None)
             await self._reject(tenant, command.workflow_id, command_id, rejection.code, rejection.message, callback_url)
         finally:
@@ -277,6 +285,15 @@ class CommandDispatcher:
 
 
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+
+
+def _since(msg: Msg) -> float:
+    """Seconds since JetStream stored the message."""
+    try:
+        stored = msg.metadata.timestamp
+    except Exception:
+        return 0.0
+    return max(0.0, (datetime.now(UTC) - stored).total_seconds())
 
 
 def _valid_workflow_id(workflow_id: str) -> bool:

@@ -7,6 +7,7 @@ from nats.aio.msg import Msg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from drift_runtime import metrics
 from drift_runtime.messaging import PoisonMessage, TransientFault
 from drift_schema import codec, redis_keys
 from drift_schema.events import WorkflowEvent
@@ -58,6 +59,8 @@ class LastStates:
             )
         except RedisError as error:
             raise TransientFault(f"redis unavailable: {error}") from None
+        if stored:
+            metrics.run_statuses.labels(event.workflow_status.value).inc()
         log.info(
             "notifier.state_stored" if stored else "notifier.state_stale",
             tenant=event.tenant,

@@ -88,6 +88,8 @@ async def _resume(client: DriftClient, args: argparse.Namespace) -> Any:
 
 
 async def _get(client: DriftClient, args: argparse.Namespace) -> Any:
+    if args.timeline:
+        return await client.timeline(args.workflow_id)
     return await client.get(args.workflow_id)
 
 
@@ -137,6 +139,7 @@ def add_commands(commands: Any) -> None:
 
     get = commands.add_parser("get", help="a run's state and context")
     get.add_argument("workflow_id")
+    get.add_argument("--timeline", action="store_true", help="the node events in order, with timings")
     get.set_defaults(handler=_with_client(_get))
 
     terminate = commands.add_parser("terminate", help="terminate a run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -20,7 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_rejection
 from drift_gateway.runtime import Runtime
 from drift_gateway.waiters import RunWaiter, last_state
-from drift_runtime.messaging import publish
+from drift_runtime import metrics
+from drift_runtime.messaging import publish, replay
 from drift_runtime.ssrf import SsrfRefused
 from drift_runtime.web import tenant_of
 from drift_schema import codec, subjects
@@ -33,10 +34,13 @@ from drift_schema.api import (
     ResumeRequest,
     StartRequest,
     TerminateResponse,
+    Timeline,
+    TimelineEntry,
     WorkflowDetail,
     WorkflowResponse,
 )
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand, ThreadContext
+from drift_schema.events import NodeEvent
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
     STATE_QUERY,
@@ -81,6 +85,24 @@ async def _check_callback(runtime: Runtime, callback_url: str | None, pointer: s
         raise Invalid(
             "callbackUrl is not allowed", errors=[ProblemError(pointer=pointer, message=str(refused))]
         ) from None
+
+
+def _timeline_entry(event: NodeEvent) -> TimelineEntry:
+    duration = None
+    if event.started_at and event.finished_at:
+        started = datetime.fromisoformat(event.started_at)
+        finished = datetime.fromisoformat(event.finished_at)
+        duration = round((finished - started).total_seconds() * 1000)
+    return TimelineEntry(
+        instance_name=event.instance_name,
+        node_type=event.node_type,
+        status=event.status,
+        started_at=event.started_at,
+        finished_at=event.finished_at,
+        duration_ms=duration,
+        attempt=event.attempt,
+        error=event.error,
+    )
 
 
 def _response(event: WorkflowResponse) -> WorkflowResponse:
@@ -211,6 +233,25 @@ class WorkflowController(Controller):
                 raise NotFound(f"workflow '{workflow_id}' not found or not running") from None
             raise Unavailable("temporal is unavailable; retry shortly") from None
 
+    @get("/{workflow_id:str}/timeline", summary="The node events of a run, in order, with timings")
+    async def timeline(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Timeline:
+        tenant = tenant_of(request)
+        subject = subjects.node_events(tenant, _checked_id(workflow_id))
+        entries = [
+            _timeline_entry(codec.decode_with(codec.node_event_decoder, msg.data))
+            async for msg in replay(runtime.js, subject, subjects.EVENT_STREAM)
+        ]
+        if not entries:
+            try:
+                await runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id)).describe(
+                    rpc_timeout=QUERY_TIMEOUT
+                )
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise NotFound(f"workflow '{workflow_id}' not found") from None
+                raise Unavailable("temporal is unavailable; retry shortly") from None
+        return Timeline(workflow_id=workflow_id, nodes=entries)
+
     async def _command(
         self,
         runtime: Runtime,
@@ -231,10 +272,15 @@ class WorkflowController(Controller):
                 accepted = AcceptedResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
                 return Response(accepted, status_code=HTTP_202_ACCEPTED)
             timeout_s = (sync_timeout_ms if sync_timeout_ms is not None else DEFAULT_SYNC_TIMEOUT_MS) / 1000
-            async with RunWaiter(runtime.redis, tenant, workflow_id) as waiter:
-                await publish(runtime.js, subject, command, command_id, headers=headers)
-                event = await waiter.wait(command_id, timeout_s)
+            metrics.sync_waiters.inc()
+            try:
+                async with RunWaiter(runtime.redis, tenant, workflow_id) as waiter:
+                    await publish(runtime.js, subject, command, command_id, headers=headers)
+                    event = await waiter.wait(command_id, timeout_s)
+            finally:
+                metrics.sync_waiters.dec()
             if event is None:
+                metrics.sync_timeouts.labels(kind).inc()
                 current = await last_state(runtime.redis, tenant, workflow_id)
                 log.info("gateway.sync_timeout", kind=kind)
                 pending = (
