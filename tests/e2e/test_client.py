@@ -8,6 +8,7 @@ import os
 import sys
 import uuid
 
+import httpx
 import pytest
 
 from drift_cli.platform import Platform
