@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from drift_worker.nodes import SelectionError, check_selections
 
 VIEW = {

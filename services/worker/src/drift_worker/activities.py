@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
-from drift_runtime.messaging import publish
-from drift_schema import expressions, subjects
-from drift_schema.events import NodeEvent
-from drift_schema.nodes import node_type
 from nats.js import JetStreamContext
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from drift_runtime.messaging import publish
+from drift_schema import expressions, subjects
+from drift_schema.events import NodeEvent
+from drift_schema.nodes import node_type
 from drift_worker.model import NODE_FAILED, EmitBatch, NodeResult, NodeTask
 from drift_worker.nodes import NODE_KINDS
+from drift_worker.nodes.base import render_field
 
 log = structlog.get_logger("drift.worker")
 
-# Nodes whose completion is announced later, by the workflow, once the run moves past them.
-_COMPLETED_LATER = frozenset({"INSTRUCTION"})
+DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what a node may compute: expression bounds and the size of one output."""
+
+    bounds: expressions.Bounds = expressions.DEFAULT_BOUNDS
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
 
 
 def _now() -> str:
@@ -40,50 +50,77 @@ def bindings_for(task: NodeTask, bounds: expressions.Bounds) -> dict[str, Any]:
         },
         "enums": task.enums,
     }
-    params = {name: expressions.render(value, shared, bounds) for name, value in task.parameters.items()}
+    params = {
+        name: render_field(f"parameters/{name}", value, shared, bounds) for name, value in task.parameters.items()
+    }
     return {**shared, "params": params}
+
+
+def check_output_size(instance: str, output: Any, limit: int) -> None:
+    """Refuse an output too large to carry in the run's context (and in every later activity's input)."""
+    size = len(msgspec.json.encode(output))
+    if size > limit:
+        raise expressions.ExpressionError(
+            f"output: the output of '{instance}' is {size} bytes, over the limit of {limit} bytes per node output"
+        )
+
+
+def node_failed(message: str) -> ApplicationError:
+    """A failure no retry can fix; carries the attempt so the workflow can report it."""
+    return ApplicationError(message, activity.info().attempt, type=NODE_FAILED, non_retryable=True)
+
+
+async def publish_node_event(
+    js: JetStreamContext, task: NodeTask, status: str, output: Any, error: str | None = None
+) -> None:
+    """Announce a node visit's outcome; its id is the visit's, so a retried publish is deduplicated."""
+    event = NodeEvent(
+        event_id=task.event_id,
+        workflow_id=task.workflow_id,
+        tenant=task.tenant,
+        instance_name=task.instance,
+        node_type=node_type(task.node),
+        status=status,
+        output=output,
+        error=error,
+        attempt=activity.info().attempt,
+        started_at=task.started_at,
+        finished_at=_now(),
+    )
+    await publish(js, subjects.node_events(task.tenant, task.workflow_id), event, event.event_id)
 
 
 class NodeActivities:
     """Evaluates nodes off the workflow thread and announces what happened on NATS."""
 
-    def __init__(self, js: JetStreamContext, bounds: expressions.Bounds) -> None:
+    def __init__(self, js: JetStreamContext, limits: Limits | expressions.Bounds = Limits()) -> None:
         self.js = js
-        self.bounds = bounds
+        self.limits = limits if isinstance(limits, Limits) else Limits(bounds=limits)
+
+    @property
+    def bounds(self) -> expressions.Bounds:
+        return self.limits.bounds
 
     def _evaluate(self, task: NodeTask) -> NodeResult:
         kind = NODE_KINDS[node_type(task.node)]
-        return kind.evaluate(task, bindings_for(task, self.bounds), self.bounds)
+        result = kind.evaluate(task, bindings_for(task, self.bounds), self.bounds)
+        check_output_size(task.instance, result.output, self.limits.max_output_bytes)
+        return result
 
     @activity.defn(name="drift.evaluate_node")
     async def evaluate_node(self, task: NodeTask) -> NodeResult:
-        """Evaluate one node visit; a failing expression fails the node, not the activity's retries."""
-        kind = node_type(task.node)
+        """Evaluate one node visit; a failing expression fails the node, not the activity's retries.
+
+        The workflow announces failures (once, after any retries), so only success is published here.
+        """
         try:
             # Expressions are CPU-bound and bounded in time: keep them off the event loop.
             result = await asyncio.to_thread(self._evaluate, task)
         except expressions.ExpressionError as error:
-            await self._node_event(task, "FAILED", None, error.message)
-            raise ApplicationError(error.message, type=NODE_FAILED, non_retryable=True) from None
-        if kind not in _COMPLETED_LATER:
-            await self._node_event(task, "COMPLETED", result.output, None)
+            raise node_failed(error.message) from None
+        if NODE_KINDS[node_type(task.node)].announced_by_evaluate:
+            await publish_node_event(self.js, task, "COMPLETED", result.output)
         return result
-
-    async def _node_event(self, task: NodeTask, status: str, output: Any, error: str | None) -> None:
-        event = NodeEvent(
-            event_id=task.event_id,
-            workflow_id=task.workflow_id,
-            tenant=task.tenant,
-            instance_name=task.instance,
-            node_type=node_type(task.node),
-            status=status,
-            output=output,
-            error=error,
-            attempt=activity.info().attempt,
-            started_at=task.started_at,
-            finished_at=_now(),
-        )
-        await publish(self.js, subjects.node_events(task.tenant, task.workflow_id), event, event.event_id)
 
     @activity.defn(name="drift.emit")
     async def emit(self, batch: EmitBatch) -> None:
@@ -93,9 +130,7 @@ class NodeActivities:
             await publish(self.js, subject, node_event, node_event.event_id)
         if batch.status is not None:
             status = batch.status
-            await publish(
-                self.js, subjects.workflow_events(status.tenant, status.workflow_id), status, status.event_id
-            )
+            await publish(self.js, subjects.workflow_events(status.tenant, status.workflow_id), status, status.event_id)
             log.info(
                 "worker.status_published",
                 workflow_id=status.workflow_id,

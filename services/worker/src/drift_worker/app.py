@@ -4,57 +4,93 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Sequence
 
+import httpx
 import structlog
+from nats.js import JetStreamContext
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
 from drift_runtime.process import run_until_signalled
 from drift_runtime.temporal import connect_temporal
-from drift_schema import expressions
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
-from drift_worker.activities import NodeActivities
+from drift_worker.activities import Limits, NodeActivities
 from drift_worker.config import Settings
+from drift_worker.http_activity import HttpActivities, HttpSettings
+from drift_worker.ssrf import Guard, guarded_client
+from drift_worker.tokens import TokenProvider, discover_token_providers
 from drift_worker.workflow import GenericWorkflow
 
 log = structlog.get_logger("drift.worker")
 
 # Imported once outside the sandbox: pure libraries, so re-importing them per run only costs time.
-PASSTHROUGH = ("drift_schema", "drift_runtime", "msgspec", "jsonata", "structlog", "nats")
+PASSTHROUGH = ("drift_schema", "drift_runtime", "msgspec", "jsonata", "structlog", "nats", "httpx", "httpcore")
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    """The sandbox the generic workflow runs in (also used to replay recorded histories)."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+
+
+def build_worker(
+    client: Client,
+    js: JetStreamContext,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    providers: Sequence[TokenProvider],
+    activity_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+) -> Worker:
+    """A Temporal worker for the generic workflow, its node activities and the HTTP activity.
+
+    `http` must be a `guarded_client` (the SSRF guard is in its transport).
+    """
+    limits = Limits(bounds=settings.bounds, max_output_bytes=settings.node_output_max_bytes)
+    nodes = NodeActivities(js, limits)
+    calls = HttpActivities(
+        js,
+        http,
+        providers,
+        limits,
+        HttpSettings(max_response_bytes=settings.http_max_response_bytes, max_redirects=settings.http_max_redirects),
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[GenericWorkflow],
+        activities=[nodes.evaluate_node, nodes.emit, calls.http_node],
+        activity_executor=activity_executor,
+        workflow_runner=sandbox_runner(),
+        max_concurrent_activities=settings.max_concurrent_activities,
     )
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set."""
+    providers = discover_token_providers()
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
     nc = await messaging.connect(settings.nats_url, name="drift-worker")
     js = nc.jetstream()
     await messaging.ensure_streams(js)
-    activities = NodeActivities(js, expressions.Bounds(timeout_ms=settings.expression_timeout_ms))
 
     async def ready() -> bool:
         return nc.is_connected
 
     health = await serve_health(settings.metrics_port, ready)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=[GenericWorkflow],
-            activities=[activities.evaluate_node, activities.emit],
-            activity_executor=executor,
-            workflow_runner=sandbox_runner(),
-            max_concurrent_activities=settings.max_concurrent_activities,
-        )
-        log.info("worker.started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
-        async with worker:
-            await stop.wait()
+    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+            worker = build_worker(client, js, http, settings, providers, executor)
+            log.info(
+                "worker.started",
+                task_queue=settings.task_queue,
+                namespace=settings.temporal_namespace,
+                token_providers=len(providers),
+                http_allow_hosts=list(settings.http_allow_hosts),
+            )
+            async with worker:
+                await stop.wait()
     health.close()
     await nc.drain()
     log.info("worker.stopped")
@@ -62,6 +98,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = Settings.from_env()
-    run_until_signalled(
-        "drift-worker", settings.log_format, settings.log_level, lambda stop: run(settings, stop)
-    )
+    run_until_signalled("drift-worker", settings.log_format, settings.log_level, lambda stop: run(settings, stop))

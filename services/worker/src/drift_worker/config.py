@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from drift_schema import expressions
 from drift_schema.run import DEFAULT_TASK_QUEUE
+
+
+def _hosts(value: str) -> tuple[str, ...]:
+    return tuple(host.strip().lower() for host in value.split(",") if host.strip())
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every worker knob; defaults suit `drift dev` and tests."""
+
     temporal_address: str
     temporal_namespace: str
     task_queue: str
@@ -20,6 +27,11 @@ class Settings:
     log_level: str
     expression_timeout_ms: int
     max_concurrent_activities: int
+    expression_max_depth: int = expressions.DEFAULT_MAX_DEPTH
+    expression_max_range: int = expressions.DEFAULT_MAX_RANGE
+    http_max_response_bytes: int = 1024 * 1024
+    http_max_redirects: int = 5
+    node_output_max_bytes: int = 256 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,11 +42,23 @@ class Settings:
             task_queue=env.get("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
             nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
             metrics_port=int(env.get("DRIFT_METRICS_PORT", "9102")),
-            http_allow_hosts=tuple(
-                h.strip() for h in env.get("DRIFT_HTTP_ALLOW_HOSTS", "").split(",") if h.strip()
-            ),
+            http_allow_hosts=_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS", "")),
             log_format=env.get("DRIFT_LOG_FORMAT", "json"),
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
-            expression_timeout_ms=int(env.get("DRIFT_EXPRESSION_TIMEOUT_MS", "1000")),
+            expression_timeout_ms=int(env.get("DRIFT_EXPRESSION_TIMEOUT_MS", str(expressions.DEFAULT_TIMEOUT_MS))),
             max_concurrent_activities=int(env.get("DRIFT_WORKER_MAX_ACTIVITIES", "100")),
+            expression_max_depth=int(env.get("DRIFT_EXPRESSION_MAX_DEPTH", str(expressions.DEFAULT_MAX_DEPTH))),
+            expression_max_range=int(env.get("DRIFT_EXPRESSION_MAX_RANGE", str(expressions.DEFAULT_MAX_RANGE))),
+            http_max_response_bytes=int(env.get("DRIFT_HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024))),
+            http_max_redirects=int(env.get("DRIFT_HTTP_MAX_REDIRECTS", "5")),
+            node_output_max_bytes=int(env.get("DRIFT_NODE_OUTPUT_MAX_BYTES", str(256 * 1024))),
+        )
+
+    @property
+    def bounds(self) -> expressions.Bounds:
+        """Expression bounds from the settings."""
+        return expressions.Bounds(
+            timeout_ms=self.expression_timeout_ms,
+            max_depth=self.expression_max_depth,
+            max_range=self.expression_max_range,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
 from drift_schema.base import Message
 from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.nodes import NodeDefinition
@@ -44,3 +45,8 @@ class EmitBatch(Message, frozen=True):
 
 
 NODE_FAILED = "NodeFailed"
+"""ApplicationError type of a node failure that no retry can fix (an expression, a refused call)."""
+HTTP_STATUS = "HttpStatus"
+"""ApplicationError type of a non-2xx answer: retried by the node's retry policy."""
+HTTP_ERROR = "HttpError"
+"""ApplicationError type of a transport failure (connect, timeout): retried by the node's retry policy."""

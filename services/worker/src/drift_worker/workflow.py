@@ -2,43 +2,81 @@
 
 Deterministic and free of side effects (Temporal's sandbox): expressions are
 evaluated and events published by local activities, so a pure node costs one
-marker in the run's history.
+marker in the run's history; HTTP calls are regular activities with the node's
+retry policy; waits are Temporal timers and updates; CHILD nodes are child
+workflows; PARALLEL branches are asyncio tasks on the workflow's own loop.
+
+The run's status follows what it holds for: any visit waiting for a person or
+an event makes it WAITING, else any visit on a timer makes it
+SCHEDULER_WAITING, else it is RUNNING, until a terminal state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
+    import msgspec
+
     from drift_schema.events import NodeEvent, WorkflowEvent
-    from drift_schema.nodes import NodeDefinition, node_type
+    from drift_schema.nodes import node_type
     from drift_schema.run import (
+        DISCONNECTED_UPDATE,
+        EVENT_UPDATE,
         RESUME_UPDATE,
         STATE_QUERY,
         WORKFLOW_NAME,
         Carry,
+        DisconnectedInput,
+        DisconnectedResult,
+        EventInput,
         ResumeInput,
         RunInput,
         RunSnapshot,
     )
     from drift_schema.statuses import RejectionCode, WorkflowStatus
     from drift_schema.workflow import State
-
     from drift_worker.activities import NodeActivities
     from drift_worker.model import EmitBatch, NodeResult, NodeTask
-    from drift_worker.nodes import NODE_KINDS, SelectionError, check_selections
+    from drift_worker.nodes import (
+        DISCONNECTABLE,
+        NODE_KINDS,
+        NodeFailure,
+        SelectionError,
+        Step,
+        Visit,
+        check_selections,
+    )
 
 DEFAULT_NODE_TIMEOUT = timedelta(seconds=10)
 EMIT_TIMEOUT = timedelta(seconds=10)
 # Publishing must eventually succeed: while NATS is away the run waits rather than losing events.
 UNTIL_DONE = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
-CONTINUE_AS_NEW_AFTER_EVENTS = 8_000
+# Continue-as-new far below Temporal's limits (10,240 events warns, 50 MB fails). Local activities
+# finished within one workflow task do not move the length the workflow sees until the task ends,
+# so visits are counted as well.
+CONTINUE_AS_NEW_AFTER_EVENTS = 4_000
+CONTINUE_AS_NEW_AFTER_BYTES = 8 * 1024 * 1024
+CONTINUE_AS_NEW_AFTER_VISITS = 500
+# A loop inside a PARALLEL branch cannot continue-as-new (its siblings are mid-flight): fail it instead.
+BRANCH_HISTORY_LIMIT = 9_000
 LAST_ERROR_KEY = "lastError"
+MAX_WORKFLOW_ID = 128
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -50,54 +88,110 @@ class GenericWorkflow:
         self.context: dict[str, Any] = dict(carry.context if carry else run.context)
         self.seq = carry.seq if carry else 0
         self.visits = carry.node_visits if carry else 0
+        self.visits_at_start = self.visits
         self.command_id: str | None = carry.command_id if carry else run.command_id
+        self.callback_url = carry.callback_url if carry and carry.callback_url else run.callback_url
+        self.in_failure_path = carry.in_failure_path if carry else False
         self.status = WorkflowStatus.RUNNING if carry else WorkflowStatus.CREATED
-        self.current_node: str | None = None
-        self.disposition: Any = None
+        self.current_node: str | None = carry.current_node if carry else None
+        self.disposition: Any = carry.disposition if carry else None
         self.error_message: str | None = None
         self.view: Any = None
+        # What the run holds for, by visit number: WAITING or SCHEDULER_WAITING.
+        self.holds: dict[int, WorkflowStatus] = {}
+        self.awaiting_input: int | None = None
         self.pending_resume: ResumeInput | None = None
-        self.in_failure_path = False
+        self.event_waits: dict[str, int] = {}
+        self.pending_events: dict[str, EventInput] = {}
 
     # ----------------------------------------------------------------- run
 
     @workflow.run
     async def run(self, run: RunInput) -> RunSnapshot:
-        definition = run.definition
-        current = run.carry.current_node if run.carry else definition.start_node
+        start = run.carry.current_node if run.carry else run.definition.start_node
         if run.carry is None:
             await self._set_status(WorkflowStatus.RUNNING)
+        if start is None:
+            await self._finish(WorkflowStatus.FAILED, error="the workflow definition has no startNode")
+        else:
+            await self._walk_main(start)
+        if not self.status.is_final:
+            await self._finish(WorkflowStatus.COMPLETED)
+        await self._post_completion()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.snapshot()
+
+    async def _walk_main(self, start: str) -> None:
+        """Walk the graph; failures go to `defaultFailureNode`, terminal nodes finish the run."""
+        current: str | None = start
         while current is not None:
             if self._history_is_long():
-                workflow.continue_as_new(self._carry(current))
-            state = definition.states.get(current)
+                await self._continue_as_new(current)
+            state = self.run_input.definition.states.get(current)
             if state is None:
-                await self._finish(WorkflowStatus.FAILED, error=f"state '{current}' does not exist")
-                break
+                current = await self._on_node_failure(current, f"state '{current}' does not exist")
+                continue
             self.current_node = current
             try:
-                step = await self._execute(current, state)
-            except (ActivityError, ApplicationError) as failure:
-                current = await self._on_node_failure(current, _failure_message(failure))
+                step = await self._run_state(current, state)
+            except NodeFailure as failure:
+                current = await self._on_node_failure(current, failure.message)
                 continue
             if step.write_output:
                 self.context[current] = step.output
             if step.final_status is not None:
                 await self._finish(step.final_status, disposition=step.disposition, error=step.error_message)
-                break
+                return
             current = step.next_node
-        if not self.status.is_final:
-            await self._finish(WorkflowStatus.COMPLETED, disposition=self.disposition)
-        return self.snapshot()
 
-    async def _execute(self, instance: str, state: State) -> Any:
+    async def walk_branch(self, start: str) -> None:
+        """Run states from `start` along `nextNode` until `end` or no `nextNode`; a failure ends the walk.
+
+        Used for PARALLEL branches and post-completion nodes: a SUCCESS ends the
+        walk, a FAILURE fails it, and neither changes the run's status.
+        """
+        current: str | None = start
+        while current is not None:
+            if workflow.info().get_current_history_length() > BRANCH_HISTORY_LIMIT:
+                raise NodeFailure(f"the branch from '{start}' loops too long to run inside one history")
+            state = self.run_input.definition.states.get(current)
+            if state is None:
+                raise NodeFailure(f"state '{current}' does not exist")
+            self.current_node = current
+            step = await self._run_state(current, state)
+            if step.write_output:
+                self.context[current] = step.output
+            if step.final_status == WorkflowStatus.FAILED:
+                raise NodeFailure(step.error_message or f"'{current}' failed")
+            if step.final_status is not None:
+                return
+            current = step.next_node
+
+    async def _run_state(self, instance: str, state: State, parameters: dict[str, Any] | None = None) -> Step:
+        """One visit of one state; any failure is announced once and raised as NodeFailure."""
         node = state.node_definition
         if node is None:
-            raise ApplicationError(f"state '{instance}' has no pinned node definition", non_retryable=True)
+            raise NodeFailure(f"state '{instance}' has no pinned node definition")
         kind = NODE_KINDS.get(node_type(node))
         if kind is None:
-            raise ApplicationError(f"node type {node_type(node)} is not supported yet", non_retryable=True)
-        return await kind.execute(self, instance, state, node)
+            raise NodeFailure(f"node type {node_type(node)} is not supported")
+        self.visits += 1
+        visit = Visit(
+            instance=instance,
+            state=state,
+            node=node,
+            number=self.visits,
+            started_at=_iso(workflow.now()),
+            parameters=state.parameters if parameters is None else parameters,
+        )
+        try:
+            return await kind.execute(self, visit)
+        except (NodeFailure, FailureError) as failure:
+            if is_cancelled_exception(failure):
+                raise
+            message, attempt = _failure_details(failure)
+            await self._announce([self._node_event(visit, "FAILED", None, message, attempt)])
+            raise NodeFailure(message) from None
 
     async def _on_node_failure(self, instance: str, message: str) -> str | None:
         """Route a failed node to `defaultFailureNode` once; a failure on that path fails the run."""
@@ -109,82 +203,140 @@ class GenericWorkflow:
         await self._finish(WorkflowStatus.FAILED, error=message)
         return None
 
+    async def _post_completion(self) -> None:
+        """Run `postWorkflowCompletionNodes` after the terminal state; their outcome leaves it as is."""
+        for name in self.run_input.definition.post_workflow_completion_nodes:
+            try:
+                await self.walk_branch(name)
+            except NodeFailure:
+                continue  # already announced as a FAILED node event
+
+    # ------------------------------------------------------ continue-as-new
+
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > CONTINUE_AS_NEW_AFTER_EVENTS
+            or info.get_current_history_size() > CONTINUE_AS_NEW_AFTER_BYTES
+            or self.visits - self.visits_at_start >= CONTINUE_AS_NEW_AFTER_VISITS
         )
 
-    def _carry(self, current: str) -> RunInput:
+    async def _continue_as_new(self, current: str) -> None:
+        # Between states nothing waits; only update handlers (disconnected nodes) may be mid-flight.
+        await workflow.wait_condition(workflow.all_handlers_finished)
         carry = Carry(
             current_node=current,
             context=self.context,
             seq=self.seq,
             node_visits=self.visits,
             command_id=self.command_id,
+            in_failure_path=self.in_failure_path,
+            callback_url=self.callback_url,
+            disposition=self.disposition,
         )
-        run = self.run_input
-        return RunInput(
-            tenant=run.tenant,
-            workflow_id=run.workflow_id,
-            definition=run.definition,
-            context=run.context,
-            command_id=run.command_id,
-            enums=run.enums,
-            callback_url=run.callback_url,
-            carry=carry,
-        )
+        # Everything pinned (definition, children, enums) rides along unchanged.
+        workflow.continue_as_new(msgspec.structs.replace(self.run_input, carry=carry))
 
     # ------------------------------------------------- Interpreter protocol
 
-    async def evaluate(self, instance: str, state: State, node: NodeDefinition) -> NodeResult:
-        """Evaluate one visit of a node in a local activity (one history marker)."""
-        self.visits += 1
+    def task(self, visit: Visit) -> NodeTask:
+        """Everything an activity needs to evaluate this visit."""
         run = self.run_input
-        task = NodeTask(
+        return NodeTask(
             tenant=run.tenant,
             workflow_id=run.workflow_id,
             definition_id=run.definition.id,
             definition_version=run.definition.version,
-            instance=instance,
-            node=node,
-            parameters=state.parameters,
+            instance=visit.instance,
+            node=visit.node,
+            parameters=visit.parameters,
             context=self.context,
             enums=run.enums,
-            event_id=self._event_id("n", self.visits),
-            started_at=_iso(workflow.now()),
-        )
-        timeout = timedelta(milliseconds=node.timeout_ms) if node.timeout_ms else DEFAULT_NODE_TIMEOUT
-        return await workflow.execute_local_activity_method(
-            NodeActivities.evaluate_node, task, start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
+            event_id=self._event_id("n", visit.number),
+            started_at=visit.started_at,
         )
 
-    async def wait_for_input(self, instance: str, node: NodeDefinition, result: NodeResult) -> dict[str, Any]:
-        """Go WAITING with the rendered view until a valid resume arrives."""
-        started_at = _iso(workflow.now())
+    async def evaluate(self, visit: Visit) -> NodeResult:
+        """Evaluate one visit of a node in a local activity (one history marker)."""
+        node = visit.node
+        timeout = timedelta(milliseconds=node.timeout_ms) if node.timeout_ms else DEFAULT_NODE_TIMEOUT
+        return await workflow.execute_local_activity_method(
+            NodeActivities.evaluate_node, self.task(visit), start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
+        )
+
+    async def wait_for_input(self, visit: Visit, result: NodeResult) -> dict[str, Any]:
+        """Go WAITING with the rendered view until a valid resume arrives (one view at a time)."""
+        await workflow.wait_condition(lambda: self.awaiting_input is None)
+        self.awaiting_input = visit.number
         self.view = result.view
         self.disposition = result.disposition
-        await self._set_status(WorkflowStatus.WAITING)
-        await workflow.wait_condition(lambda: self.pending_resume is not None)
+        try:
+            await self._hold(visit, WorkflowStatus.WAITING, lambda: self.pending_resume is not None, None)
+        finally:
+            self.awaiting_input = None
+            self.view = None
         resume = self.pending_resume
         assert resume is not None
         self.pending_resume = None
-        self.view = None
         self.command_id = resume.command_id
-        completed = NodeEvent(
-            event_id=self._event_id("n", self.visits) + "c",
-            workflow_id=self.run_input.workflow_id,
-            tenant=self.run_input.tenant,
-            instance_name=instance,
-            node_type=node_type(node),
-            status="COMPLETED",
-            output={"selectedOptions": resume.selected_options},
-            started_at=started_at,
-            finished_at=_iso(workflow.now()),
-        )
-        await self._set_status(WorkflowStatus.RUNNING, nodes=[completed])
+        if resume.callback_url:
+            self.callback_url = resume.callback_url
         return resume.selected_options
+
+    async def wait_for_event(self, visit: Visit, event: str, timeout_seconds: float | None) -> Any:
+        """Go WAITING until the `event` update names `event`; NodeFailure when the timeout passes first."""
+        self.event_waits[event] = self.event_waits.get(event, 0) + 1
+        try:
+            timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
+            arrived = await self._hold(visit, WorkflowStatus.WAITING, lambda: event in self.pending_events, timeout)
+        finally:
+            self.event_waits[event] -= 1
+            if not self.event_waits[event]:
+                del self.event_waits[event]
+        if not arrived:
+            raise NodeFailure(f"event '{event}' did not arrive within {timeout_seconds:g} seconds")
+        received = self.pending_events[event]
+        if event not in self.event_waits:
+            # Every visit waiting for this name has seen it: the next wait needs a new event.
+            del self.pending_events[event]
+        self.command_id = received.command_id
+        return received.payload
+
+    async def sleep(self, visit: Visit, seconds: float) -> None:
+        """Go SCHEDULER_WAITING on a Temporal timer; a time already past continues at once."""
+        if seconds > 0:
+            await self._hold(visit, WorkflowStatus.SCHEDULER_WAITING, lambda: False, timedelta(seconds=seconds))
+
+    async def completed(self, visit: Visit, output: Any) -> None:
+        """Announce a visit's completion (nodes whose activity did not), with any status change it causes."""
+        await self._announce([self._node_event(visit, "COMPLETED", output)])
+
+    def child_workflow_id(self, visit: Visit) -> str:
+        """`<parent>-<instance>-<visit>-<run chain>`: unique per visit, stable on replay, a valid public id."""
+        chain = workflow.info().first_execution_run_id.replace("-", "")[:8]
+        instance = _UNSAFE_ID_CHARS.sub("_", visit.instance)
+        candidate = f"{self.run_input.workflow_id}-{instance}-{visit.number}-{chain}"
+        if len(candidate) <= MAX_WORKFLOW_ID:
+            return candidate
+        digest = hashlib.sha256(candidate.encode()).hexdigest()[:16]
+        return f"{candidate[: MAX_WORKFLOW_ID - len(digest) - 1]}-{digest}"
+
+    async def _hold(
+        self, visit: Visit, status: WorkflowStatus, until: Callable[[], bool], limit: timedelta | None
+    ) -> bool:
+        """Hold this visit in `status` until `until()` is true; False when `limit` passed first."""
+        self.holds[visit.number] = status
+        self.current_node = visit.instance
+        try:
+            await self._announce([])
+            try:
+                await workflow.wait_condition(until, timeout=limit)
+            except TimeoutError:
+                return False
+            return True
+        finally:
+            del self.holds[visit.number]
 
     # ------------------------------------------------- queries and updates
 
@@ -195,14 +347,12 @@ class GenericWorkflow:
     @workflow.update(name=RESUME_UPDATE)
     def resume(self, resume: ResumeInput) -> None:
         self.pending_resume = resume
-        # A second resume must see the run as moving on, before its status event is out.
-        self.status = WorkflowStatus.RUNNING
 
     @resume.validator
     def validate_resume(self, resume: ResumeInput) -> None:
-        if self.status != WorkflowStatus.WAITING or self.pending_resume is not None:
+        if self.awaiting_input is None or self.pending_resume is not None:
             raise ApplicationError(
-                f"run is {self.status.value}, not WAITING",
+                f"run is {self.status.value}, not WAITING for input",
                 type=RejectionCode.CONFLICT.value,
                 non_retryable=True,
             )
@@ -210,6 +360,49 @@ class GenericWorkflow:
             check_selections(self.view, resume.selected_options)
         except SelectionError as error:
             raise ApplicationError(str(error), type=RejectionCode.INVALID.value, non_retryable=True) from None
+
+    @workflow.update(name=EVENT_UPDATE)
+    def event(self, event: EventInput) -> None:
+        self.pending_events[event.event] = event
+
+    @event.validator
+    def validate_event(self, event: EventInput) -> None:
+        if event.event not in self.event_waits or event.event in self.pending_events:
+            raise ApplicationError(
+                f"run is {self.status.value}, not waiting for event '{event.event}'",
+                type=RejectionCode.CONFLICT.value,
+                non_retryable=True,
+            )
+
+    @workflow.update(name=DISCONNECTED_UPDATE)
+    async def disconnected(self, request: DisconnectedInput) -> DisconnectedResult:
+        """Run one state against the pinned definitions and the current context; the run does not move."""
+        state = self.run_input.definition.states[request.node]
+        parameters = {**state.parameters, **request.parameters}
+        workflow_id = self.run_input.workflow_id
+        try:
+            step = await self._run_state(request.node, state, parameters)
+        except NodeFailure as failure:
+            return DisconnectedResult(
+                workflow_id=workflow_id, node=request.node, status="FAILURE", response={"error": failure.message}
+            )
+        status = "FAILURE" if step.final_status == WorkflowStatus.FAILED else "SUCCESS"
+        return DisconnectedResult(workflow_id=workflow_id, node=request.node, status=status, response=step.output)
+
+    @disconnected.validator
+    def validate_disconnected(self, request: DisconnectedInput) -> None:
+        state = self.run_input.definition.states.get(request.node)
+        if state is None:
+            raise ApplicationError(
+                f"state '{request.node}' does not exist", type=RejectionCode.NOT_FOUND.value, non_retryable=True
+            )
+        kind = node_type(state.node_definition) if state.node_definition is not None else None
+        if kind not in DISCONNECTABLE:
+            raise ApplicationError(
+                f"state '{request.node}' is a {kind} node; only {', '.join(sorted(DISCONNECTABLE))} run disconnected",
+                type=RejectionCode.INVALID.value,
+                non_retryable=True,
+            )
 
     # ------------------------------------------------------------ helpers
 
@@ -229,9 +422,41 @@ class GenericWorkflow:
         # Stable across continue-as-new and replays: one id per event of this run chain.
         return f"{workflow.info().first_execution_run_id}:{kind}{number}"
 
-    async def _finish(
-        self, status: WorkflowStatus, disposition: Any = None, error: str | None = None
-    ) -> None:
+    def _node_event(
+        self, visit: Visit, status: str, output: Any, error: str | None = None, attempt: int = 1
+    ) -> NodeEvent:
+        return NodeEvent(
+            event_id=self._event_id("n", visit.number),
+            workflow_id=self.run_input.workflow_id,
+            tenant=self.run_input.tenant,
+            instance_name=visit.instance,
+            node_type=node_type(visit.node),
+            status=status,
+            output=output,
+            error=error,
+            attempt=attempt,
+            started_at=visit.started_at,
+            finished_at=_iso(workflow.now()),
+        )
+
+    def _held_status(self) -> WorkflowStatus:
+        held = set(self.holds.values())
+        for status in (WorkflowStatus.WAITING, WorkflowStatus.SCHEDULER_WAITING):
+            if status in held:
+                return status
+        return WorkflowStatus.RUNNING
+
+    async def _announce(self, nodes: list[NodeEvent]) -> None:
+        """Publish node events, with a status event when what the run holds for changed its status."""
+        if not self.status.is_final:
+            status = self._held_status()
+            if status != self.status:
+                await self._set_status(status, nodes)
+                return
+        if nodes:
+            await self._emit(EmitBatch(nodes=nodes))
+
+    async def _finish(self, status: WorkflowStatus, disposition: Any = None, error: str | None = None) -> None:
         if disposition is not None:
             self.disposition = disposition
         self.error_message = error
@@ -253,19 +478,28 @@ class GenericWorkflow:
             tenant=run.tenant,
             seq=self.seq,
             command_id=self.command_id,
-            callback_url=run.callback_url,
+            callback_url=self.callback_url,
         )
+        await self._emit(EmitBatch(nodes=nodes or [], status=event))
+
+    async def _emit(self, batch: EmitBatch) -> None:
         await workflow.execute_local_activity_method(
-            NodeActivities.emit,
-            EmitBatch(nodes=nodes or [], status=event),
-            start_to_close_timeout=EMIT_TIMEOUT,
-            retry_policy=UNTIL_DONE,
+            NodeActivities.emit, batch, start_to_close_timeout=EMIT_TIMEOUT, retry_policy=UNTIL_DONE
         )
 
 
-def _failure_message(failure: BaseException) -> str:
-    cause = failure.cause if isinstance(failure, ActivityError) and failure.cause is not None else failure
-    return str(getattr(cause, "message", None) or cause)
+def _failure_details(failure: BaseException) -> tuple[str, int]:
+    """The innermost message of a failure, and the activity attempt it came from when known."""
+    if isinstance(failure, NodeFailure):
+        return failure.message, 1
+    cause: BaseException = failure
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        cause = cause.cause
+    message = str(getattr(cause, "message", None) or cause)
+    attempt = 1
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], int):
+        attempt = cause.details[0]
+    return message, attempt
 
 
 def _iso(moment: Any) -> str:

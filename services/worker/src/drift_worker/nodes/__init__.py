@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from drift_worker.nodes.base import NodeKind, Step
+from drift_worker.nodes.base import Interpreter, NodeFailure, NodeKind, Step, Visit
 from drift_worker.nodes.branch import Branch
+from drift_worker.nodes.child import Child
 from drift_worker.nodes.failure import Failure
+from drift_worker.nodes.http import Http
 from drift_worker.nodes.instruction import Instruction, SelectionError, check_selections
+from drift_worker.nodes.parallel import Parallel
 from drift_worker.nodes.script import Script
 from drift_worker.nodes.success import Success
+from drift_worker.nodes.wait import Wait
 
-_KINDS: tuple[NodeKind, ...] = (Script(), Branch(), Instruction(), Success(), Failure())
+_KINDS: tuple[NodeKind, ...] = (
+    Http(),
+    Script(),
+    Branch(),
+    Instruction(),
+    Wait(),
+    Child(),
+    Parallel(),
+    Success(),
+    Failure(),
+)
 NODE_KINDS: dict[str, NodeKind] = {kind.type: kind for kind in _KINDS}
 
-__all__ = ["NODE_KINDS", "NodeKind", "SelectionError", "Step", "check_selections"]
+DISCONNECTABLE = frozenset({"HTTP", "SCRIPT", "BRANCH", "SUCCESS", "FAILURE"})
+"""Node types a disconnected-node update may run: those that neither wait nor start other runs."""
+
+__all__ = [
+    "DISCONNECTABLE",
+    "NODE_KINDS",
+    "Interpreter",
+    "NodeFailure",
+    "NodeKind",
+    "SelectionError",
+    "Step",
+    "Visit",
+    "check_selections",
+]

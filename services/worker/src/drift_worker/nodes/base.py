@@ -4,6 +4,9 @@ Each node type has two halves. `evaluate` runs inside a (local) activity, off
 the workflow sandbox: it reads expressions and may be slow or fail. `execute`
 runs inside the workflow and decides what the run does with the result: go on,
 wait, or finish. Both halves must be deterministic for the workflow's sake.
+
+A node's workflow half talks to the running interpreter only through the
+`Interpreter` protocol below, one `Visit` (one execution of one state) at a time.
 """
 
 from __future__ import annotations
@@ -14,10 +17,35 @@ from typing import Any, ClassVar, Protocol
 
 from drift_schema import expressions
 from drift_schema.nodes import NodeDefinition
+from drift_schema.run import RunInput
 from drift_schema.statuses import WorkflowStatus
 from drift_schema.workflow import State
-
 from drift_worker.model import NodeResult, NodeTask
+
+
+class NodeFailure(Exception):
+    """A node failed for a reason the run should route (to `defaultFailureNode`, or to FAILED)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """One execution of one state; its `number` names its events and its HTTP idempotency key."""
+
+    instance: str
+    state: State
+    node: NodeDefinition
+    number: int
+    started_at: str
+    parameters: dict[str, Any]
+
+    @property
+    def next_node(self) -> str | None:
+        """Where the run goes after this visit when the node itself does not choose."""
+        return None if self.state.end else self.state.next_node
 
 
 @dataclass(slots=True)
@@ -36,33 +64,85 @@ class Step:
 class Interpreter(Protocol):
     """What a node's workflow half may ask of the running interpreter."""
 
-    async def evaluate(self, instance: str, state: State, node: NodeDefinition) -> NodeResult: ...
+    @property
+    def run_input(self) -> RunInput:
+        """The run's pinned input (definition, child definitions, enums)."""
+        ...
 
-    async def wait_for_input(
-        self, instance: str, node: NodeDefinition, result: NodeResult
-    ) -> dict[str, Any]: ...
+    @property
+    def context(self) -> dict[str, Any]:
+        """The run's `$global`."""
+        ...
+
+    @property
+    def command_id(self) -> str | None:
+        """The command that led to the run's current state."""
+        ...
+
+    def task(self, visit: Visit) -> NodeTask:
+        """Everything an activity needs to evaluate this visit."""
+        ...
+
+    async def evaluate(self, visit: Visit) -> NodeResult:
+        """Evaluate the node's expressions in a local activity (one history marker)."""
+        ...
+
+    async def wait_for_input(self, visit: Visit, result: NodeResult) -> dict[str, Any]:
+        """Go WAITING with the rendered view until a valid resume arrives; answer its selections."""
+        ...
+
+    async def wait_for_event(self, visit: Visit, event: str, timeout_seconds: float | None) -> Any:
+        """Go WAITING until the `event` update names `event`; answer its payload (NodeFailure on timeout)."""
+        ...
+
+    async def sleep(self, visit: Visit, seconds: float) -> None:
+        """Go SCHEDULER_WAITING for `seconds` on a Temporal timer (at once when not positive)."""
+        ...
+
+    async def completed(self, visit: Visit, output: Any) -> None:
+        """Announce the visit's completion (for nodes whose activity did not)."""
+        ...
+
+    async def walk_branch(self, start: str) -> None:
+        """Run states from `start` along `nextNode` until `end` or no `nextNode` (NodeFailure on failure)."""
+        ...
+
+    def child_workflow_id(self, visit: Visit) -> str:
+        """The public workflow id of the child run this visit starts: deterministic and unique."""
+        ...
 
 
 class NodeKind(Protocol):
     type: ClassVar[str]
+    announced_by_evaluate: ClassVar[bool]
+    """Whether the `evaluate_node` activity publishes the node's COMPLETED event itself."""
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         """Activity half: compute the node's result from its expressions."""
         ...
 
-    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeDefinition) -> Step:
+    async def execute(self, run: Interpreter, visit: Visit) -> Step:
         """Workflow half: turn the result into the run's next step."""
         ...
+
+
+def render_field(name: str, value: Any, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> Any:
+    """Render one field of a node, naming the field when one of its expressions fails."""
+    try:
+        return expressions.render(value, bindings, bounds)
+    except expressions.ExpressionError as error:
+        raise expressions.ExpressionError(f"{name}: {error.message}", error.position, error.code) from None
 
 
 class PureNode:
     """A node computed entirely by its evaluation: one local activity, then on along `nextNode`."""
 
     type: ClassVar[str] = ""
+    announced_by_evaluate: ClassVar[bool] = True
 
-    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeDefinition) -> Step:
-        result = await run.evaluate(instance, state, node)
-        return self.step(state, result)
+    async def execute(self, run: Interpreter, visit: Visit) -> Step:
+        result = await run.evaluate(visit)
+        return self.step(visit, result)
 
-    def step(self, state: State, result: NodeResult) -> Step:
-        return Step(next_node=None if state.end else state.next_node, output=result.output)
+    def step(self, visit: Visit, result: NodeResult) -> Step:
+        return Step(next_node=visit.next_node, output=result.output)

@@ -7,10 +7,8 @@ from typing import Any
 
 from drift_schema import expressions
 from drift_schema.nodes import BranchNode
-from drift_schema.workflow import State
-
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import PureNode, Step
+from drift_worker.nodes.base import PureNode, Step, Visit, render_field
 
 
 def truthy(value: Any) -> bool:
@@ -26,12 +24,12 @@ class Branch(PureNode):
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         node = task.node
         assert isinstance(node, BranchNode)
-        for choice in node.choices:
-            if truthy(expressions.evaluate(choice.rule, bindings, bounds)):
+        for index, choice in enumerate(node.choices):
+            if truthy(render_field(f"choices/{index}/rule", choice.rule, bindings, bounds)):
                 return NodeResult(output={"nextNode": choice.next_node}, next_node=choice.next_node)
         if node.default_node is None:
             raise expressions.ExpressionError("no choice matched and the branch has no defaultNode")
         return NodeResult(output={"nextNode": node.default_node}, next_node=node.default_node)
 
-    def step(self, state: State, result: NodeResult) -> Step:
+    def step(self, visit: Visit, result: NodeResult) -> Step:
         return Step(next_node=result.next_node, output=result.output)

@@ -8,10 +8,8 @@ from typing import Any
 from drift_schema import expressions
 from drift_schema.nodes import FailureNode
 from drift_schema.statuses import WorkflowStatus
-from drift_schema.workflow import State
-
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import PureNode, Step
+from drift_worker.nodes.base import PureNode, Step, Visit, render_field
 
 
 class Failure(PureNode):
@@ -20,11 +18,11 @@ class Failure(PureNode):
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         node = task.node
         assert isinstance(node, FailureNode)
-        error = expressions.render(node.error, bindings, bounds)
+        error = render_field("error", node.error, bindings, bounds)
         message = error if isinstance(error, str) else None if error is None else str(error)
         return NodeResult(output={"error": message}, error=message)
 
-    def step(self, state: State, result: NodeResult) -> Step:
+    def step(self, visit: Visit, result: NodeResult) -> Step:
         return Step(
             next_node=None,
             output=result.output,

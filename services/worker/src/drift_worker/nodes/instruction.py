@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
-from drift_schema import expressions
-from drift_schema.nodes import InstructionNode, NodeDefinition
-from drift_schema.workflow import State
 
+from drift_schema import expressions
+from drift_schema.nodes import InstructionNode
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import Interpreter, Step
+from drift_worker.nodes.base import Interpreter, Step, Visit, render_field
 
 
 class SelectionError(ValueError):
@@ -57,20 +56,19 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
 
 class Instruction:
     type: ClassVar[str] = "INSTRUCTION"
+    announced_by_evaluate: ClassVar[bool] = False
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         node = task.node
         assert isinstance(node, InstructionNode)
-        view = expressions.render(msgspec.to_builtins(node.view), bindings, bounds)
+        view = render_field("view", msgspec.to_builtins(node.view), bindings, bounds)
         if not isinstance(view.get("inputOptions", []), list):
             raise expressions.ExpressionError("view.inputOptions must evaluate to a list of options")
-        return NodeResult(view=view, disposition=expressions.render(node.disposition, bindings, bounds))
+        return NodeResult(view=view, disposition=render_field("disposition", node.disposition, bindings, bounds))
 
-    async def execute(self, run: Interpreter, instance: str, state: State, node: NodeDefinition) -> Step:
-        result = await run.evaluate(instance, state, node)
-        selections = await run.wait_for_input(instance, node, result)
-        return Step(
-            next_node=None if state.end else state.next_node,
-            output={"selectedOptions": selections},
-            disposition=result.disposition,
-        )
+    async def execute(self, run: Interpreter, visit: Visit) -> Step:
+        result = await run.evaluate(visit)
+        selections = await run.wait_for_input(visit, result)
+        output = {"selectedOptions": selections}
+        await run.completed(visit, output)
+        return Step(next_node=visit.next_node, output=output, disposition=result.disposition)

@@ -7,9 +7,8 @@ from typing import Any
 
 from drift_schema import expressions
 from drift_schema.nodes import ScriptNode
-
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import PureNode
+from drift_worker.nodes.base import PureNode, render_field
 
 
 class Script(PureNode):
@@ -17,4 +16,4 @@ class Script(PureNode):
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         assert isinstance(task.node, ScriptNode)
-        return NodeResult(output=expressions.render(task.node.output, bindings, bounds))
+        return NodeResult(output=render_field("output", task.node.output, bindings, bounds))

@@ -8,10 +8,8 @@ from typing import Any
 from drift_schema import expressions
 from drift_schema.nodes import SuccessNode
 from drift_schema.statuses import WorkflowStatus
-from drift_schema.workflow import State
-
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import PureNode, Step
+from drift_worker.nodes.base import PureNode, Step, Visit, render_field
 
 
 class Success(PureNode):
@@ -21,11 +19,11 @@ class Success(PureNode):
         node = task.node
         assert isinstance(node, SuccessNode)
         return NodeResult(
-            output=expressions.render(node.output, bindings, bounds),
-            disposition=expressions.render(node.disposition, bindings, bounds),
+            output=render_field("output", node.output, bindings, bounds),
+            disposition=render_field("disposition", node.disposition, bindings, bounds),
         )
 
-    def step(self, state: State, result: NodeResult) -> Step:
+    def step(self, visit: Visit, result: NodeResult) -> Step:
         return Step(
             next_node=None,
             output=result.output,

@@ -1,0 +1,218 @@
+"""The HTTP node's activity: one shared httpx client behind the SSRF guard, credentials from plugins.
+
+Failure kinds, as Temporal sees them:
+- a non-2xx answer or a transport error: retryable (`HttpStatus`, `HttpError`), so the
+  node's retry policy applies and the node fails only after its last attempt;
+- a refused call (SSRF guard), an oversized answer, or a failing expression:
+  `NodeFailed`, never retried, because another attempt would fail the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import msgspec
+import structlog
+from nats.js import JetStreamContext
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from drift_schema import expressions
+from drift_worker.activities import Limits, bindings_for, check_output_size, node_failed, publish_node_event
+from drift_worker.model import HTTP_ERROR, HTTP_STATUS, NodeResult, NodeTask
+from drift_worker.nodes.http import FORM, HTTP_ACTIVITY, JSON, Http, HttpCall
+from drift_worker.ssrf import SsrfRefused, check_scheme
+from drift_worker.tokens import TokenProvider
+
+log = structlog.get_logger("drift.worker.http")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+TOKEN_PROVIDER_TIMEOUT_S = 10.0
+# The activity's own deadline is a little shorter than Temporal's, so a slow call fails with a clear message.
+DEADLINE_SHARE = 0.9
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0d6a43-6a4b-4d4e-9a38-8f3c2f6d0d11")
+_HTTP = Http()
+
+
+class ResponseTooLarge(Exception):
+    """An answer over the configured size cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Knobs of outgoing calls."""
+
+    max_response_bytes: int = 1024 * 1024
+    max_redirects: int = 5
+
+
+def idempotency_key(task: NodeTask) -> str:
+    """Stable across retries of one visit: derived from the run chain's first run id and the visit number."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, task.event_id))
+
+
+def _encode_body(call: HttpCall) -> dict[str, Any]:
+    if call.body is None:
+        return {}
+    media = (call.content_type or "").split(";", 1)[0].strip().lower()
+    if media == FORM:
+        if not isinstance(call.body, dict):
+            raise expressions.ExpressionError("request/body: a form body must be an object")
+        return {"content": urlencode(call.body, doseq=True).encode()}
+    if media == JSON or media.endswith("+json"):
+        return {"content": msgspec.json.encode(call.body)}
+    text = call.body if isinstance(call.body, str) else msgspec.json.encode(call.body).decode()
+    return {"content": text.encode()}
+
+
+def _parse_body(response: httpx.Response, raw: bytes) -> Any:
+    if not raw:
+        return None
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == JSON or media.endswith("+json"):
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            pass
+    return raw.decode(response.encoding or "utf-8", errors="replace")
+
+
+def _headers(response: httpx.Response) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+class HttpActivities:
+    """Runs HTTP nodes: renders the request, adds credentials, calls, renders the output.
+
+    `client` must be a `guarded_client`: the SSRF guard lives in its network backend.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        client: httpx.AsyncClient,
+        providers: Sequence[TokenProvider] = (),
+        limits: Limits = Limits(),
+        settings: HttpSettings = HttpSettings(),
+    ) -> None:
+        self.js = js
+        self.client = client
+        self.providers = list(providers)
+        self.limits = limits
+        self.settings = settings
+
+    @activity.defn(name=HTTP_ACTIVITY)
+    async def http_node(self, task: NodeTask) -> NodeResult:
+        """One attempt of one HTTP node visit."""
+        bounds = self.limits.bounds
+        try:
+            bindings = await asyncio.to_thread(bindings_for, task, bounds)
+            call = await asyncio.to_thread(_HTTP.prepare, task, bindings, bounds)
+            content = _encode_body(call)
+        except expressions.ExpressionError as error:
+            raise node_failed(error.message) from None
+        credentials = await self._credentials(task)
+        headers = {**call.headers, **credentials, IDEMPOTENCY_HEADER: idempotency_key(task)}
+        if call.content_type and content:
+            headers.setdefault("Content-Type", call.content_type)
+        deadline = activity.info().start_to_close_timeout
+        budget = deadline.total_seconds() * DEADLINE_SHARE if deadline else 30.0
+        try:
+            async with asyncio.timeout(budget):
+                response, raw = await self._exchange(call, headers, frozenset(credentials), budget, content)
+        except SsrfRefused as refusal:
+            log.warning("worker.http_refused", workflow_id=task.workflow_id, node=task.instance, reason=str(refusal))
+            raise node_failed(str(refusal)) from None
+        except ResponseTooLarge as error:
+            raise node_failed(str(error)) from None
+        except TimeoutError:
+            raise self._retryable(f"{call.method} {call.url} timed out after {budget:.1f}s", HTTP_ERROR) from None
+        except httpx.HTTPError as error:
+            raise self._retryable(f"{call.method} {call.url} failed: {error}", HTTP_ERROR) from None
+        if not 200 <= response.status_code < 300:
+            raise self._retryable(f"{call.method} {call.url} answered HTTP {response.status_code}", HTTP_STATUS)
+        answer = {"status": response.status_code, "headers": _headers(response), "body": _parse_body(response, raw)}
+        try:
+            output = await asyncio.to_thread(_HTTP.respond, task, bindings, answer, bounds)
+            check_output_size(task.instance, output, self.limits.max_output_bytes)
+        except expressions.ExpressionError as error:
+            raise node_failed(error.message) from None
+        await publish_node_event(self.js, task, "COMPLETED", output)
+        return NodeResult(output=output)
+
+    @staticmethod
+    def _retryable(message: str, kind: str) -> ApplicationError:
+        return ApplicationError(message, activity.info().attempt, type=kind)
+
+    async def _credentials(self, task: NodeTask) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for provider in self.providers:
+            try:
+                async with asyncio.timeout(TOKEN_PROVIDER_TIMEOUT_S):
+                    headers.update(await provider.headers(task.tenant, task.node.id))
+            except Exception as error:
+                # A provider outage may pass: let the node's retry policy try again.
+                raise self._retryable(f"token provider failed: {error}", HTTP_ERROR) from None
+        return headers
+
+    async def _exchange(
+        self,
+        call: HttpCall,
+        headers: dict[str, str],
+        secret_headers: frozenset[str],
+        budget: float,
+        content: dict[str, Any],
+    ) -> tuple[httpx.Response, bytes]:
+        """Send, following redirects hop by hop (each connect is guarded); credentials stay on their origin."""
+        request = self.client.build_request(
+            call.method,
+            call.url,
+            params=call.query or None,
+            headers=headers,
+            timeout=httpx.Timeout(budget),
+            **content,
+        )
+        check_scheme(request.url)
+        origin = _origin(request.url)
+        for hop in range(self.settings.max_redirects + 1):
+            response = await self.client.send(request, stream=True)
+            try:
+                redirect = response.next_request if hop < self.settings.max_redirects else None
+                if redirect is None:
+                    return response, await self._read(response)
+            finally:
+                await response.aclose()
+            if _origin(redirect.url) != origin:
+                for name in secret_headers:
+                    redirect.headers.pop(name, None)
+            check_scheme(redirect.url)
+            request = redirect
+        raise AssertionError("unreachable: the last hop always returns")
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        cap = self.settings.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise ResponseTooLarge(f"response of {declared} bytes is over the limit of {cap} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise ResponseTooLarge(f"response is over the limit of {cap} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)

@@ -1,0 +1,95 @@
+"""CHILD: start a pinned workflow definition as a child run, ASYNC (fire and go on) or SYNC (wait).
+
+The child's definition comes from the run's pinned `children` map, never from
+the store at run time. The child is a full Drift run with its own public
+workflow id, status events and context; it gets the same pinned map, so its
+own CHILD nodes resolve too. An ASYNC child outlives its parent (ABANDON);
+a SYNC child is terminated with its parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+from drift_schema import expressions
+from drift_schema.nodes import ChildNode, ExecutionMode, child_key
+from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.statuses import WorkflowStatus
+from drift_worker.model import NodeResult, NodeTask
+from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
+
+MAX_CHILD_DEPTH = 8
+"""Children of children nest at most this deep: a definition that starts itself cannot run away."""
+
+# What a child inherits from its parent's `$global`, besides its own `params`.
+INHERITED = ("issueDetail", "customer", "orderDetails", "threadContext")
+
+
+class Child:
+    type: ClassVar[str] = "CHILD"
+    announced_by_evaluate: ClassVar[bool] = False
+
+    def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
+        """The child's `$global.params`."""
+        node = task.node
+        assert isinstance(node, ChildNode)
+        return NodeResult(output=render_field("params", node.params, bindings, bounds))
+
+    async def execute(self, run: Interpreter, visit: Visit) -> Step:
+        node = visit.node
+        assert isinstance(node, ChildNode)
+        pinned = run.run_input
+        definition = pinned.children.get(child_key(node.child_workflow_id, node.child_workflow_version))
+        if definition is None:
+            raise NodeFailure(
+                f"child workflow '{node.child_workflow_id}' version '{node.child_workflow_version}' "
+                "was not pinned when this run started (it did not exist then)"
+            )
+        if pinned.depth >= MAX_CHILD_DEPTH:
+            raise NodeFailure(f"child runs may nest at most {MAX_CHILD_DEPTH} deep")
+        params = (await run.evaluate(visit)).output
+        child_id = run.child_workflow_id(visit)
+        child = RunInput(
+            tenant=pinned.tenant,
+            workflow_id=child_id,
+            definition=definition,
+            context={"params": params, **{key: run.context.get(key) for key in INHERITED}},
+            command_id=run.command_id or pinned.command_id,
+            enums=pinned.enums,
+            children=pinned.children,
+            depth=pinned.depth + 1,
+        )
+        mode = node.execution_mode
+        handle = await workflow.start_child_workflow(
+            WORKFLOW_NAME,
+            child,
+            id=temporal_id(pinned.tenant, child_id),
+            result_type=RunSnapshot,
+            parent_close_policy=(
+                workflow.ParentClosePolicy.ABANDON
+                if mode == ExecutionMode.ASYNC
+                else workflow.ParentClosePolicy.TERMINATE
+            ),
+            memo={"tenant": pinned.tenant, "definitionId": definition.id, "parent": pinned.workflow_id},
+        )
+        output: dict[str, Any] = {"workflowId": child_id}
+        if mode == ExecutionMode.SYNC:
+            try:
+                snapshot = await handle
+            except ChildWorkflowError as error:
+                cause = error.cause if error.cause is not None else error
+                raise NodeFailure(f"child workflow '{child_id}' did not complete: {cause}") from None
+            if snapshot.workflow_status != WorkflowStatus.COMPLETED:
+                reason = snapshot.error_message or snapshot.workflow_status.value
+                raise NodeFailure(f"child workflow '{child_id}' {snapshot.workflow_status.value}: {reason}")
+            output |= {
+                "workflowStatus": snapshot.workflow_status.value,
+                "disposition": snapshot.disposition,
+                "context": snapshot.context,
+            }
+        await run.completed(visit, output)
+        return Step(next_node=visit.next_node, output=output)
