@@ -99,10 +99,101 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
                 else:
                     where = f"{node_pointer}{relative}" if inline else node_pointer
                 errors.append(ProblemError(pointer=where, message=f"'{target}' is not a state"))
-        if state.end or isinstance(node, TERMINAL_TYPES):
+        if state.end or isinstance(node, TERMINAL_TYPES) or _maybe_terminal(state, node, resolve):
             has_terminal = True
     if states and not has_terminal:
         errors.append(ProblemError(pointer="/states", message="no terminal state (end: true, SUCCESS or FAILURE)"))
+    errors += parallel_escapes(definition, resolve)
+    return errors
+
+
+def _maybe_terminal(state: State, node: NodeBase | None, resolve: NodeResolver | None) -> bool:
+    # Without a resolver a referenced node's type is unknown: a state that leads nowhere may be a SUCCESS.
+    return resolve is None and node is None and state.resource_id is not None and state.next_node is None
+
+
+def _branch_pointer(name: str, state: State, index: int) -> str:
+    base = f"/states/{_escape(name)}"
+    return f"{base}/nodeDefinition/branches/{index}" if state.node_definition is not None else f"{base}/resourceId"
+
+
+def branch_states(definition: WorkflowDefinition, start: str, resolve: NodeResolver | None = None) -> list[str]:
+    """The states a PARALLEL branch from `start` may visit, in visiting order.
+
+    A branch walks every edge of its states (next, choices, default, inner
+    branches) and stops at an instance with `end: true`: its edges lead out
+    of the branch legitimately, so they are not followed.
+    """
+    order: list[str] = []
+    stack = [start]
+    while stack:
+        name = stack.pop()
+        if name in order or name not in definition.states:
+            continue
+        order.append(name)
+        state = definition.states[name]
+        if state.end:
+            continue
+        stack += [target for _, target in reversed(edges(state, _node_of(state, resolve)))]
+    return order
+
+
+def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeResolver | None) -> set[str]:
+    """States the run reaches without entering the branches of `parallel` (including `parallel` itself)."""
+    roots = [definition.start_node, definition.default_failure_node, *definition.post_workflow_completion_nodes]
+    seen: set[str] = {parallel}
+    stack = [root for root in roots if root is not None and root in definition.states]
+    parallel_state = definition.states[parallel]
+    stack += [
+        target
+        for relative, target in edges(parallel_state, _node_of(parallel_state, resolve))
+        if not relative.startswith("/branches/")
+    ]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in definition.states:
+            continue
+        seen.add(name)
+        state = definition.states[name]
+        stack += [target for _, target in edges(state, _node_of(state, resolve))]
+    return seen
+
+
+def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[ProblemError]:
+    """Every PARALLEL branch that reaches a state outside itself other than by ending.
+
+    A branch owns the states it reaches from its start (see `branch_states`).
+    It escapes when it reaches the PARALLEL state itself, a state the run
+    reaches without entering the branches (such as the continuation at the
+    PARALLEL's `nextNode`), or a state of a sibling branch that does not
+    itself reach into this one: such a state would run twice, or concurrently
+    with itself.
+    """
+    errors: list[ProblemError] = []
+    for name, state in definition.states.items():
+        node = _node_of(state, resolve)
+        if not isinstance(node, ParallelNode):
+            continue
+        starts = [start for start in node.branches if start in definition.states]
+        regions = {start: branch_states(definition, start, resolve) for start in starts}
+        outside = _outside_reach(definition, name, resolve)
+        for index, start in enumerate(node.branches):
+            if start not in regions:
+                continue  # a missing target is reported with the other edges
+            # A sibling that reaches into this branch is the one escaping; this branch is not at fault for it.
+            siblings = {
+                other for key, region in regions.items() if key != start and start not in region for other in region
+            }
+            for reached in regions[start]:
+                if reached in outside or reached in siblings:
+                    errors.append(
+                        ProblemError(
+                            pointer=_branch_pointer(name, state, index),
+                            message=f"branch '{start}' reaches '{reached}', a state outside the branch "
+                            "(a branch leaves only through an instance with end: true)",
+                        )
+                    )
+                    break
     return errors
 
 
