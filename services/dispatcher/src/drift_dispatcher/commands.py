@@ -24,6 +24,7 @@ from drift_schema import codec, subjects
 from drift_schema.api import WORKFLOW_ID_PATTERN
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand
 from drift_schema.events import WorkflowEvent
+from drift_schema.nodes import resolve_children
 from drift_schema.run import (
     EVENT_UPDATE,
     RESUME_UPDATE,
@@ -151,6 +152,10 @@ class CommandDispatcher:
                 RejectionCode.NOT_FOUND,
                 f"workflow definition '{command.workflow.id}' version '{command.workflow.version}' not found",
             )
+        # CHILD nodes' definitions are pinned now too, recursively (cycles and missing ones are skipped).
+        children = await resolve_children(
+            definition, lambda child, version: self.definitions.pinned(tenant, child, version)
+        )
         thread_context = codec.to_builtins(command.thread_context) if command.thread_context else {}
         context = {
             "params": command.params,
@@ -166,6 +171,7 @@ class CommandDispatcher:
             context=context,
             command_id=command_id,
             callback_url=command.callback_url,
+            children=children,
         )
         workflow_id = temporal_id(tenant, command.workflow_id)
         try:
