@@ -30,7 +30,9 @@ async def test_unknown_field_points_at_the_field(client: Client) -> None:
     errors = await _errors(client, "/nodeDefinition", {"id": "x", "type": "SCRIPT", "surprise": 1})
     assert [e["pointer"] for e in errors] == ["/surprise"]
     errors = await _errors(
-        client, "/workflowDefinition", {"id": "w", "startNode": "a", "states": {"a": {"end": True, "oops": 1}}}
+        client,
+        "/workflowDefinition",
+        {"id": "w", "startNode": "a", "states": {"a": {"resourceId": "n", "end": True, "oops": 1}}},
     )
     assert [e["pointer"] for e in errors] == ["/states/a/oops"]
 
@@ -135,3 +137,64 @@ async def test_bodies_over_one_mebibyte_are_413(client: Client) -> None:
     assert response.json()["status"] == 413
     near = script_node("near", comment="x" * (1024 * 1024 - 200))
     assert (await client.post("/nodeDefinition", json=near, headers=ACME)).status_code == 201
+
+
+async def test_unknown_types_and_fields_are_all_reported_with_the_graph_faults(client: Client) -> None:
+    """Several unknown types and fields, a decoding fault and graph faults come back together in one 422."""
+    workflow = {
+        "id": "w",
+        "startNode": "ghost",
+        "colour": "red",
+        "states": {
+            "a": {"nodeDefinition": {"id": "n1", "type": "TELEPORT"}, "nextNode": "b"},
+            "b": {"nodeDefinition": {"id": "n2", "type": "SCRIPT", "outptu": "{% 1 %}"}, "nextNode": "nowhere"},
+            "c": {"resourceId": "done", "end": "yes", "retries": 3},
+            "d": {"nodeDefinition": {"id": "n3", "type": "HTTP", "request": {"verb": "GET"}}, "end": True},
+        },
+    }
+    errors = await _errors(client, "/workflowDefinition", workflow)
+    assert {e["pointer"] for e in errors} == {
+        "/colour",
+        "/states/a/nodeDefinition/type",
+        "/states/b/nodeDefinition/outptu",
+        "/states/c/retries",
+        "/states/d/nodeDefinition/request/verb",
+        "/states/c/end",
+        "/startNode",
+        "/states/b/nextNode",
+    }
+    by_pointer = {e["pointer"]: e["message"] for e in errors}
+    assert "TELEPORT" in by_pointer["/states/a/nodeDefinition/type"]
+    assert "bool" in by_pointer["/states/c/end"]
+
+
+async def test_node_with_several_unknown_fields(client: Client) -> None:
+    """A node with unknown fields at several depths, a bad value and a bad expression reports all of them."""
+    node = script_node("x", output="{% 1 + %}", extra=1, retry={"maxAttempts": 0, "jitter": True})
+    errors = await _errors(client, "/nodeDefinition", node)
+    assert {e["pointer"] for e in errors} == {"/extra", "/retry/jitter", "/retry/maxAttempts", "/output"}
+
+
+async def test_parallel_escape_and_missing_terminal_are_refused(client: Client) -> None:
+    """A PARALLEL branch reaching the continuation and a graph without terminal answer 422 with pointers."""
+    workflow = {
+        "id": "w",
+        "startNode": "fork",
+        "states": {
+            "fork": {
+                "nodeDefinition": {"id": "p", "type": "PARALLEL", "branches": ["left"]},
+                "nextNode": "join",
+            },
+            "left": {"resourceId": "calc", "nextNode": "join"},
+            "join": {"resourceId": "done", "end": True},
+        },
+    }
+    errors = await _errors(client, "/workflowDefinition", workflow)
+    assert [e["pointer"] for e in errors] == ["/states/fork/nodeDefinition/branches/0"]
+    looping = {
+        "id": "w",
+        "startNode": "a",
+        "states": {"a": {"nodeDefinition": script_node("s"), "nextNode": "a"}},
+    }
+    errors = await _errors(client, "/workflowDefinition", looping)
+    assert [e["pointer"] for e in errors] == ["/states"]

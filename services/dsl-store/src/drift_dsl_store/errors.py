@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,10 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from drift_runtime.web import EXCEPTION_HANDLERS, DriftProblem, problem_response
 from drift_schema.api import ProblemError
-from drift_schema.codec import DecodeError
 
 log = structlog.get_logger("drift.dsl_store")
-_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
 
 
 class NotFound(DriftProblem):
@@ -39,22 +36,8 @@ class Invalid(DriftProblem):
     title = "Unprocessable Content"
 
     @classmethod
-    def from_decode(cls, error: DecodeError) -> Invalid:
-        return cls("the definition does not match its schema", [_pointing_at_field(error)])
-
-    @classmethod
     def from_errors(cls, detail: str, errors: list[ProblemError]) -> Invalid:
         return cls(detail, errors)
-
-
-def _pointing_at_field(error: DecodeError) -> ProblemError:
-    """msgspec names an unknown field only in its message; point at the field itself."""
-    match = _UNKNOWN_FIELD.search(error.message)
-    if match is None:
-        return error.as_problem_error()
-    token = match["name"].replace("~", "~0").replace("/", "~1")
-    pointer = error.pointer if error.pointer.endswith(f"/{token}") else f"{error.pointer}/{token}"
-    return ProblemError(pointer=pointer, message=error.message)
 
 
 class Unavailable(DriftProblem):

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import msgspec
 import structlog
@@ -23,16 +24,11 @@ from drift_dsl_store.store import (
     PublishContention,
     StoredDefinition,
 )
+from drift_dsl_store.validation import after_pruning, decode_collecting, escape, parse_json, scan_unknown
 from drift_schema.api import ProblemError
-from drift_schema.codec import (
-    DecodeError,
-    decode_with,
-    encode,
-    node_definition_decoder,
-    workflow_definition_decoder,
-)
+from drift_schema.codec import DecodeError, encode, node_definition_decoder, workflow_definition_decoder
 from drift_schema.graph import check_workflow, node_errors
-from drift_schema.nodes import NODE_ID_PATTERN, NodeBase
+from drift_schema.nodes import NODE_ID_PATTERN, NodeBase, NodeDefinition
 from drift_schema.workflow import (
     ACTIVE,
     LATEST,
@@ -62,10 +58,6 @@ class Activation(msgspec.Struct, frozen=True):
 
 def _rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _pointer_token(name: str) -> str:
-    return name.replace("~", "~0").replace("/", "~1")
 
 
 def _normal_version(version: str) -> str:
@@ -246,18 +238,22 @@ class DefinitionService:
 
     @staticmethod
     def _validated(kind: Kind, raw: bytes) -> Definition:
-        """Decode with pointers, then collect every graph and expression fault at once."""
+        """Every fault at once: unknown types and fields, then decoding, then graph and expression checks."""
+        shape: Any = NodeDefinition if kind is Kind.NODE else WorkflowDefinition
         try:
-            definition: Definition = (
-                decode_with(node_definition_decoder, raw)
-                if kind is Kind.NODE
-                else decode_with(workflow_definition_decoder, raw)
-            )
+            parsed = parse_json(raw)
         except DecodeError as error:
-            raise Invalid.from_decode(error) from None
-        faults = check_workflow(definition) if isinstance(definition, WorkflowDefinition) else node_errors(definition)
-        if faults:
-            raise Invalid.from_errors(f"{kind} definition '{definition.id}' is invalid", faults)
+            raise Invalid.from_errors("the body is not JSON", [error.as_problem_error()]) from None
+        cleaned, scan = scan_unknown(parsed, shape)
+        definition, faults = decode_collecting(cleaned, shape) if cleaned is not None else (None, [])
+        faults = scan.errors + faults
+        if isinstance(definition, WorkflowDefinition):
+            faults += after_pruning(check_workflow(definition), scan.pruned)
+        elif isinstance(definition, NodeBase):
+            faults += node_errors(definition)
+        if faults or definition is None:
+            subject = f"{kind} definition '{definition.id}'" if definition is not None else f"the {kind} definition"
+            raise Invalid.from_errors(f"{subject} is invalid", faults)
         # The server owns `version`: whatever the body said, this is the SNAPSHOT.
         return msgspec.structs.replace(definition, version=SNAPSHOT)
 
@@ -281,7 +277,7 @@ class DefinitionService:
     @staticmethod
     def _unresolved(name: str, state: State) -> ProblemError:
         return ProblemError(
-            pointer=f"/states/{_pointer_token(name)}/resourceId",
+            pointer=f"/states/{escape(name)}/resourceId",
             message=f"node '{state.resource_id}' has no published version '{state.resource_version}'",
         )
 
