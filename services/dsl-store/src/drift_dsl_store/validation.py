@@ -77,7 +77,7 @@ def _clean_union(value: Any, members: tuple[inspect.Type, ...], pointer: str, sc
     if isinstance(value, dict):
         tagged = _tagged(members)
         if tagged:
-            tag_field = tagged[0].tag_field
+            tag_field = tagged[0].tag_field or ""
             tag = value.get(tag_field)
             chosen = next((member for member in tagged if member.tag == tag), None)
             if chosen is None:
