@@ -134,6 +134,8 @@ class HttpActivities:
         try:
             async with asyncio.timeout(budget):
                 response, raw = await self._exchange(call, headers, frozenset(credentials), budget, content)
+        except httpx.InvalidURL as error:
+            raise node_failed(f"request/url: {error}") from None
         except SsrfRefused as refusal:
             log.warning("worker.http_refused", workflow_id=task.workflow_id, node=task.instance, reason=str(refusal))
             raise node_failed(str(refusal)) from None
@@ -178,6 +180,8 @@ class HttpActivities:
         content: dict[str, Any],
     ) -> tuple[httpx.Response, bytes]:
         """Send, following redirects hop by hop (each connect is guarded); credentials stay on their origin."""
+        # Checked before build_request: httpx reads a non-http URL as a path relative to no base.
+        check_scheme(httpx.URL(call.url))
         request = self.client.build_request(
             call.method,
             call.url,
@@ -186,7 +190,6 @@ class HttpActivities:
             timeout=httpx.Timeout(budget),
             **content,
         )
-        check_scheme(request.url)
         origin = _origin(request.url)
         for hop in range(self.settings.max_redirects + 1):
             response = await self.client.send(request, stream=True)
