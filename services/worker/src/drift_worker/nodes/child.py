@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import CancelledError, ChildWorkflowError, TerminatedError, TimeoutError
 
 from drift_schema import expressions
 from drift_schema.nodes import ChildNode, ExecutionMode, child_key
@@ -81,8 +81,7 @@ class Child:
             try:
                 snapshot = await handle
             except ChildWorkflowError as error:
-                cause = error.cause if error.cause is not None else error
-                raise NodeFailure(f"child workflow '{child_id}' did not complete: {cause}") from None
+                raise NodeFailure(f"child workflow '{child_id}' {_outcome(error)}") from None
             if snapshot.workflow_status != WorkflowStatus.COMPLETED:
                 reason = snapshot.error_message or snapshot.workflow_status.value
                 raise NodeFailure(f"child workflow '{child_id}' {snapshot.workflow_status.value}: {reason}")
@@ -93,3 +92,15 @@ class Child:
             }
         await run.completed(visit, output)
         return Step(next_node=visit.next_node, output=output)
+
+
+def _outcome(error: ChildWorkflowError) -> str:
+    """How a child ended without a result (a terminated run cannot say why: its reason stays in its history)."""
+    cause = error.cause
+    if isinstance(cause, TerminatedError):
+        return "was terminated"
+    if isinstance(cause, CancelledError):
+        return "was cancelled"
+    if isinstance(cause, TimeoutError):
+        return "timed out"
+    return f"did not complete: {cause if cause is not None else error}"
