@@ -13,12 +13,18 @@ from litestar import Litestar, Request
 from litestar.di import Provide
 
 from drift_dsl_store.config import Settings
-from drift_dsl_store.controllers import NodeDefinitionController, WorkflowDefinitionController
+from drift_dsl_store.controllers import (
+    EnumController,
+    NodeDefinitionController,
+    RunContextController,
+    WorkflowDefinitionController,
+)
 from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
 from drift_dsl_store.openapi import DriftStructSchemaPlugin
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, SqlDefinitionStore
+from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_runtime.logging import configure_logging
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_runtime.web import (
@@ -44,6 +50,8 @@ def create_app(
     if changes is None:
         changes = NatsChangePublisher(settings.nats_url) if settings.nats_url else NoChangePublisher()
     service = DefinitionService(store, changes)
+    enums = EnumService(store, changes)
+    runs = RunService(store)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -67,13 +75,31 @@ def create_app(
     def provide_service() -> DefinitionService:
         return service
 
+    def provide_enums() -> EnumService:
+        return enums
+
+    def provide_runs() -> RunService:
+        return runs
+
+    def provide_service_token() -> str | None:
+        return settings.service_token
+
     def provide_tenant(request: Request[Any, Any, Any]) -> str:
         return tenant_of(request)
 
     return Litestar(
-        route_handlers=[NodeDefinitionController, WorkflowDefinitionController, *health_handlers(ready)],
+        route_handlers=[
+            NodeDefinitionController,
+            WorkflowDefinitionController,
+            EnumController,
+            RunContextController,
+            *health_handlers(ready),
+        ],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
+            "enums": Provide(provide_enums, sync_to_thread=False),
+            "runs": Provide(provide_runs, sync_to_thread=False),
+            "service_token": Provide(provide_service_token, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },
         middleware=[auth_middleware(settings.api_keys, settings.service_token)],

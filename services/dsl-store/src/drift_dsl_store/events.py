@@ -1,5 +1,7 @@
 """Definition-change events on `drift.<tenant>.evt.dsl.<kind>.<id>`, so caches can invalidate.
 
+`kind` is `node`, `workflow` or `enums` (then `id` is the enum key).
+
 Publishing is best effort: the store is the truth, and a missed event only
 delays an invalidation, so a NATS outage never fails a definition change.
 """
@@ -9,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import time
 from typing import Protocol
 
 import msgspec
 import structlog
 from nats.aio.client import Client as NatsClient
+from prometheus_client import Counter
 
 from drift_runtime.messaging import connect, ensure_streams, publish
 from drift_schema import subjects
@@ -21,21 +25,27 @@ from drift_schema import subjects
 log = structlog.get_logger("drift.dsl_store.events")
 
 PUBLISH_TIMEOUT_S = 2.0
+CHANGES = Counter("drift_dsl_changes_total", "Definition and enum changes by kind and change", ["kind", "change"])
 
 
 class Change(enum.StrEnum):
     PUBLISHED = "published"
     ACTIVATED = "activated"
     UPDATED = "updated"
+    DELETED = "deleted"
+
+
+ENUMS_KIND = "enums"
+"""The `kind` of enum-store changes: `drift.<tenant>.evt.dsl.enums.<key>`, with `id` the key and no version."""
 
 
 class DefinitionChanged(msgspec.Struct, frozen=True):
-    """The event body: which definition changed, to which version, and how."""
+    """The event body: which definition (or enum key) changed, to which version, and how."""
 
     tenant: str
     kind: str
     id: str
-    version: str
+    version: str | None
     change: Change
 
 
@@ -47,7 +57,7 @@ def message_id(event: DefinitionChanged, revision: str) -> str:
     older N) repeat, so their id also carries the revision time of the change,
     or JetStream's duplicate window would swallow a quick second change.
     """
-    base = f"{event.tenant}:{event.kind}:{event.id}:{event.change}:{event.version}"
+    base = f"{event.tenant}:{event.kind}:{event.id}:{event.change}:{event.version or ''}"
     return base if event.change is Change.PUBLISHED else f"{base}:{revision}"
 
 
@@ -131,3 +141,9 @@ class NatsChangePublisher:
             log.warning("dsl.change_not_announced", reason=str(error), **fields)
             return
         log.debug("dsl.change_announced", **fields)
+
+
+async def announce(changes: ChangePublisher, event: DefinitionChanged) -> None:
+    """Count a change and announce it; the revision (now, in ns) keeps repeated changes apart."""
+    CHANGES.labels(kind=event.kind, change=str(event.change)).inc()
+    await changes.changed(event, revision=str(time.time_ns()))

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import msgspec
 import structlog
-from prometheus_client import Counter
 
 from drift_dsl_store.errors import Conflict, Invalid, NotFound
-from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged
+from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged, announce
 from drift_dsl_store.store import (
     AlreadyExists,
     DefinitionKey,
@@ -45,7 +43,6 @@ Definition = NodeBase | WorkflowDefinition
 NodeRef = tuple[str, str]
 
 _ID = re.compile(NODE_ID_PATTERN)
-CHANGES = Counter("drift_dsl_changes_total", "Definition changes by kind and change", ["kind", "change"])
 
 
 class Activation(msgspec.Struct, frozen=True):
@@ -282,6 +279,5 @@ class DefinitionService:
         )
 
     async def _announce(self, key: DefinitionKey, version: str, change: Change) -> None:
-        CHANGES.labels(kind=str(key.kind), change=str(change)).inc()
         event = DefinitionChanged(tenant=key.tenant, kind=str(key.kind), id=key.id, version=version, change=change)
-        await self.changes.changed(event, revision=str(time.time_ns()))
+        await announce(self.changes, event)

@@ -4,6 +4,9 @@ A definition is addressed by `(tenant, kind, id)`. It has one mutable
 `SNAPSHOT` and immutable published versions `1, 2, ...`; a pointer per
 definition records the highest published number (`latest`, 0 when none) and
 the `active` one (workflows). Bodies are opaque JSON bytes to the store.
+
+The same backends hold each tenant's enum store (`key -> JSON value`) and the
+run-context store (one record per run, the highest `seq` kept).
 """
 
 from __future__ import annotations
@@ -47,6 +50,18 @@ class VersionRecord:
 class Published:
     definition: StoredDefinition
     activated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """The stored context of one run (`runId`) of a `workflowId`; `body` is the RunContext JSON."""
+
+    tenant: str
+    workflow_id: str
+    run_id: str
+    seq: int
+    updated_at: datetime
+    body: bytes
 
 
 # The body of a new published version, given the number the store assigned to it.
@@ -101,3 +116,24 @@ class DefinitionStore(Protocol):
 
     async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
         """Published versions, oldest first; None when the definition was never created."""
+
+    async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
+        """Create or replace one enum value (JSON bytes)."""
+
+    async def get_enum(self, tenant: str, key: str) -> bytes | None:
+        """One enum value; None when absent."""
+
+    async def enums(self, tenant: str) -> dict[str, bytes]:
+        """Every enum value of the tenant, by key."""
+
+    async def delete_enum(self, tenant: str, key: str) -> bool:
+        """Remove one enum value; False when it was absent."""
+
+    async def put_run(self, record: RunRecord) -> int:
+        """Keep `record` unless its run already holds an equal or higher `seq`; answers the `seq` now held.
+
+        Atomic per run: of racing writes the highest `seq` wins, whatever their order.
+        """
+
+    async def get_run(self, tenant: str, workflow_id: str) -> RunRecord | None:
+        """The newest record of the workflow id (latest `updated_at`, then highest `seq`); None when none."""

@@ -1,4 +1,4 @@
-"""The SQL store on SQLAlchemy 2 (async): SQLite embedded, PostgreSQL and MySQL/TiDB in production.
+"""The SQL store on SQLAlchemy 2 (async): SQLite embedded, PostgreSQL and MySQL/MariaDB/TiDB in production.
 
 Only portable SQL is issued. Publishing is a compare-and-set on the pointer
 row (`UPDATE ... WHERE latest = :seen`) followed by the insert of the new
@@ -28,7 +28,9 @@ from drift_dsl_store.store.base import (
     PublishContention,
     Published,
     RenderBody,
+    RunRecord,
     StoredDefinition,
+    StoreError,
     VersionRecord,
 )
 from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
@@ -43,7 +45,10 @@ def _key_string(length: int) -> sa.types.TypeEngine[str]:
 
 # Bodies may be up to 1 MiB; MySQL's TEXT stops at 64 KiB.
 _BODY = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+# MySQL's DATETIME keeps whole seconds unless told otherwise; run contexts are ordered by time.
+_TIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
+# Every table says utf8mb4 (`mysql_charset`): a database whose default is latin1 would mangle non-Latin text.
 metadata = sa.MetaData()
 
 definitions = sa.Table(
@@ -54,8 +59,9 @@ definitions = sa.Table(
     sa.Column("id", _key_string(128), primary_key=True),
     sa.Column("version", sa.String(16), primary_key=True),
     sa.Column("body", _BODY, nullable=False),
-    sa.Column("created_at", sa.DateTime(), nullable=False),
-    sa.Column("updated_at", sa.DateTime(), nullable=False),
+    sa.Column("created_at", _TIME, nullable=False),
+    sa.Column("updated_at", _TIME, nullable=False),
+    mysql_charset="utf8mb4",
 )
 
 pointers = sa.Table(
@@ -66,7 +72,30 @@ pointers = sa.Table(
     sa.Column("id", _key_string(128), primary_key=True),
     sa.Column("latest", sa.Integer(), nullable=False, default=0),
     sa.Column("active", sa.Integer(), nullable=True),
-    sa.Column("updated_at", sa.DateTime(), nullable=False),
+    sa.Column("updated_at", _TIME, nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+enums = sa.Table(
+    "dsl_enums",
+    metadata,
+    sa.Column("tenant", _key_string(128), primary_key=True),
+    sa.Column("key", _key_string(128), primary_key=True),
+    sa.Column("body", _BODY, nullable=False),
+    sa.Column("updated_at", _TIME, nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+runs = sa.Table(
+    "dsl_run_context",
+    metadata,
+    sa.Column("tenant", _key_string(128), primary_key=True),
+    sa.Column("workflow_id", _key_string(128), primary_key=True),
+    sa.Column("run_id", _key_string(128), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", _TIME, nullable=False),
+    sa.Column("body", _BODY, nullable=False),
+    mysql_charset="utf8mb4",
 )
 
 
@@ -81,6 +110,10 @@ def _now() -> datetime:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 def _is(table: sa.Table, key: DefinitionKey) -> sa.ColumnElement[bool]:
@@ -247,6 +280,85 @@ class SqlDefinitionStore:
         active = pointer[1]
         records = [VersionRecord(int(row.version), _aware(row.created_at), int(row.version) == active) for row in rows]
         return sorted(records, key=lambda record: record.version)
+
+    async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
+        now = _now()
+        same = sa.and_(enums.c.tenant == tenant, enums.c.key == key)
+        for _ in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(enums.update().where(same).values(body=body.decode(), updated_at=now))
+                    if result.rowcount == 0:
+                        await conn.execute(
+                            enums.insert().values(tenant=tenant, key=key, body=body.decode(), updated_at=now)
+                        )
+                return
+            except IntegrityError:
+                # Another request inserted the key between our update and insert: update it instead.
+                continue
+
+    async def get_enum(self, tenant: str, key: str) -> bytes | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(enums.c.body).where(enums.c.tenant == tenant, enums.c.key == key))
+            ).first()
+        return None if row is None else str(row.body).encode()
+
+    async def enums(self, tenant: str) -> dict[str, bytes]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(enums.c.key, enums.c.body).where(enums.c.tenant == tenant).order_by(enums.c.key)
+                )
+            ).all()
+        return {str(row.key): str(row.body).encode() for row in rows}
+
+    async def delete_enum(self, tenant: str, key: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(enums.delete().where(enums.c.tenant == tenant, enums.c.key == key))
+        return bool(result.rowcount)
+
+    async def put_run(self, record: RunRecord) -> int:
+        same = sa.and_(
+            runs.c.tenant == record.tenant, runs.c.workflow_id == record.workflow_id, runs.c.run_id == record.run_id
+        )
+        values = {"seq": record.seq, "updated_at": _naive_utc(record.updated_at), "body": record.body.decode()}
+        for _ in range(2):
+            try:
+                async with self.engine.begin() as conn:
+                    # The guard on seq makes the write a compare-and-set: an older state never lands on a newer one.
+                    result = await conn.execute(runs.update().where(same, runs.c.seq < record.seq).values(**values))
+                    if result.rowcount == 1:
+                        return record.seq
+                    held = (await conn.execute(sa.select(runs.c.seq).where(same))).first()
+                    if held is not None:
+                        return int(held.seq)
+                    await conn.execute(
+                        runs.insert().values(
+                            tenant=record.tenant, workflow_id=record.workflow_id, run_id=record.run_id, **values
+                        )
+                    )
+                return record.seq
+            except IntegrityError:
+                # A concurrent first write of this run won the insert: compare against it instead.
+                continue
+        raise StoreError(f"run {record.run_id} could not be written")
+
+    async def get_run(self, tenant: str, workflow_id: str) -> RunRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(runs.c.run_id, runs.c.seq, runs.c.updated_at, runs.c.body)
+                    .where(runs.c.tenant == tenant, runs.c.workflow_id == workflow_id)
+                    .order_by(runs.c.updated_at.desc(), runs.c.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        return RunRecord(
+            tenant, workflow_id, str(row.run_id), int(row.seq), _aware(row.updated_at), str(row.body).encode()
+        )
 
     async def _pointer(self, conn: AsyncConnection, key: DefinitionKey) -> tuple[int, int | None] | None:
         row = (await conn.execute(sa.select(pointers.c.latest, pointers.c.active).where(_is(pointers, key)))).first()
