@@ -13,35 +13,13 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
-from worker_support import EventTap, Runner, StaticTokens, Stub, serving, tapped
+from worker_support import EventTap, Runner, StaticTokens, Stub, serving, tapped, worker_settings
 
 from drift_cli.servers import InfraStack
 from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
 from drift_worker.app import build_worker
-from drift_worker.config import Settings
 from drift_worker.ssrf import Guard, guarded_client
-
-ALLOW_HOSTS = ("localhost",)
-
-
-def worker_settings(task_queue: str, **overrides: object) -> Settings:
-    """Settings for an in-process worker; nothing is read from the environment."""
-    base: dict[str, object] = {
-        "temporal_address": "unused",
-        "temporal_namespace": "default",
-        "task_queue": task_queue,
-        "nats_url": "unused",
-        "metrics_port": 0,
-        "http_allow_hosts": ALLOW_HOSTS,
-        "log_format": "console",
-        "log_level": "WARNING",
-        "expression_timeout_ms": 1000,
-        "max_concurrent_activities": 50,
-        "http_max_response_bytes": 64 * 1024,
-        "node_output_max_bytes": 16 * 1024,
-    }
-    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,10 +21,31 @@ from nats.aio.msg import Msg
 from temporalio.client import Client, WorkflowHandle
 
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
-from drift_schema.workflow import WorkflowDefinition
+from drift_schema.workflow import Bundle, WorkflowDefinition
+from drift_worker.config import Settings
 
 TENANT = "acme"
 RUN_TIMEOUT = timedelta(seconds=120)
+ALLOW_HOSTS = ("localhost",)
+
+
+def worker_settings(task_queue: str, **overrides: object) -> Settings:
+    """Settings for an in-process worker; nothing is read from the environment."""
+    base: dict[str, object] = {
+        "temporal_address": "unused",
+        "temporal_namespace": "default",
+        "task_queue": task_queue,
+        "nats_url": "unused",
+        "metrics_port": 0,
+        "http_allow_hosts": ALLOW_HOSTS,
+        "log_format": "console",
+        "log_level": "WARNING",
+        "expression_timeout_ms": 1000,
+        "max_concurrent_activities": 50,
+        "http_max_response_bytes": 64 * 1024,
+        "node_output_max_bytes": 16 * 1024,
+    }
+    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- definitions
@@ -55,6 +77,22 @@ def success(disposition: Any = "DONE", **extra: Any) -> dict[str, Any]:
 
 def failure(error: Any, **extra: Any) -> dict[str, Any]:
     return state({"type": "FAILURE", "error": error}, end=True, **extra)
+
+
+def inline_bundle(path: Path) -> dict[str, WorkflowDefinition]:
+    """The bundle's workflows with every `resourceId` inlined, as the dsl-store's enrichment pins them."""
+    bundle = msgspec.json.decode(path.read_bytes(), type=Bundle)
+    nodes = {node.id: node for node in bundle.node_definitions}
+    return {
+        workflow.id: msgspec.structs.replace(
+            workflow,
+            states={
+                name: msgspec.structs.replace(s, node_definition=s.node_definition or nodes[s.resource_id or ""])
+                for name, s in workflow.states.items()
+            },
+        )
+        for workflow in bundle.workflow_definitions
+    }
 
 
 def new_id(prefix: str = "run") -> str:
@@ -246,6 +284,11 @@ class Stub:
         if path == "/slow":
             await asyncio.sleep(float(seen.query["s"][0]))
             return 200, json_type, b'{"slow": true}'
+        if path.startswith("/orders/"):
+            order = {"returnable": True, "daysSinceDelivery": 3, "amount": 30, "items": ["mug"]}
+            return 200, json_type, msgspec.json.encode(order)
+        if path == "/refunds" and seen.method == "POST":
+            return 201, json_type, b'{"id": "rf-1"}'
         return 404, json_type, b'{"error": "no such route"}'
 
 

@@ -1,0 +1,181 @@
+"""Record the Temporal histories that `test_replay.py` replays (the determinism guard).
+
+    uv run python tests/worker/record_histories.py
+
+Starts embedded Temporal and NATS in a temporary folder, a loopback HTTP stub and
+an in-process worker, drives the example workflows (and one that touches every
+node type) to their end, and writes each run's history as JSON under
+`tests/worker/histories/`. Re-record only on purpose: a change that makes an old
+history fail to replay would break runs that are in flight when it ships.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from worker_support import (
+    TENANT,
+    EventTap,
+    Runner,
+    StaticTokens,
+    Stub,
+    definition,
+    inline_bundle,
+    script,
+    serving,
+    state,
+    success,
+    tapped,
+    worker_settings,
+)
+
+from drift_cli.servers import InfraStack
+from drift_runtime import messaging
+from drift_runtime.temporal import connect_temporal
+from drift_schema.nodes import child_key
+from drift_schema.run import (
+    DISCONNECTED_UPDATE,
+    EVENT_UPDATE,
+    RESUME_UPDATE,
+    DisconnectedInput,
+    DisconnectedResult,
+    EventInput,
+    ResumeInput,
+    temporal_id,
+)
+from drift_worker.app import build_worker
+from drift_worker.ssrf import Guard, guarded_client
+
+HERE = Path(__file__).parent
+HISTORIES = HERE / "histories"
+EXAMPLES = HERE.parents[1] / "examples"
+
+Scenario = Callable[[Runner, EventTap, Stub], Awaitable[list[tuple[str, WorkflowHandle[Any, Any]]]]]
+
+
+async def resume(handle: WorkflowHandle[Any, Any], **selected: Any) -> None:
+    await handle.execute_update(RESUME_UPDATE, ResumeInput(selected_options=selected, command_id=uuid.uuid4().hex))
+
+
+async def hello_approval(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """The greeting example, approved and rejected."""
+    wf = inline_bundle(EXAMPLES / "hello-approval.json")["hello_approval"]
+    recorded = []
+    for decision in ("APPROVE", "REJECT"):
+        public, handle = await runner.start(wf, {"name": "Ada"})
+        await tap.status(public, "WAITING")
+        await resume(handle, decision=decision)
+        await handle.result()
+        recorded.append((f"hello_approval_{decision.lower()}", handle))
+    return recorded
+
+
+async def return_request(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """The return example: HTTP lookup, expression-built options, a choice, an HTTP POST."""
+    wf = inline_bundle(EXAMPLES / "return-request.json")["return_request"]
+    public, handle = await runner.start(wf, {"orderId": "o-1"}, enums={"ordersApi": stub.url("")})
+    await tap.status(public, "WAITING")
+    await resume(handle, refund_mode="WALLET")
+    await handle.result()
+    return [("return_request", handle)]
+
+
+async def every_node(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """HTTP, PARALLEL (timer + SYNC child), ON_EVENT, INSTRUCTION, BRANCH, SUCCESS, a disconnected node, a post node."""
+    doubler = definition(
+        {"double": script("{% $global.params.n * 2 %}", "done"), "done": success("DOUBLED")}, id="doubler"
+    )
+    wf = definition(
+        {
+            "fetch": state({"type": "HTTP", "request": {"url": stub.url("/json")}}, "fan"),
+            "fan": state({"type": "PARALLEL", "branches": ["pause", "calc"]}, "await_go"),
+            "pause": state({"type": "WAIT", "config": {"waitType": "SCHEDULER_WAIT", "duration": 1}}),
+            "calc": state({"type": "CHILD", "childWorkflowId": "doubler", "executionMode": "SYNC", "params": {"n": 2}}),
+            "await_go": state({"type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go"}}, "ask"),
+            "ask": state(
+                {"type": "INSTRUCTION", "view": {"inputOptions": [{"id": "ok", "possibleValues": [{"value": "Y"}]}]}},
+                "route",
+            ),
+            "route": state(
+                {
+                    "type": "BRANCH",
+                    "choices": [{"rule": "{% $global.ask.selectedOptions.ok = 'Y' %}", "nextNode": "done"}],
+                }
+            ),
+            "done": success("{% 'ALL ' & $string($global.calc.context.double) %}"),
+            "lookup": script("{% $global.fetch.n %}"),
+            "audit": script("audited"),
+        },
+        start="fetch",
+        postWorkflowCompletionNodes=["audit"],
+    )
+    public, handle = await runner.start(wf, children={child_key("doubler", "ACTIVE"): doubler})
+    await tap.status(public, "WAITING")
+    request = DisconnectedInput(node="lookup", parameters={}, command_id="d-1")
+    await handle.execute_update(DISCONNECTED_UPDATE, request, result_type=DisconnectedResult)
+    await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload={"x": 1}, command_id="e-1"))
+    await tap.wait_for(lambda: tap.statuses(public).count("WAITING") >= 2)
+    await resume(handle, ok="Y")
+    snapshot = await handle.result()
+    child_id = snapshot.context["calc"]["workflowId"]
+    child = runner.client.get_workflow_handle(temporal_id(TENANT, child_id))
+    return [("every_node", handle), ("every_node_child", child)]
+
+
+async def long_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """A 300-iteration loop: its first run ends in continue-as-new, its last run finishes."""
+    wf = definition(
+        {
+            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
+            "again": state(
+                {
+                    "type": "BRANCH",
+                    "choices": [{"rule": "{% $global.count < 300 %}", "nextNode": "count"}],
+                    "defaultNode": "done",
+                }
+            ),
+            "done": success("{% $string($global.count) %}"),
+        },
+        start="count",
+    )
+    _, handle = await runner.start(wf)
+    await handle.result()
+    first = runner.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    last = runner.client.get_workflow_handle(handle.id)
+    return [("long_loop_first_run", first), ("long_loop_last_run", last)]
+
+
+SCENARIOS: tuple[Scenario, ...] = (hello_approval, return_request, every_node, long_loop)
+
+
+async def record(client: Client, runner: Runner, tap: EventTap, stub: Stub) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for scenario in SCENARIOS:
+        for name, handle in await scenario(runner, tap, stub):
+            history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+            print(f"recorded {name}: {len(history.events)} events")
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="drift-histories-") as home:
+        async with InfraStack(Path(home)) as stack, serving(Stub()) as stub:
+            client = await connect_temporal(stack.temporal_address, "default")
+            nc = await messaging.connect(stack.nats_url, name="history-recorder")
+            await messaging.ensure_streams(nc.jetstream())
+            settings = worker_settings(f"histories-{uuid.uuid4().hex[:8]}")
+            async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
+                worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()])
+                async with worker:
+                    await record(client, Runner(client, settings.task_queue), tap, stub)
+            await nc.drain()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
