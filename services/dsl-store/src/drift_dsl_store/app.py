@@ -23,7 +23,7 @@ from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
 from drift_dsl_store.openapi import DriftStructSchemaPlugin
 from drift_dsl_store.service import DefinitionService
-from drift_dsl_store.store import DefinitionStore, SqlDefinitionStore
+from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_runtime.logging import configure_logging
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
@@ -46,7 +46,7 @@ def create_app(
     settings: Settings, store: DefinitionStore | None = None, changes: ChangePublisher | None = None
 ) -> Litestar:
     """The dsl-store app; `store` and `changes` replace the configured backends (tests, other stores)."""
-    store = store or SqlDefinitionStore(settings.store_url)
+    store = store or open_store(settings.store_url)
     if changes is None:
         changes = NatsChangePublisher(settings.nats_url) if settings.nats_url else NoChangePublisher()
     service = DefinitionService(store, changes)

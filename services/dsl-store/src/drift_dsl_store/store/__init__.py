@@ -1,4 +1,4 @@
-"""Definition storage: the interface and its SQL implementation."""
+"""Storage connectors: the interface, its SQL and HBase implementations, and `open_store` to pick one by URL."""
 
 from drift_dsl_store.store.base import (
     AlreadyExists,
@@ -13,7 +13,25 @@ from drift_dsl_store.store.base import (
     StoreError,
     VersionRecord,
 )
-from drift_dsl_store.store.sql import SqlDefinitionStore
+from drift_dsl_store.store.sql import SqlDefinitionStore, sql_url
+
+HBASE_SCHEME = "hbase://"
+
+
+def open_store(url: str) -> DefinitionStore:
+    """The connector for `DRIFT_STORE_URL`.
+
+    `hbase://host:port[?prefix=name_]` is HBase over its Thrift API; anything
+    else is an SQLAlchemy URL (`sqlite+aiosqlite:///path`, `postgresql://…`,
+    `mysql://…`/`mariadb://…`; a URL without a driver gets the async one).
+    """
+    if url.startswith(HBASE_SCHEME):
+        # Imported here: the Thrift client is only loaded where HBase is used.
+        from drift_dsl_store.store.hbase import HBaseStore
+
+        return HBaseStore.from_url(url)
+    return SqlDefinitionStore(sql_url(url))
+
 
 __all__ = [
     "AlreadyExists",
@@ -28,4 +46,5 @@ __all__ = [
     "StoreError",
     "StoredDefinition",
     "VersionRecord",
+    "open_store",
 ]

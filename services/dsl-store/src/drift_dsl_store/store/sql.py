@@ -120,6 +120,23 @@ def _is(table: sa.Table, key: DefinitionKey) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.tenant == key.tenant, table.c.kind == str(key.kind), table.c.id == key.id)
 
 
+# MariaDB speaks MySQL's protocol; SQLAlchemy's mysql dialect recognises it by the server version.
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "mysql": "mysql+aiomysql",
+    "mariadb": "mysql+aiomysql",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def sql_url(url: str) -> str:
+    """`url` with the async driver this service ships when it names none (`postgresql://` -> `+asyncpg`)."""
+    parsed = sa.make_url(url)
+    drivername = _ASYNC_DRIVERS.get(parsed.drivername)
+    return url if drivername is None else parsed.set(drivername=drivername).render_as_string(hide_password=False)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes writers queue, not fail.
     cursor = dbapi_connection.cursor()

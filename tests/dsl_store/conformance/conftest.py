@@ -1,0 +1,99 @@
+"""Backends of the storage conformance suite: one throwaway database (or table prefix) per backend per run.
+
+SQLite always runs. PostgreSQL and MariaDB/MySQL run against the servers of this
+machine (`DRIFT_TEST_POSTGRES_URL`, `DRIFT_TEST_MYSQL_URL` override the admin
+URLs below); each gets a fresh database that is dropped afterwards, and the
+backend is skipped, with the reason, only when its server does not answer.
+HBase runs when `DRIFT_TEST_HBASE_THRIFT` (host:port of a Thrift1 server) is set;
+its tables carry a fresh prefix and are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from drift_dsl_store.store import DefinitionStore, open_store
+
+POSTGRES_ADMIN_URL = (
+    os.environ.get("DRIFT_TEST_POSTGRES_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+MYSQL_ADMIN_URL = os.environ.get("DRIFT_TEST_MYSQL_URL") or "mysql+aiomysql://root@127.0.0.1:3306/"
+HBASE_THRIFT = os.environ.get("DRIFT_TEST_HBASE_THRIFT")
+CONNECT_TIMEOUT_S = 5.0
+BACKENDS = ["sqlite", "postgresql", "mariadb", "hbase"]
+
+
+async def _admin(url: str, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE refuse to run inside one)."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            async with engine.connect() as conn:
+                await conn.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _throwaway_database(admin_url: str, name: str, create: str, drop: str) -> AsyncIterator[str]:
+    label = sa.make_url(admin_url).get_backend_name()
+    try:
+        await _admin(admin_url, create)
+    except (OSError, TimeoutError, sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        pytest.skip(f"{label} at {sa.make_url(admin_url).render_as_string()} does not answer: {error}")
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _admin(admin_url, drop)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """The URL of a fresh, empty store of one backend, removed after the session."""
+    name = f"drift_conformance_{secrets.token_hex(4)}"
+    backend = request.param
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('conformance')) / 'drift.db'}"
+    elif backend == "postgresql":
+        async with _throwaway_database(
+            POSTGRES_ADMIN_URL, name, f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        ) as url:
+            yield url
+    elif backend == "mariadb":
+        create = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+        async with _throwaway_database(MYSQL_ADMIN_URL, name, create, f"DROP DATABASE IF EXISTS `{name}`") as url:
+            yield url
+    else:
+        if not HBASE_THRIFT:
+            pytest.skip("HBase is not exercised here: set DRIFT_TEST_HBASE_THRIFT=host:port of an HBase Thrift server")
+        from drift_dsl_store.store.hbase import HBaseStore
+
+        url = f"hbase://{HBASE_THRIFT}?prefix={name}_"
+        yield url
+        await HBaseStore.from_url(url).drop_tables()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[DefinitionStore]:
+    """A started store on the backend's database; tests keep apart by tenant, not by emptying it."""
+    opened = open_store(store_url)
+    await opened.start()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant no other test uses, so tests share one database without seeing each other."""
+    return f"t{secrets.token_hex(6)}"
