@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,16 +78,18 @@ async def connect(url: str, name: str) -> NatsClient:
     )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create (or bring up to date) Drift's command and event streams; safe to race."""
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create Drift's command and event streams when missing; safe to race.
+
+    An existing stream is left as it is: operators own its settings (replicas,
+    limits) once it exists, and a service start must never reset them.
+    """
     for config in STREAMS:
         try:
             await js.stream_info(config.name or "")
         except NotFoundError:
             with contextlib.suppress(Exception):
-                await js.add_stream(config)
-            continue
-        await js.update_stream(config)
+                await js.add_stream(dataclasses.replace(config, num_replicas=replicas))
 
 
 def _payload(body: bytes | msgspec.Struct | Any) -> bytes:

@@ -30,7 +30,7 @@ CONSUMER = messaging.ConsumerSpec(
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await messaging.connect(settings.nats_url, name="drift-dispatcher")
     js = nc.jetstream()
-    await messaging.ensure_streams(js)
+    await messaging.ensure_streams(js, settings.stream_replicas)
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
     definitions = DefinitionClient(settings.dsl_store_url, settings.service_token)
     dispatcher = CommandDispatcher(client, js, definitions, settings.task_queue)
@@ -38,7 +38,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async def ready() -> bool:
         return nc.is_connected
 
-    health = await serve_health(settings.metrics_port, ready)
+    health = await serve_health(settings.metrics_port, ready, host=settings.bind_host)
     spec = messaging.ConsumerSpec(
         stream=CONSUMER.stream,
         durable=CONSUMER.durable,

@@ -19,6 +19,8 @@ class Settings:
     metrics_port: int
     log_format: str
     log_level: str
+    stream_replicas: int
+    bind_host: str
     concurrency: int
 
     @classmethod
@@ -34,5 +36,7 @@ class Settings:
             metrics_port=int(env.get("DRIFT_METRICS_PORT", "9101")),
             log_format=env.get("DRIFT_LOG_FORMAT", "json"),
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
+            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
             concurrency=int(env.get("DRIFT_DISPATCHER_CONCURRENCY", "64")),
         )

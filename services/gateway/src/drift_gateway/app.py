@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nc = await messaging.connect(settings.nats_url, name="drift-gateway")
         js = nc.jetstream()
-        await messaging.ensure_streams(js)
+        await messaging.ensure_streams(js, settings.stream_replicas)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15)
         temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
         guard = Guard(settings.http_allow_hosts)

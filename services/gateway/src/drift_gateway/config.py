@@ -22,6 +22,7 @@ class Settings:
     api_keys: ApiKeys
     log_format: str
     log_level: str
+    stream_replicas: int
     http_allow_hosts: tuple[str, ...]
 
     @classmethod
@@ -38,5 +39,6 @@ class Settings:
             api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
             log_format=env.get("DRIFT_LOG_FORMAT", "json"),
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
             http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
         )

@@ -33,14 +33,14 @@ WEBHOOK_CONSUMER = messaging.ConsumerSpec(
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     nc = await messaging.connect(settings.nats_url, name="drift-notifier")
     js = nc.jetstream()
-    await messaging.ensure_streams(js)
+    await messaging.ensure_streams(js, settings.stream_replicas)
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15)
     states = LastStates(redis, settings.last_state_ttl_s)
 
     async def ready() -> bool:
         return nc.is_connected and bool(await redis.ping())
 
-    health = await serve_health(settings.metrics_port, ready)
+    health = await serve_health(settings.metrics_port, ready, host=settings.bind_host)
     consumers = [messaging.consume(js, CONSUMER, states.handle, stop, name="drift-notifier")]
     http = http_client()
     if settings.webhook_secret:

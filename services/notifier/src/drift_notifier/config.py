@@ -16,6 +16,8 @@ class Settings:
     last_state_ttl_s: int
     log_format: str
     log_level: str
+    stream_replicas: int
+    bind_host: str
     webhook_secret: str | None
     http_allow_hosts: tuple[str, ...]
 
@@ -29,6 +31,8 @@ class Settings:
             last_state_ttl_s=int(env.get("DRIFT_LAST_STATE_TTL_S", str(7 * 24 * 3600))),
             log_format=env.get("DRIFT_LOG_FORMAT", "json"),
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
+            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
             webhook_secret=env.get("DRIFT_WEBHOOK_SECRET") or None,
             http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
         )
