@@ -172,6 +172,7 @@ class CommandDispatcher:
             command_id=command_id,
             callback_url=command.callback_url,
             children=children,
+            enums=await self.definitions.enums(tenant),
         )
         workflow_id = temporal_id(tenant, command.workflow_id)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from drift_runtime.messaging import TransientFault
@@ -35,6 +37,18 @@ class DefinitionClient:
         if response.status_code != 200:
             raise TransientFault(f"dsl-store answered {response.status_code}")
         return codec.decode(response.content, WorkflowDefinition)
+
+    async def enums(self, tenant: str) -> dict[str, Any]:
+        """The tenant's enum store (`$enums`), pinned into a run at start; `{}` when it has none."""
+        try:
+            response = await self.http.get("/enums", headers={TENANT_HEADER: tenant})
+        except httpx.HTTPError as error:
+            raise TransientFault(f"dsl-store unreachable: {error}") from None
+        if response.status_code == 404:
+            return {}
+        if response.status_code != 200:
+            raise TransientFault(f"dsl-store answered {response.status_code} for enums")
+        return codec.decode(response.content, dict[str, Any])
 
     async def aclose(self) -> None:
         await self.http.aclose()
