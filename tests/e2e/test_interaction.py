@@ -57,7 +57,7 @@ async def test_async_start_delivers_signed_webhooks_and_retries_with_the_same_id
     """With callbackUrl: 202 at once; WAITING arrives signed; a failed delivery is retried with the same id."""
     receiver.statuses = [503]
     workflow_id = _run_id("hook")
-    accepted = await gateway.post("/v3/workflow/start", json=_start_body(workflow_id, callbackUrl=receiver.url))
+    accepted = await gateway.post("/v3/workflow/start", json=_start_body(workflow_id, callbackUrl=receiver.hook_url))
     assert accepted.status_code == 202
     assert accepted.json() == {"workflowId": workflow_id, "workflowStatus": "CREATED"}
 
@@ -71,7 +71,7 @@ async def test_async_start_delivers_signed_webhooks_and_retries_with_the_same_id
 
     resumed = await gateway.put(
         f"/v3/workflow/resume/{workflow_id}",
-        json={"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}, "callbackUrl": receiver.url},
+        json={"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}, "callbackUrl": receiver.hook_url},
     )
     assert resumed.status_code == 202
     *_, completed = await receiver.wait_for(3)

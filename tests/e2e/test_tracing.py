@@ -83,7 +83,7 @@ async def test_sync_start_is_one_trace_through_every_service(traced: tuple[Platf
         ids = {span.span_id for span in trace}
         return {s.service for s in trace} >= SERVICES and all(not s.parent_id or s.parent_id in ids for s in trace)
 
-    await receiver.wait_until(complete)
+    await receiver.wait_until(lambda: complete(receiver.spans))
     root = [s for s in receiver.spans if s.service == "drift-gateway" and not s.parent_id and "start" in s.name][-1]
     trace = _trace_of(receiver.spans, root)
     by_id = {span.span_id: span for span in trace}

@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar import Request, Response, get
+import uvicorn
+from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.middleware import DefineMiddleware
@@ -22,7 +23,9 @@ from litestar.types import ASGIApp
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from drift_runtime.auth import ApiKeys, bearer_token
+from drift_runtime.logging import configure_logging
 from drift_runtime.metrics import render
+from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_schema.api import TENANT_PATTERN, Problem, ProblemError
 
 log = structlog.get_logger("drift.web")
@@ -53,6 +56,37 @@ class DriftProblem(Exception):
 
     def to_problem(self) -> Problem:
         return Problem(title=self.title, status=self.status, detail=self.detail, errors=self.errors)
+
+
+class NotFound(DriftProblem):
+    """Something that does not exist for this tenant (another tenant's looks exactly the same)."""
+
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(DriftProblem):
+    """The request contradicts the current state (an id taken, a run not waiting)."""
+
+    status = 409
+    title = "Conflict"
+
+
+class Invalid(DriftProblem):
+    """A body or value that does not validate; `errors` carry JSON pointers."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+
+class Unavailable(DriftProblem):
+    """A dependency does not answer; `Retry-After` says when to try again."""
+
+    status = 503
+    title = "Service Unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
@@ -200,3 +234,14 @@ def tenant_of(request: Request[Any, Any, Any]) -> str:
     user = request.user
     assert isinstance(user, Tenant)
     return user.name
+
+
+def serve(app: Litestar, service: str, host: str, port: int, log_format: str, log_level: str) -> None:
+    """Run an HTTP service with uvicorn, with Drift's logging and tracing set up around it."""
+    configure_logging(service, log_format, log_level)
+    setup_tracing(service)
+    log.info("http.listening", service=service, host=host, port=port)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    finally:
+        shutdown_tracing()

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-import uvicorn
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -16,9 +15,7 @@ from drift_gateway.config import Settings
 from drift_gateway.controllers.workflows import WorkflowController
 from drift_gateway.runtime import Runtime
 from drift_runtime import messaging
-from drift_runtime.logging import configure_logging
 from drift_runtime.ssrf import Guard
-from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_runtime.temporal import connect_temporal
 from drift_runtime.web import (
     EXCEPTION_HANDLERS,
@@ -26,6 +23,7 @@ from drift_runtime.web import (
     auth_middleware,
     health_handlers,
     openapi_config,
+    serve,
     tracing_plugin,
 )
 
@@ -67,21 +65,13 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=openapi_config("Drift gateway"),
         plugins=[tracing_plugin()],
         request_max_body_size=MAX_BODY_BYTES,
+        # configure_logging() owns logging; Litestar's default config would replace its root handler.
+        logging_config=None,
     )
     return app
 
 
 def main() -> None:
     settings = Settings.from_env()
-    configure_logging("drift-gateway", settings.log_format, settings.log_level)
-    setup_tracing("drift-gateway")
-    try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.bind_host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-        )
-    finally:
-        shutdown_tracing()
+    app = create_app(settings)
+    serve(app, "drift-gateway", settings.bind_host, settings.port, settings.log_format, settings.log_level)

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_rejection
+from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_decode_error, from_rejection
 from drift_gateway.runtime import Runtime
 from drift_gateway.waiters import RunWaiter, last_state
 from drift_runtime import metrics
@@ -61,7 +61,7 @@ def _decode(body: bytes, into: type[Any]) -> Any:
     try:
         return codec.decode(body, into)
     except codec.DecodeError as error:
-        raise Invalid.from_decode_error(error) from None
+        raise from_decode_error(error) from None
 
 
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
@@ -291,7 +291,7 @@ class WorkflowController(Controller):
                 return Response(pending, status_code=HTTP_202_ACCEPTED)
         except (RedisError, NatsError, TimeoutError) as error:
             log.warning("gateway.dependency_unavailable", kind=kind, error=str(error))
-            raise Unavailable("a dependency is unavailable; retry shortly") from None
+            raise Unavailable("a dependency is unavailable; retry shortly", retry_after_s=2) from None
         if event.workflow_status == WorkflowStatus.REJECTED:
             raise from_rejection(event.error_code, event.error_message)
         return Response(_response(event), status_code=HTTP_200_OK)

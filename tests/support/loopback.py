@@ -1,0 +1,89 @@
+"""A minimal HTTP/1.1 server on 127.0.0.1 for test doubles (webhook receivers, stub APIs, OTLP).
+
+Subclasses implement `respond()`; the base parses requests, keeps connections
+alive when asked, and lets tests await what arrived without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+
+
+@dataclass
+class LoopbackServer:
+    server: asyncio.Server | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def start(self) -> LoopbackServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def respond(self, request: HttpRequest) -> HttpAnswer:
+        """Answer one request; called with every request, in arrival order per connection."""
+        raise NotImplementedError
+
+    async def notify(self) -> None:
+        """Wake the tests waiting in `wait_until`."""
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_until(self, done: Callable[[], bool], timeout: float = 30) -> None:
+        """Wait until `done()` holds (checked after every request), or fail at the timeout."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(done), timeout)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while request_line := await reader.readline():
+                method, target, _ = request_line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                request = HttpRequest(method, target.split("?", 1)[0], headers, body)
+                answer = await self.respond(request)
+                keep_alive = headers.get("connection", "").lower() != "close"
+                writer.write(
+                    f"HTTP/1.1 {answer.status} X\r\nContent-Type: {answer.content_type}\r\n"
+                    f"Content-Length: {len(answer.body)}\r\nConnection: {'keep-alive' if keep_alive else 'close'}"
+                    "\r\n\r\n".encode()
+                    + answer.body
+                )
+                await writer.drain()
+                await self.notify()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
+            # Clients keep connections open; closing the server cancels their idle reads.
+            return
+        finally:
+            writer.close()
