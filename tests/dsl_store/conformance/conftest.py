@@ -5,7 +5,9 @@ machine (`DRIFT_TEST_POSTGRES_URL`, `DRIFT_TEST_MYSQL_URL` override the admin
 URLs below); each gets a fresh database that is dropped afterwards, and the
 backend is skipped, with the reason, only when its server does not answer.
 HBase runs when `DRIFT_TEST_HBASE_THRIFT` (host:port of a Thrift1 server) is set;
-its tables carry a fresh prefix and are deleted afterwards.
+its tables carry a fresh prefix and are deleted afterwards. `hbase-emulated`
+always runs the HBase connector against `fake_hbase` (an in-memory Thrift
+stand-in, not HBase): it exercises the connector's code, not HBase.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ POSTGRES_ADMIN_URL = (
 MYSQL_ADMIN_URL = os.environ.get("DRIFT_TEST_MYSQL_URL") or "mysql+aiomysql://root@127.0.0.1:3306/"
 HBASE_THRIFT = os.environ.get("DRIFT_TEST_HBASE_THRIFT")
 CONNECT_TIMEOUT_S = 5.0
-BACKENDS = ["sqlite", "postgresql", "mariadb", "hbase"]
+BACKENDS = ["sqlite", "postgresql", "mariadb", "hbase", "hbase-emulated"]
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -72,12 +74,20 @@ async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         create = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
         async with _throwaway_database(MYSQL_ADMIN_URL, name, create, f"DROP DATABASE IF EXISTS `{name}`") as url:
             yield url
+    elif backend == "hbase-emulated":
+        from conformance.fake_hbase import FakeHbaseServer
+
+        server = FakeHbaseServer()
+        try:
+            yield f"hbase://127.0.0.1:{server.port}?prefix={name}&pool=4"
+        finally:
+            server.close()
     else:
         if not HBASE_THRIFT:
             pytest.skip("HBase is not exercised here: set DRIFT_TEST_HBASE_THRIFT=host:port of an HBase Thrift server")
         from drift_dsl_store.store.hbase import HBaseStore
 
-        url = f"hbase://{HBASE_THRIFT}?prefix={name}_"
+        url = f"hbase://{HBASE_THRIFT}?prefix={name}"
         yield url
         await HBaseStore.from_url(url).drop_tables()
 
