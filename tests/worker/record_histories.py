@@ -12,32 +12,25 @@ history fail to replay would break runs that are in flight when it ships.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from worker_support import (
     TENANT,
     EventTap,
     Runner,
-    StaticTokens,
     Stub,
     definition,
     inline_bundle,
     script,
-    serving,
+    standalone,
     state,
     success,
-    tapped,
-    worker_settings,
 )
 
-from drift_cli.servers import InfraStack
-from drift_runtime import messaging
-from drift_runtime.temporal import connect_temporal
 from drift_schema.nodes import child_key
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
@@ -49,8 +42,6 @@ from drift_schema.run import (
     ResumeInput,
     temporal_id,
 )
-from drift_worker.app import build_worker
-from drift_worker.ssrf import Guard, guarded_client
 
 HERE = Path(__file__).parent
 HISTORIES = HERE / "histories"
@@ -154,27 +145,14 @@ async def long_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str
 SCENARIOS: tuple[Scenario, ...] = (hello_approval, return_request, every_node, long_loop)
 
 
-async def record(client: Client, runner: Runner, tap: EventTap, stub: Stub) -> None:
-    HISTORIES.mkdir(exist_ok=True)
-    for scenario in SCENARIOS:
-        for name, handle in await scenario(runner, tap, stub):
-            history = await handle.fetch_history()
-            (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
-            print(f"recorded {name}: {len(history.events)} events")
-
-
 async def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="drift-histories-") as home:
-        async with InfraStack(Path(home)) as stack, serving(Stub()) as stub:
-            client = await connect_temporal(stack.temporal_address, "default")
-            nc = await messaging.connect(stack.nats_url, name="history-recorder")
-            await messaging.ensure_streams(nc.jetstream())
-            settings = worker_settings(f"histories-{uuid.uuid4().hex[:8]}")
-            async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
-                worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()])
-                async with worker:
-                    await record(client, Runner(client, settings.task_queue), tap, stub)
-            await nc.drain()
+    HISTORIES.mkdir(exist_ok=True)
+    async with standalone() as local:
+        for scenario in SCENARIOS:
+            for name, handle in await scenario(local.runner, local.tap, local.stub):
+                history = await handle.fetch_history()
+                (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+                print(f"recorded {name}: {len(history.events)} events")
 
 
 if __name__ == "__main__":

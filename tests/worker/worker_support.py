@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,9 +21,14 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from temporalio.client import Client, WorkflowHandle
 
+from drift_cli.servers import InfraStack
+from drift_runtime import messaging
+from drift_runtime.temporal import connect_temporal
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.workflow import Bundle, WorkflowDefinition
+from drift_worker.app import build_worker
 from drift_worker.config import Settings
+from drift_worker.ssrf import Guard, guarded_client
 
 TENANT = "acme"
 RUN_TIMEOUT = timedelta(seconds=120)
@@ -334,3 +340,33 @@ class StaticTokens:
         if node_id.startswith("secure"):
             return {"Authorization": f"Bearer token-of-{tenant}"}
         return {}
+
+
+# --------------------------------------------------------------------------- standalone harness
+
+
+@dataclass
+class Standalone:
+    """What a script outside pytest gets: a runner, an event tap and the HTTP stub."""
+
+    runner: Runner
+    tap: EventTap
+    stub: Stub
+
+
+@contextlib.asynccontextmanager
+async def standalone(max_concurrent_activities: int = 50) -> AsyncIterator[Standalone]:
+    """Embedded Temporal and NATS in a temporary folder, a loopback stub and an in-process worker."""
+    with tempfile.TemporaryDirectory(prefix="drift-worker-") as home:
+        async with InfraStack(Path(home)) as stack, serving(Stub()) as stub:
+            client = await connect_temporal(stack.temporal_address, "default")
+            nc = await messaging.connect(stack.nats_url, name="worker-standalone")
+            await messaging.ensure_streams(nc.jetstream())
+            settings = worker_settings(
+                f"standalone-{uuid.uuid4().hex[:8]}", max_concurrent_activities=max_concurrent_activities
+            )
+            async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
+                worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()])
+                async with worker:
+                    yield Standalone(Runner(client, settings.task_queue), tap, stub)
+            await nc.drain()

@@ -13,6 +13,7 @@ SCHEDULER_WAITING, else it is RUNNING, until a terminal state.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Callable
@@ -103,6 +104,8 @@ class GenericWorkflow:
         self.pending_resume: ResumeInput | None = None
         self.event_waits: dict[str, int] = {}
         self.pending_events: dict[str, EventInput] = {}
+        # Parallel branches announce concurrently; events must still leave in `seq` order.
+        self.emitting = asyncio.Lock()
 
     # ----------------------------------------------------------------- run
 
@@ -205,11 +208,13 @@ class GenericWorkflow:
 
     async def _post_completion(self) -> None:
         """Run `postWorkflowCompletionNodes` after the terminal state; their outcome leaves it as is."""
+        final_node = self.current_node
         for name in self.run_input.definition.post_workflow_completion_nodes:
             try:
                 await self.walk_branch(name)
             except NodeFailure:
                 continue  # already announced as a FAILED node event
+        self.current_node = final_node
 
     # ------------------------------------------------------ continue-as-new
 
@@ -483,9 +488,10 @@ class GenericWorkflow:
         await self._emit(EmitBatch(nodes=nodes or [], status=event))
 
     async def _emit(self, batch: EmitBatch) -> None:
-        await workflow.execute_local_activity_method(
-            NodeActivities.emit, batch, start_to_close_timeout=EMIT_TIMEOUT, retry_policy=UNTIL_DONE
-        )
+        async with self.emitting:
+            await workflow.execute_local_activity_method(
+                NodeActivities.emit, batch, start_to_close_timeout=EMIT_TIMEOUT, retry_policy=UNTIL_DONE
+            )
 
 
 def _failure_details(failure: BaseException) -> tuple[str, int]:
