@@ -123,7 +123,6 @@ def test_example_loader_loads_every_bundle_into_a_dsl_store(dsl_store: str) -> N
             assert time.monotonic() < deadline
 
 
-@pytest.mark.xfail(reason="TODO: asyncpg is not yet a drift-dsl-store dependency (docs/deploy.md)", strict=False)
 def test_dev_store_driver_is_a_dsl_store_dependency() -> None:
     """The dev overlay's DRIFT_STORE_URL driver (asyncpg) is among drift-dsl-store's locked dependencies."""
     project = tomllib.loads((ROOT / "services" / "dsl-store" / "pyproject.toml").read_text())["project"]
