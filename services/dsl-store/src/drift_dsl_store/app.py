@@ -10,8 +10,10 @@ from typing import Any
 import structlog
 import uvicorn
 from litestar import Litestar, Request
+from litestar.datastructures import State
 from litestar.di import Provide
 
+from drift_dsl_store.cache import ChangeListener, caching
 from drift_dsl_store.config import Settings
 from drift_dsl_store.controllers import (
     EnumController,
@@ -45,10 +47,16 @@ log = structlog.get_logger("drift.dsl_store")
 def create_app(
     settings: Settings, store: DefinitionStore | None = None, changes: ChangePublisher | None = None
 ) -> Litestar:
-    """The dsl-store app; `store` and `changes` replace the configured backends (tests, other stores)."""
-    store = store or open_store(settings.store_url)
+    """The dsl-store app; `store` and `changes` replace the configured backends (tests, other stores).
+
+    Definitions are read through a CachingStore (`app.state.cache`); its
+    pointers are cached only while a ChangeListener hears NATS.
+    """
+    cache = caching(store or open_store(settings.store_url), settings.redis_url, settings.store_url)
+    store = cache
     if changes is None:
         changes = NatsChangePublisher(settings.nats_url) if settings.nats_url else NoChangePublisher()
+    listener = ChangeListener(settings.nats_url, cache) if settings.nats_url else None
     service = DefinitionService(store, changes)
     enums = EnumService(store, changes)
     runs = RunService(store)
@@ -57,10 +65,14 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await store.start()
         await changes.start()
-        log.info("dsl.started", nats=bool(settings.nats_url))
+        if listener is not None:
+            await listener.start()
+        log.info("dsl.started", nats=bool(settings.nats_url), redis=bool(settings.redis_url))
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.close()
             await changes.close()
             await store.close()
 
@@ -107,6 +119,7 @@ def create_app(
         openapi_config=openapi_config("Drift dsl-store"),
         plugins=[tracing_plugin(), DriftStructSchemaPlugin()],
         lifespan=[lifespan],
+        state=State({"cache": cache, "listener": listener}),
         request_max_body_size=MAX_BODY_BYTES,
         # configure_logging() owns logging; Litestar's default config would replace its root handler.
         logging_config=None,

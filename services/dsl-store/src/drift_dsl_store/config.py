@@ -26,6 +26,8 @@ class Settings:
     api_keys: ApiKeys
     service_token: str | None = field(default=None, repr=False)
     nats_url: str | None = None
+    redis_url: str | None = None
+    """Redis for published versions shared by every instance; unset: in-process caching only."""
     port: int = DEFAULT_PORT
     bind_host: str = DEFAULT_HOST
     log_format: str = "json"
@@ -48,6 +50,7 @@ class Settings:
             api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
             service_token=env.get("DRIFT_SERVICE_TOKEN") or None,
             nats_url=env.get("DRIFT_NATS_URL") or None,
+            redis_url=env.get("DRIFT_REDIS_URL") or None,
             port=port,
             bind_host=env.get("DRIFT_BIND_HOST") or DEFAULT_HOST,
             log_format=log_format,

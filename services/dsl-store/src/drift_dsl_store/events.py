@@ -96,6 +96,8 @@ class NatsChangePublisher:
         self._url = url
         self._client: NatsClient | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        """Set once the first connection is up and the streams exist."""
 
     @property
     def ready(self) -> bool:
@@ -116,6 +118,7 @@ class NatsChangePublisher:
                 delay = min(delay * 2, 10.0)
                 continue
             self._client = client
+            self.connected.set()
             log.info("dsl.nats_connected")
             return
 

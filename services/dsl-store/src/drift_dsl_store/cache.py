@@ -1,0 +1,358 @@
+"""Caching of definitions in front of any store.
+
+Published versions never change, so they are cached without expiry: in
+process (a bounded LRU) and, when `DRIFT_REDIS_URL` is set, in Redis, shared
+by every instance. Pointers (`SNAPSHOT`, `LATEST`, `ACTIVE`) do change: they
+are cached in process only, and only while this instance hears the
+definition-change events on NATS (`drift.*.evt.dsl.>`), which drop them. A
+disconnect stops pointer caching (events may be missed) and a reconnect starts
+it again from empty, so a pointer is never served staler than the event
+delivery delay: an activation takes effect for the next start everywhere
+within milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import msgspec
+import nats
+import sqlalchemy as sa
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from prometheus_client import Counter
+from redis.asyncio import Redis
+
+from drift_dsl_store.events import ENUMS_KIND, DefinitionChanged
+from drift_dsl_store.store import DefinitionKey, DefinitionStore, Kind, Published, RunRecord, StoredDefinition
+from drift_dsl_store.store.base import RenderBody, VersionRecord
+from drift_schema import subjects
+from drift_schema.workflow import SNAPSHOT, VERSION_POINTERS, is_published_version
+
+log = structlog.get_logger("drift.dsl_store.cache")
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+DEFAULT_PUBLISHED_ENTRIES = 4096
+DEFAULT_POINTER_ENTRIES = 16384
+REDIS_TIMEOUT_S = 0.5
+LOOKUPS = Counter("drift_dsl_cache_lookups_total", "Definition cache lookups by layer and result", ["layer", "result"])
+
+Invalidated = Callable[[str, str, str], None]
+"""Called with (tenant, kind, id) whenever the pointers of a definition are dropped."""
+
+
+class Lru(Generic[K, V]):
+    """A bounded mapping that forgets the least recently used entry first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._entries.get(key)
+        if value is not None:
+            self._entries.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class _Cached(msgspec.Struct, frozen=True, array_like=True):
+    """A published version as Redis holds it."""
+
+    body: bytes
+    created_at: datetime
+    updated_at: datetime
+
+
+def store_namespace(store_url: str) -> str:
+    """A short name for the database behind `store_url`, so that stores sharing a Redis never mix entries."""
+    try:
+        shown = sa.make_url(store_url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        shown = store_url.split("?", 1)[0]
+    return hashlib.sha256(shown.encode()).hexdigest()[:12]
+
+
+class RedisVersions:
+    """Published versions in Redis, best effort: a Redis fault is logged and treated as a miss."""
+
+    def __init__(self, url: str, namespace: str) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        self._namespace = namespace
+
+    def _key(self, key: DefinitionKey, version: str) -> str:
+        return f"drift:dsl:{self._namespace}:{key.tenant}:{key.kind}:{key.id}:{version}"
+
+    async def get(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
+        try:
+            raw = await self._redis.get(self._key(key, version))
+        except Exception as error:
+            log.warning("dsl.cache_redis_failed", operation="get", error=str(error))
+            return None
+        if raw is None:
+            return None
+        # The client answers bytes (no decode_responses); the str case only exists in its type hints.
+        cached = msgspec.msgpack.decode(raw.encode() if isinstance(raw, str) else raw, type=_Cached)
+        return StoredDefinition(key, version, cached.body, cached.created_at, cached.updated_at)
+
+    async def put(self, stored: StoredDefinition) -> None:
+        value = msgspec.msgpack.encode(_Cached(stored.body, stored.created_at, stored.updated_at))
+        try:
+            # No expiry: a published version is immutable. Redis's maxmemory policy bounds the total.
+            await self._redis.set(self._key(stored.key, stored.version), value)
+        except Exception as error:
+            log.warning("dsl.cache_redis_failed", operation="set", error=str(error))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class CachingStore:
+    """A DefinitionStore that caches reads of another one (see the module docstring)."""
+
+    def __init__(
+        self,
+        inner: DefinitionStore,
+        redis: RedisVersions | None = None,
+        published_entries: int = DEFAULT_PUBLISHED_ENTRIES,
+        pointer_entries: int = DEFAULT_POINTER_ENTRIES,
+    ) -> None:
+        self.inner = inner
+        self.redis = redis
+        self._published: Lru[tuple[DefinitionKey, str], StoredDefinition] = Lru(published_entries)
+        self._pointers: Lru[tuple[DefinitionKey, str], StoredDefinition] = Lru(pointer_entries)
+        self._generation = 0
+        self.pointers_live = False
+        """True while invalidation events are heard; only then are pointers cached."""
+        self.listeners: list[Invalidated] = []
+
+    # -- invalidation --------------------------------------------------------------------------------
+
+    def invalidate(self, tenant: str, kind: str, definition_id: str) -> None:
+        """Drop the pointers of one definition (an event, or a write of this instance)."""
+        if kind in (Kind.NODE, Kind.WORKFLOW):
+            key = DefinitionKey(tenant, Kind(kind), definition_id)
+            self._generation += 1
+            for pointer in VERSION_POINTERS:
+                self._pointers.pop((key, pointer))
+        for listener in self.listeners:
+            listener(tenant, kind, definition_id)
+
+    def pointers_on(self) -> None:
+        """Events are heard (again): cache pointers, from empty since events may have been missed."""
+        self._generation += 1
+        self._pointers.clear()
+        self.pointers_live = True
+
+    def pointers_off(self) -> None:
+        """Events may be missed from now on: stop caching pointers."""
+        self._generation += 1
+        self.pointers_live = False
+        self._pointers.clear()
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    async def get(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
+        if is_published_version(version):
+            return await self._published_version(key, str(int(version)))
+        if version not in VERSION_POINTERS:
+            return await self.inner.get(key, version)
+        if self.pointers_live:
+            cached = self._pointers.get((key, version))
+            if cached is not None:
+                LOOKUPS.labels(layer="pointer", result="hit").inc()
+                return cached
+        LOOKUPS.labels(layer="pointer", result="miss").inc()
+        generation = self._generation
+        stored = await self.inner.get(key, version)
+        if stored is None:
+            return None
+        if stored.version != SNAPSHOT:
+            self._published.put((key, stored.version), stored)
+        # Kept only when no invalidation came while the store was read: it could have been about this value.
+        if self.pointers_live and generation == self._generation:
+            self._pointers.put((key, version), stored)
+        return stored
+
+    async def _published_version(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
+        cached = self._published.get((key, version))
+        if cached is not None:
+            LOOKUPS.labels(layer="memory", result="hit").inc()
+            return cached
+        if self.redis is not None:
+            cached = await self.redis.get(key, version)
+            if cached is not None:
+                LOOKUPS.labels(layer="redis", result="hit").inc()
+                self._published.put((key, version), cached)
+                return cached
+        LOOKUPS.labels(layer="published", result="miss").inc()
+        stored = await self.inner.get(key, version)
+        if stored is not None:
+            self._published.put((key, version), stored)
+            if self.redis is not None:
+                await self.redis.put(stored)
+        return stored
+
+    # -- writes: delegate, then drop what this instance cached about the key ----------------------------
+
+    async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        try:
+            return await self.inner.create(key, body)
+        finally:
+            self.invalidate(key.tenant, str(key.kind), key.id)
+
+    async def replace_snapshot(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        try:
+            return await self.inner.replace_snapshot(key, body)
+        finally:
+            self.invalidate(key.tenant, str(key.kind), key.id)
+
+    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+        try:
+            published = await self.inner.publish(key, render, activate_if_none)
+        finally:
+            self.invalidate(key.tenant, str(key.kind), key.id)
+        self._published.put((key, published.definition.version), published.definition)
+        return published
+
+    async def activate(self, key: DefinitionKey, version: int) -> bool:
+        try:
+            return await self.inner.activate(key, version)
+        finally:
+            self.invalidate(key.tenant, str(key.kind), key.id)
+
+    # -- the rest passes through ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()
+        await self.inner.close()
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
+        return await self.inner.versions(key)
+
+    async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
+        await self.inner.put_enum(tenant, key, body)
+
+    async def get_enum(self, tenant: str, key: str) -> bytes | None:
+        return await self.inner.get_enum(tenant, key)
+
+    async def enums(self, tenant: str) -> dict[str, bytes]:
+        return await self.inner.enums(tenant)
+
+    async def delete_enum(self, tenant: str, key: str) -> bool:
+        return await self.inner.delete_enum(tenant, key)
+
+    async def put_run(self, record: RunRecord) -> int:
+        return await self.inner.put_run(record)
+
+    async def get_run(self, tenant: str, workflow_id: str) -> RunRecord | None:
+        return await self.inner.get_run(tenant, workflow_id)
+
+
+class ChangeListener:
+    """Hears definition-change events on core NATS and invalidates the cache's pointers.
+
+    Core NATS, not a JetStream consumer: every instance needs every event,
+    nothing needs replaying (a reconnect empties the pointer cache instead),
+    and the events' stream captures the same subjects for anyone who does.
+    """
+
+    def __init__(self, url: str, cache: CachingStore) -> None:
+        self._url = url
+        self._cache = cache
+        self._client: NatsClient | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._connect(), name="dsl-store-cache-listener")
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                client = await nats.connect(
+                    self._url,
+                    name="drift-dsl-store-cache",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                )
+                await client.subscribe(subjects.DSL_EVENT_SUBJECTS, cb=self._on_change)
+                await client.flush()
+            except Exception as error:
+                log.warning("dsl.cache_listener_connect_failed", error=str(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._client = client
+            self._cache.pointers_on()
+            self.subscribed.set()
+            log.info("dsl.cache_listener_subscribed", subject=subjects.DSL_EVENT_SUBJECTS)
+            return
+
+    async def _disconnected(self) -> None:
+        self._cache.pointers_off()
+        log.warning("dsl.cache_listener_disconnected")
+
+    async def _reconnected(self) -> None:
+        # The client resubscribed before this callback; what was published meanwhile is unknown, so start empty.
+        self._cache.pointers_on()
+        log.info("dsl.cache_listener_reconnected")
+
+    async def _on_change(self, msg: Msg) -> None:
+        try:
+            event = msgspec.json.decode(msg.data, type=DefinitionChanged)
+        except msgspec.DecodeError as error:
+            log.warning("dsl.cache_event_undecodable", subject=msg.subject, error=str(error))
+            return
+        if event.kind != ENUMS_KIND:
+            log.debug("dsl.cache_invalidated", kind=event.kind, id=event.id, change=str(event.change))
+        self._cache.invalidate(event.tenant, event.kind, event.id)
+
+    async def close(self) -> None:
+        self._cache.pointers_off()
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.drain()
+
+
+def caching(store: DefinitionStore, redis_url: str | None, store_url: str) -> CachingStore:
+    """`store` behind the caches; Redis only when `redis_url` is set."""
+    redis = RedisVersions(redis_url, store_namespace(store_url)) if redis_url else None
+    return CachingStore(store, redis)
