@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from drift_schema import codec
 from drift_schema.api import StartRequest
 from drift_schema.nodes import InstructionNode, ScriptNode, WaitNode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from drift_schema import expressions
 
 
