@@ -10,7 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from drift_cli.bundles import Bundle, BundleError, find_bundles, load_bundles, read_bundle
+from drift_cli.bundles import Bundle, BundleError, find_bundles, load_bundles, read_bundle, read_try_requests
+from drift_schema import codec
+from drift_schema.api import ResumeRequest, StartRequest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 TOKEN = "k-default"
 
@@ -53,10 +57,17 @@ class FakeDslStore:
             return httpx.Response(201 if request.method == "POST" else 200, json=self.snapshots[key])
         key = (kind, parts[1])
         if request.method == "GET":
-            versions = self.published.get(key)
-            if not versions:
+            versions = self.published.get(key) or []
+            found: dict[str, Any] | None = None
+            if version == "SNAPSHOT":
+                found = self.snapshots.get(key)
+            elif version == "ACTIVE":
+                found = next((v for v in versions if v["version"] == self.active.get(parts[1])), None)
+            elif versions:
+                found = versions[-1]
+            if found is None:
                 return httpx.Response(404, json={"title": "Not Found", "status": 404})
-            return httpx.Response(200, json={**versions[-1], "publishedAt": "2026-01-01T00:00:00Z"})
+            return httpx.Response(200, json=found)
         action = parts[2]
         if action in ("publishNode", "publishWorkflow"):
             definition = copy.deepcopy(self.snapshots[key])
@@ -105,12 +116,15 @@ async def test_load_bundles_creates_publishes_then_activates() -> None:
     assert report.workflows == {"hello": "1"}
     assert store.active == {"hello": "1"}
     assert store.calls == [
+        "GET /nodeDefinition/greet?version=SNAPSHOT",
         "POST /nodeDefinition",
         "GET /nodeDefinition/greet?version=LATEST",
         "POST /nodeDefinition/greet/publishNode",
+        "GET /workflowDefinition/hello?version=SNAPSHOT",
         "POST /workflowDefinition",
         "GET /workflowDefinition/hello?version=LATEST",
         "POST /workflowDefinition/hello/publishWorkflow",
+        "GET /workflowDefinition/hello?version=ACTIVE",
         "POST /workflowDefinition/hello/activate?version=1",
     ]
     # The bundle's own "version" is not sent: the server assigns versions.
@@ -118,7 +132,8 @@ async def test_load_bundles_creates_publishes_then_activates() -> None:
 
 
 async def test_reloading_replaces_snapshots_and_publishes_only_changes() -> None:
-    """Loading again PUTs over the existing SNAPSHOT (after 409) and publishes only what changed."""
+    """Loading again writes nothing for an unchanged definition, PUTs over a changed SNAPSHOT, and
+    publishes and activates only what changed."""
     store = FakeDslStore()
     async with _client(store) as client:
         await load_bundles(client, [Bundle([NODE], [WORKFLOW])])
@@ -126,11 +141,12 @@ async def test_reloading_replaces_snapshots_and_publishes_only_changes() -> None
         again = await load_bundles(client, [Bundle([NODE], [WORKFLOW])])
         assert again.unchanged == {"nodeDefinition/greet", "workflowDefinition/hello"}
         assert again.workflows == {"hello": "1"}
-        assert "PUT /nodeDefinition" in store.calls
-        assert not [c for c in store.calls if "publish" in c]
+        assert not [c for c in store.calls if not c.startswith("GET ")]
 
         changed = {**WORKFLOW, "comment": "now with a comment"}
+        store.calls.clear()
         report = await load_bundles(client, [Bundle([NODE], [changed])])
+    assert "PUT /workflowDefinition" in store.calls
     assert report.workflows == {"hello": "2"}
     assert store.active == {"hello": "2"}
     assert report.nodes == {"greet": "1"}
@@ -176,3 +192,38 @@ def test_read_bundle_rejects_a_malformed_bundle(tmp_path: Path) -> None:
     path.write_text(json.dumps({"nodeDefinitions": [{"name": "no id"}]}))
     with pytest.raises(BundleError, match="string 'id'"):
         read_bundle(path)
+
+
+def test_example_sample_requests_are_valid_requests_for_example_workflows() -> None:
+    """Every examples/requests/<id>.json names an example workflow, and its start and resume decode
+    as the contract's StartRequest and ResumeRequest."""
+    bundles = find_bundles(EXAMPLES)
+    workflow_ids = {wf["id"] for path in bundles for wf in read_bundle(path).workflow_definitions}
+    sample_files = sorted((EXAMPLES / "requests").glob("*.json"))
+    assert sample_files, "no sample requests under examples/requests"
+    assert {p.stem for p in sample_files} <= workflow_ids
+    samples = read_try_requests(bundles, workflow_ids)
+    assert set(samples) == {p.stem for p in sample_files}
+    for sample in samples.values():
+        codec.decode(json.dumps(sample.start).encode(), StartRequest)
+        if sample.resume is not None:
+            assert sample.run_id
+            codec.decode(json.dumps(sample.resume).encode(), ResumeRequest)
+
+
+def test_sample_requests_must_start_their_own_workflow(tmp_path: Path) -> None:
+    """A sample is looked up beside the bundle; one starting another workflow, or resuming without a
+    workflowId, is refused; a workflow without a sample has none."""
+    bundle = tmp_path / "b.json"
+    bundle.write_text(json.dumps({"workflowDefinitions": [WORKFLOW]}))
+    (tmp_path / "requests").mkdir()
+    sample = tmp_path / "requests" / f"{WORKFLOW['id']}.json"
+    sample.write_text(json.dumps({"start": {"workflow": {"id": "other"}}}))
+    with pytest.raises(BundleError, match="must be"):
+        read_try_requests([bundle], [WORKFLOW["id"]])
+    sample.write_text(json.dumps({"start": {"workflow": {"id": WORKFLOW["id"]}}, "resume": {"viewResponse": {}}}))
+    with pytest.raises(BundleError, match="workflowId"):
+        read_try_requests([bundle], [WORKFLOW["id"]])
+    sample.write_text(json.dumps({"start": {"workflow": {"id": WORKFLOW["id"]}, "workflowId": "r-1"}}))
+    [found] = read_try_requests([bundle], [WORKFLOW["id"], "no-sample"]).values()
+    assert found.run_id == "r-1" and found.resume is None

@@ -1,13 +1,17 @@
 """`drift dev` as a process: start-up, the ready line, signals, crashes, and nothing left behind.
 
 Most tests run the real CLI with stand-in services (tests/support/fake_service.py) so that the
-CLI is tested on its own; test_drift_dev_sigterm_leaves_no_process_behind runs the real ones.
+CLI is tested on its own; test_real_drift_dev_runs_the_readme_flow_and_ctrl_c_leaves_nothing
+runs the real ones, as the README's quick start does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
+import shlex
 import signal
 import sys
 import sysconfig
@@ -16,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from support.fakes import make_fake_service_bin
 from support.procs import alive, descendants, kill_leftovers
@@ -102,13 +107,24 @@ class Dev:
 
 
 @asynccontextmanager
-async def drift_dev(argv: Sequence[str], home: Path, env: dict[str, str]) -> AsyncIterator[Dev]:
-    """Start `argv` (a drift dev command line); on the way out, kill whatever is left of it."""
+async def drift_dev(
+    argv: Sequence[str], home: Path, env: dict[str, str], *, own_group: bool = False
+) -> AsyncIterator[Dev]:
+    """Start `argv` (a drift dev command line); on the way out, kill whatever is left of it.
+
+    own_group: run it as the leader of its own process group, as a shell runs a foreground job,
+    so that the test can send Ctrl-C's SIGINT to the whole group.
+    """
     home.mkdir(parents=True, exist_ok=True)
     stderr_path = home.parent / "drift-dev.stderr"
     with open(stderr_path, "wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, cwd=REPO
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=REPO,
+            process_group=0 if own_group else None,
         )
     dev = Dev(process, home, stderr_path)
     try:
@@ -176,16 +192,126 @@ async def test_drift_dev_start_failure_leaves_no_process(tmp_path: Path) -> None
         assert not processes_mentioning(str(home))
 
 
-async def test_drift_dev_sigterm_leaves_no_process_behind(tmp_path: Path) -> None:
-    """The real `drift dev` (real services, examples loaded) gets ready, and on SIGTERM exits 0
-    leaving no descendant process behind."""
+async def test_drift_dev_uses_external_servers_and_starts_none(tmp_path: Path) -> None:
+    """With DRIFT_NATS_URL, DRIFT_TEMPORAL_ADDRESS and DRIFT_REDIS_URL set, drift dev starts no embedded
+    server, hands those addresses to every service and prints them."""
     home = tmp_path / "home"
-    drift = Path(sysconfig.get_path("scripts")) / "drift"
-    async with drift_dev([str(drift), "dev"], home, _dev_env(home)) as dev:
+    external = {
+        "DRIFT_NATS_URL": "nats://127.0.0.1:14999",
+        "DRIFT_TEMPORAL_ADDRESS": "127.0.0.1:17999",
+        "DRIFT_REDIS_URL": "redis://127.0.0.1:16999/3",
+    }
+    async with drift_dev(_fake_argv(tmp_path), home, _dev_env(home, **external)) as dev:
         await dev.wait_ready()
         tree = descendants(dev.process.pid)
-        assert len(tree) >= 8
+        commands = {Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1].decode()).name for pid in tree}
+        assert commands == {"fake_service.py"}, commands  # only the five stand-in services
+        assert len(tree) == 5
+        summary = "\n".join(dev.stdout)
+        for value in external.values():
+            assert value in summary
+        assert "web UI" not in summary  # no embedded Temporal, so no UI to offer
+        envs = [json.loads(p.read_text()) for p in home.glob("env-*.json")]
+        assert len(envs) == 5
+        for env in envs:
+            assert {k: env[k] for k in external} == external
         dev.process.send_signal(signal.SIGTERM)
         assert await dev.wait_exit() == 0
         assert not alive(tree)
+
+
+@dataclass(frozen=True)
+class Curl:
+    """One `curl` command line from a text, reduced to the request it makes."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: object | None
+
+
+def curl_commands(text: str, replacements: dict[str, str]) -> list[Curl]:
+    """Every curl command in `text` (backslash continuations joined), after textual `replacements`."""
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    commands = []
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        line = line.strip()
+        if not line.startswith("curl "):
+            continue
+        args = shlex.split(line)[1:]
+        method, url, headers, body = "GET", "", {}, None
+        while args:
+            arg = args.pop(0)
+            if arg == "-X":
+                method = args.pop(0)
+            elif arg == "-H":
+                name, _, value = args.pop(0).partition(":")
+                headers[name.strip()] = value.strip()
+            elif arg == "-d":
+                body = json.loads(args.pop(0))
+            elif arg.startswith("-"):
+                assert arg == "-s", f"unexpected curl option {arg} in {line}"
+            else:
+                url = arg if "://" in arg else "http://" + arg
+        commands.append(Curl(method, url, headers, body))
+    return commands
+
+
+async def _send(client: httpx.AsyncClient, curl: Curl) -> httpx.Response:
+    content = None if curl.body is None else json.dumps(curl.body).encode()
+    return await client.request(curl.method, curl.url, headers=curl.headers, content=content)
+
+
+def _readme_quick_start() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(block for block in re.findall(r"```sh\n(.*?)```", section, re.S) if "curl" in block)
+
+
+async def test_real_drift_dev_runs_the_readme_flow_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    """The real `drift dev` (real services, examples loaded) prints curl lines that start the greeting
+    (WAITING) and approve it (COMPLETED), the README's quick start makes the same requests and its GETs
+    answer, the services' log lines reach the terminal, and Ctrl-C (SIGINT to its process group)
+    exits 0 leaving no process behind."""
+    home = tmp_path / "home"
+    drift = Path(sysconfig.get_path("scripts")) / "drift"
+    env = _dev_env(home)
+    async with drift_dev([str(drift), "dev"], home, env, own_group=True) as dev:
+        await dev.wait_ready()
+        tree = descendants(dev.process.pid)
+        assert len(tree) >= 8
+        key = (home / "dev-api-key").read_text().strip()
+        gateway = f"127.0.0.1:{env['DRIFT_GATEWAY_PORT']}"
+        dsl_store = f"127.0.0.1:{env['DRIFT_DSL_STORE_PORT']}"
+        summary = "\n".join(dev.stdout)
+        printed = curl_commands(summary.split("Try:", 1)[1], {})
+        assert [c.method for c in printed] == ["POST", "PUT", "GET"], printed
+        async with httpx.AsyncClient(trust_env=False, timeout=60) as client:
+            started, resumed, fetched = [await _send(client, c) for c in printed]
+            assert started.status_code == 200, started.text
+            assert started.json()["workflowStatus"] == "WAITING"
+            assert started.json()["view"]["layoutId"] == "approval_screen"
+            assert resumed.status_code == 200, resumed.text
+            assert resumed.json()["workflowStatus"] == "COMPLETED"
+            assert resumed.json()["disposition"] == "APPROVED: Hello, Ada!"
+            assert fetched.json()["context"]["params"] == {"name": "Ada"}
+
+            # The README's lines against the same platform (its ports and key substituted).
+            readme = curl_commands(
+                _readme_quick_start(),
+                {"$KEY": key, "localhost:8000": gateway, "localhost:8100": dsl_store},
+            )
+            assert [(c.method, c.url, c.body) for c in readme[:3]] == [(c.method, c.url, c.body) for c in printed]
+            for curl in readme[2:]:  # the GETs; the start and resume were just made
+                answer = await _send(client, curl)
+                assert answer.status_code == 200, (curl, answer.text)
+            assert (await _send(client, readme[3])).json()["id"] == "hello_approval"
+
+        os.killpg(dev.process.pid, signal.SIGINT)
+        assert await dev.wait_exit() == 0
+        assert not alive(tree)
         assert not processes_mentioning(str(home))
+        # The README: "each service's log lines in the `drift dev` terminal".
+        terminal = dev.stderr_path.read_text(errors="replace")
+        assert re.search(r"^worker-1 +\| .*worker\.status_published", terminal, re.M), terminal[-3000:]

@@ -49,11 +49,11 @@ async def test_enrich_of_a_draft_with_unpublished_nodes_is_422(client: Client) -
         "/workflowDefinition/flow", params={"version": "SNAPSHOT", "enrichNodeDefinition": "true"}, headers=ACME
     )
     assert response.status_code == 422
-    assert [e["pointer"] for e in response.json()["errors"]] == ["/states/first/resourceId"]
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/states/first/resourceVersion"]
 
 
 async def test_tree_view_mermaid_svg_and_png(client: Client) -> None:
-    """treeView draws a Mermaid flowchart and a well-formed SVG; png answers 422 (not supported yet)."""
+    """treeView draws a Mermaid flowchart, a well-formed SVG and a PNG; an unknown format answers 422."""
     await _published_flow(client)
     mermaid = await client.get("/workflowDefinition/treeView/flow", params={"format": "mermaid"}, headers=ACME)
     assert mermaid.status_code == 200
@@ -70,6 +70,10 @@ async def test_tree_view_mermaid_svg_and_png(client: Client) -> None:
     assert {"first", "last", "inline"} <= set(texts)
 
     png = await client.get("/workflowDefinition/treeView/flow", params={"format": "png"}, headers=ACME)
-    assert png.status_code == 422
-    assert "not supported" in png.json()["detail"]
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    gif = await client.get("/workflowDefinition/treeView/flow", params={"format": "gif"}, headers=ACME)
+    assert gif.status_code == 422
+    assert "gif" in gif.json()["detail"]
     assert (await client.get("/workflowDefinition/treeView/ghost", headers=ACME)).status_code == 404

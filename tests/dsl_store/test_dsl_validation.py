@@ -98,18 +98,29 @@ async def test_bad_expressions_report_pointer_and_position(client: Client) -> No
 
 
 async def test_publish_reports_unresolvable_references(client: Client) -> None:
-    """Publishing a workflow resolves every resourceId among published nodes; misses point at the state."""
+    """Publishing resolves every reference among published nodes: an unknown id points at resourceId, a missing
+    version of a known node at resourceVersion, each message naming what is published."""
     await publish_nodes(client, success_node())
     await client.post("/nodeDefinition", json=script_node("calc"), headers=ACME)  # a SNAPSHOT only
     workflow = two_step_workflow()
     workflow["states"]["pinned"] = {"resourceId": "done", "resourceVersion": "9", "end": True}
+    workflow["states"]["draft"] = {"resourceId": "done", "resourceVersion": "SNAPSHOT", "end": True}
+    workflow["states"]["ghost"] = {"resourceId": "nobody", "end": True}
     await client.post("/workflowDefinition", json=workflow, headers=ACME)
     response = await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
     assert response.status_code == 422
-    assert {e["pointer"] for e in response.json()["errors"]} == {
-        "/states/first/resourceId",
-        "/states/pinned/resourceId",
+    errors = {e["pointer"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {
+        "/states/first/resourceVersion",
+        "/states/pinned/resourceVersion",
+        "/states/draft/resourceVersion",
+        "/states/ghost/resourceId",
     }
+    assert (
+        errors["/states/first/resourceVersion"] == "node 'calc' has no published version 'LATEST' (published: none yet)"
+    )
+    assert errors["/states/pinned/resourceVersion"] == "node 'done' has no published version '9' (published: 1)"
+    assert errors["/states/ghost/resourceId"] == "node 'nobody' does not exist"
     assert (await client.get("/workflowDefinition/flow/versions", headers=ACME)).json() == []
 
 
@@ -198,3 +209,26 @@ async def test_parallel_escape_and_missing_terminal_are_refused(client: Client) 
     }
     errors = await _errors(client, "/workflowDefinition", looping)
     assert [e["pointer"] for e in errors] == ["/states"]
+
+
+async def test_publish_checks_terminals_and_parallel_branches_of_referenced_nodes(client: Client) -> None:
+    """At publish, referenced nodes count: SCRIPT-only leaves give no terminal, and a referenced PARALLEL's branch
+    that runs into the continuation escapes; both are reported in one 422."""
+    fork = {"id": "fork", "type": "PARALLEL", "branches": ["left"]}
+    await publish_nodes(client, script_node("calc"), fork)
+    workflow = {
+        "id": "w",
+        "startNode": "split",
+        "states": {
+            "split": {"resourceId": "fork", "nextNode": "after"},
+            "left": {"resourceId": "calc", "nextNode": "after"},
+            "after": {"resourceId": "calc"},
+        },
+    }
+    created = await client.post("/workflowDefinition", json=workflow, headers=ACME)
+    assert created.status_code == 201  # unresolved references may still be terminals
+    response = await client.post("/workflowDefinition/w/publishWorkflow", headers=ACME)
+    assert response.status_code == 422
+    errors = {e["pointer"]: e["message"] for e in response.json()["errors"]}
+    assert set(errors) == {"/states", "/states/split/resourceId"}
+    assert "terminal" in errors["/states"] and "'after'" in errors["/states/split/resourceId"]

@@ -55,7 +55,11 @@ def create_app(
     cache = caching(store or open_store(settings.store_url), settings.redis_url, settings.store_url)
     store = cache
     if changes is None:
-        changes = NatsChangePublisher(settings.nats_url) if settings.nats_url else NoChangePublisher()
+        changes = (
+            NatsChangePublisher(settings.nats_url, settings.stream_replicas)
+            if settings.nats_url
+            else NoChangePublisher()
+        )
     listener = ChangeListener(settings.nats_url, cache) if settings.nats_url else None
     service = DefinitionService(store, changes)
     enums = EnumService(store, changes)

@@ -28,6 +28,8 @@ class Settings:
     nats_url: str | None = None
     redis_url: str | None = None
     """Redis for published versions shared by every instance; unset: in-process caching only."""
+    stream_replicas: int = 1
+    """Replicas of the JetStream streams this service creates when they do not exist yet."""
     port: int = DEFAULT_PORT
     bind_host: str = DEFAULT_HOST
     log_format: str = "json"
@@ -45,12 +47,17 @@ class Settings:
             port = int(env.get("DRIFT_DSL_STORE_PORT") or DEFAULT_PORT)
         except ValueError:
             raise ValueError("DRIFT_DSL_STORE_PORT must be a port number") from None
+        try:
+            stream_replicas = int(env.get("DRIFT_STREAM_REPLICAS") or 1)
+        except ValueError:
+            raise ValueError("DRIFT_STREAM_REPLICAS must be a number") from None
         return cls(
             store_url=env.get("DRIFT_STORE_URL") or default_store_url(home),
             api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
             service_token=env.get("DRIFT_SERVICE_TOKEN") or None,
             nats_url=env.get("DRIFT_NATS_URL") or None,
             redis_url=env.get("DRIFT_REDIS_URL") or None,
+            stream_replicas=stream_replicas,
             port=port,
             bind_host=env.get("DRIFT_BIND_HOST") or DEFAULT_HOST,
             log_format=log_format,

@@ -92,8 +92,9 @@ class NoChangePublisher:
 class NatsChangePublisher:
     """Publishes to JetStream; connects in the background so the store serves while NATS is away."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stream_replicas: int = 1) -> None:
         self._url = url
+        self._stream_replicas = stream_replicas
         self._client: NatsClient | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -111,7 +112,7 @@ class NatsChangePublisher:
         while True:
             try:
                 client = await connect(self._url, "drift-dsl-store")
-                await ensure_streams(client.jetstream())
+                await ensure_streams(client.jetstream(), self._stream_replicas)
             except Exception as error:
                 log.warning("dsl.nats_connect_failed", error=str(error), retry_in_s=delay)
                 await asyncio.sleep(delay)

@@ -25,7 +25,7 @@ from drift_dsl_store.store import (
 from drift_dsl_store.validation import after_pruning, decode_collecting, escape, parse_json, scan_unknown
 from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError, encode, node_definition_decoder, workflow_definition_decoder
-from drift_schema.graph import check_workflow, node_errors
+from drift_schema.graph import check_workflow, disconnected, node_errors
 from drift_schema.nodes import NODE_ID_PATTERN, NodeBase, NodeDefinition
 from drift_schema.workflow import (
     ACTIVE,
@@ -95,19 +95,16 @@ class DefinitionService:
         partially inlined graph could not be run.
         """
         nodes = await self._published_nodes(tenant, _node_refs(definition))
-        faults: list[ProblemError] = []
+        unresolved = await self._unresolved(tenant, definition, nodes)
+        if unresolved:
+            raise Invalid.from_errors("referenced node definitions cannot be resolved", list(unresolved.values()))
         states: dict[str, State] = {}
         for name, state in definition.states.items():
             if state.node_definition is not None or state.resource_id is None:
                 states[name] = state
                 continue
-            node = nodes.get((state.resource_id, _normal_version(state.resource_version)))
-            if node is None:
-                faults.append(self._unresolved(name, state))
-                continue
+            node = nodes[(state.resource_id, _normal_version(state.resource_version))]
             states[name] = msgspec.structs.replace(state, node_definition=node)
-        if faults:
-            raise Invalid.from_errors("referenced node definitions cannot be resolved", faults)
         return msgspec.structs.replace(definition, states=states)
 
     async def nodes_for_display(self, tenant: str, definition: WorkflowDefinition) -> dict[str, NodeBase | None]:
@@ -123,6 +120,16 @@ class DefinitionService:
             ref = (state.resource_id, _normal_version(state.resource_version))
             shown[name] = published.get(ref) or drafts.get((state.resource_id, SNAPSHOT))
         return shown
+
+    async def disconnected_states(self, tenant: str, definition: WorkflowDefinition) -> list[str]:
+        """States no edge reaches (contract 4.2): allowed, runnable only through the disconnected-node route.
+
+        Edges of referenced BRANCH and PARALLEL nodes count, with each node as
+        the tree view shows it (published, else its SNAPSHOT).
+        """
+        shown = await self.nodes_for_display(tenant, definition)
+        by_state = {id(state): shown.get(name) for name, state in definition.states.items()}
+        return disconnected(definition, lambda state: by_state.get(id(state)))
 
     async def versions(self, tenant: str, kind: Kind, definition_id: str) -> list[VersionInfo]:
         records = await self.store.versions(DefinitionKey(tenant, kind, definition_id))
@@ -182,6 +189,13 @@ class DefinitionService:
                 draft,
                 lambda state: nodes.get((state.resource_id or "", _normal_version(state.resource_version))),
             )
+            # check_workflow only knows a reference does not resolve; say whether its id or its version is at fault.
+            unresolved = await self._unresolved(tenant, draft, nodes)
+            missing = {f"/states/{escape(name)}/resourceId": fault for name, fault in unresolved.items()}
+            faults = [
+                missing.get(fault.pointer, fault) if fault.message.endswith("does not exist") else fault
+                for fault in faults
+            ]
         else:
             faults = node_errors(draft)
         if faults:
@@ -271,12 +285,42 @@ class DefinitionService:
         # Runs pin published nodes only: a SNAPSHOT or ACTIVE reference never resolves.
         return await self._nodes(tenant, {ref for ref in refs if ref[1] == LATEST or is_published_version(ref[1])})
 
-    @staticmethod
-    def _unresolved(name: str, state: State) -> ProblemError:
-        return ProblemError(
-            pointer=f"/states/{escape(name)}/resourceId",
-            message=f"node '{state.resource_id}' has no published version '{state.resource_version}'",
+    async def _unresolved(
+        self, tenant: str, definition: WorkflowDefinition, nodes: dict[NodeRef, NodeBase]
+    ) -> dict[str, ProblemError]:
+        """A fault for each state whose referenced node is not among `nodes`, by instance name.
+
+        It points at `resourceId` when the tenant has no node of that id, and
+        at `resourceVersion` when the id exists but not at that version.
+        """
+        missing = {
+            name: state
+            for name, state in definition.states.items()
+            if state.node_definition is None
+            and state.resource_id is not None
+            and (state.resource_id, _normal_version(state.resource_version)) not in nodes
+        }
+        ids = sorted({state.resource_id for state in missing.values() if state.resource_id is not None})
+        found = await asyncio.gather(
+            *(self.store.versions(DefinitionKey(tenant, Kind.NODE, node_id)) for node_id in ids)
         )
+        published = {node_id: records for node_id, records in zip(ids, found, strict=True) if records is not None}
+        faults: dict[str, ProblemError] = {}
+        for name, state in missing.items():
+            base = f"/states/{escape(name)}"
+            records = published.get(state.resource_id or "")
+            if records is None:
+                faults[name] = ProblemError(
+                    pointer=f"{base}/resourceId", message=f"node '{state.resource_id}' does not exist"
+                )
+                continue
+            numbers = ", ".join(str(record.version) for record in records) or "none yet"
+            faults[name] = ProblemError(
+                pointer=f"{base}/resourceVersion",
+                message=f"node '{state.resource_id}' has no published version '{state.resource_version}' "
+                f"(published: {numbers})",
+            )
+        return faults
 
     async def _announce(self, key: DefinitionKey, version: str, change: Change) -> None:
         event = DefinitionChanged(tenant=key.tenant, kind=str(key.kind), id=key.id, version=version, change=change)

@@ -196,3 +196,6 @@ def parse_json(raw: bytes) -> Any:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError as error:
         raise DecodeError(f"malformed JSON: {error}", "") from None
+    except RecursionError:
+        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
+        raise DecodeError("malformed JSON: nested too deeply", "") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import shlex
 import signal
@@ -12,13 +13,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from drift_cli.bundles import BundleError, LoadReport, find_bundles, load_bundle_files
+from drift_cli.bundles import (
+    BundleError,
+    LoadReport,
+    TryRequests,
+    find_bundles,
+    load_bundle_files,
+    read_try_requests,
+)
 from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_examples_dir
+from drift_cli.definitions import add_commands as add_definition_commands
+from drift_cli.logs import LogFollower
 from drift_cli.platform import Platform
 from drift_cli.runs import add_commands
 from drift_cli.servers import ServerStartError
 
-__all__ = ["READY_LINE", "build_parser", "main", "run_dev"]
+__all__ = ["READY_LINE", "build_parser", "main", "run_dev", "try_commands"]
 
 log = logging.getLogger("drift_cli")
 
@@ -50,7 +60,44 @@ async def _start(platform: Platform, bundle_paths: list[Path]) -> LoadReport:
     return await load_bundle_files(platform.dsl_store_url, platform.dev_api_key, bundle_paths)
 
 
-def _print_summary(platform: Platform, report: LoadReport, bundle_paths: list[Path]) -> None:
+def _curl(method: str, url: str, key: str, body: dict[str, object] | None = None) -> list[str]:
+    """One curl command as shell lines (continued with backslashes), safe to paste."""
+    first = "  curl -s" + ("" if method == "GET" else f" -X {method}") + f" {shlex.quote(url)}"
+    auth = f"-H {shlex.quote('Authorization: Bearer ' + key)}"
+    if body is None:
+        return [f"{first} {auth}"]
+    return [
+        f"{first} \\",
+        f"    {auth} -H 'Content-Type: application/json' \\",
+        f"    -d {shlex.quote(json.dumps(body))}",
+    ]
+
+
+def try_commands(gateway_url: str, key: str, samples: dict[str, TryRequests], fallback_id: str | None) -> list[str]:
+    """The "Try:" lines of the summary: each sample's start, resume and state curl commands.
+
+    Without samples, one start of `fallback_id` with empty params (it may need some).
+    """
+    lines: list[str] = []
+    for wf_id, sample in sorted(samples.items()):
+        lines.append(f"  # {wf_id}: start (answers at its first stable state)")
+        lines += _curl("POST", f"{gateway_url}/v3/workflow/start", key, sample.start)
+        if sample.run_id is not None:
+            if sample.resume is not None:
+                lines.append("  # resume it")
+                lines += _curl("PUT", f"{gateway_url}/v3/workflow/resume/{sample.run_id}", key, sample.resume)
+            lines.append("  # its state and context")
+            lines += _curl("GET", f"{gateway_url}/v3/workflow/{sample.run_id}", key)
+    if not lines:
+        body: dict[str, object] = {"workflow": {"id": fallback_id or "<workflow id>"}, "params": {}}
+        lines.append("  # params as the workflow expects")
+        lines += _curl("POST", f"{gateway_url}/v3/workflow/start", key, body)
+    return lines
+
+
+def _print_summary(
+    platform: Platform, report: LoadReport, bundle_paths: list[Path], samples: dict[str, TryRequests]
+) -> None:
     home = platform.config.home
     infra = platform.infra
     key = platform.dev_api_key
@@ -74,17 +121,8 @@ def _print_summary(platform: Platform, report: LoadReport, bundle_paths: list[Pa
     for wf_id, version in sorted(report.workflows.items()):
         lines.append(f"                {wf_id} (ACTIVE = version {version})")
     lines.extend(f"  ! {error}" for error in report.errors)
-    sample_id = min(report.workflows, default="<workflow id>")
-    body = '{"workflow": {"id": "' + sample_id + '"}, "params": {}}'
-    lines += [
-        "",
-        "Try:",
-        f"  curl -s -X POST {platform.gateway_url}/v3/workflow/start \\",
-        f"    -H {shlex.quote('Authorization: Bearer ' + key)} -H 'Content-Type: application/json' \\",
-        f"    -d {shlex.quote(body)}",
-        "",
-        READY_LINE,
-    ]
+    lines += ["", "Try:", *try_commands(platform.gateway_url, key, samples, min(report.workflows, default=None))]
+    lines += ["", READY_LINE]
     _out("\n".join(lines))
 
 
@@ -94,11 +132,13 @@ async def run_dev(
     bundles: Sequence[Path] = (),
     load_examples: bool = True,
     workers: int = 1,
+    follow_logs: bool = True,
 ) -> int:
     """Run the platform until SIGINT/SIGTERM/SIGHUP or a child's death; answer the exit code.
 
-    Whatever happens (signal during start-up, failed start-up, crash), every process started
-    is stopped before this returns.
+    With `follow_logs`, the services' log lines written after start-up are copied to stderr,
+    each prefixed with the service's name. Whatever happens (signal during start-up, failed
+    start-up, crash), every process started is stopped before this returns.
     """
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -111,6 +151,7 @@ async def run_dev(
     platform = Platform(config, secrets, workers=workers)
     stop_requested = asyncio.create_task(stopping.wait())
     tasks: list[asyncio.Task[object]] = [stop_requested]
+    follower: LogFollower | None = None
     try:
         log.info("starting in %s", config.home)
         starting = asyncio.create_task(_start(platform, bundle_paths))
@@ -120,7 +161,18 @@ async def run_dev(
             log.info("stop requested during start-up")
             return 0
         report = starting.result()
-        _print_summary(platform, report, bundle_paths)
+        # Only samples of workflows that are active now: anything else would fail when pasted.
+        try:
+            samples = read_try_requests(bundle_paths, report.workflows)
+        except BundleError as exc:  # a broken sample must not take the platform down
+            log.warning("sample requests skipped: %s", exc)
+            samples = {}
+        if follow_logs:
+            follower = LogFollower({s.name: s.process.log_path for s in platform.services}, sys.stderr)
+            follower.seek_to_end()
+        _print_summary(platform, report, bundle_paths, samples)
+        if follower is not None:
+            tasks.append(asyncio.create_task(follower.run()))
 
         exited = asyncio.create_task(platform.wait_for_exit())
         tasks.append(exited)
@@ -140,6 +192,8 @@ async def run_dev(
             await asyncio.gather(*tasks, return_exceptions=True)
         log.info("stopping")
         platform.stop()
+        if follower is not None:
+            follower.drain(final=True)  # what the services logged while stopping
         for sig in signals:
             loop.remove_signal_handler(sig)
         log.info("stopped")
@@ -149,7 +203,13 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     try:
         config = DevConfig.from_env()
         return asyncio.run(
-            run_dev(config, bundles=args.bundle, load_examples=not args.no_examples, workers=args.workers)
+            run_dev(
+                config,
+                bundles=args.bundle,
+                load_examples=not args.no_examples,
+                workers=args.workers,
+                follow_logs=not args.no_logs,
+            )
         )
     except ConfigError as exc:  # also raised for a malformed secret file in DRIFT_HOME
         log.error("%s", exc)
@@ -184,9 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also load this bundle file (or every bundle in this folder); repeatable",
     )
     dev.add_argument("--no-examples", action="store_true", help="do not load the bundles under examples/")
+    dev.add_argument(
+        "--no-logs",
+        action="store_true",
+        help="do not copy the services' log lines to this terminal (see DRIFT_HOME/logs)",
+    )
     dev.add_argument("--workers", type=_positive, default=1, metavar="N", help="worker processes (default 1)")
     dev.set_defaults(handler=_cmd_dev)
     add_commands(commands)
+    add_definition_commands(commands)
     return parser
 
 

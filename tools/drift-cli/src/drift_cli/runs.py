@@ -29,7 +29,8 @@ def _nats_url() -> str:
     return os.environ.get("DRIFT_NATS_URL") or f"nats://127.0.0.1:{os.environ.get('DRIFT_NATS_PORT', '4222')}"
 
 
-def _api_key() -> str:
+def api_key() -> str:
+    """The API key from `DRIFT_API_KEY`, else the dev key in $DRIFT_HOME; exits when there is none."""
     key = os.environ.get("DRIFT_API_KEY")
     if key:
         return key
@@ -58,7 +59,7 @@ def _with_client(
 ) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         async def run() -> int:
-            async with DriftClient(_gateway_url(), _api_key()) as client:
+            async with DriftClient(_gateway_url(), api_key()) as client:
                 try:
                     _print(await call(client, args))
                 except DriftError as error:

@@ -14,6 +14,8 @@ from drift_runtime.auth import bearer_token
 from drift_runtime.web import DriftProblem
 
 JSON = "application/json"
+# Handlers answer stored JSON bytes as they are; `Response[Any]` documents them as any JSON value
+# (`Response[bytes]` would tell OpenAPI clients to expect a string).
 Enums = NamedDependency[EnumService]
 Runs = NamedDependency[RunService]
 Tenant = NamedDependency[str]
@@ -34,15 +36,15 @@ class EnumController(Controller):
     tags = ["enums"]
 
     @get("/", summary="Every enum of the tenant, as one object", media_type=JSON)
-    async def all_enums(self, enums: Enums, tenant: Tenant) -> Response[bytes]:
+    async def all_enums(self, enums: Enums, tenant: Tenant) -> Response[Any]:
         return Response(await enums.all(tenant), media_type=JSON)
 
     @put("/{key:str}", summary="Create or replace an enum value (any JSON)", media_type=JSON)
-    async def put_enum(self, key: FromPath[str], body: RawBody, enums: Enums, tenant: Tenant) -> Response[bytes]:
+    async def put_enum(self, key: FromPath[str], body: RawBody, enums: Enums, tenant: Tenant) -> Response[Any]:
         return Response(await enums.put(tenant, key, body), media_type=JSON)
 
     @get("/{key:str}", summary="Read an enum value", media_type=JSON)
-    async def get_enum(self, key: FromPath[str], enums: Enums, tenant: Tenant) -> Response[bytes]:
+    async def get_enum(self, key: FromPath[str], enums: Enums, tenant: Tenant) -> Response[Any]:
         return Response(await enums.get(tenant, key), media_type=JSON)
 
     @delete("/{key:str}", summary="Remove an enum value", status_code=204)
@@ -72,5 +74,5 @@ class RunContextController(Controller):
         return await runs.put(tenant, workflow_id, body)
 
     @get("/{workflow_id:str}", summary="A run's last stored state", media_type=JSON)
-    async def get_run(self, workflow_id: FromPath[str], runs: Runs, tenant: Tenant) -> Response[bytes]:
+    async def get_run(self, workflow_id: FromPath[str], runs: Runs, tenant: Tenant) -> Response[Any]:
         return Response(await runs.get(tenant, workflow_id), media_type=JSON)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from dataclasses import dataclass
 from typing import Annotated, cast
 
 from litestar import Controller, Response, get, post, put
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from drift_dsl_store.errors import Invalid
-from drift_dsl_store.render import mermaid, svg
+from drift_dsl_store.render import mermaid, png, svg
 from drift_dsl_store.service import Activation, DefinitionService
 from drift_dsl_store.store import Kind
 from drift_schema.api import ProblemError
@@ -19,10 +24,52 @@ Version = Annotated[str, QueryParameter(description="`SNAPSHOT`, `LATEST` (highe
 Enrich = Annotated[
     bool, QueryParameter(name="enrichNodeDefinition", description="inline each referenced node at its version")
 ]
-Format = Annotated[str, QueryParameter(description="`svg` (default) or `mermaid`; `png` is not supported yet")]
+Format = Annotated[
+    str,
+    QueryParameter(description="`svg` (default), `png` or `mermaid`", schema_extra={"enum": ["svg", "png", "mermaid"]}),
+]
 Service = NamedDependency[DefinitionService]
 Tenant = NamedDependency[str]
 SVG = "image/svg+xml"
+MERMAID = "text/plain; charset=utf-8"
+DISCONNECTED_HEADER = "X-Drift-Disconnected-States"
+PNG = "image/png"
+FORMATS = ("svg", "png", "mermaid")
+
+
+DISCONNECTED_DOC = ResponseHeader(
+    name=DISCONNECTED_HEADER,
+    description="JSON array of the states no edge reaches (allowed; run them with the disconnected-node route)",
+    documentation_only=True,
+)
+
+
+@dataclass
+class TreeViewOperation(Operation):
+    """The tree view answers in one of three media types; Litestar documents only the handler's one."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {
+                SVG: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                PNG: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)),
+                MERMAID.split(";")[0]: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+            }
+
+
+async def _answer(
+    service: DefinitionService,
+    tenant: str,
+    definition: object,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response[WorkflowDefinition]:
+    """The workflow, with its disconnected states listed in a header (ASCII JSON, so any name is safe)."""
+    workflow = cast(WorkflowDefinition, definition)
+    detached = await service.disconnected_states(tenant, workflow)
+    listed = {DISCONNECTED_HEADER: json.dumps(detached)} if detached else {}
+    return Response(workflow, status_code=status_code, headers={**(headers or {}), **listed})
 
 
 class WorkflowDefinitionController(Controller):
@@ -31,17 +78,27 @@ class WorkflowDefinitionController(Controller):
     path = "/workflowDefinition"
     tags = ["workflow definitions"]
 
-    @post("/", summary="Create a workflow definition (its SNAPSHOT)", status_code=201)
+    @post(
+        "/",
+        summary="Create a workflow definition (its SNAPSHOT)",
+        status_code=201,
+        response_headers=[DISCONNECTED_DOC],
+    )
     async def create_workflow(self, body: RawBody, service: Service, tenant: Tenant) -> Response[WorkflowDefinition]:
         workflow = await service.create(tenant, Kind.WORKFLOW, body)
         location = f"/workflowDefinition/{workflow.id}?version=SNAPSHOT"
-        return Response(cast(WorkflowDefinition, workflow), status_code=201, headers={"Location": location})
+        return await _answer(service, tenant, workflow, status_code=201, headers={"Location": location})
 
-    @put("/", summary="Replace the SNAPSHOT of a workflow definition")
-    async def update_workflow(self, body: RawBody, service: Service, tenant: Tenant) -> WorkflowDefinition:
-        return cast(WorkflowDefinition, await service.update(tenant, Kind.WORKFLOW, body))
+    @put("/", summary="Replace the SNAPSHOT of a workflow definition", response_headers=[DISCONNECTED_DOC])
+    async def update_workflow(self, body: RawBody, service: Service, tenant: Tenant) -> Response[WorkflowDefinition]:
+        return await _answer(service, tenant, await service.update(tenant, Kind.WORKFLOW, body))
 
-    @get("/treeView/{definition_id:str}", summary="Draw the graph (svg or mermaid)", media_type=SVG)
+    @get(
+        "/treeView/{definition_id:str}",
+        summary="Draw the graph (svg, png or mermaid)",
+        media_type=SVG,
+        operation_class=TreeViewOperation,
+    )
     async def tree_view(
         self,
         definition_id: FromPath[str],
@@ -49,20 +106,20 @@ class WorkflowDefinitionController(Controller):
         tenant: Tenant,
         version: Version = "LATEST",
         format: Format = "svg",
-    ) -> Response[str]:
+    ) -> Response[str | bytes]:
         drawing = format.strip().lower()
-        if drawing not in ("svg", "mermaid"):
-            message = (
-                "png rendering is not supported yet; use format=svg or format=mermaid"
-                if drawing == "png"
-                else f"unknown format '{format}'; use svg or mermaid"
-            )
+        if drawing not in FORMATS:
+            message = f"unknown format '{format}'; use svg, png or mermaid"
             raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
         workflow = await service.get(tenant, Kind.WORKFLOW, definition_id, version or "LATEST")
         assert isinstance(workflow, WorkflowDefinition)
         nodes = await service.nodes_for_display(tenant, workflow)
         if drawing == "mermaid":
-            return Response(mermaid(workflow, nodes), media_type="text/plain; charset=utf-8")
+            return Response(mermaid(workflow, nodes), media_type=MERMAID)
+        if drawing == "png":
+            # Drawing is CPU work of a few milliseconds per state: off the event loop.
+            image = await asyncio.to_thread(png, workflow, nodes)
+            return Response(image, media_type=PNG)
         return Response(svg(workflow, nodes), media_type=SVG)
 
     @get("/{definition_id:str}", summary="Read a workflow definition at a version")
@@ -78,11 +135,16 @@ class WorkflowDefinitionController(Controller):
         assert isinstance(workflow, WorkflowDefinition)
         return await service.enriched(tenant, workflow) if enrich else workflow
 
-    @post("/{definition_id:str}/publishWorkflow", summary="Publish the SNAPSHOT as the next version", status_code=200)
+    @post(
+        "/{definition_id:str}/publishWorkflow",
+        summary="Publish the SNAPSHOT as the next version",
+        status_code=200,
+        response_headers=[DISCONNECTED_DOC],
+    )
     async def publish_workflow(
         self, definition_id: FromPath[str], service: Service, tenant: Tenant
-    ) -> WorkflowDefinition:
-        return cast(WorkflowDefinition, await service.publish(tenant, Kind.WORKFLOW, definition_id))
+    ) -> Response[WorkflowDefinition]:
+        return await _answer(service, tenant, await service.publish(tenant, Kind.WORKFLOW, definition_id))
 
     @post("/{definition_id:str}/activate", summary="Make a published version ACTIVE (or roll back)", status_code=200)
     async def activate_workflow(

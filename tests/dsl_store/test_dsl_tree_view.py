@@ -1,0 +1,162 @@
+"""treeView in svg, png and mermaid, and disconnected states listed on every workflow write."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from dsl_helpers import ACME, publish_nodes, script_node, success_node
+from litestar.testing import AsyncTestClient
+from PIL import Image
+
+from drift_dsl_store.render import BOX_H, BOX_W, FILLS, PNG_SCALE, layout
+from drift_schema.codec import workflow_definition_decoder
+
+Client = AsyncTestClient[Any]
+SVG_NS = "{http://www.w3.org/2000/svg}"
+HEADER = "x-drift-disconnected-states"
+
+
+def _workflow() -> dict[str, Any]:
+    """A BRANCH with two rules and a default, a PARALLEL of two branches, a loop back and two disconnected states."""
+    return {
+        "id": "orders",
+        "startNode": "check",
+        "defaultFailureNode": "oops",
+        "states": {
+            "check": {
+                "nodeDefinition": {
+                    "id": "b",
+                    "type": "BRANCH",
+                    "choices": [
+                        {"rule": "{% $params.amount > 100 %}", "nextNode": "approve"},
+                        {"rule": "{% $params.kind = 'gift' %}", "nextNode": "fork"},
+                    ],
+                    "defaultNode": "done",
+                }
+            },
+            "approve": {"resourceId": "calc", "nextNode": "fork"},
+            "fork": {
+                "nodeDefinition": {"id": "p", "type": "PARALLEL", "branches": ["left", "right"]},
+                "nextNode": "done",
+            },
+            "left": {"resourceId": "calc", "end": True},
+            "right": {"resourceId": "calc", "end": True},
+            "done": {"resourceId": "done"},
+            "oops": {"nodeDefinition": {"id": "bad", "type": "FAILURE", "error": "no"}},
+            "retry": {"resourceId": "calc", "nextNode": "check"},
+            "orphan": {"resourceId": "calc"},
+        },
+    }
+
+
+async def _published(client: Client) -> None:
+    await publish_nodes(client, script_node("calc"), success_node())
+    assert (await client.post("/workflowDefinition", json=_workflow(), headers=ACME)).status_code == 201
+    assert (await client.post("/workflowDefinition/orders/publishWorkflow", headers=ACME)).status_code == 200
+
+
+async def _view(client: Client, drawing: str) -> Any:
+    response = await client.get("/workflowDefinition/treeView/orders", params={"format": drawing}, headers=ACME)
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def test_svg_labels_states_rules_branches_and_marks(client: Client) -> None:
+    """The SVG names each state and its type, labels choices with their rule, and marks start, terminals, detached."""
+    await _published(client)
+    root = ET.fromstring((await _view(client, "svg")).text)
+    texts = {element.text for element in root.iter(f"{SVG_NS}text")}
+    assert {"check", "approve", "fork", "left", "right", "done", "oops", "retry", "orphan"} <= texts
+    assert {"1: $params.amount > 100", "2: $params.kind = 'gift'", "default", "branch 1", "branch 2"} <= texts
+    assert {"BRANCH (inline)", "SCRIPT · calc@LATEST", "SUCCESS · done@LATEST", "start"} <= texts
+    groups = {
+        group.findall(f"{SVG_NS}text")[-2].text: set(group.get("class", "").split())
+        for group in root.iter(f"{SVG_NS}g")
+    }
+    assert groups["check"] == {"state", "start"}
+    assert {name for name, classes in groups.items() if "terminal" in classes} == {"left", "right", "done", "oops"}
+    assert {name for name, classes in groups.items() if "disconnected" in classes} == {"retry", "orphan"}
+    # 3 edges of the BRANCH, 2 parallel branches, 2 nextNode edges and the loop from retry: one path each.
+    assert len(root.findall(f"{SVG_NS}path")) == 8
+
+
+async def test_png_is_the_same_layout_with_each_state_drawn(client: Client) -> None:
+    """The PNG has the layout's size (scaled) and each state's fill: start blue, SUCCESS green, detached grey."""
+    await _published(client)
+    response = await _view(client, "png")
+    assert response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.format == "PNG"
+    stored = await client.get("/workflowDefinition/orders", headers=ACME)
+    definition = workflow_definition_decoder.decode(stored.content)
+    # The positions depend only on the edges, and every BRANCH and PARALLEL here is inline.
+    plan = layout(definition, {name: state.node_definition for name, state in definition.states.items()})
+    assert image.size == (round(plan.width * PNG_SCALE), round(plan.height * PNG_SCALE))
+    rgb = image.convert("RGB")
+
+    def fill_of(name: str) -> str:
+        box = next(box for box in plan.boxes if box.name == name)
+        # A point inside the box, left of its centred text and inside any inner terminal border.
+        x, y = (box.x + 12) * PNG_SCALE, (box.y + BOX_H / 2) * PNG_SCALE
+        assert x < (box.x + BOX_W) * PNG_SCALE
+        return "#{:02x}{:02x}{:02x}".format(*rgb.getpixel((int(x), int(y))))
+
+    assert fill_of("check") == FILLS["start"]
+    assert fill_of("done") == FILLS["SUCCESS"]
+    assert fill_of("oops") == FILLS["FAILURE"]
+    assert fill_of("retry") == fill_of("orphan") == FILLS["disconnected"]
+    assert fill_of("approve") == FILLS["other"]
+
+
+async def test_mermaid_shows_rules_branches_start_terminals_and_detached(client: Client) -> None:
+    """The Mermaid flowchart labels choices with their rule and classes the start and the disconnected states."""
+    await _published(client)
+    text = (await _view(client, "mermaid")).text
+    ids = {line.split('"')[1].split("<br/>")[0]: line.split()[0][:2] for line in text.splitlines()[1:10]}
+    assert f'{ids["check"]} -->|"1: $params.amount #gt; 100"| {ids["approve"]}' in text
+    assert f'{ids["check"]} -->|"default"| {ids["done"]}' in text
+    assert f'{ids["fork"]} -.->|"branch 2"| {ids["right"]}' in text
+    assert f"class {ids['check']} start" in text
+    assert f"class {ids['retry']},{ids['orphan']} disconnected" in text
+    assert f'{ids["left"]}[["left' in text and f'{ids["check"]}(["check' in text
+
+
+async def test_disconnected_states_are_allowed_and_listed(client: Client) -> None:
+    """A workflow with unreachable states is accepted; create, update and publish list them in a header."""
+    await publish_nodes(client, script_node("calc"), success_node())
+    created = await client.post("/workflowDefinition", json=_workflow(), headers=ACME)
+    assert created.status_code == 201
+    assert json.loads(created.headers[HEADER]) == ["retry", "orphan"]
+    reconnected = _workflow()
+    reconnected["states"]["done"]["nextNode"] = "orphan"
+    updated = await client.put("/workflowDefinition", json=reconnected, headers=ACME)
+    assert json.loads(updated.headers[HEADER]) == ["retry"]
+    published = await client.post("/workflowDefinition/orders/publishWorkflow", headers=ACME)
+    assert published.status_code == 200
+    assert json.loads(published.headers[HEADER]) == ["retry"]
+    connected = _workflow()
+    del connected["states"]["retry"], connected["states"]["orphan"]
+    clean = await client.put("/workflowDefinition", json=connected, headers=ACME)
+    assert clean.status_code == 200 and HEADER not in clean.headers
+
+
+async def test_disconnected_states_follow_referenced_branch_edges(client: Client) -> None:
+    """A state reached only through a referenced BRANCH node's choice is not listed as disconnected."""
+    branch = {"id": "route", "type": "BRANCH", "choices": [{"rule": "{% true %}", "nextNode": "yes"}]}
+    await publish_nodes(client, branch, success_node())
+    workflow = {
+        "id": "w",
+        "startNode": "route",
+        "states": {
+            "route": {"resourceId": "route", "nextNode": "no"},
+            "yes": {"resourceId": "done"},
+            "no": {"resourceId": "done"},
+            "unused": {"resourceId": "done"},
+        },
+    }
+    created = await client.post("/workflowDefinition", json=workflow, headers=ACME)
+    assert created.status_code == 201
+    assert json.loads(created.headers[HEADER]) == ["unused"]
