@@ -47,6 +47,15 @@ def test_deploy_guide_names_only_paths_that_exist() -> None:
         assert matches and all(m.exists() for m in matches), f"docs/deploy.md names missing {path}"
 
 
+def test_deploy_guide_pods_in_the_prod_namespace_pass_its_network_policies() -> None:
+    """Every `kubectl -n drift run` in the guide labels its pod part-of=drift, the label the prod
+    NetworkPolicies admit to NATS (test_deploy_network checks that both ways)."""
+    commands = re.findall(r"kubectl -n drift run (?:[^\n]*\\\n)*[^\n]*", GUIDE.read_text())
+    assert commands
+    for command in commands:
+        assert "--labels=app.kubernetes.io/part-of=drift" in command, command
+
+
 def test_deploy_guide_covers_the_issue_topics() -> None:
     """The guide walks from zero to a cluster, sizes it, explains each production dependency and its limits."""
     text = GUIDE.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import re
@@ -42,7 +43,7 @@ EXTERNAL_SECRETS = {
     "prod": {"drift-secrets": SECRET_KEYS, "redis-auth": {"password"}},
 }
 # Variables in the manifests that no service reads yet, each with its TODO in docs/deploy.md.
-PENDING_VARIABLES = {"DRIFT_STREAM_REPLICAS"}
+PENDING_VARIABLES: set[str] = set()
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 
 
@@ -222,6 +223,35 @@ def test_probes_hit_declared_ports_and_health_paths(rendered: dict[str, list[Obj
                 assert f"http://127.0.0.1:{port}{path}'" in command, command
                 env = {e["name"]: e.get("value") for e in container["env"]}
                 assert env["DRIFT_METRICS_PORT"] == str(port)
+
+
+def _health_server_binds_bind_host(service: str) -> bool:
+    """Whether services/<service>'s app.py passes `host=` to serve_health (which defaults to 127.0.0.1)."""
+    app = ROOT / "services" / service / "src" / f"drift_{service.replace('-', '_')}" / "app.py"
+    calls = [
+        node
+        for node in ast.walk(ast.parse(app.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "serve_health"
+    ]
+    assert calls, f"{app} never calls serve_health"
+    return all(any(k.arg == "host" for k in call.keywords) for call in calls)
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_http_probes_only_where_the_health_server_listens_beyond_loopback(
+    rendered: dict[str, list[Obj]], name: str
+) -> None:
+    """A metrics-port service is probed with httpGet only if it binds DRIFT_BIND_HOST; one bound to
+    127.0.0.1 would fail every kubelet probe and be restarted forever, so it keeps exec probes."""
+    for service, deployment in drift_deployments(rendered[name]).items():
+        if SERVICES[service][1] != "metrics":
+            continue
+        container = container_of(deployment)
+        http_probes = [p for p in ("startupProbe", "livenessProbe", "readinessProbe") if "httpGet" in container[p]]
+        if http_probes:
+            assert _health_server_binds_bind_host(service), (
+                f"{service}: {http_probes} use httpGet but its health server binds 127.0.0.1"
+            )
 
 
 @pytest.mark.parametrize("name", OVERLAYS)

@@ -130,6 +130,10 @@ DATABASE = internet("10.20.30.40")
 WEBSITE = internet("93.184.216.34")
 METADATA = internet("169.254.169.254")
 
+# The operator's throwaway `kubectl run nats-box` of docs/deploy.md, with and without the label it gives.
+NATS_BOX = Peer(labels={"run": "nats-box", "app.kubernetes.io/part-of": "drift"})
+UNLABELLED_NATS_BOX = Peer(labels={"run": "nats-box"})
+
 DRIFT = ("drift-gateway", "drift-dsl-store", "drift-dispatcher", "drift-worker", "drift-notifier")
 # (source workload, destination, port): every connection Drift makes in production.
 REQUIRED = [
@@ -141,6 +145,9 @@ REQUIRED = [
     ("drift-dispatcher", TEMPORAL, 7233),
     ("drift-worker", TEMPORAL, 7233),
     ("drift-dispatcher", "drift-dsl-store", 8100),
+    ("drift-notifier", TEMPORAL, 7233),
+    ("drift-notifier", "drift-dsl-store", 8100),
+    ("drift-gateway", "drift-dsl-store", 8100),
     ("drift-dsl-store", DATABASE, 5432),
     ("drift-worker", WEBSITE, 443),
     ("drift-notifier", WEBSITE, 443),
@@ -155,6 +162,7 @@ REQUIRED = [
     (PROMETHEUS, "drift-dispatcher", 9101),
     (PROMETHEUS, "drift-worker", 9102),
     (PROMETHEUS, "drift-notifier", 9103),
+    (NATS_BOX, "nats", 4222),
 ]
 # Connections that must stay closed.
 FORBIDDEN = [
@@ -169,6 +177,7 @@ FORBIDDEN = [
     (INGRESS, "redis-haproxy", 6379),
     (INGRESS, "drift-worker", 9102),
     (WEBSITE, "drift-dispatcher", 9101),
+    (UNLABELLED_NATS_BOX, "nats", 4222),
 ]
 
 

@@ -98,6 +98,9 @@ async def test_timeline_lists_node_visits_with_timings(platform: Platform) -> No
 
 async def test_every_service_serves_prometheus_metrics(platform: Platform) -> None:
     """/metrics on both HTTP services and on each background service's port, with Drift's and Temporal's series."""
+    async with DriftClient(platform.gateway_url, "key-acme") as client:
+        # One run of its own, so each series below has samples even when this test runs alone.
+        await client.start("hello_approval", workflow_id=f"mx-{uuid.uuid4().hex[:10]}", params={"name": "Mo"})
     async with httpx.AsyncClient(timeout=10) as http:
         texts = {}
         for service in platform.services:
@@ -106,6 +109,78 @@ async def test_every_service_serves_prometheus_metrics(platform: Platform) -> No
             assert response.status_code == 200, service.name
             texts[service.name] = response.text
     assert "drift_sync_waiters_active" in texts["gateway"]
+    assert "drift_sync_waiters_timed_out_total" in texts["gateway"]
     assert 'drift_commands_total{kind="start",outcome="accepted"}' in texts["dispatcher"]
-    assert "drift_run_status_events_total" in texts["notifier"]
+    assert 'drift_dispatch_seconds_count{kind="start"}' in texts["dispatcher"]
+    assert 'drift_run_status_events_total{status="WAITING"}' in texts["notifier"]
+    assert "drift_webhook_deliveries_total" in texts["notifier"]
+    # Node durations by type and outcome, from the visits the earlier tests' runs made.
+    assert 'drift_node_seconds_count{outcome="COMPLETED",type="SCRIPT"}' in texts["worker-1"]
+    assert "drift_dsl_changes_total" in texts["dsl-store"]
     assert "temporal_" in texts["dispatcher"] and "temporal_" in texts["worker-1"]
+
+
+async def test_cli_terminate_timeline_and_events(platform: Platform) -> None:
+    """`drift terminate`, `drift get --timeline` and `drift events` print the run's answers and events."""
+    env = {"DRIFT_GATEWAY_URL": platform.gateway_url, "DRIFT_API_KEY": "key-acme"}
+    workflow_id = f"clt-{uuid.uuid4().hex[:10]}"
+    await _drift("start", "hello_approval", "--id", workflow_id, "--params", '{"name": "Hal"}', env=env)
+    timeline = await _drift("get", workflow_id, "--timeline", env=env)
+    # The waiting INSTRUCTION has no node event until it is answered.
+    assert [entry["instanceName"] for entry in timeline["nodes"]] == ["greet"]
+    ended = await _drift("terminate", workflow_id, "--reason", "from the cli", env=env)
+    assert ended == {"workflowId": workflow_id, "workflowStatus": "TERMINATED"}
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "drift_cli",
+        "events",
+        workflow_id,
+        "--tenant",
+        "acme",
+        env={**os.environ, "DRIFT_NATS_URL": platform.infra.nats_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    statuses = [json.loads(line).get("workflowStatus") for line in out.decode().splitlines()]
+    assert [status for status in statuses if status] == ["RUNNING", "WAITING", "TERMINATED"]
+
+
+async def test_cli_events_follow_prints_new_events_as_they_happen(platform: Platform) -> None:
+    """`drift events ID --follow` prints the stored events, then the ones a later resume causes, until stopped."""
+    async with DriftClient(platform.gateway_url, "key-acme") as client:
+        workflow_id = f"clf-{uuid.uuid4().hex[:10]}"
+        await client.start("hello_approval", workflow_id=workflow_id, params={"name": "Ivy"})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "drift_cli",
+            "events",
+            workflow_id,
+            "--tenant",
+            "acme",
+            "--follow",
+            env={**os.environ, "DRIFT_NATS_URL": platform.infra.nats_url},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert process.stdout is not None
+        try:
+
+            async def until(status: str) -> None:
+                while True:
+                    line = await asyncio.wait_for(process.stdout.readline(), timeout=60)  # type: ignore[union-attr]
+                    assert line, "drift events --follow ended early"
+                    if json.loads(line).get("workflowStatus") == status:
+                        return
+
+            await until("WAITING")
+            await client.resume(workflow_id, {"decision": "APPROVE"})
+            await until("COMPLETED")
+            assert process.returncode is None, "--follow keeps running after the run's last event"
+        finally:
+            process.terminate()
+            await process.wait()

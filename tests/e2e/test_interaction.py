@@ -11,9 +11,15 @@ import httpx
 import nats
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
-from drift_cli.servers import InfraStack
+from drift_cli.platform import Platform
+from drift_cli.servers import InfraStack, free_port
+from drift_dispatcher.app import run as run_dispatcher
+from drift_dispatcher.config import Settings as DispatcherSettings
+from drift_runtime.messaging import replay
+from drift_schema.run import DEFAULT_TASK_QUEUE
 from e2e.conftest import WEBHOOK_SECRET
 from e2e.receiver import Receiver
 
@@ -173,4 +179,127 @@ async def test_nats_commands_that_cannot_run_are_rejected_once(platform: object,
         missing = await _next_with_status(events, "REJECTED")
         assert missing["errorCode"] == "NOT_FOUND"
     finally:
+        await connection.close()
+
+
+async def _acked_by_dispatcher(js: nats.js.JetStreamContext, stream_seq: int) -> None:
+    """Wait until the dispatcher's durable consumer has acked (or terminated) the message at `stream_seq`."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await js.consumer_info("DRIFT_COMMANDS", "dispatcher")).ack_floor.stream_seq < stream_seq:
+        assert asyncio.get_running_loop().time() < deadline, "the dispatcher never finished with the command"
+        await asyncio.sleep(0.1)
+
+
+async def _stored_statuses(js: nats.js.JetStreamContext, workflow_id: str) -> list[str]:
+    return [
+        json.loads(msg.data)["workflowStatus"]
+        async for msg in replay(js, f"drift.acme.evt.workflow.{workflow_id}", "DRIFT_EVENTS")
+    ]
+
+
+async def test_a_poison_command_yields_exactly_one_rejection_and_is_not_redelivered(
+    platform: object, infra: InfraStack
+) -> None:
+    """An undecodable command naming its run gets one REJECTED event and is acked; one naming none is terminated."""
+    workflow_id = _run_id("poison")
+    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
+    try:
+        js = connection.jetstream()
+        named = await js.publish(
+            "drift.acme.cmd.resume",
+            b"\xff not json",
+            headers={"Nats-Msg-Id": uuid.uuid4().hex, "Drift-Workflow-Id": workflow_id},
+        )
+        rejected = await _next_with_status(events, "REJECTED")
+        assert rejected["errorCode"] == "INVALID"
+        await _acked_by_dispatcher(js, named.seq)
+        assert await _stored_statuses(js, workflow_id) == ["REJECTED"]
+
+        anonymous = await js.publish("drift.acme.cmd.start", b"[]", headers={"Nats-Msg-Id": uuid.uuid4().hex})
+        # A nak'd (to be redelivered) message would hold the ack floor back: passing it means terminated.
+        await _acked_by_dispatcher(js, anonymous.seq)
+    finally:
+        await connection.close()
+
+
+async def test_commands_for_one_run_apply_in_order(platform: object, infra: InfraStack) -> None:
+    """A start and a terminate for one run published back to back: the terminate applies after the start."""
+    workflow_id = _run_id("order")
+    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
+    try:
+        js = connection.jetstream()
+        await js.publish(
+            "drift.acme.cmd.start",
+            json.dumps(_start_body(workflow_id)).encode(),
+            headers={"Nats-Msg-Id": uuid.uuid4().hex},
+        )
+        ended = await js.publish(
+            "drift.acme.cmd.terminate",
+            json.dumps({"workflowId": workflow_id, "reason": "in order"}).encode(),
+            headers={"Nats-Msg-Id": uuid.uuid4().hex},
+        )
+        terminated = await _next_with_status(events, "TERMINATED")
+        assert terminated["errorMessage"] == "in order"
+        await _acked_by_dispatcher(js, ended.seq)
+        assert "REJECTED" not in await _stored_statuses(js, workflow_id)
+    finally:
+        await connection.close()
+
+
+async def test_commands_wait_out_any_outage_in_the_stream(platform: object, infra: InfraStack) -> None:
+    """The dispatcher's consumer never gives up on a command: deliveries are unlimited (outages back off)."""
+    connection = await nats.connect(infra.nats_url)
+    try:
+        info = await connection.jetstream().consumer_info("DRIFT_COMMANDS", "dispatcher")
+        assert info.config.max_deliver in (None, -1), info.config.max_deliver
+        assert str(info.config.ack_policy).lower().endswith("explicit")
+    finally:
+        await connection.close()
+
+
+async def test_dispatchers_sharing_the_durable_consumer_split_the_commands(
+    platform: Platform, infra: InfraStack
+) -> None:
+    """A second dispatcher on the same durable (a queue group) takes a share of the commands; each runs once."""
+    settings = DispatcherSettings(
+        nats_url=infra.nats_url,
+        temporal_address=infra.temporal_address,
+        temporal_namespace="default",
+        task_queue=DEFAULT_TASK_QUEUE,
+        dsl_store_url=platform.dsl_store_url,
+        service_token=platform.secrets.service_token,
+        metrics_port=free_port(),
+        log_format="json",
+        log_level="WARNING",
+        stream_replicas=1,
+        bind_host="127.0.0.1",
+        concurrency=4,
+    )
+    stop = asyncio.Event()
+    second = asyncio.create_task(run_dispatcher(settings, stop))
+    prefix = _run_id("qg")
+    workflow_ids = [f"{prefix}-{n}" for n in range(24)]
+    connection, events = await _subscribe(infra.nats_url, "drift.acme.evt.workflow.*")
+    try:
+        js = connection.jetstream()
+        for workflow_id in workflow_ids:
+            await js.publish(
+                "drift.acme.cmd.start",
+                json.dumps(_start_body(workflow_id)).encode(),
+                headers={"Nats-Msg-Id": uuid.uuid4().hex},
+            )
+        waiting: dict[str, int] = {}
+        while len(waiting) < len(workflow_ids):
+            event = await asyncio.wait_for(events.get(), timeout=60)
+            if not str(event["workflowId"]).startswith(prefix):
+                continue
+            assert event["workflowStatus"] != "REJECTED", event
+            if event["workflowStatus"] == "WAITING":
+                waiting[str(event["workflowId"])] = waiting.get(str(event["workflowId"]), 0) + 1
+        assert set(waiting) == set(workflow_ids) and set(waiting.values()) == {1}
+        here = REGISTRY.get_sample_value("drift_commands_total", {"kind": "start", "outcome": "accepted"}) or 0
+        assert 0 < here < len(workflow_ids), f"the in-process dispatcher took {here} of {len(workflow_ids)}"
+    finally:
+        stop.set()
+        await asyncio.wait_for(second, timeout=30)
         await connection.close()

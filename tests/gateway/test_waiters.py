@@ -1,4 +1,4 @@
-"""Sync waiters on real Redis: answers published after subscribing, or missed and recovered from the last state."""
+"""Sync waiters on real Redis and NATS: answers published after subscribing, or missed and recovered."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import asyncio
 import uuid
 
 import msgspec
+import nats
 from redis.asyncio import Redis
 
 from drift_cli.servers import InfraStack
-from drift_gateway.waiters import RunWaiter
-from drift_schema import redis_keys
+from drift_gateway.waiters import RunWaiter, StatusEventWaiter, stored_answer
+from drift_runtime.messaging import ensure_streams, publish
+from drift_schema import redis_keys, subjects
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
 
@@ -66,3 +68,42 @@ async def test_no_answer_by_the_deadline_is_none(infra: InfraStack) -> None:
         assert await waiter.wait("mine", timeout_s=0.3) is None
         assert asyncio.get_running_loop().time() - started < 5
     await redis.aclose()
+
+
+def _workflow_event(workflow_id: str, status: WorkflowStatus, command_id: str, seq: int) -> WorkflowEvent:
+    return msgspec.json.decode(_event(workflow_id, status, command_id, seq), type=WorkflowEvent)
+
+
+async def test_status_event_waiter_answers_with_its_own_commands_stable_state(infra: InfraStack) -> None:
+    """Redis down: the run's NATS status events answer, skipping other commands' and non-stable states."""
+    nc = await nats.connect(infra.nats_url)
+    workflow_id = uuid.uuid4().hex
+    subject = subjects.workflow_events("acme", workflow_id)
+    async with StatusEventWaiter(nc, "acme", workflow_id) as waiter:
+        # Published right after subscribing, as the gateway publishes its command: none may be missed.
+        await nc.publish(subject, _event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
+        await nc.publish(subject, _event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
+        await nc.publish(subject, b"not an event")
+        await nc.publish(subject, _event(workflow_id, WorkflowStatus.WAITING, "mine", 3))
+        answer = await waiter.wait("mine", timeout_s=10)
+        assert answer is not None and answer.workflow_status == WorkflowStatus.WAITING and answer.seq == 3
+        assert await waiter.wait("mine-too", timeout_s=0.2) is None
+    await nc.close()
+
+
+async def test_an_answer_already_in_the_event_stream_is_found(infra: InfraStack) -> None:
+    """After Redis failed mid-wait, an answer published before the NATS subscription is read back from the stream."""
+    nc = await nats.connect(infra.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    workflow_id = uuid.uuid4().hex
+    subject = subjects.workflow_events("acme", workflow_id)
+    for event in (
+        _workflow_event(workflow_id, WorkflowStatus.COMPLETED, "other", 1),
+        _workflow_event(workflow_id, WorkflowStatus.WAITING, "mine", 2),
+    ):
+        await publish(js, subject, event, event.event_id)
+    found = await stored_answer(js, "acme", workflow_id, "mine")
+    assert found is not None and found.seq == 2
+    assert await stored_answer(js, "acme", workflow_id, "nobody") is None
+    await nc.close()

@@ -2,6 +2,10 @@
 
 Subclasses implement `respond()`; the base parses requests, keeps connections
 alive when asked, and lets tests await what arrived without sleeping.
+
+The drills (`python -m drills`, run from the repository root) import this module
+as `tests.support.loopback`; tests import it as `support.loopback`. It depends on
+nothing outside the standard library.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -24,12 +29,25 @@ class HttpAnswer:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def holds_within(changed: asyncio.Condition, done: Callable[[], bool], timeout: float) -> bool:
+    """Wait until `done()` holds, checked whenever `changed` is notified; whether it holds at the timeout."""
+    try:
+        async with changed:
+            await asyncio.wait_for(changed.wait_for(done), timeout)
+    except TimeoutError:
+        return done()
+    return True
 
 
 @dataclass
 class LoopbackServer:
     server: asyncio.Server | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    wait_for_clients: ClassVar[bool] = True
+    """Whether `close()` waits for open connections to end (Python 3.12+ waits for idle keep-alive ones too)."""
 
     @property
     def url(self) -> str:
@@ -44,7 +62,8 @@ class LoopbackServer:
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
-            await self.server.wait_closed()
+            if self.wait_for_clients:
+                await self.server.wait_closed()
 
     async def respond(self, request: HttpRequest) -> HttpAnswer:
         """Answer one request; called with every request, in arrival order per connection."""
@@ -56,9 +75,13 @@ class LoopbackServer:
             self._changed.notify_all()
 
     async def wait_until(self, done: Callable[[], bool], timeout: float = 30) -> None:
-        """Wait until `done()` holds (checked after every request), or fail at the timeout."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(done), timeout)
+        """Wait until `done()` holds (checked after every request), or fail (TimeoutError) at the timeout."""
+        if not await holds_within(self._changed, done, timeout):
+            raise TimeoutError(f"not reached within {timeout:g}s")
+
+    async def holds_within(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `done()` holds (checked after every request); False at the timeout."""
+        return await holds_within(self._changed, done, timeout)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -72,10 +95,11 @@ class LoopbackServer:
                 request = HttpRequest(method, target.split("?", 1)[0], headers, body)
                 answer = await self.respond(request)
                 keep_alive = headers.get("connection", "").lower() != "close"
+                extra = "".join(f"\r\n{name}: {value}" for name, value in answer.headers.items())
                 writer.write(
                     f"HTTP/1.1 {answer.status} X\r\nContent-Type: {answer.content_type}\r\n"
                     f"Content-Length: {len(answer.body)}\r\nConnection: {'keep-alive' if keep_alive else 'close'}"
-                    "\r\n\r\n".encode()
+                    f"{extra}\r\n\r\n".encode()
                     + answer.body
                 )
                 await writer.drain()

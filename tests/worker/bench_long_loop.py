@@ -12,12 +12,27 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 from worker_support import definition, script, standalone, state, success
 
 
-async def main(iterations: int) -> None:
+@dataclass(frozen=True)
+class LoopRun:
+    """What one loop run measured (also read by `python -m benchmarks`, figure P4)."""
+
+    status: str
+    disposition: Any
+    iterations: int
+    seconds: float
+    runs: int
+    longest_history: int
+
+
+async def measure(iterations: int) -> LoopRun:
+    """Run the loop once on a standalone worker; its outcome, wall time and longest history."""
     wf = definition(
         {
             "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
@@ -43,9 +58,15 @@ async def main(iterations: int) -> None:
             history = await local.runner.client.get_workflow_handle(handle.id, run_id=execution.run_id).fetch_history()
             longest = max(longest, len(history.events))
             assert execution.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CONTINUED_AS_NEW)
+    return LoopRun(str(snapshot.workflow_status), snapshot.disposition, iterations, elapsed, runs, longest)
+
+
+async def main(iterations: int) -> None:
+    run = await measure(iterations)
     print(
-        f"{snapshot.workflow_status} {snapshot.disposition!r}: {iterations} iterations ({2 * iterations} visits) "
-        f"in {elapsed:.1f}s = {2 * iterations / elapsed:.0f} visits/s; {runs} runs, longest history {longest} events"
+        f"{run.status} {run.disposition!r}: {iterations} iterations ({2 * iterations} visits) "
+        f"in {run.seconds:.1f}s = {2 * iterations / run.seconds:.0f} visits/s; "
+        f"{run.runs} runs, longest history {run.longest_history} events"
     )
 
 

@@ -1,6 +1,6 @@
 """Record the Temporal histories that `test_replay.py` replays (the determinism guard).
 
-    uv run python tests/worker/record_histories.py
+    uv run python tests/worker/record_histories.py [scenario ...]
 
 Starts embedded Temporal and NATS in a temporary folder, a loopback HTTP stub and
 an in-process worker, drives the example workflows (and one that touches every
@@ -12,6 +12,7 @@ history fail to replay would break runs that are in flight when it ships.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -142,13 +143,59 @@ async def long_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str
     return [("long_loop_first_run", first), ("long_loop_last_run", last)]
 
 
-SCENARIOS: tuple[Scenario, ...] = (hello_approval, return_request, every_node, long_loop)
+async def failure_paths(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """HTTP retried once, a PARALLEL whose FAILURE branch cancels a timer, the default failure path
+    (an ASYNC child, an ABSOLUTE_WAIT from an expression, a literal one in the past), an ON_EVENT timeout."""
+    doubler = definition(
+        {"double": script("{% $global.params.n * 2 %}", "done"), "done": success("DOUBLED")}, id="doubler"
+    )
+    wf = definition(
+        {
+            "fetch": state(
+                {
+                    "type": "HTTP",
+                    "request": {"url": stub.url(f"/flaky/{uuid.uuid4().hex}"), "query": {"fail": 1}},
+                    "retry": {"maxAttempts": 2, "initialIntervalMs": 50},
+                },
+                "fan",
+            ),
+            "fan": state({"type": "PARALLEL", "branches": ["slow", "bad"]}, "done"),
+            "slow": state({"type": "WAIT", "config": {"waitType": "SCHEDULER_WAIT", "duration": 30}}),
+            "bad": state({"type": "FAILURE", "error": "branch broke"}, end=True),
+            "handler": state(
+                {"type": "CHILD", "childWorkflowId": "doubler", "executionMode": "ASYNC", "params": {"n": 3}}, "soon"
+            ),
+            "soon": state(
+                {
+                    "type": "WAIT",
+                    "config": {"waitType": "ABSOLUTE_WAIT", "timestamp": "{% $fromMillis($millis() + 500) %}"},
+                },
+                "past",
+            ),
+            "past": state(
+                {"type": "WAIT", "config": {"waitType": "ABSOLUTE_WAIT", "timestamp": "2001-02-03T04:05:06Z"}}, "hold"
+            ),
+            "hold": state({"type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "never", "timeoutSeconds": 1}}),
+            "done": success(),
+        },
+        start="fetch",
+        defaultFailureNode="handler",
+    )
+    _, handle = await runner.start(wf, children={child_key("doubler", "ACTIVE"): doubler})
+    snapshot = await handle.result()
+    assert snapshot.workflow_status == "FAILED", snapshot
+    return [("failure_paths", handle)]
 
 
-async def main() -> None:
+SCENARIOS: tuple[Scenario, ...] = (hello_approval, return_request, every_node, long_loop, failure_paths)
+
+
+async def main(names: list[str]) -> None:
+    """Record every scenario, or only those named (so new ones never re-record the old histories)."""
+    chosen = [scenario for scenario in SCENARIOS if not names or scenario.__name__ in names]
     HISTORIES.mkdir(exist_ok=True)
     async with standalone() as local:
-        for scenario in SCENARIOS:
+        for scenario in chosen:
             for name, handle in await scenario(local.runner, local.tap, local.stub):
                 history = await handle.fetch_history()
                 (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
@@ -156,4 +203,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import importlib.metadata
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from worker_support import EventTap, Runner, StaticTokens, Stub, definition, new_id, script, state, success
 
+from drift_schema.nodes import RetryPolicy as NodeRetry
 from drift_worker import tokens
+from drift_worker.model import NODE_FAILED
+from drift_worker.nodes.http import temporal_retry
 from drift_worker.ssrf import Guard, SsrfRefused, guarded_client
 
 
@@ -108,6 +113,9 @@ async def test_retries_keep_one_idempotency_key_and_report_the_attempt(
     assert len(keys) == 1
     event = await tap.node(public, "call")
     assert (event["status"], event["attempt"]) == ("COMPLETED", 3)
+    # The event's id is the visit's, not the attempt's: a retried publish would be deduplicated.
+    assert event["eventId"] == f"{handle.first_execution_run_id}:n1"
+    assert [e["instanceName"] for e in tap.nodes[public]].count("call") == 1
 
 
 async def test_two_visits_get_different_idempotency_keys(runner: Runner, stub: Stub) -> None:
@@ -271,3 +279,20 @@ def test_a_broken_token_provider_stops_the_worker(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(tokens, "entry_points", _EntryPoints(point))
     with pytest.raises(tokens.TokenProviderError, match="broken"):
         tokens.discover_token_providers()
+
+
+def test_node_retry_maps_onto_temporal_retry_policy() -> None:
+    """Every `retry` field lands in Temporal's policy; a refused call is never retried; no `retry` is one attempt."""
+    policy = temporal_retry(
+        msgspec.convert(
+            {"maxAttempts": 4, "initialIntervalMs": 250, "backoffCoefficient": 3.0, "maxIntervalMs": 2000},
+            NodeRetry,
+        )
+    )
+    assert policy.maximum_attempts == 4
+    assert policy.initial_interval == timedelta(milliseconds=250)
+    assert policy.backoff_coefficient == 3.0
+    assert policy.maximum_interval == timedelta(seconds=2)
+    assert policy.non_retryable_error_types == [NODE_FAILED]
+    single = temporal_retry(None)
+    assert (single.maximum_attempts, single.non_retryable_error_types) == (1, [NODE_FAILED])

@@ -44,3 +44,23 @@ def test_dependent_options_open_with_their_parent_value() -> None:
         check_selections(VIEW, {"mode": "SOURCE", "wallet": "GIFT"})
     with pytest.raises(SelectionError):
         check_selections(VIEW, {"mode": "WALLET", "wallet": "BANK"})
+
+
+def test_non_string_values_match_as_json() -> None:
+    """Boolean and number values open their dependents by their JSON key, and `true` never passes for `1`."""
+    view = {
+        "inputOptions": [
+            {
+                "id": "agree",
+                "possibleValues": [{"value": True}, {"value": False}],
+                "possibleDependentValues": {"true": {"id": "why", "possibleValues": [{"value": 1}, {"value": 2}]}},
+            }
+        ]
+    }
+    check_selections(view, {"agree": True, "why": 2})
+    with pytest.raises(SelectionError, match="'why' is not an option"):
+        check_selections(view, {"agree": False, "why": 2})
+    with pytest.raises(SelectionError, match="not a possible value of option 'agree'"):
+        check_selections(view, {"agree": 1})
+    with pytest.raises(SelectionError, match="not a possible value of option 'why'"):
+        check_selections(view, {"agree": True, "why": True})

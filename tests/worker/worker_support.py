@@ -111,6 +111,8 @@ class Runner:
 
     client: Client
     task_queue: str
+    execution_timeout: timedelta | None = RUN_TIMEOUT
+    """Spans the whole continue-as-new chain: `standalone()` (benchmarks) runs without one."""
 
     async def start(
         self,
@@ -142,7 +144,7 @@ class Runner:
             id=temporal_id(TENANT, public),
             task_queue=self.task_queue,
             result_type=RunSnapshot,
-            execution_timeout=RUN_TIMEOUT,
+            execution_timeout=self.execution_timeout,
         )
         return public, handle
 
@@ -368,5 +370,5 @@ async def standalone(max_concurrent_activities: int = 50) -> AsyncIterator[Stand
             async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
                 worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()])
                 async with worker:
-                    yield Standalone(Runner(client, settings.task_queue), tap, stub)
+                    yield Standalone(Runner(client, settings.task_queue, execution_timeout=None), tap, stub)
             await nc.drain()

@@ -23,9 +23,17 @@ def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure_logging(service: str, log_format: str = "json", level: str = "INFO") -> None:
-    """Configure structlog and route stdlib logging through the same renderer."""
+    """Configure structlog and route stdlib logging through the same renderer.
+
+    Tracebacks are plain text in both formats, never with local variables: locals hold
+    tokens, keys and request bodies, and one rich traceback of an expected node failure
+    ran to hundreds of lines.
+    """
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False) if log_format == "console" else structlog.processors.JSONRenderer()
+        # structlog's default console formatter is rich's, with show_locals=True.
+        structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+        if log_format == "console"
+        else structlog.processors.JSONRenderer()
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -44,7 +52,13 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            # format_exc_info (stdlib traceback text, no locals) here too: without it a stdlib record's
+            # exc_info reached the JSON renderer as a repr and the console renderer's formatter.
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

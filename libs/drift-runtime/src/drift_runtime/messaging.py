@@ -31,9 +31,18 @@ log = structlog.get_logger("drift.messaging")
 tracer = trace.get_tracer("drift.messaging")
 
 MSG_ID = "Nats-Msg-Id"
+UNLIMITED_DELIVERIES = -1
+"""`max_deliver` for consumers whose messages must wait out any outage rather than be dropped."""
+TRANSIENT_MAX_DELAY_S = 15.0
 COMMAND_DUPLICATE_WINDOW_S = 120.0
 COMMAND_MAX_AGE_S = 7 * 24 * 3600.0
 EVENT_MAX_AGE_S = 3 * 24 * 3600.0
+SERVICE_INBOX_PREFIX = "_INBOX_drift"
+"""Inbox prefix of Drift's own connections: JetStream deliveries and request replies arrive under it.
+
+Upstream users get their own prefix (`_INBOX_<tenant>`) and are denied this one and the default
+`_INBOX`, so no upstream credential can subscribe to the inboxes where Drift reads every tenant's events.
+"""
 
 
 class TransientFault(Exception):
@@ -67,10 +76,11 @@ STREAMS = (
 
 
 async def connect(url: str, name: str) -> NatsClient:
-    """Connect with unbounded reconnects: a NATS restart must not end a service."""
+    """Connect with unbounded reconnects (a NATS restart must not end a service) and Drift's inbox prefix."""
     return await nats.connect(
         url,
         name=name,
+        inbox_prefix=SERVICE_INBOX_PREFIX,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
@@ -214,6 +224,14 @@ async def _handle(msg: Msg, handler: Handler, name: str) -> None:
             await msg.term()
             return
         await msg.ack()
+
+
+def growing_delay_s(msg: Msg, base_s: float = 1.0, cap_s: float = TRANSIENT_MAX_DELAY_S) -> float:
+    """A redelivery delay that doubles with each delivery of `msg`, up to `cap_s`.
+
+    The cap bounds how long work waits after its dependency is back.
+    """
+    return min(cap_s, base_s * 2 ** max(0, delivery_count(msg) - 1))
 
 
 def delivery_count(msg: Msg) -> int:

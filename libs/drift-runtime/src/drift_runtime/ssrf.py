@@ -4,7 +4,7 @@ Every address the host resolves to must be a public (globally routable,
 non-multicast) address, unless the host is allowed by name or address in
 `DRIFT_HTTP_ALLOW_HOSTS`. Numeric tricks are normalised first: decimal
 (`2130706433`), octal (`0177.0.0.1`), hex (`0x7f.1`), short forms (`127.1`)
-and IPv4-mapped or -compatible IPv6 (`::ffff:127.0.0.1`).
+IPv4-mapped or -compatible IPv6 (`::ffff:127.0.0.1`), 6to4 and NAT64 (`64:ff9b::7f00:1`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 RESOLVE_TIMEOUT_S = 5.0
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+# IANA special-purpose blocks that older interpreters' ipaddress still calls global (3.11 before 3.11.10):
+# the IETF protocol assignments (192.0.0.0/24, e.g. the 192.0.0.8 dummy address) and local-use NAT64.
+NOT_GLOBAL = (ipaddress.IPv4Network("192.0.0.0/24"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 
 
 class SsrfRefused(ValueError):
@@ -61,6 +65,9 @@ def _unmapped(address: IPAddress) -> IPAddress:
             return address.ipv4_mapped
         if address.sixtofour is not None:
             return address.sixtofour
+        if address in NAT64_PREFIX:
+            # A NAT64 gateway forwards 64:ff9b::a.b.c.d to a.b.c.d, private ranges included.
+            return ipaddress.IPv4Address(address.packed[12:])
         packed = address.packed
         if packed[:12] == bytes(12) and int.from_bytes(packed[12:], "big") > 0xFFFF:
             # IPv4-compatible (deprecated ::a.b.c.d) still reaches the IPv4 host on some stacks;
@@ -72,6 +79,8 @@ def _unmapped(address: IPAddress) -> IPAddress:
 def is_public(address: IPAddress) -> bool:
     """Globally routable and not multicast: never loopback, private, link-local, reserved or unspecified."""
     address = _unmapped(address)
+    if any(address in network for network in NOT_GLOBAL):
+        return False
     return address.is_global and not address.is_multicast
 
 

@@ -7,8 +7,9 @@ propagates) but nothing is exported.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -50,3 +51,16 @@ def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
 def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
     """The trace context a message's headers carry (empty when none)."""
     return propagate.extract(dict(headers or {}))
+
+
+@contextlib.contextmanager
+def continued_from(carrier: Mapping[str, str] | None) -> Iterator[None]:
+    """Make the trace context `carrier` holds the current one; with an empty carrier nothing changes."""
+    if not carrier:
+        yield
+        return
+    token = otel_context.attach(extract_context(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

@@ -59,11 +59,15 @@ def sdk_runtime() -> Runtime:
     return _runtime
 
 
-async def connect_temporal(address: str, namespace: str) -> Client:
-    """A Temporal client with the msgspec converter, the tracing interceptor and SDK metrics."""
+async def connect_temporal(address: str, namespace: str, lazy: bool = False) -> Client:
+    """A Temporal client with the msgspec converter, the tracing interceptor and SDK metrics.
+
+    A `lazy` client connects on its first call, so a process that rarely needs Temporal starts without it.
+    """
     return await Client.connect(
         address,
         namespace=namespace,
+        lazy=lazy,
         data_converter=DATA_CONVERTER,
         interceptors=[TracingInterceptor()],
         runtime=sdk_runtime(),

@@ -15,10 +15,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import ReceiveRoutePlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.routes import BaseRoute, HTTPRoute
 from litestar.types import ASGIApp
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -197,6 +199,62 @@ def openapi_config(title: str, version: str = "1.0.0") -> OpenAPIConfig:
         ),
         security=[{"bearer": []}],
     )
+
+
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    400: "The request could not be read (a malformed parameter)",
+    401: "No bearer token, or one naming no tenant (`WWW-Authenticate: Bearer`)",
+    403: "The caller may not use this route",
+    404: "Not found for this tenant (another tenant's looks exactly the same)",
+    409: "The request contradicts the current state",
+    413: f"The body is over {MAX_BODY_BYTES} bytes",
+    422: "The body or a value does not validate; `errors` carry JSON pointers",
+    503: "A dependency does not answer; retry after `Retry-After` seconds",
+}
+"""The error statuses Drift answers, every one as `application/problem+json` (see `problem_response`)."""
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BODIES = frozenset({"POST", "PUT", "PATCH"})
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI answers for `statuses`, each the one `Problem` schema as `application/problem+json`.
+
+    For a handler's `responses=` when it answers a status the defaults of `ProblemResponses` leave out.
+    """
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=PROBLEM_DESCRIPTIONS[status],
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+class ProblemResponses(ReceiveRoutePlugin):
+    """Documents the problem answers of every route, so that no handler has to list them.
+
+    Litestar 2 has no app- or controller-level `responses`, and would document only each
+    handler's success status and a generic 400 `application/json` body that Drift never sends
+    (`_http_exception_handler` answers problem+json). Each operation gets 400, 401, 404, 422 and
+    503 (404 and 400/422 only where it takes input: path parameters or a body), writes add 409,
+    and methods with a body 413; a handler's own `responses` win over these defaults.
+    """
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler in route.route_handlers:
+            methods = set(handler.http_methods)
+            statuses = [401, 503]
+            if route.path_parameters or methods & _BODIES:
+                statuses += [400, 404, 422]
+            if methods & _WRITES:
+                statuses.append(409)
+            if methods & _BODIES:
+                statuses.append(413)
+            handler.responses = {**problem_responses(*sorted(statuses)), **(handler.responses or {})}
 
 
 def tracing_plugin() -> OpenTelemetryPlugin:

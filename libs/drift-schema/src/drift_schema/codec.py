@@ -98,7 +98,7 @@ def _pointer_error(error: msgspec.ValidationError, raw: Any = None, into: Any = 
     text = str(error)
     match = _PATH.search(text)
     tokens = _path_tokens(match["path"]) if match else []
-    if _UNKNOWN_KEY in tokens and into is not None:
+    if _UNKNOWN_KEY in tokens and into is not None and raw is not None:
         tokens = _name_dict_keys(raw, into, tokens)
     message = text[: match.start()] if match else text
     unknown = _UNKNOWN_FIELD.match(message)
@@ -108,14 +108,25 @@ def _pointer_error(error: msgspec.ValidationError, raw: Any = None, into: Any = 
     return DecodeError(message, "".join("/" + _escape(token) for token in tokens))
 
 
+def _reparsed(data: bytes | str) -> Any:
+    """The document as plain JSON, to name the keys in a pointer; None when it is nested too deeply to parse."""
+    try:
+        return msgspec.json.decode(data)
+    except RecursionError:
+        return None
+
+
 def decode(data: bytes | str, into: type[T]) -> T:
     """Decode JSON into a shape, raising DecodeError with a pointer on any mismatch."""
     try:
         return msgspec.json.decode(data, type=into)
     except msgspec.ValidationError as error:
-        raise _pointer_error(error, msgspec.json.decode(data), into) from None
+        raise _pointer_error(error, _reparsed(data), into) from None
     except msgspec.DecodeError as error:
         raise DecodeError(f"malformed JSON: {error}", "") from None
+    except RecursionError:
+        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
+        raise DecodeError("malformed JSON: nested too deeply", "") from None
 
 
 def convert(value: Any, into: type[T]) -> T:
@@ -153,9 +164,12 @@ def decode_with(decoder: msgspec.json.Decoder[T], data: bytes | str) -> T:
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as error:
-        raise _pointer_error(error, msgspec.json.decode(data), decoder.type) from None
+        raise _pointer_error(error, _reparsed(data), decoder.type) from None
     except msgspec.DecodeError as error:
         raise DecodeError(f"malformed JSON: {error}", "") from None
+    except RecursionError:
+        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
+        raise DecodeError("malformed JSON: nested too deeply", "") from None
 
 
 def problem(status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None) -> Problem:

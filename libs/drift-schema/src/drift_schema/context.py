@@ -1,4 +1,4 @@
-"""A run's stored context: what the worker writes at every stable state and the gateway reads back.
+"""A run's stored context: what the notifier writes at every stable state and the gateway reads back.
 
 Temporal forgets a run after its retention period; the dsl-store's run-context
 store (`PUT`/`GET /runs/{workflowId}`) keeps the last stable state of each run

@@ -23,6 +23,10 @@ class WorkflowEvent(WorkflowResponse, frozen=True):
     command_id: str | None = None
     error_code: RejectionCode | None = None
     callback_url: str | None = None
+    context: dict[str, Any] | None = None
+    """The run's `$global` at a stable state, for the run-context store; None when too large to carry."""
+    context_omitted: bool = False
+    """True when the worker left a too-large context out: the notifier asks the run for it instead."""
 
 
 class NodeEvent(Message, frozen=True):

@@ -6,20 +6,29 @@ other value is a literal. Evaluation is pure and bounded in time and depth.
 
 from __future__ import annotations
 
+import re
+import re._constants as sre_constants
+import re._parser as sre_parser
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jsonata
+from jsonata.functions import Functions
 from jsonata.jexception import JException
+from jsonata.regex_engine import RegexFlags
 from jsonata.utils import Utils
 
 OPEN, CLOSE = "{%", "%}"
 DEFAULT_TIMEOUT_MS = 1_000
 DEFAULT_MAX_DEPTH = 200
 DEFAULT_MAX_RANGE = 100_000
+DEFAULT_MAX_STRING = 2 * 1024 * 1024
+"""Above the 1 MiB caps on bodies and HTTP responses, so reading any value the platform accepts stays fine."""
 MAX_EXPRESSION_LENGTH = 64 * 1024
+MAX_REGEX_SUBJECT = 10_000
+"""Longest string a regex is run on: Python's `re` runs in C, out of reach of the time bound."""
 
 
 class ExpressionError(Exception):
@@ -38,6 +47,8 @@ class Bounds:
     max_depth: int = DEFAULT_MAX_DEPTH
     max_range: int = DEFAULT_MAX_RANGE
     """Largest sequence the range operator (`[1..n]`) may allocate."""
+    max_string: int = DEFAULT_MAX_STRING
+    """Longest string (in characters) a builtin may build or an evaluation step may yield."""
 
 
 DEFAULT_BOUNDS = Bounds()
@@ -55,6 +66,217 @@ def expression_body(value: str) -> str:
     return text[len(OPEN) : -len(CLOSE)]
 
 
+_VARIABLE_REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT)
+
+
+def _backtracking_hazard(items: Any, repeated: bool) -> str | None:
+    """Why a parsed regex can backtrack exponentially, or None.
+
+    Refused: a quantifier inside a group that is itself repeated by a variable
+    quantifier (star height above one, `(a+)+`, `(a*b?)*`), and an alternation
+    inside such a group unless every branch starts with its own literal
+    (`(a|aa)+`, `(x|\\w)*`). Possessive quantifiers (`a++`) and atomic groups
+    (`(?>…)`) never backtrack into what they matched, so their content is not
+    "repeated" for this check.
+    """
+    for op, av in items:
+        if op in _VARIABLE_REPEATS:
+            low, high, inner = av
+            if repeated and high != low:
+                return "a quantifier inside a repeated group"
+            # A fixed count (`(\d{1,3}\.){3}`) cannot trade iterations for inner matches: only variable ones can.
+            hazard = _backtracking_hazard(inner, repeated or (high != low and high > 1))
+        elif op is sre_constants.POSSESSIVE_REPEAT:
+            hazard = _backtracking_hazard(av[2], False)
+        elif op is sre_constants.ATOMIC_GROUP:
+            hazard = _backtracking_hazard(av, False)
+        elif op is sre_constants.SUBPATTERN:
+            hazard = _backtracking_hazard(av[3], repeated)
+        elif op is sre_constants.BRANCH:
+            branches = av[1]
+            if repeated and not _disjoint_branches(branches):
+                return "an alternation of overlapping branches inside a repeated group"
+            hazard = next((h for b in branches if (h := _backtracking_hazard(b, repeated)) is not None), None)
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            hazard = _backtracking_hazard(av[1], repeated)
+        elif op is sre_constants.GROUPREF_EXISTS:
+            hazard = _backtracking_hazard(av[1], repeated) or (
+                _backtracking_hazard(av[2], repeated) if av[2] is not None else None
+            )
+        else:
+            hazard = None
+        if hazard is not None:
+            return hazard
+    return None
+
+
+def _disjoint_branches(branches: Sequence[Any]) -> bool:
+    """Whether every branch starts with a literal character no other branch starts with (case folded)."""
+    firsts: set[int] = set()
+    for branch in branches:
+        if len(branch) == 0 or branch[0][0] is not sre_constants.LITERAL:
+            return False
+        first = ord(chr(branch[0][1]).casefold()[0])
+        if first in firsts:
+            return False
+        firsts.add(first)
+    return True
+
+
+_limits = threading.local()
+
+
+def _max_string() -> int:
+    """The string size bound of the evaluation running on this thread."""
+    limit: int = getattr(_limits, "max_string", DEFAULT_MAX_STRING)
+    return limit
+
+
+def _too_long(what: str, size: int) -> ExpressionError:
+    return ExpressionError(f"{what} of {size} characters exceeds the limit of {_max_string()}")
+
+
+class _BoundedPattern:
+    """A compiled regex that refuses subjects longer than MAX_REGEX_SUBJECT (its matching cannot be interrupted)."""
+
+    __slots__ = ("_pattern",)
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self._pattern = pattern
+
+    def _subject(self, string: str) -> str:
+        if len(string) > MAX_REGEX_SUBJECT:
+            raise ExpressionError(
+                f"regex /{self._pattern.pattern}/ applied to a string of {len(string)} characters, "
+                f"over the limit of {MAX_REGEX_SUBJECT}"
+            )
+        return string
+
+    def search(self, string: str) -> re.Match[str] | None:
+        return self._pattern.search(self._subject(string))
+
+    def finditer(self, string: str) -> Iterator[re.Match[str]]:
+        return self._pattern.finditer(self._subject(string))
+
+    def sub(self, repl: Any, string: str, count: int = 0) -> str:
+        subject = self._subject(string)
+        expand: Callable[[re.Match[str]], str] = repl if callable(repl) else (lambda match: match.expand(repl))
+        # Each replacement is counted as it is made: a short subject and template can still expand enormously.
+        budget = _max_string() - len(subject)
+
+        def bounded(match: re.Match[str]) -> str:
+            nonlocal budget
+            replaced = expand(match)
+            budget -= len(replaced)
+            if budget < 0:
+                raise ExpressionError(f"$replace builds a string over the limit of {_max_string()} characters")
+            return replaced
+
+        return self._pattern.sub(bounded, subject, count)
+
+    def split(self, string: str, maxsplit: int = 0) -> list[str]:
+        return self._pattern.split(self._subject(string), maxsplit)
+
+
+def _regex_engine(pattern: str, flags: RegexFlags) -> _BoundedPattern:
+    """Compile a JSONata regex literal, refusing patterns that can backtrack catastrophically.
+
+    Python's `re` matches in C, where the evaluation time bound is never checked
+    (and neither `regex` with its timeout nor RE2 is a dependency), so a
+    catastrophic pattern would spin its thread forever: refuse it up front.
+    """
+    py_flags = (re.IGNORECASE if flags.case_insensitive else 0) | (re.MULTILINE if flags.multiline else 0)
+    try:
+        compiled = re.compile(pattern, py_flags)
+        hazard = _backtracking_hazard(sre_parser.parse(pattern, py_flags), False)
+    except (re.error, RecursionError, OverflowError) as error:
+        raise ExpressionError(f"invalid regex /{pattern}/: {error}") from None
+    if hazard is not None:
+        raise ExpressionError(
+            f"regex /{pattern}/ refused: {hazard} can backtrack catastrophically "
+            "(use a possessive quantifier such as a++ or an atomic group (?>...))"
+        )
+    return _BoundedPattern(compiled)
+
+
+def _serialized_size_over(value: Any, limit: int) -> bool:
+    """Whether the JSON text of value is surely longer than limit (walks until the limit is passed)."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif isinstance(item, Mapping):
+            size += 2 + len(item)
+            for key, member in item.items():
+                size += len(str(key)) + 3
+                stack.append(member)
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 4
+        if size > limit:
+            return True
+    return False
+
+
+class _SizedBuiltins:
+    """JSONata builtins that can build a huge string from small arguments, refusing before they allocate."""
+
+    @staticmethod
+    def pad(string: str | None, width: Any, char: str | None) -> str | None:
+        if isinstance(string, str) and isinstance(width, int | float) and not isinstance(width, bool):
+            target = abs(width)
+            if target > _max_string():
+                raise _too_long("$pad width", int(target) if target < 1e300 else 10**300)
+        result: str | None = Functions.pad(string, width, char)
+        return result
+
+    @staticmethod
+    def join(strs: Sequence[str] | None, separator: str | None) -> str | None:
+        if isinstance(strs, list | tuple) and all(isinstance(item, str) for item in strs):
+            size = sum(len(item) for item in strs) + len(separator or "") * max(len(strs) - 1, 0)
+            if size > _max_string():
+                raise _too_long("$join result", size)
+        result: str | None = Functions.join(strs, separator)
+        return result
+
+    @staticmethod
+    def replace(string: str | None, pattern: Any, replacement: Any, limit: Any) -> str | None:
+        if isinstance(string, str) and isinstance(pattern, str) and pattern and isinstance(replacement, str):
+            occurrences = string.count(pattern)
+            if isinstance(limit, int | float) and not isinstance(limit, bool) and limit >= 0:
+                occurrences = min(occurrences, int(limit))
+            # `$0` stands for the match, so a replacement is at most its own length plus one match per `$`.
+            each = len(replacement) + replacement.count("$") * len(pattern)
+            size = len(string) + occurrences * max(each - len(pattern), 0)
+            if size > _max_string():
+                raise _too_long("$replace result", size)
+        result: str | None = Functions.replace(string, pattern, replacement, limit)
+        return result
+
+    @staticmethod
+    def string(arg: Any, prettify: bool | None) -> str | None:
+        if _serialized_size_over(arg, _max_string()):
+            raise ExpressionError(f"$string result exceeds the limit of {_max_string()} characters")
+        result: str | None = Functions.string(arg, prettify)
+        return result
+
+
+_SIZED_BUILTINS = {
+    name: jsonata.Jsonata.JNativeFunction(name, signature, _SizedBuiltins, name)
+    for name, signature in (
+        ("pad", "<s-ns?:s>"),
+        ("join", "<a<s>s?:s>"),
+        ("replace", "<s-(sf)(sf)n?:s>"),
+        ("string", "<x-b?:s>"),
+    )
+}
+"""Bound in every evaluation's frame, in place of the engine's own (the signatures are the engine's)."""
+
+
 _compiled = threading.local()
 
 
@@ -68,11 +290,16 @@ def _compile(body: str) -> jsonata.Jsonata:
         if len(body) > MAX_EXPRESSION_LENGTH:
             raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters")
         try:
-            expression = jsonata.Jsonata(body)
+            expression = jsonata.Jsonata(body, _regex_engine)
+        except ExpressionError:
+            raise
         except JException as error:
             raise ExpressionError(str(error), position=error.location, code=error.error) from None
         except RecursionError:
             raise ExpressionError("expression nested too deeply") from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            # jsonata-python's parser lets a few malformed inputs escape as Python errors (`~` alone: KeyError).
+            raise ExpressionError(f"invalid expression: {type(error).__name__} {error}") from None
         if len(cache) > 4096:
             cache.clear()
         cache[body] = expression
@@ -103,11 +330,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _bound_ranges(frame: Any, max_range: int) -> None:
+def _bound_ranges(frame: Any, max_range: int, max_string: int) -> None:
     """Refuse range operators (`a..b`) larger than `max_range`, chained after the time and depth checks.
 
     jsonata-python only caps ranges at 1e7 entries, and a loop over ten million
-    items is a denial of service long before the time bound stops it.
+    items is a denial of service long before the time bound stops it. Any step
+    yielding a string over `max_string` is refused too: `&` in a loop doubles a
+    string per step, so it is stopped at twice the bound, not at gigabytes.
     """
     timebox_exit = frame.lookup("__evaluate_exit")
 
@@ -119,6 +348,8 @@ def _bound_ranges(frame: Any, max_range: int) -> None:
             size = result.b - result.a if isinstance(result, Utils.RangeList) else len(result)
             if size > max_range:
                 raise ExpressionError(f"range of {size} items exceeds the limit of {max_range}")
+        if isinstance(result, str) and len(result) > max_string:
+            raise ExpressionError(f"string of {len(result)} characters exceeds the limit of {max_string}")
 
     frame.set_evaluate_exit_callback(bounded_exit)
 
@@ -131,8 +362,12 @@ def evaluate(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_B
     frame = expression.create_frame()
     for name, bound in bindings.items():
         frame.bind(name, bound)
+    for name, builtin in _SIZED_BUILTINS.items():
+        frame.bind(name, builtin)
     frame.set_runtime_bounds(bounds.timeout_ms, bounds.max_depth)
-    _bound_ranges(frame, bounds.max_range)
+    _bound_ranges(frame, bounds.max_range, bounds.max_string)
+    outer = getattr(_limits, "max_string", None)
+    _limits.max_string = bounds.max_string
     try:
         return _plain(expression.evaluate(None, frame))
     except JException as error:
@@ -141,6 +376,8 @@ def evaluate(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_B
         raise ExpressionError("expression exceeded the recursion limit") from None
     except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, AttributeError) as error:
         raise ExpressionError(f"expression failed: {error}") from None
+    finally:
+        _limits.max_string = outer if outer is not None else DEFAULT_MAX_STRING
 
 
 def render(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_BOUNDS) -> Any:

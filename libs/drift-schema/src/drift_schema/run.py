@@ -43,6 +43,8 @@ class Carry(Message, frozen=True):
     in_failure_path: bool = False
     callback_url: str | None = None
     disposition: Any = None
+    command_trace: dict[str, str] | None = None
+    """W3C trace context of the command being applied, so later states stay in its trace (None before it existed)."""
 
 
 class RunInput(Message, frozen=True):
@@ -84,6 +86,8 @@ class ResumeInput(Message, frozen=True):
     selected_options: dict[str, Any]
     command_id: str
     callback_url: str | None = None
+    trace_context: dict[str, str] = msgspec.field(default_factory=dict)
+    """W3C trace context of the command: the states it leads to are announced in the command's trace."""
 
 
 TERMINATED_SEQ = 2**31
@@ -99,6 +103,8 @@ class EventInput(Message, frozen=True):
     event: str
     payload: Any
     command_id: str
+    trace_context: dict[str, str] = msgspec.field(default_factory=dict)
+    """W3C trace context of the command: the states it leads to are announced in the command's trace."""
 
 
 class DisconnectedInput(Message, frozen=True):

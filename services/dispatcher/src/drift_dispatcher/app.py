@@ -22,8 +22,13 @@ from drift_schema import subjects
 
 log = structlog.get_logger("drift.dispatcher")
 
+# Unlimited deliveries: a command that meets a dependency outage (Temporal, the dsl-store) waits in
+# the stream, redelivered with a growing delay, until it runs; what can never run is rejected and acked.
 CONSUMER = messaging.ConsumerSpec(
-    stream=subjects.COMMAND_STREAM, durable="dispatcher", filter_subject=subjects.COMMAND_SUBJECTS
+    stream=subjects.COMMAND_STREAM,
+    durable="dispatcher",
+    filter_subject=subjects.COMMAND_SUBJECTS,
+    max_deliver=messaging.UNLIMITED_DELIVERIES,
 )
 
 
@@ -33,6 +38,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await messaging.ensure_streams(js, settings.stream_replicas)
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
     definitions = DefinitionClient(settings.dsl_store_url, settings.service_token)
+    # Definitions and enums are cached while the dsl-store's change events are heard on `nc`.
+    await definitions.listen(nc)
     dispatcher = CommandDispatcher(client, js, definitions, settings.task_queue)
 
     async def ready() -> bool:
@@ -43,6 +50,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         stream=CONSUMER.stream,
         durable=CONSUMER.durable,
         filter_subject=CONSUMER.filter_subject,
+        max_deliver=CONSUMER.max_deliver,
         concurrency=settings.concurrency,
     )
     log.info("dispatch.started_consuming", durable=spec.durable)

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,7 +20,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
 from drift_runtime import metrics
-from drift_runtime.messaging import PoisonMessage, TransientFault, delivery_count, message_id, publish
+from drift_runtime.messaging import (
+    PoisonMessage,
+    TransientFault,
+    delivery_count,
+    growing_delay_s,
+    message_id,
+    publish,
+)
+from drift_runtime.telemetry import inject_headers
 from drift_schema import codec, subjects
 from drift_schema.api import WORKFLOW_ID_PATTERN
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand
@@ -39,8 +48,15 @@ from drift_schema.statuses import RejectionCode, WorkflowStatus
 
 log = structlog.get_logger("drift.dispatcher")
 
+# CANCELLED and ABORTED come from a client or server shutting down mid-call: the command itself is fine.
 TRANSIENT_RPC = frozenset(
-    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.ABORTED,
+    }
 )
 
 
@@ -117,9 +133,16 @@ class CommandDispatcher:
             metrics.commands.labels(kind, "redelivered").inc()
         try:
             async with self.locks.hold(f"{tenant}/{command.workflow_id}"):
-                await self._apply(tenant, kind, command, command_id, redelivered)
+                try:
+                    await self._apply(tenant, kind, command, command_id, redelivered)
+                except RPCError as error:
+                    # Not transient (those became TransientFault): Temporal refuses this command for good.
+                    raise Rejected(RejectionCode.INVALID, f"temporal refused the command: {error.message}") from None
             metrics.commands.labels(kind, "accepted").inc()
             metrics.dispatch_seconds.labels(kind).observe(_since(msg))
+        except TransientFault as fault:
+            # Waits in the stream for as long as the outage lasts, retried ever less often.
+            raise TransientFault(str(fault), delay_s=growing_delay_s(msg)) from None
         except Rejected as rejection:
             metrics.commands.labels(kind, "rejected").inc()
             callback_url = getattr(command, "callback_url", None)
@@ -135,10 +158,13 @@ class CommandDispatcher:
                 selected_options=command.view_response.selected_options,
                 command_id=command_id,
                 callback_url=command.callback_url,
+                trace_context=inject_headers(),
             )
             await self._update(tenant, command.workflow_id, RESUME_UPDATE, update, command_id)
         elif isinstance(command, EventCommand):
-            event = EventInput(event=command.event, payload=command.payload, command_id=command_id)
+            event = EventInput(
+                event=command.event, payload=command.payload, command_id=command_id, trace_context=inject_headers()
+            )
             await self._update(tenant, command.workflow_id, EVENT_UPDATE, event, command_id)
         elif isinstance(command, TerminateCommand):
             await self.terminate(tenant, command, command_id, redelivered)
@@ -146,6 +172,12 @@ class CommandDispatcher:
             raise Rejected(RejectionCode.INVALID, f"command {kind} is not supported")
 
     async def start(self, tenant: str, command: StartCommand, command_id: str) -> None:
+        # A delivery may follow a start whose ack was lost. If that run has closed since,
+        # ALLOW_DUPLICATE below would start this same command a second time: look first. Always,
+        # not only when num_delivered > 1: a NATS crash can lose the consumer's delivery count.
+        if await self._started_by(temporal_id(tenant, command.workflow_id), command_id):
+            log.info("dispatch.duplicate_start")
+            return
         definition = await self.definitions.pinned(tenant, command.workflow.id, command.workflow.version)
         if definition is None:
             raise Rejected(
@@ -194,9 +226,14 @@ class CommandDispatcher:
         log.info("dispatch.started", definition_id=definition.id, version=definition.version)
 
     async def _started_by(self, workflow_id: str, command_id: str) -> bool:
-        """Whether the running run was started by this very command (a redelivery after a lost ack)."""
-        with _temporal_faults_are_transient():
-            description = await self.client.get_workflow_handle(workflow_id).describe()
+        """Whether the latest run of this id (running or closed) was started by this very command."""
+        try:
+            with _temporal_faults_are_transient():
+                description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
         memo = await description.memo()
         return bool(memo.get("commandId") == command_id)
 
@@ -287,7 +324,11 @@ class CommandDispatcher:
             error_code=code,
             callback_url=callback_url,
         )
-        await publish(self.js, subjects.workflow_events(tenant, workflow_id), event, event.event_id)
+        try:
+            await publish(self.js, subjects.workflow_events(tenant, workflow_id), event, event.event_id)
+        except (NatsError, TimeoutError) as error:
+            # Retried: the event id dedups, so the run still gets exactly one REJECTED event.
+            raise TransientFault(f"could not publish the rejection: {error}") from None
         log.warning("dispatch.command_rejected", code=code.value, reason=message)
 
 

@@ -31,6 +31,7 @@ from drift_runtime.logging import configure_logging
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_runtime.web import (
     MAX_BODY_BYTES,
+    ProblemResponses,
     auth_middleware,
     health_handlers,
     openapi_config,
@@ -121,7 +122,7 @@ def create_app(
         middleware=[auth_middleware(settings.api_keys, settings.service_token)],
         exception_handlers=EXCEPTION_HANDLERS_DSL,
         openapi_config=openapi_config("Drift dsl-store"),
-        plugins=[tracing_plugin(), DriftStructSchemaPlugin()],
+        plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
         lifespan=[lifespan],
         state=State({"cache": cache, "listener": listener}),
         request_max_body_size=MAX_BODY_BYTES,

@@ -33,6 +33,8 @@ from redis.asyncio import Redis
 from drift_dsl_store.events import ENUMS_KIND, DefinitionChanged
 from drift_dsl_store.store import DefinitionKey, DefinitionStore, Kind, Published, RunRecord, StoredDefinition
 from drift_dsl_store.store.base import RenderBody, VersionRecord
+from drift_runtime.messaging import SERVICE_INBOX_PREFIX
+from drift_runtime.redis_client import connect_redis
 from drift_schema import subjects
 from drift_schema.workflow import SNAPSHOT, VERSION_POINTERS, is_published_version
 
@@ -100,7 +102,7 @@ class RedisVersions:
     """Published versions in Redis, best effort: a Redis fault is logged and treated as a miss."""
 
     def __init__(self, url: str, namespace: str) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        self._redis: Redis = connect_redis(url, socket_timeout=REDIS_TIMEOUT_S, connect_timeout=REDIS_TIMEOUT_S)
         self._namespace = namespace
 
     def _key(self, key: DefinitionKey, version: str) -> str:
@@ -304,6 +306,7 @@ class ChangeListener:
                 client = await nats.connect(
                     self._url,
                     name="drift-dsl-store-cache",
+                    inbox_prefix=SERVICE_INBOX_PREFIX,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     disconnected_cb=self._disconnected,

@@ -11,6 +11,7 @@ expression checks run on the decoded definition.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -190,12 +191,65 @@ def after_pruning(errors: list[ProblemError], pruned: list[str]) -> list[Problem
     return [error for error in errors if not echoes(error)]
 
 
+class _Members(dict[str, Any]):
+    """A JSON object that remembers the keys it was given more than once."""
+
+    duplicates: list[str]
+
+
+def _members(pairs: list[tuple[str, Any]]) -> _Members:
+    members = _Members(pairs)
+    members.duplicates = []
+    if len(members) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                members.duplicates.append(key)
+            seen.add(key)
+    return members
+
+
+def _first_duplicate(value: Any, pointer: str = "") -> DecodeError | None:
+    """The first object (in document order) naming a key twice, as a DecodeError at its pointer."""
+    stack: list[tuple[Any, str]] = [(value, pointer)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, _Members):
+            if item.duplicates:
+                return DecodeError(f"duplicate key '{item.duplicates[0]}'", where)
+            stack.extend((member, f"{where}/{escape(key)}") for key, member in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend((member, f"{where}/{index}") for index, member in reversed(list(enumerate(item))))
+    return None
+
+
 def parse_json(raw: bytes) -> Any:
-    """Parsed JSON; DecodeError pointing at the document for malformed input."""
+    """Parsed JSON; DecodeError pointing at the document for malformed input, or at an object naming a key twice."""
     try:
-        return msgspec.json.decode(raw)
+        value = msgspec.json.decode(raw)
     except msgspec.DecodeError as error:
         raise DecodeError(f"malformed JSON: {error}", "") from None
     except RecursionError:
         # msgspec raises it for nesting deeper than the interpreter's recursion limit.
         raise DecodeError("malformed JSON: nested too deeply", "") from None
+    # msgspec keeps the last of duplicate keys without a word, and so would a reviewer or proxy reading the
+    # first: refuse them. The stdlib parser is the one that shows every pair; bodies here are small (1 MiB at
+    # most) and not a hot path, and msgspec has already refused anything malformed.
+    duplicated = False
+
+    def members(pairs: list[tuple[str, Any]]) -> _Members:
+        nonlocal duplicated
+        found = _members(pairs)
+        duplicated = duplicated or bool(found.duplicates)
+        return found
+
+    try:
+        pairs = json.loads(raw, object_pairs_hook=members)
+    except RecursionError:
+        raise DecodeError("malformed JSON: nested too deeply", "") from None
+    except ValueError as error:
+        raise DecodeError(f"malformed JSON: {error}", "") from None
+    duplicate = _first_duplicate(pairs) if duplicated else None
+    if duplicate is not None:
+        raise duplicate
+    return value

@@ -9,17 +9,18 @@ import structlog
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from redis.asyncio import Redis
 
 from drift_gateway.config import Settings
 from drift_gateway.controllers.workflows import WorkflowController
-from drift_gateway.runtime import Runtime
+from drift_gateway.runtime import Runtime, run_store_client
 from drift_runtime import messaging
+from drift_runtime.redis_client import connect_redis
 from drift_runtime.ssrf import Guard
 from drift_runtime.temporal import connect_temporal
 from drift_runtime.web import (
     EXCEPTION_HANDLERS,
     MAX_BODY_BYTES,
+    ProblemResponses,
     auth_middleware,
     health_handlers,
     openapi_config,
@@ -38,15 +39,18 @@ def create_app(settings: Settings) -> Litestar:
         nc = await messaging.connect(settings.nats_url, name="drift-gateway")
         js = nc.jetstream()
         await messaging.ensure_streams(js, settings.stream_replicas)
-        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=15)
+        redis = connect_redis(settings.redis_url)
         temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
         guard = Guard(settings.http_allow_hosts)
-        app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal, guard=guard)
+        store = run_store_client(settings.dsl_store_url, settings.service_token) if settings.service_token else None
+        app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal, guard=guard, store=store)
         log.info("gateway.started", port=settings.port)
         try:
             yield
         finally:
             await redis.aclose()
+            if store is not None:
+                await store.aclose()
             await nc.drain()
 
     def runtime(state: State) -> Runtime:
@@ -63,7 +67,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[auth_middleware(settings.api_keys)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config("Drift gateway"),
-        plugins=[tracing_plugin()],
+        plugins=[tracing_plugin(), ProblemResponses()],
         request_max_body_size=MAX_BODY_BYTES,
         # configure_logging() owns logging; Litestar's default config would replace its root handler.
         logging_config=None,

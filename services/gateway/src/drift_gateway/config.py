@@ -24,6 +24,8 @@ class Settings:
     log_level: str
     stream_replicas: int
     http_allow_hosts: tuple[str, ...]
+    dsl_store_url: str = "http://127.0.0.1:8100"
+    service_token: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,4 +43,6 @@ class Settings:
             log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
             stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
             http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
+            dsl_store_url=env.get("DRIFT_DSL_STORE_URL", "http://127.0.0.1:8100"),
+            service_token=env.get("DRIFT_SERVICE_TOKEN", ""),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
@@ -19,8 +20,17 @@ class Runtime:
     redis: Redis
     temporal: TemporalClient
     guard: Guard
+    store: httpx.AsyncClient | None = None
+    """The dsl-store with the service token: the run-context store, for runs Temporal no longer knows."""
 
     async def ready(self) -> bool:
         if not self.nats.is_connected or not await self.redis.ping():
             return False
         return bool(await self.temporal.service_client.check_health())
+
+
+def run_store_client(base_url: str, service_token: str) -> httpx.AsyncClient:
+    """The dsl-store, authenticated with the service token (the tenant goes in `X-Drift-Tenant` per call)."""
+    return httpx.AsyncClient(
+        base_url=base_url, timeout=httpx.Timeout(5.0, connect=2.0), headers={"Authorization": f"Bearer {service_token}"}
+    )

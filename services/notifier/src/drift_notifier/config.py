@@ -20,6 +20,10 @@ class Settings:
     bind_host: str
     webhook_secret: str | None
     http_allow_hosts: tuple[str, ...]
+    dsl_store_url: str = "http://127.0.0.1:8100"
+    service_token: str = ""
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,4 +39,8 @@ class Settings:
             bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
             webhook_secret=env.get("DRIFT_WEBHOOK_SECRET") or None,
             http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
+            dsl_store_url=env.get("DRIFT_DSL_STORE_URL", "http://127.0.0.1:8100"),
+            service_token=env.get("DRIFT_SERVICE_TOKEN", ""),
+            temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+            temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
         )

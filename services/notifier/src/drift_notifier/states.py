@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import structlog
 from nats.aio.msg import Msg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -14,6 +17,7 @@ from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
 
 log = structlog.get_logger("drift.notifier")
+tracer = trace.get_tracer("drift.notifier.states")
 
 # Written and announced atomically, and only when newer: a redelivered or late
 # event never moves a run's last state backwards. A new run reusing the id
@@ -47,18 +51,25 @@ class LastStates:
             event = codec.decode_with(codec.workflow_event_decoder, msg.data)
         except codec.DecodeError as error:
             raise PoisonMessage(f"undecodable workflow event: {error}") from None
+        body = msg.data
+        if event.context is not None or event.context_omitted:
+            # The context is for the run-context store; Redis and the sync waiters need only the state.
+            body = codec.encode(msgspec.structs.replace(event, context=None, context_omitted=False))
         channel = redis_keys.run_channel(event.tenant, event.workflow_id)
-        try:
-            if event.workflow_status == WorkflowStatus.REJECTED:
-                # A rejection concerns one command, not the run: announce it, keep the state.
-                await self.redis.publish(channel, msg.data)
-                return
-            stored = await self.script(
-                keys=[redis_keys.last_state(event.tenant, event.workflow_id), channel],
-                args=[run_of(event), event.seq, msg.data, self.ttl_s],
-            )
-        except RedisError as error:
-            raise TransientFault(f"redis unavailable: {error}") from None
+        # The hop back to the sync waiter: the last-state write and the announcement on the run's channel.
+        attributes = {"db.system": "redis", "messaging.system": "redis", "messaging.destination.name": channel}
+        with tracer.start_as_current_span(f"{channel} publish", kind=SpanKind.PRODUCER, attributes=attributes):
+            try:
+                if event.workflow_status == WorkflowStatus.REJECTED:
+                    # A rejection concerns one command, not the run: announce it, keep the state.
+                    await self.redis.publish(channel, body)
+                    return
+                stored = await self.script(
+                    keys=[redis_keys.last_state(event.tenant, event.workflow_id), channel],
+                    args=[run_of(event), event.seq, body, self.ttl_s],
+                )
+            except RedisError as error:
+                raise TransientFault(f"redis unavailable: {error}") from None
         if stored:
             metrics.run_statuses.labels(event.workflow_status.value).inc()
         log.info(

@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import msgspec
 import structlog
 from nats.aio.msg import Msg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter
 from standardwebhooks import Webhook
 
 from drift_runtime.messaging import PoisonMessage, TransientFault, delivery_count
 from drift_runtime.ssrf import Guard, SsrfRefused, Target
+from drift_runtime.telemetry import inject_headers
 from drift_schema import codec
 from drift_schema.api import WorkflowResponse
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
 
 log = structlog.get_logger("drift.notifier")
+tracer = trace.get_tracer("drift.notifier.webhooks")
 
 DELIVERED_STATUSES = frozenset(WorkflowStatus) - {WorkflowStatus.CREATED, WorkflowStatus.RUNNING}
 MAX_ATTEMPTS = 25
@@ -45,13 +50,21 @@ def backoff_s(attempt: int, rng: random.Random = random.Random()) -> float:
 
 
 def retry_after_s(response: httpx.Response) -> float | None:
+    """The receiver's `Retry-After` in seconds (RFC 9110: delay seconds or an HTTP date), or None."""
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def pinned_url(target: Target) -> str:
@@ -123,11 +136,30 @@ class WebhookSender:
             "webhook-signature": self.signer.sign(event.event_id, now, body.decode()),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        try:
-            return await self.http.post(pinned_url(target), content=body, headers=headers, extensions=extensions)
-        except httpx.HTTPError as error:
-            self._retry_or_give_up(attempt, backoff_s(attempt), f"{type(error).__name__}: {error}", bound)
-        return None
+        parts = urlsplit(target.url)
+        # A client span per attempt, as httpx instrumentation would make; the query may hold tokens, so it stays out.
+        attributes: dict[str, str | int] = {
+            "http.request.method": "POST",
+            "url.full": urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path or "/", "", "")),
+            "server.address": target.host,
+            "server.port": target.port,
+            "drift.webhook_id": event.event_id,
+            "drift.attempt": attempt,
+        }
+        with tracer.start_as_current_span("POST", kind=SpanKind.CLIENT, attributes=attributes) as span:
+            try:
+                response = await self.http.post(
+                    pinned_url(target), content=body, headers=inject_headers(headers), extensions=extensions
+                )
+            except httpx.HTTPError as error:
+                span.record_exception(error)
+                span.set_status(StatusCode.ERROR, type(error).__name__)
+                self._retry_or_give_up(attempt, backoff_s(attempt), f"{type(error).__name__}: {error}", bound)
+                return None
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_status(StatusCode.ERROR)
+            return response
 
     @staticmethod
     def _retry_or_give_up(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import httpx
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -26,7 +27,9 @@ from drift_worker.workflow import GenericWorkflow
 
 log = structlog.get_logger("drift.worker")
 
-# Imported once outside the sandbox: pure libraries, so re-importing them per run only costs time.
+# Imported once outside the sandbox: pure libraries, so re-importing them per run would only cost time,
+# and drift_schema must be shared: re-imported in the sandbox, msgspec cannot resolve its postponed
+# annotations (RunInput fails to decode with a NameError), so the default restrictions alone do not run.
 PASSTHROUGH = ("drift_schema", "drift_runtime", "msgspec", "jsonata", "structlog", "nats", "httpx", "httpcore")
 
 
@@ -67,18 +70,23 @@ def build_worker(
     )
 
 
+async def start_health(settings: Settings, nc: NatsClient) -> asyncio.Server:
+    """The health and metrics server on DRIFT_BIND_HOST: ready while the NATS connection is up."""
+
+    async def ready() -> bool:
+        return nc.is_connected
+
+    return await serve_health(settings.metrics_port, ready, host=settings.bind_host)
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set."""
     providers = discover_token_providers()
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
     nc = await messaging.connect(settings.nats_url, name="drift-worker")
     js = nc.jetstream()
-    await messaging.ensure_streams(js)
-
-    async def ready() -> bool:
-        return nc.is_connected
-
-    health = await serve_health(settings.metrics_port, ready)
+    await messaging.ensure_streams(js, settings.stream_replicas)
+    health = await start_health(settings, nc)
     async with guarded_client(Guard(settings.http_allow_hosts)) as http:
         with concurrent.futures.ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
             worker = build_worker(client, js, http, settings, providers, executor)

@@ -32,6 +32,10 @@ class Settings:
     http_max_response_bytes: int = 1024 * 1024
     http_max_redirects: int = 5
     node_output_max_bytes: int = 256 * 1024
+    # Replicas of the JetStream streams the worker creates when they are missing (the prod overlay sets 3).
+    stream_replicas: int = 1
+    # Address the health/metrics server binds: 0.0.0.0 in a pod so the kubelet and Prometheus reach it.
+    bind_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,6 +56,8 @@ class Settings:
             http_max_response_bytes=int(env.get("DRIFT_HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024))),
             http_max_redirects=int(env.get("DRIFT_HTTP_MAX_REDIRECTS", "5")),
             node_output_max_bytes=int(env.get("DRIFT_NODE_OUTPUT_MAX_BYTES", str(256 * 1024))),
+            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
+            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
         )
 
     @property

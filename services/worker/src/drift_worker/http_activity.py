@@ -20,9 +20,12 @@ import httpx
 import msgspec
 import structlog
 from nats.js import JetStreamContext
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from drift_runtime.telemetry import inject_headers
 from drift_schema import expressions
 from drift_worker.activities import Limits, bindings_for, check_output_size, node_failed, publish_node_event
 from drift_worker.model import HTTP_ERROR, HTTP_STATUS, NodeResult, NodeTask
@@ -31,6 +34,7 @@ from drift_worker.ssrf import SsrfRefused, check_scheme
 from drift_worker.tokens import TokenProvider
 
 log = structlog.get_logger("drift.worker.http")
+tracer = trace.get_tracer("drift.worker.http")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TOKEN_PROVIDER_TIMEOUT_S = 10.0
@@ -93,6 +97,30 @@ def _headers(response: httpx.Response) -> dict[str, str]:
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
+
+
+def span_url(url: httpx.URL) -> str:
+    """`url` as a span may show it: no userinfo, query or fragment, since those may hold secrets."""
+    return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path or '/'}"
+
+
+def _span_attributes(request: httpx.Request) -> dict[str, str | int]:
+    url = request.url
+    attributes: dict[str, str | int] = {
+        "http.request.method": request.method,
+        "url.full": span_url(url),
+        "server.address": url.host,
+    }
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    if port is not None:
+        attributes["server.port"] = port
+    return attributes
+
+
+def _record_answer(span: Span, response: httpx.Response) -> None:
+    span.set_attribute("http.response.status_code", response.status_code)
+    if response.status_code >= 400:
+        span.set_status(StatusCode.ERROR)
 
 
 class HttpActivities:
@@ -192,13 +220,30 @@ class HttpActivities:
         )
         origin = _origin(request.url)
         for hop in range(self.settings.max_redirects + 1):
-            response = await self.client.send(request, stream=True)
-            try:
-                redirect = response.next_request if hop < self.settings.max_redirects else None
-                if redirect is None:
-                    return response, await self._read(response)
-            finally:
-                await response.aclose()
+            # A client span per hop, as httpx instrumentation would make (it is not a dependency), and
+            # the callee joins the trace through `traceparent`; set here so a redirect gets its own span's.
+            with tracer.start_as_current_span(
+                request.method,
+                kind=SpanKind.CLIENT,
+                attributes=_span_attributes(request),
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                request.headers.update(inject_headers())
+                try:
+                    response = await self.client.send(request, stream=True)
+                    _record_answer(span, response)
+                    try:
+                        redirect = response.next_request if hop < self.settings.max_redirects else None
+                        if redirect is None:
+                            return response, await self._read(response)
+                    finally:
+                        await response.aclose()
+                except BaseException as error:
+                    # BaseException too: a timeout reaches the call as a cancellation.
+                    span.record_exception(error)
+                    span.set_status(StatusCode.ERROR, type(error).__name__)
+                    raise
             if _origin(redirect.url) != origin:
                 for name in secret_headers:
                     redirect.headers.pop(name, None)

@@ -42,6 +42,8 @@ class EmitBatch(Message, frozen=True):
 
     nodes: list[NodeEvent] = msgspec.field(default_factory=list)
     status: WorkflowEvent | None = None
+    trace_context: dict[str, str] = msgspec.field(default_factory=dict)
+    """The trace the events continue: the resume's or event's command that led to them (empty: the run's)."""
 
 
 NODE_FAILED = "NodeFailed"

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 DEFAULT_NODE_TIMEOUT = timedelta(seconds=10)
+EVALUATE_MARGIN = timedelta(seconds=5)
 EMIT_TIMEOUT = timedelta(seconds=10)
 # Publishing must eventually succeed: while NATS is away the run waits rather than losing events.
 UNTIL_DONE = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
@@ -91,6 +92,7 @@ class GenericWorkflow:
         self.visits = carry.node_visits if carry else 0
         self.visits_at_start = self.visits
         self.command_id: str | None = carry.command_id if carry else run.command_id
+        self.command_trace: dict[str, str] = dict(carry.command_trace or {}) if carry else {}
         self.callback_url = carry.callback_url if carry and carry.callback_url else run.callback_url
         self.in_failure_path = carry.in_failure_path if carry else False
         self.status = WorkflowStatus.RUNNING if carry else WorkflowStatus.CREATED
@@ -239,6 +241,7 @@ class GenericWorkflow:
             in_failure_path=self.in_failure_path,
             callback_url=self.callback_url,
             disposition=self.disposition,
+            command_trace=self.command_trace or None,
         )
         # Everything pinned (definition, children, enums) rides along unchanged.
         workflow.continue_as_new(msgspec.structs.replace(self.run_input, carry=carry))
@@ -265,7 +268,9 @@ class GenericWorkflow:
     async def evaluate(self, visit: Visit) -> NodeResult:
         """Evaluate one visit of a node in a local activity (one history marker)."""
         node = visit.node
-        timeout = timedelta(milliseconds=node.timeout_ms) if node.timeout_ms else DEFAULT_NODE_TIMEOUT
+        # The activity enforces the node's own timeoutMs (and fails the node); Temporal's timeout, which
+        # would only retry the attempt, leaves room for that and for publishing the node's event.
+        timeout = timedelta(milliseconds=node.timeout_ms) + EVALUATE_MARGIN if node.timeout_ms else DEFAULT_NODE_TIMEOUT
         return await workflow.execute_local_activity_method(
             NodeActivities.evaluate_node, self.task(visit), start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
         )
@@ -285,6 +290,7 @@ class GenericWorkflow:
         assert resume is not None
         self.pending_resume = None
         self.command_id = resume.command_id
+        self.command_trace = resume.trace_context
         if resume.callback_url:
             self.callback_url = resume.callback_url
         return resume.selected_options
@@ -306,6 +312,7 @@ class GenericWorkflow:
             # Every visit waiting for this name has seen it: the next wait needs a new event.
             del self.pending_events[event]
         self.command_id = received.command_id
+        self.command_trace = received.trace_context
         return received.payload
 
     async def sleep(self, visit: Visit, seconds: float) -> None:
@@ -484,10 +491,14 @@ class GenericWorkflow:
             seq=self.seq,
             command_id=self.command_id,
             callback_url=self.callback_url,
+            # The notifier keeps every stable state, context included, in the dsl-store's run-context store.
+            context=dict(self.context) if status.is_stable else None,
         )
         await self._emit(EmitBatch(nodes=nodes or [], status=event))
 
     async def _emit(self, batch: EmitBatch) -> None:
+        if self.command_trace:
+            batch = msgspec.structs.replace(batch, trace_context=self.command_trace)
         async with self.emitting:
             await workflow.execute_local_activity_method(
                 NodeActivities.emit, batch, start_to_close_timeout=EMIT_TIMEOUT, retry_policy=UNTIL_DONE

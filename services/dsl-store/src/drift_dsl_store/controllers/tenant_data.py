@@ -11,7 +11,7 @@ from litestar.params import FromPath, RawBody
 
 from drift_dsl_store.tenant_data import EnumService, RunService, RunWrite
 from drift_runtime.auth import bearer_token
-from drift_runtime.web import DriftProblem
+from drift_runtime.web import DriftProblem, problem_responses
 
 JSON = "application/json"
 # Handlers answer stored JSON bytes as they are; `Response[Any]` documents them as any JSON value
@@ -53,12 +53,16 @@ class EnumController(Controller):
 
 
 class RunContextController(Controller):
-    """Written by the worker (service token) at every stable state; read by the gateway and by tenants."""
+    """Written by the notifier (service token) at every stable state; read by the gateway and by tenants."""
 
     path = "/runs"
     tags = ["run contexts"]
 
-    @put("/{workflow_id:str}", summary="Store a run's stable state (service token only)")
+    @put(
+        "/{workflow_id:str}",
+        summary="Store a run's stable state (service token only)",
+        responses=problem_responses(403),
+    )
     async def put_run(
         self,
         request: Request[Any, Any, Any],

@@ -7,9 +7,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from nats.errors import Error as NatsError
 from redis.exceptions import RedisError
@@ -19,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_decode_error, from_rejection
 from drift_gateway.runtime import Runtime
-from drift_gateway.waiters import RunWaiter, last_state
+from drift_gateway.waiters import SyncCall, last_state
 from drift_runtime import metrics
 from drift_runtime.messaging import publish, replay
 from drift_runtime.ssrf import SsrfRefused
@@ -40,6 +42,7 @@ from drift_schema.api import (
     WorkflowResponse,
 )
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand, ThreadContext
+from drift_schema.context import RunContext
 from drift_schema.events import NodeEvent
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
@@ -54,7 +57,16 @@ from drift_schema.statuses import WorkflowStatus
 log = structlog.get_logger("drift.gateway")
 
 QUERY_TIMEOUT = timedelta(seconds=5)
+TENANT_HEADER = "X-Drift-Tenant"
 DISCONNECTED_TIMEOUT = timedelta(seconds=30)
+ACCEPTED = {
+    HTTP_202_ACCEPTED: ResponseSpec(
+        data_container=WorkflowResponse,
+        description="Accepted: async with callbackUrl, or the sync wait ran out (the state so far)",
+        generate_examples=False,
+    )
+}
+"""The other success answer of every command route (contract 5); errors are documented by web.ProblemResponses."""
 
 
 def _decode(body: bytes, into: type[Any]) -> Any:
@@ -116,11 +128,50 @@ def _response(event: WorkflowResponse) -> WorkflowResponse:
     )
 
 
+async def _kept_state(runtime: Runtime, tenant: str, workflow_id: str) -> WorkflowDetail | None:
+    """The run's last stable state from the dsl-store's run-context store; None when it holds none.
+
+    The tenant travels in `X-Drift-Tenant`, so another tenant's run is never found. A store that
+    cannot answer is Unavailable, not NotFound: the run may well exist, and a retry may find it.
+    """
+    if runtime.store is None:
+        return None
+    try:
+        response = await runtime.store.get(f"/runs/{workflow_id}", headers={TENANT_HEADER: tenant})
+    except httpx.HTTPError as error:
+        log.warning("gateway.run_store_unavailable", error=str(error))
+        raise Unavailable("run state is unavailable right now") from None
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        log.warning("gateway.run_store_refused", status=response.status_code)
+        raise Unavailable("run state is unavailable right now")
+    try:
+        kept = codec.decode(response.content, RunContext)
+    except codec.DecodeError as error:
+        log.warning("gateway.run_store_undecodable", error=str(error))
+        raise Unavailable("run state is unavailable right now") from None
+    return WorkflowDetail(
+        workflow_id=kept.workflow_id,
+        workflow_status=kept.workflow_status,
+        current_node=kept.current_node,
+        disposition=kept.disposition,
+        error_message=kept.error_message,
+        view=kept.view,
+        context=kept.context,
+    )
+
+
 class WorkflowController(Controller):
     path = "/v3/workflow"
     tags = ["runtime"]
 
-    @post("/start", status_code=HTTP_200_OK, summary="Start a run (sync, or async with callbackUrl)")
+    @post(
+        "/start",
+        status_code=HTTP_200_OK,
+        summary="Start a run (sync, or async with callbackUrl)",
+        responses=ACCEPTED,
+    )
     async def start(self, request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
         tenant = tenant_of(request)
         body: StartRequest = _decode(await request.body(), StartRequest)
@@ -134,7 +185,12 @@ class WorkflowController(Controller):
             runtime, tenant, "start", workflow_id, command, body.callback_url, body.sync_timeout_ms
         )
 
-    @put("/resume/{workflow_id:str}", status_code=HTTP_200_OK, summary="Resume a WAITING run with selections")
+    @put(
+        "/resume/{workflow_id:str}",
+        status_code=HTTP_200_OK,
+        summary="Resume a WAITING run with selections",
+        responses=ACCEPTED,
+    )
     async def resume(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
         tenant = tenant_of(request)
         _checked_id(workflow_id)
@@ -156,10 +212,27 @@ class WorkflowController(Controller):
             snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f"workflow '{workflow_id}' not found") from None
-            stored = await last_state(runtime.redis, tenant, workflow_id)
+                # Past Temporal's retention the run-context store still holds the run's last stable state
+                # with its context; Redis (no context) covers a state whose store write is still in flight.
+                kept = await _kept_state(runtime, tenant, workflow_id)
+                if kept is not None:
+                    return kept
+                try:
+                    announced = await last_state(runtime.redis, tenant, workflow_id)
+                except RedisError:
+                    raise Unavailable("run state is unavailable right now") from None
+                if announced is None:
+                    raise NotFound(f"workflow '{workflow_id}' not found") from None
+                return WorkflowDetail(**msgspec.structs.asdict(_response(announced)))
+            try:
+                stored = await last_state(runtime.redis, tenant, workflow_id)
+            except RedisError:
+                stored = None  # Temporal and Redis both down: the run-context store may still know
             if stored is None:
-                raise Unavailable("run state is unavailable right now") from None
+                kept = await _kept_state(runtime, tenant, workflow_id)
+                if kept is None:
+                    raise Unavailable("run state is unavailable right now") from None
+                return kept
             return WorkflowDetail(**msgspec.structs.asdict(_response(stored)))
         terminated = description.status == WorkflowExecutionStatus.TERMINATED
         return WorkflowDetail(
@@ -178,6 +251,7 @@ class WorkflowController(Controller):
         status_code=HTTP_200_OK,
         summary="Terminate a run",
         media_type="application/json",
+        responses=ACCEPTED,
     )
     async def terminate(
         self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, reason: str | None = None
@@ -189,7 +263,12 @@ class WorkflowController(Controller):
             return answer
         return Response(TerminateResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.TERMINATED))
 
-    @post("/{workflow_id:str}/event/{event:str}", status_code=HTTP_200_OK, summary="Deliver an ON_EVENT event")
+    @post(
+        "/{workflow_id:str}/event/{event:str}",
+        status_code=HTTP_200_OK,
+        summary="Deliver an ON_EVENT event",
+        responses=ACCEPTED,
+    )
     async def event(
         self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, event: str
     ) -> Response[Any]:
@@ -200,7 +279,7 @@ class WorkflowController(Controller):
         raw = await request.body()
         try:
             payload = msgspec.json.decode(raw) if raw.strip() else None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             raise Invalid("the body is not JSON", errors=[ProblemError(pointer="", message="malformed JSON")]) from None
         command = EventCommand(workflow_id=workflow_id, event=event, payload=payload)
         return await self._command(runtime, tenant, "event", workflow_id, command, None, None)
@@ -269,20 +348,24 @@ class WorkflowController(Controller):
         try:
             if callback_url is not None:
                 await publish(runtime.js, subject, command, command_id, headers=headers)
+                log.info("gateway.command_accepted", kind=kind, mode="async")
                 accepted = AcceptedResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
                 return Response(accepted, status_code=HTTP_202_ACCEPTED)
             timeout_s = (sync_timeout_ms if sync_timeout_ms is not None else DEFAULT_SYNC_TIMEOUT_MS) / 1000
+            call = SyncCall(runtime.redis, runtime.nats, runtime.js, tenant, workflow_id)
             metrics.sync_waiters.inc()
             try:
-                async with RunWaiter(runtime.redis, tenant, workflow_id) as waiter:
-                    await publish(runtime.js, subject, command, command_id, headers=headers)
-                    event = await waiter.wait(command_id, timeout_s)
+                # Raises only before the command is published: after that a failure is a None (202), never
+                # a 503 that would have the client send the command twice.
+                event = await call.send(
+                    lambda: publish(runtime.js, subject, command, command_id, headers=headers), command_id, timeout_s
+                )
             finally:
                 metrics.sync_waiters.dec()
             if event is None:
                 metrics.sync_timeouts.labels(kind).inc()
-                current = await last_state(runtime.redis, tenant, workflow_id)
-                log.info("gateway.sync_timeout", kind=kind)
+                current = await call.best_known(runtime.temporal)
+                log.info("gateway.sync_timeout", kind=kind, degraded=call.degraded)
                 pending = (
                     _response(current)
                     if current is not None
@@ -293,5 +376,7 @@ class WorkflowController(Controller):
             log.warning("gateway.dependency_unavailable", kind=kind, error=str(error))
             raise Unavailable("a dependency is unavailable; retry shortly", retry_after_s=2) from None
         if event.workflow_status == WorkflowStatus.REJECTED:
+            log.info("gateway.command_rejected", kind=kind, code=event.error_code, seq=event.seq)
             raise from_rejection(event.error_code, event.error_message)
+        log.info("gateway.command_answered", kind=kind, status=event.workflow_status, seq=event.seq)
         return Response(_response(event), status_code=HTTP_200_OK)

@@ -22,6 +22,16 @@ def _options(view: Any) -> list[dict[str, Any]]:
     return [option for option in options or [] if isinstance(option, dict)]
 
 
+def _key(value: Any) -> str:
+    """A value as the JSON object key it would be: `true` is "true" (not Python's "True") and never equals 1."""
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
+
+
+def _same(value: Any, possible: Any) -> bool:
+    """JSON equality: `true` is not `1` (Python's bool is an int), `1` is `1.0`, "1" is not `1`."""
+    return isinstance(value, bool) == isinstance(possible, bool) and bool(value == possible)
+
+
 def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
     """Refuse selections naming no option of the view, or a value outside an option's possibleValues.
 
@@ -35,8 +45,8 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
         reachable[str(option.get("id"))] = option
         dependents: Any = option.get("possibleDependentValues") or {}
         chosen = selected.get(str(option.get("id")))
-        if isinstance(dependents, dict) and chosen is not None and str(chosen) in dependents:
-            dependent = dependents[str(chosen)]
+        if isinstance(dependents, dict) and chosen is not None and _key(chosen) in dependents:
+            dependent = dependents[_key(chosen)]
             if isinstance(dependent, dict):
                 pending.append(dependent)
     faults = []
@@ -48,7 +58,7 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
         allowed = found.get("possibleValues")
         if allowed:
             values = [entry.get("value") for entry in allowed if isinstance(entry, dict)]
-            if value not in values:
+            if not any(_same(value, possible) for possible in values):
                 faults.append(f"'{value}' is not a possible value of option '{option_id}'")
     if faults:
         raise SelectionError("; ".join(faults))

@@ -1,0 +1,18 @@
+"""Drift's benchmarks: every figure a ratio against plain Temporal measured in the same run.
+
+`./run bench` (= `uv run --frozen python -m benchmarks`) brings up the embedded servers and
+every service on free loopback ports, measures P1..P6 and writes `docs/benchmarks.md`;
+`./run bench --smoke` runs every figure's code path at tiny sizes and writes to a temp file.
+The benchmarks never run as part of `./run test`.
+"""
+
+import os
+import sys
+
+# The benchmarks reuse the tests' harnesses (tests/worker/worker_support.py, bench_long_loop.py,
+# the OTLP receiver of tests/e2e): they import as the tests import them, from these roots.
+# os.path, not pathlib: the baseline workflows import this package inside Temporal's sandbox.
+_TESTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tests")
+for _root in (_TESTS, os.path.join(_TESTS, "worker")):
+    if _root not in sys.path:
+        sys.path.append(_root)

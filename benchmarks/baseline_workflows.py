@@ -1,0 +1,58 @@
+"""The baselines' workflows, loaded by the baseline worker process (sandbox-safe imports only).
+
+`BaselineWorkflow` is the generic interpreter itself plus one update that answers at the
+run's first stable state, so a direct Temporal client can do update-with-start and return
+at the same node a sync start through the gateway returns at. `HandWrittenChain` is what a
+Temporal user would write by hand for a chain of pure steps: one local activity per step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+# Not passed through: the sandbox loads the interpreter's module for each run here exactly as
+# it does in the drift-worker process, so the baseline pays the same sandbox costs.
+from drift_worker.workflow import GenericWorkflow
+
+with workflow.unsafe.imports_passed_through():
+    from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot
+
+UNTIL_STABLE_UPDATE = "bench.until_stable"
+CHAIN_WORKFLOW = "bench.hand_written_chain"
+STEP_ACTIVITY = "bench.step"
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class BaselineWorkflow(GenericWorkflow):
+    """The generic workflow (same name, another task queue) with an update-with-start target."""
+
+    @workflow.init
+    def __init__(self, run: RunInput) -> None:
+        super().__init__(run)
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunSnapshot:
+        return await super().run(run)
+
+    @workflow.update(name=UNTIL_STABLE_UPDATE)
+    async def until_stable(self) -> RunSnapshot:
+        """Answer once the run is WAITING, SCHEDULER_WAITING or final: what a sync start answers at."""
+        await workflow.wait_condition(lambda: self.status.is_stable)
+        return self.snapshot()
+
+
+@workflow.defn(name=CHAIN_WORKFLOW)
+class HandWrittenChain:
+    """`steps` local activities in a row, each adding one to a counter in the context."""
+
+    @workflow.run
+    async def run(self, steps: int) -> dict[str, Any]:
+        context: dict[str, Any] = {"count": 0}
+        for _ in range(steps):
+            context = await workflow.execute_local_activity(
+                STEP_ACTIVITY, context, start_to_close_timeout=timedelta(seconds=10), result_type=dict
+            )
+        return context
