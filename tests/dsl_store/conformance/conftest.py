@@ -4,7 +4,9 @@ SQLite always runs. PostgreSQL and MariaDB/MySQL run against the servers of this
 machine (`DRIFT_TEST_POSTGRES_URL`, `DRIFT_TEST_MYSQL_URL` override the admin
 URLs below); each gets a fresh database that is dropped afterwards, and the
 backend is skipped, with the reason, only when its server does not answer.
-HBase runs when `DRIFT_TEST_HBASE_THRIFT` (host:port of a Thrift1 server) is set;
+HBase runs when `DRIFT_TEST_HBASE_THRIFT` (host:port of a Thrift1 server) is set, else
+in a testcontainer (`HBASE_IMAGE`) where a Docker engine answers, else it is skipped with
+that reason (this machine has no Docker engine: the container path is not exercised here);
 its tables carry a fresh prefix and are deleted afterwards. `hbase-emulated`
 always runs the HBase connector against `fake_hbase` (an in-memory Thrift
 stand-in, not HBase): it exercises the connector's code, not HBase.
@@ -15,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +34,8 @@ POSTGRES_ADMIN_URL = (
 )
 MYSQL_ADMIN_URL = os.environ.get("DRIFT_TEST_MYSQL_URL") or "mysql+aiomysql://root@127.0.0.1:3306/"
 HBASE_THRIFT = os.environ.get("DRIFT_TEST_HBASE_THRIFT")
+HBASE_IMAGE = os.environ.get("DRIFT_TEST_HBASE_IMAGE") or "harisekhon/hbase:2.1"
+HBASE_START_TIMEOUT_S = 240.0
 CONNECT_TIMEOUT_S = 5.0
 BACKENDS = ["sqlite", "postgresql", "mariadb", "hbase", "hbase-emulated"]
 
@@ -58,6 +64,42 @@ async def _throwaway_database(admin_url: str, name: str, create: str, drop: str)
         await _admin(admin_url, drop)
 
 
+def _docker_engine_answers() -> bool:
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        docker.from_env(timeout=3).ping()
+    except DockerException:
+        return False
+    return True
+
+
+@contextmanager
+def _hbase_container() -> Iterator[str]:
+    """host:port of the Thrift1 server of a fresh HBase container, removed afterwards."""
+    from testcontainers.core.container import DockerContainer
+
+    with DockerContainer(HBASE_IMAGE).with_exposed_ports(9090) as container:
+        address = (container.get_container_host_ip(), int(container.get_exposed_port(9090)))
+        # The container has no readiness signal to await: the Thrift port accepting and answering a
+        # table listing is the signal, polled until a deadline.
+        deadline = time.monotonic() + HBASE_START_TIMEOUT_S
+        while True:
+            try:
+                import happybase
+
+                with socket.create_connection(address, timeout=2):
+                    pass
+                happybase.Connection(*address, timeout=5000).tables()
+                break
+            except Exception:  # any fault means "not up yet", until the deadline
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+        yield f"{address[0]}:{address[1]}"
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     """The URL of a fresh, empty store of one backend, removed after the session."""
@@ -83,13 +125,20 @@ async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         finally:
             server.close()
     else:
-        if not HBASE_THRIFT:
-            pytest.skip("HBase is not exercised here: set DRIFT_TEST_HBASE_THRIFT=host:port of an HBase Thrift server")
         from drift_dsl_store.store.hbase import HBaseStore
 
-        url = f"hbase://{HBASE_THRIFT}?prefix={name}"
-        yield url
-        await HBaseStore.from_url(url).drop_tables()
+        if HBASE_THRIFT:
+            url = f"hbase://{HBASE_THRIFT}?prefix={name}"
+            yield url
+            await HBaseStore.from_url(url).drop_tables()
+        elif _docker_engine_answers():
+            with _hbase_container() as thrift:
+                yield f"hbase://{thrift}?prefix={name}"
+        else:
+            pytest.skip(
+                "HBase is not exercised here: no Docker engine answers for a testcontainer, and "
+                "DRIFT_TEST_HBASE_THRIFT (host:port of an HBase Thrift server) is not set"
+            )
 
 
 @pytest.fixture
