@@ -226,13 +226,18 @@ async def temporal_state(temporal: TemporalClient, tenant: str, workflow_id: str
     except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
         log.info("gateway.state_query_unanswered", error=str(error))
         return None
+    return response_of(snapshot)
+
+
+def response_of(state: WorkflowResponse | RunSnapshot) -> WorkflowResponse:
+    """Just the WorkflowResponse fields of a state (an event, a snapshot): what clients are answered."""
     return WorkflowResponse(
-        workflow_id=snapshot.workflow_id,
-        workflow_status=snapshot.workflow_status,
-        current_node=snapshot.current_node,
-        disposition=snapshot.disposition,
-        error_message=snapshot.error_message,
-        view=snapshot.view,
+        workflow_id=state.workflow_id,
+        workflow_status=state.workflow_status,
+        current_node=state.current_node,
+        disposition=state.disposition,
+        error_message=state.error_message,
+        view=state.view,
     )
 
 

@@ -26,8 +26,8 @@ from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift_notifier.states import run_of
-from drift_runtime.messaging import PoisonMessage, TransientFault, growing_delay_s
+from drift_notifier.states import decode_event, run_of
+from drift_runtime.messaging import TransientFault, growing_delay_s
 from drift_schema import codec
 from drift_schema.context import RunContext
 from drift_schema.events import WorkflowEvent
@@ -50,10 +50,7 @@ class RunContextWriter:
         self.temporal = temporal
 
     async def handle(self, msg: Msg) -> None:
-        try:
-            event = codec.decode_with(codec.workflow_event_decoder, msg.data)
-        except codec.DecodeError as error:
-            raise PoisonMessage(f"undecodable workflow event: {error}") from None
+        event = decode_event(msg)
         if not event.workflow_status.is_stable:
             return
         try:

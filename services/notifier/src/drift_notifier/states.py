@@ -35,6 +35,14 @@ return 1
 """
 
 
+def decode_event(msg: Msg) -> WorkflowEvent:
+    """The workflow event a message carries; PoisonMessage (never redelivered) when it cannot be read."""
+    try:
+        return codec.decode_with(codec.workflow_event_decoder, msg.data)
+    except codec.DecodeError as error:
+        raise PoisonMessage(f"undecodable workflow event: {error}") from None
+
+
 def run_of(event: WorkflowEvent) -> str:
     """The run chain an event belongs to (the prefix of its id)."""
     return event.event_id.rsplit(":", 1)[0]
@@ -47,10 +55,7 @@ class LastStates:
         self.script = redis.register_script(STORE_AND_ANNOUNCE)
 
     async def handle(self, msg: Msg) -> None:
-        try:
-            event = codec.decode_with(codec.workflow_event_decoder, msg.data)
-        except codec.DecodeError as error:
-            raise PoisonMessage(f"undecodable workflow event: {error}") from None
+        event = decode_event(msg)
         body = msg.data
         if event.context is not None or event.context_omitted:
             # The context is for the run-context store; Redis and the sync waiters need only the state.

@@ -23,10 +23,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter
 from standardwebhooks import Webhook
 
-from drift_runtime.messaging import PoisonMessage, TransientFault, delivery_count
+from drift_notifier.states import decode_event
+from drift_runtime.messaging import TransientFault, delivery_count
 from drift_runtime.ssrf import Guard, SsrfRefused, Target
 from drift_runtime.telemetry import inject_headers
-from drift_schema import codec
 from drift_schema.api import WorkflowResponse
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
@@ -84,10 +84,7 @@ class WebhookSender:
         self.guard = guard
 
     async def handle(self, msg: Msg) -> None:
-        try:
-            event = codec.decode_with(codec.workflow_event_decoder, msg.data)
-        except codec.DecodeError as error:
-            raise PoisonMessage(f"undecodable workflow event: {error}") from None
+        event = decode_event(msg)
         if event.callback_url is None or event.workflow_status not in DELIVERED_STATUSES:
             return
         attempt = delivery_count(msg)

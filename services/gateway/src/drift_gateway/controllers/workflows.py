@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_decode_error, from_rejection
 from drift_gateway.runtime import Runtime
-from drift_gateway.waiters import SyncCall, last_state
+from drift_gateway.waiters import SyncCall, last_state, response_of
 from drift_runtime import metrics
 from drift_runtime.messaging import publish, replay
 from drift_runtime.ssrf import SsrfRefused
@@ -114,17 +114,6 @@ def _timeline_entry(event: NodeEvent) -> TimelineEntry:
         duration_ms=duration,
         attempt=event.attempt,
         error=event.error,
-    )
-
-
-def _response(event: WorkflowResponse) -> WorkflowResponse:
-    return WorkflowResponse(
-        workflow_id=event.workflow_id,
-        workflow_status=event.workflow_status,
-        current_node=event.current_node,
-        disposition=event.disposition,
-        error_message=event.error_message,
-        view=event.view,
     )
 
 
@@ -223,7 +212,7 @@ class WorkflowController(Controller):
                     raise Unavailable("run state is unavailable right now") from None
                 if announced is None:
                     raise NotFound(f"workflow '{workflow_id}' not found") from None
-                return WorkflowDetail(**msgspec.structs.asdict(_response(announced)))
+                return WorkflowDetail(**msgspec.structs.asdict(response_of(announced)))
             try:
                 stored = await last_state(runtime.redis, tenant, workflow_id)
             except RedisError:
@@ -233,7 +222,7 @@ class WorkflowController(Controller):
                 if kept is None:
                     raise Unavailable("run state is unavailable right now") from None
                 return kept
-            return WorkflowDetail(**msgspec.structs.asdict(_response(stored)))
+            return WorkflowDetail(**msgspec.structs.asdict(response_of(stored)))
         terminated = description.status == WorkflowExecutionStatus.TERMINATED
         return WorkflowDetail(
             workflow_id=snapshot.workflow_id,
@@ -367,7 +356,7 @@ class WorkflowController(Controller):
                 current = await call.best_known(runtime.temporal)
                 log.info("gateway.sync_timeout", kind=kind, degraded=call.degraded)
                 pending = (
-                    _response(current)
+                    response_of(current)
                     if current is not None
                     else WorkflowResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
                 )
@@ -379,4 +368,4 @@ class WorkflowController(Controller):
             log.info("gateway.command_rejected", kind=kind, code=event.error_code, seq=event.seq)
             raise from_rejection(event.error_code, event.error_message)
         log.info("gateway.command_answered", kind=kind, status=event.workflow_status, seq=event.seq)
-        return Response(_response(event), status_code=HTTP_200_OK)
+        return Response(response_of(event), status_code=HTTP_200_OK)
