@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
 from drift_runtime import metrics
+from drift_runtime.locks import RunLocks
 from drift_runtime.messaging import (
     PoisonMessage,
     TransientFault,
@@ -65,23 +65,6 @@ class Rejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class RunLocks:
-    """Commands for one run are applied one at a time, in the order they were fetched."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> Any:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._locks.pop(key, None)
 
 
 def _transient(error: RPCError) -> bool:

@@ -27,6 +27,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_notifier.states import decode_event, run_of
+from drift_runtime.locks import RunLocks
 from drift_runtime.messaging import TransientFault, growing_delay_s
 from drift_schema import codec
 from drift_schema.context import RunContext
@@ -48,11 +49,18 @@ class RunContextWriter:
     def __init__(self, http: httpx.AsyncClient, temporal: TemporalClient | None) -> None:
         self.http = http
         self.temporal = temporal
+        # One run's writes in stream order: a TERMINATED write copies the state stored before it,
+        # so it must not race the write of that state (the consumer handles many events at once).
+        self.locks = RunLocks()
 
     async def handle(self, msg: Msg) -> None:
         event = decode_event(msg)
         if not event.workflow_status.is_stable:
             return
+        async with self.locks.hold(f"{event.tenant}/{event.workflow_id}"):
+            await self._write(msg, event)
+
+    async def _write(self, msg: Msg, event: WorkflowEvent) -> None:
         try:
             record = await self._record(event)
             response = await self.http.put(
