@@ -12,7 +12,7 @@ from drift_dsl_store.events import DefinitionChanged
 ACME = {"Authorization": "Bearer k-acme"}
 GLOBEX = {"Authorization": "Bearer k-globex"}
 SERVICE_TOKEN = "svc-token-for-tests"
-EXAMPLES = Path("/work/shared/contract/examples")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 class RecordingChanges:
