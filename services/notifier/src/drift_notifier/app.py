@@ -8,8 +8,9 @@ import structlog
 
 from drift_notifier.config import Settings
 from drift_notifier.contexts import RunContextWriter, store_client
+from drift_notifier.delivery import WebhookConsumer
 from drift_notifier.states import LastStates
-from drift_notifier.webhooks import MAX_ATTEMPTS, WebhookSender, http_client
+from drift_notifier.webhooks import WebhookSender, http_client
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
 from drift_runtime.process import run_until_signalled
@@ -39,13 +40,7 @@ CONTEXT_CONSUMER = messaging.ConsumerSpec(
     max_deliver=messaging.UNLIMITED_DELIVERIES,
     concurrency=16,
 )
-WEBHOOK_CONSUMER = messaging.ConsumerSpec(
-    stream=subjects.EVENT_STREAM,
-    durable="notifier-webhooks",
-    filter_subject=subjects.WORKFLOW_EVENT_SUBJECTS,
-    max_deliver=MAX_ATTEMPTS + 1,
-    concurrency=16,
-)
+# Webhooks have a consumer of their own making (`drift_notifier.delivery`): fair across tenants, bounded.
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -60,7 +55,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
     health = await serve_health(settings.metrics_port, ready, host=settings.bind_host)
     consumers = [messaging.consume(js, CONSUMER, states.handle, stop, name="drift-notifier")]
-    http = http_client()
+    http = http_client(settings.webhooks)
     store = store_client(settings.dsl_store_url, settings.service_token)
     if settings.service_token:
         # Only for contexts too large to travel in their event; the client connects lazily.
@@ -70,8 +65,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     else:
         log.warning("notifier.run_contexts_disabled", reason="DRIFT_SERVICE_TOKEN is not set")
     if settings.webhook_secret:
-        sender = WebhookSender(http, settings.webhook_secret, Guard(settings.http_allow_hosts))
-        consumers.append(messaging.consume(js, WEBHOOK_CONSUMER, sender.handle, stop, name="drift-notifier"))
+        sender = WebhookSender(http, settings.webhook_secret, Guard(settings.http_allow_hosts), settings.webhooks)
+        consumers.append(WebhookConsumer(js, sender, settings.webhooks).run(stop))
     else:
         log.warning("notifier.webhooks_disabled", reason="DRIFT_WEBHOOK_SECRET is not set")
     log.info("notifier.started_consuming")
