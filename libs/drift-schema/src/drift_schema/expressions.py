@@ -6,11 +6,8 @@ other value is a literal. Evaluation is pure and bounded in time and depth.
 
 from __future__ import annotations
 
-import re
-import re._constants as sre_constants
-import re._parser as sre_parser
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +17,10 @@ from jsonata.jexception import JException
 from jsonata.regex_engine import RegexFlags
 from jsonata.utils import Utils
 
+from drift_schema import jsonata_patches, regex
+
+jsonata_patches.apply()
+
 OPEN, CLOSE = "{%", "%}"
 DEFAULT_TIMEOUT_MS = 1_000
 DEFAULT_MAX_DEPTH = 200
@@ -27,8 +28,6 @@ DEFAULT_MAX_RANGE = 100_000
 DEFAULT_MAX_STRING = 2 * 1024 * 1024
 """Above the 1 MiB caps on bodies and HTTP responses, so reading any value the platform accepts stays fine."""
 MAX_EXPRESSION_LENGTH = 64 * 1024
-MAX_REGEX_SUBJECT = 10_000
-"""Longest string a regex is run on: Python's `re` runs in C, out of reach of the time bound."""
 
 
 class ExpressionError(Exception):
@@ -66,63 +65,6 @@ def expression_body(value: str) -> str:
     return text[len(OPEN) : -len(CLOSE)]
 
 
-_VARIABLE_REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT)
-
-
-def _backtracking_hazard(items: Any, repeated: bool) -> str | None:
-    """Why a parsed regex can backtrack exponentially, or None.
-
-    Refused: a quantifier inside a group that is itself repeated by a variable
-    quantifier (star height above one, `(a+)+`, `(a*b?)*`), and an alternation
-    inside such a group unless every branch starts with its own literal
-    (`(a|aa)+`, `(x|\\w)*`). Possessive quantifiers (`a++`) and atomic groups
-    (`(?>…)`) never backtrack into what they matched, so their content is not
-    "repeated" for this check.
-    """
-    for op, av in items:
-        if op in _VARIABLE_REPEATS:
-            low, high, inner = av
-            if repeated and high != low:
-                return "a quantifier inside a repeated group"
-            # A fixed count (`(\d{1,3}\.){3}`) cannot trade iterations for inner matches: only variable ones can.
-            hazard = _backtracking_hazard(inner, repeated or (high != low and high > 1))
-        elif op is sre_constants.POSSESSIVE_REPEAT:
-            hazard = _backtracking_hazard(av[2], False)
-        elif op is sre_constants.ATOMIC_GROUP:
-            hazard = _backtracking_hazard(av, False)
-        elif op is sre_constants.SUBPATTERN:
-            hazard = _backtracking_hazard(av[3], repeated)
-        elif op is sre_constants.BRANCH:
-            branches = av[1]
-            if repeated and not _disjoint_branches(branches):
-                return "an alternation of overlapping branches inside a repeated group"
-            hazard = next((h for b in branches if (h := _backtracking_hazard(b, repeated)) is not None), None)
-        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            hazard = _backtracking_hazard(av[1], repeated)
-        elif op is sre_constants.GROUPREF_EXISTS:
-            hazard = _backtracking_hazard(av[1], repeated) or (
-                _backtracking_hazard(av[2], repeated) if av[2] is not None else None
-            )
-        else:
-            hazard = None
-        if hazard is not None:
-            return hazard
-    return None
-
-
-def _disjoint_branches(branches: Sequence[Any]) -> bool:
-    """Whether every branch starts with a literal character no other branch starts with (case folded)."""
-    firsts: set[int] = set()
-    for branch in branches:
-        if len(branch) == 0 or branch[0][0] is not sre_constants.LITERAL:
-            return False
-        first = ord(chr(branch[0][1]).casefold()[0])
-        if first in firsts:
-            return False
-        firsts.add(first)
-    return True
-
-
 _limits = threading.local()
 
 
@@ -136,67 +78,12 @@ def _too_long(what: str, size: int) -> ExpressionError:
     return ExpressionError(f"{what} of {size} characters exceeds the limit of {_max_string()}")
 
 
-class _BoundedPattern:
-    """A compiled regex that refuses subjects longer than MAX_REGEX_SUBJECT (its matching cannot be interrupted)."""
-
-    __slots__ = ("_pattern",)
-
-    def __init__(self, pattern: re.Pattern[str]) -> None:
-        self._pattern = pattern
-
-    def _subject(self, string: str) -> str:
-        if len(string) > MAX_REGEX_SUBJECT:
-            raise ExpressionError(
-                f"regex /{self._pattern.pattern}/ applied to a string of {len(string)} characters, "
-                f"over the limit of {MAX_REGEX_SUBJECT}"
-            )
-        return string
-
-    def search(self, string: str) -> re.Match[str] | None:
-        return self._pattern.search(self._subject(string))
-
-    def finditer(self, string: str) -> Iterator[re.Match[str]]:
-        return self._pattern.finditer(self._subject(string))
-
-    def sub(self, repl: Any, string: str, count: int = 0) -> str:
-        subject = self._subject(string)
-        expand: Callable[[re.Match[str]], str] = repl if callable(repl) else (lambda match: match.expand(repl))
-        # Each replacement is counted as it is made: a short subject and template can still expand enormously.
-        budget = _max_string() - len(subject)
-
-        def bounded(match: re.Match[str]) -> str:
-            nonlocal budget
-            replaced = expand(match)
-            budget -= len(replaced)
-            if budget < 0:
-                raise ExpressionError(f"$replace builds a string over the limit of {_max_string()} characters")
-            return replaced
-
-        return self._pattern.sub(bounded, subject, count)
-
-    def split(self, string: str, maxsplit: int = 0) -> list[str]:
-        return self._pattern.split(self._subject(string), maxsplit)
-
-
-def _regex_engine(pattern: str, flags: RegexFlags) -> _BoundedPattern:
-    """Compile a JSONata regex literal, refusing patterns that can backtrack catastrophically.
-
-    Python's `re` matches in C, where the evaluation time bound is never checked
-    (and neither `regex` with its timeout nor RE2 is a dependency), so a
-    catastrophic pattern would spin its thread forever: refuse it up front.
-    """
-    py_flags = (re.IGNORECASE if flags.case_insensitive else 0) | (re.MULTILINE if flags.multiline else 0)
+def _regex_engine(pattern: str, flags: RegexFlags) -> regex.Re2Pattern:
+    """Compile a JSONata regex literal on RE2 (linear time), as a clear expression error when it cannot."""
     try:
-        compiled = re.compile(pattern, py_flags)
-        hazard = _backtracking_hazard(sre_parser.parse(pattern, py_flags), False)
-    except (re.error, RecursionError, OverflowError) as error:
-        raise ExpressionError(f"invalid regex /{pattern}/: {error}") from None
-    if hazard is not None:
-        raise ExpressionError(
-            f"regex /{pattern}/ refused: {hazard} can backtrack catastrophically "
-            "(use a possessive quantifier such as a++ or an atomic group (?>...))"
-        )
-    return _BoundedPattern(compiled)
+        return regex.compile_regex(pattern, flags, _max_string)
+    except regex.RegexError as error:
+        raise ExpressionError(str(error)) from None
 
 
 def _serialized_size_over(value: Any, limit: int) -> bool:
@@ -372,6 +259,8 @@ def evaluate(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_B
         return _plain(expression.evaluate(None, frame))
     except JException as error:
         raise ExpressionError(str(error), position=error.location, code=error.error) from None
+    except regex.RegexError as error:
+        raise ExpressionError(str(error)) from None
     except RecursionError:
         raise ExpressionError("expression exceeded the recursion limit") from None
     except (TypeError, ValueError, ArithmeticError, KeyError, IndexError, AttributeError) as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +18,13 @@ from drift_runtime.telemetry import continued_from
 from drift_schema import codec, expressions, subjects
 from drift_schema.events import NodeEvent
 from drift_schema.nodes import node_type
+from drift_worker.evaluator import (
+    NODE,
+    EvaluationTimeout,
+    EvaluatorPool,
+)
 from drift_worker.model import NODE_FAILED, EmitBatch, NodeResult, NodeTask
 from drift_worker.nodes import NODE_KINDS
-from drift_worker.nodes.base import render_field
 
 log = structlog.get_logger("drift.worker")
 
@@ -44,33 +47,6 @@ class Limits:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def bindings_for(task: NodeTask, bounds: expressions.Bounds) -> dict[str, Any]:
-    """The variables of contract 3, with this instance's parameters resolved first."""
-    shared = {
-        "global": task.context,
-        "workflow": {
-            "id": task.workflow_id,
-            "tenant": task.tenant,
-            "definitionId": task.definition_id,
-            "definitionVersion": task.definition_version,
-        },
-        "enums": task.enums,
-    }
-    params = {
-        name: render_field(f"parameters/{name}", value, shared, bounds) for name, value in task.parameters.items()
-    }
-    return {**shared, "params": params}
-
-
-def check_output_size(instance: str, output: Any, limit: int) -> None:
-    """Refuse an output too large to carry in the run's context (and in every later activity's input)."""
-    size = len(msgspec.json.encode(output))
-    if size > limit:
-        raise expressions.ExpressionError(
-            f"output: the output of '{instance}' is {size} bytes, over the limit of {limit} bytes per node output"
-        )
 
 
 def node_failed(message: str) -> ApplicationError:
@@ -111,11 +87,17 @@ def observe_node(event: NodeEvent) -> None:
 
 
 class NodeActivities:
-    """Evaluates nodes off the workflow thread and announces what happened on NATS."""
+    """Evaluates nodes in the evaluator pool (bounded in time and memory) and announces what happened on NATS."""
 
-    def __init__(self, js: JetStreamContext, limits: Limits | expressions.Bounds = Limits()) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        limits: Limits | expressions.Bounds = Limits(),
+        pool: EvaluatorPool | None = None,
+    ) -> None:
         self.js = js
         self.limits = limits if isinstance(limits, Limits) else Limits(bounds=limits)
+        self.pool = pool if pool is not None else EvaluatorPool()
 
     @property
     def bounds(self) -> expressions.Bounds:
@@ -128,13 +110,6 @@ class NodeActivities:
             return replace(self.bounds, timeout_ms=timeout_ms)
         return self.bounds
 
-    def _evaluate(self, task: NodeTask) -> NodeResult:
-        kind = NODE_KINDS[node_type(task.node)]
-        bounds = self.bounds_for(task)
-        result = kind.evaluate(task, bindings_for(task, bounds), bounds)
-        check_output_size(task.instance, result.output, self.limits.max_output_bytes)
-        return result
-
     @activity.defn(name="drift.evaluate_node")
     async def evaluate_node(self, task: NodeTask) -> NodeResult:
         """Evaluate one node visit; a failing expression fails the node, not the activity's retries.
@@ -144,15 +119,14 @@ class NodeActivities:
         deadline = activity.info().start_to_close_timeout
         limit_ms = task.node.timeout_ms or (round(deadline.total_seconds() * 1000 * DEADLINE_SHARE) if deadline else 0)
         try:
-            # Expressions are CPU-bound and bounded in time: keep them off the event loop.
-            async with asyncio.timeout(limit_ms / 1000 if limit_ms else None):
-                result = await asyncio.to_thread(self._evaluate, task)
+            # In an evaluator process: a runaway is killed at its deadline, its memory is bounded.
+            result = await self.pool.evaluate(NODE, task, self.bounds_for(task), self.limits.max_output_bytes, limit_ms)
         except expressions.ExpressionError as error:
             raise node_failed(error.message) from None
-        except TimeoutError:
+        except EvaluationTimeout as timeout:
             # Several expressions, each within its bound, may still add up past the node's time limit.
             raise node_failed(
-                f"evaluating '{task.instance}' took longer than its time limit of {limit_ms} ms"
+                f"evaluating '{task.instance}' took longer than its time limit of {timeout.args[0]} ms"
             ) from None
         if NODE_KINDS[node_type(task.node)].announced_by_evaluate:
             await publish_node_event(self.js, task, "COMPLETED", result.output)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from drift_schema import expressions
 from drift_schema.run import DEFAULT_TASK_QUEUE
+from drift_worker import evaluator
 
 
 def _hosts(value: str) -> tuple[str, ...]:
@@ -36,6 +37,12 @@ class Settings:
     stream_replicas: int = 1
     # Address the health/metrics server binds: 0.0.0.0 in a pod so the kubelet and Prometheus reach it.
     bind_host: str = "127.0.0.1"
+    # The evaluator pool (drift_worker.evaluator): processes, each one's memory bound, one tenant's share,
+    # and how long one node's evaluation may run before its process is killed.
+    evaluator_processes: int = evaluator.DEFAULT_PROCESSES
+    evaluator_memory_mib: int = evaluator.DEFAULT_MEMORY_MIB
+    evaluator_tenant_share: float = evaluator.DEFAULT_TENANT_SHARE
+    evaluator_node_timeout_ms: int = evaluator.DEFAULT_NODE_TIMEOUT_MS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +65,22 @@ class Settings:
             node_output_max_bytes=int(env.get("DRIFT_NODE_OUTPUT_MAX_BYTES", str(256 * 1024))),
             stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
             bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
+            evaluator_processes=int(env.get("DRIFT_EVALUATOR_PROCESSES", str(evaluator.DEFAULT_PROCESSES))),
+            evaluator_memory_mib=int(env.get("DRIFT_EVALUATOR_MEMORY_MIB", str(evaluator.DEFAULT_MEMORY_MIB))),
+            evaluator_tenant_share=float(env.get("DRIFT_EVALUATOR_TENANT_SHARE", str(evaluator.DEFAULT_TENANT_SHARE))),
+            evaluator_node_timeout_ms=int(
+                env.get("DRIFT_EVALUATOR_NODE_TIMEOUT_MS", str(evaluator.DEFAULT_NODE_TIMEOUT_MS))
+            ),
+        )
+
+    @property
+    def evaluator_pool(self) -> evaluator.PoolSettings:
+        """Evaluator pool settings from the settings."""
+        return evaluator.PoolSettings(
+            processes=self.evaluator_processes,
+            memory_mib=self.evaluator_memory_mib,
+            tenant_share=self.evaluator_tenant_share,
+            node_timeout_ms=self.evaluator_node_timeout_ms,
         )
 
     @property

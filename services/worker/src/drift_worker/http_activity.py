@@ -27,7 +27,8 @@ from temporalio.exceptions import ApplicationError
 
 from drift_runtime.telemetry import inject_headers
 from drift_schema import expressions
-from drift_worker.activities import Limits, bindings_for, check_output_size, node_failed, publish_node_event
+from drift_worker.activities import Limits, node_failed, publish_node_event
+from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, EvaluationTimeout, EvaluatorPool
 from drift_worker.model import HTTP_ERROR, HTTP_STATUS, NodeResult, NodeTask
 from drift_worker.nodes.http import FORM, HTTP_ACTIVITY, JSON, Http, HttpCall
 from drift_worker.ssrf import SsrfRefused, check_scheme
@@ -136,23 +137,30 @@ class HttpActivities:
         providers: Sequence[TokenProvider] = (),
         limits: Limits = Limits(),
         settings: HttpSettings = HttpSettings(),
+        pool: EvaluatorPool | None = None,
     ) -> None:
         self.js = js
         self.client = client
         self.providers = list(providers)
         self.limits = limits
         self.settings = settings
+        self.pool = pool if pool is not None else EvaluatorPool()
 
     @activity.defn(name=HTTP_ACTIVITY)
     async def http_node(self, task: NodeTask) -> NodeResult:
         """One attempt of one HTTP node visit."""
         bounds = self.limits.bounds
         try:
-            bindings = await asyncio.to_thread(bindings_for, task, bounds)
-            call = await asyncio.to_thread(_HTTP.prepare, task, bindings, bounds)
+            # Rendered in the evaluator pool, bounded in time and memory like every node's expressions.
+            prepared = await self.pool.evaluate(HTTP_PREPARE, task, bounds, self.limits.max_output_bytes, 0)
+            call = HttpCall(**prepared.output)
             content = _encode_body(call)
         except expressions.ExpressionError as error:
             raise node_failed(error.message) from None
+        except EvaluationTimeout as timeout:
+            raise node_failed(
+                f"rendering the request took longer than its time limit of {timeout.args[0]} ms"
+            ) from None
         credentials = await self._credentials(task)
         headers = {**call.headers, **credentials, IDEMPOTENCY_HEADER: idempotency_key(task)}
         if call.content_type and content:
@@ -177,10 +185,14 @@ class HttpActivities:
             raise self._retryable(f"{call.method} {call.url} answered HTTP {response.status_code}", HTTP_STATUS)
         answer = {"status": response.status_code, "headers": _headers(response), "body": _parse_body(response, raw)}
         try:
-            output = await asyncio.to_thread(_HTTP.respond, task, bindings, answer, bounds)
-            check_output_size(task.instance, output, self.limits.max_output_bytes)
+            responded = await self.pool.evaluate(
+                HTTP_RESPOND, task, bounds, self.limits.max_output_bytes, 0, response=answer
+            )
+            output = responded.output
         except expressions.ExpressionError as error:
             raise node_failed(error.message) from None
+        except EvaluationTimeout as timeout:
+            raise node_failed(f"evaluating 'output' took longer than its time limit of {timeout.args[0]} ms") from None
         await publish_node_event(self.js, task, "COMPLETED", output)
         return NodeResult(output=output)
 

@@ -1,0 +1,523 @@
+"""A pool of evaluator processes: node expressions evaluated out of the worker, bounded in time and memory.
+
+A JSONata builtin (`$distinct` over 100,000 items) runs in C or in one Python
+call the expression's own time check never interrupts, and a thread cannot be
+stopped: evaluated on the worker's threads, such work would run on past its
+bound, hold the GIL and fill the worker's memory. So every node evaluation runs
+in one of a few pre-started evaluator processes instead:
+
+- each process has an address-space limit (`RLIMIT_AS`): an expression that
+  allocates past it fails its node with "expression exceeded the memory bound of
+  N MiB", and the process is replaced;
+- an evaluation still running at its deadline gets its process SIGKILLed (the
+  work is stopped, not abandoned) and the process is replaced;
+- a tenant holds at most `tenant_slots` of the pool's processes at once, and
+  waiting evaluations are served round-robin across tenants, so one tenant
+  saturating its share never delays another's evaluation.
+
+Tasks and answers cross a pipe as length-prefixed msgpack frames (msgspec), to
+persistent processes: the cost per node is one encode/decode of the task each way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import os
+import resource
+import struct
+import subprocess
+import sys
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+
+from drift_schema import expressions
+from drift_worker.model import NodeResult, NodeTask
+
+log = structlog.get_logger("drift.worker.evaluator")
+
+DEFAULT_PROCESSES = 4
+DEFAULT_MEMORY_MIB = 512
+DEFAULT_TENANT_SHARE = 0.5
+DEFAULT_NODE_TIMEOUT_MS = 3_000
+STARTUP_TIMEOUT_S = 60.0
+_HEADER = struct.Struct(">I")
+_READY = b"R"
+
+NODE = "node"
+"""Evaluate a node's `kind.evaluate` (every kind but HTTP's answer)."""
+HTTP_PREPARE = "http.prepare"
+"""Render an HTTP node's request."""
+HTTP_RESPOND = "http.respond"
+"""Render an HTTP node's `output` with `$response` bound."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """How many evaluator processes, how much memory each, and how much of the pool one tenant may hold."""
+
+    processes: int = DEFAULT_PROCESSES
+    memory_mib: int = DEFAULT_MEMORY_MIB
+    """Address-space limit of each evaluator process (RLIMIT_AS), interpreter included."""
+    tenant_share: float = DEFAULT_TENANT_SHARE
+    """Fraction of the processes one tenant may hold at once (at least one process)."""
+    node_timeout_ms: int = DEFAULT_NODE_TIMEOUT_MS
+    """Longest one node's evaluation (all its expressions) may run before its process is killed."""
+
+    @property
+    def tenant_slots(self) -> int:
+        """How many processes one tenant may hold at once."""
+        return max(1, min(self.processes, int(self.processes * self.tenant_share)))
+
+
+class EvalRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One evaluation, as sent to an evaluator process."""
+
+    op: str
+    task: NodeTask
+    timeout_ms: int
+    max_depth: int
+    max_range: int
+    max_string: int
+    max_output_bytes: int
+    response: Any = None
+
+
+class EvalReply(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An evaluator process's answer: a result or an expression error."""
+
+    result: NodeResult | None = None
+    error: str | None = None
+    position: int | None = None
+    code: str | None = None
+    out_of_memory: bool = False
+
+
+class EvaluationTimeout(Exception):
+    """An evaluation ran past its deadline; its process was killed."""
+
+
+class MemoryBoundExceeded(expressions.ExpressionError):
+    """An evaluation allocated past the process's memory bound; its process was replaced."""
+
+
+# --------------------------------------------------------------------------- the work, in the evaluator
+
+
+def bindings_for(task: NodeTask, bounds: expressions.Bounds) -> dict[str, Any]:
+    """The variables of contract 3, with this instance's parameters resolved first."""
+    from drift_worker.nodes.base import render_field
+
+    shared = {
+        "global": task.context,
+        "workflow": {
+            "id": task.workflow_id,
+            "tenant": task.tenant,
+            "definitionId": task.definition_id,
+            "definitionVersion": task.definition_version,
+        },
+        "enums": task.enums,
+    }
+    params = {
+        name: render_field(f"parameters/{name}", value, shared, bounds) for name, value in task.parameters.items()
+    }
+    return {**shared, "params": params}
+
+
+def check_output_size(instance: str, output: Any, limit: int) -> None:
+    """Refuse an output too large to carry in the run's context (and in every later activity's input)."""
+    size = len(msgspec.json.encode(output))
+    if size > limit:
+        raise expressions.ExpressionError(
+            f"output: the output of '{instance}' is {size} bytes, over the limit of {limit} bytes per node output"
+        )
+
+
+def run_request(request: EvalRequest) -> NodeResult:
+    """Do one evaluation (in the evaluator process; also callable in-process, for tests and tools)."""
+    from drift_schema.nodes import node_type
+    from drift_worker.nodes import NODE_KINDS
+    from drift_worker.nodes.http import Http
+
+    bounds = expressions.Bounds(
+        timeout_ms=request.timeout_ms,
+        max_depth=request.max_depth,
+        max_range=request.max_range,
+        max_string=request.max_string,
+    )
+    task = request.task
+    bindings = bindings_for(task, bounds)
+    if request.op == NODE:
+        result = NODE_KINDS[node_type(task.node)].evaluate(task, bindings, bounds)
+    elif request.op == HTTP_PREPARE:
+        result = Http().evaluate(task, bindings, bounds)
+    elif request.op == HTTP_RESPOND:
+        result = NodeResult(output=Http().respond(task, bindings, request.response, bounds))
+    else:
+        raise expressions.ExpressionError(f"unknown evaluation {request.op!r}")
+    if request.op != HTTP_PREPARE:  # a request is bounded by the HTTP settings, not as a node output
+        check_output_size(task.instance, result.output, request.max_output_bytes)
+    return result
+
+
+def _read_exactly(stream: Any, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def child_main(memory_mib: int) -> None:
+    """The evaluator process: answer requests from stdin on stdout until stdin closes."""
+    # Replies own the original stdout; anything else printed goes to stderr (the worker's log).
+    replies = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    # Import everything an evaluation needs before the memory limit, so the limit bounds expressions only.
+    # In the worker's own import order (node kinds and activities import each other's modules).
+    import drift_worker.activities  # noqa: F401
+    from drift_worker.nodes import NODE_KINDS  # noqa: F401
+    from drift_worker.nodes.http import Http  # noqa: F401
+
+    limit = memory_mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    decoder = msgspec.msgpack.Decoder(EvalRequest)
+    encoder = msgspec.msgpack.Encoder()
+    replies.write(_READY)
+    while True:
+        header = _read_exactly(requests, _HEADER.size)
+        if header is None:
+            return
+        payload = _read_exactly(requests, _HEADER.unpack(header)[0])
+        if payload is None:
+            return
+        out_of_memory = False
+        try:
+            reply = EvalReply(result=run_request(decoder.decode(payload)))
+        except expressions.ExpressionError as error:
+            reply = EvalReply(error=error.message, position=error.position, code=error.code)
+        except MemoryError:
+            out_of_memory = True
+            reply = EvalReply(error=f"expression exceeded the memory bound of {memory_mib} MiB", out_of_memory=True)
+        except RecursionError:
+            reply = EvalReply(error="expression exceeded the recursion limit")
+        except Exception as error:  # a defect, not the expression's: answer it rather than die
+            reply = EvalReply(error=f"evaluation failed: {type(error).__name__}: {error}")
+        try:
+            body = encoder.encode(reply)
+            replies.write(_HEADER.pack(len(body)) + body)
+        except MemoryError:
+            return
+        if out_of_memory:
+            # The heap may be left fragmented near the limit: let the pool start a fresh process.
+            return
+
+
+# --------------------------------------------------------------------------- the pool, in the worker
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _Evaluator:
+    """One evaluator process and its pipes (non-blocking, served by whichever event loop calls it)."""
+
+    def __init__(self, memory_mib: int) -> None:
+        self.memory_mib = memory_mib
+        # A fixed argv: this interpreter running this module (nothing from a tenant reaches it).
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "drift_worker.evaluator", str(memory_mib)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._write_fd = self.process.stdin.fileno()
+        self._read_fd = self.process.stdout.fileno()
+        os.set_blocking(self._write_fd, False)
+        os.set_blocking(self._read_fd, False)
+        self._buffer = bytearray()
+        self.ready = False
+        self._warming: asyncio.Future[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def _readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        loop.add_reader(self._read_fd, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            loop.remove_reader(self._read_fd)
+
+    async def _writable(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        loop.add_writer(self._write_fd, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            loop.remove_writer(self._write_fd)
+
+    async def _read(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            try:
+                chunk = os.read(self._read_fd, max(size - len(self._buffer), 65536))
+            except BlockingIOError:
+                await self._readable()
+                continue
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    async def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._write_fd, view)
+            except BlockingIOError:
+                await self._writable()
+                continue
+            except BrokenPipeError:
+                raise EOFError from None
+            view = view[written:]
+
+    async def _warm(self) -> None:
+        async with asyncio.timeout(STARTUP_TIMEOUT_S):
+            if await self._read(len(_READY)) != _READY:
+                raise EOFError
+        self.ready = True
+
+    async def wait_ready(self) -> None:
+        """Wait until the process has loaded the evaluator (one reader, however many wait)."""
+        if self.ready:
+            return
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._warm())
+        await asyncio.shield(self._warming)
+
+    async def call(self, payload: bytes) -> bytes:
+        """Send one framed request and read its framed answer (EOFError if the process died)."""
+        await self.wait_ready()
+        await self._write(_HEADER.pack(len(payload)) + payload)
+        (size,) = _HEADER.unpack(await self._read(_HEADER.size))
+        return await self._read(size)
+
+    def kill(self) -> None:
+        """SIGKILL the process (whatever it is doing) and close the pipes; reaped in the background."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+
+_LIVE: weakref.WeakSet[EvaluatorPool] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_all() -> None:
+    """Leave no evaluator behind when the worker exits without closing its pool."""
+    for pool in list(_LIVE):
+        pool.kill_all()
+
+
+class EvaluatorPool:
+    """Pre-started evaluator processes shared fairly between tenants; see the module's docstring.
+
+    Processes start on `start()` (the worker calls it before polling), else on first use.
+    """
+
+    def __init__(self, settings: PoolSettings = PoolSettings()) -> None:
+        if settings.processes < 1:
+            raise ValueError("an evaluator pool needs at least one process")
+        self.settings = settings
+        self._idle: list[_Evaluator] = []
+        self._started = False
+        self._in_use: collections.Counter[str] = collections.Counter()
+        self._waiting: dict[str, collections.deque[asyncio.Future[_Evaluator]]] = {}
+        self._turns: collections.deque[str] = collections.deque()
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(EvalReply)
+        self._reapers: set[asyncio.Task[Any]] = set()
+        _LIVE.add(self)
+
+    def _ensure_processes(self) -> None:
+        if not self._started:
+            self._started = True
+            self._idle = [_Evaluator(self.settings.memory_mib) for _ in range(self.settings.processes)]
+
+    async def start(self) -> None:
+        """Start every process and wait until each has loaded the evaluator (warm)."""
+        self._ensure_processes()
+        await asyncio.gather(*(process.wait_ready() for process in self._idle))
+        log.info("worker.evaluator_pool_started", processes=len(self._idle), memory_mib=self.settings.memory_mib)
+
+    def pids(self) -> list[int]:
+        """The process ids of the idle evaluators (for tests and diagnostics)."""
+        return [process.pid for process in self._idle]
+
+    def kill_all(self) -> None:
+        """Kill every idle process (busy ones are killed by their callers' cancellation)."""
+        for process in self._idle:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.process.wait(timeout=5)
+        self._idle.clear()
+
+    async def close(self) -> None:
+        """Stop every process."""
+        self.kill_all()
+        if self._reapers:
+            await asyncio.gather(*self._reapers, return_exceptions=True)
+        _LIVE.discard(self)
+
+    # ------------------------------------------------------------------ fairness
+
+    async def _acquire(self, tenant: str) -> _Evaluator:
+        self._ensure_processes()
+        if self._idle and self._in_use[tenant] < self.settings.tenant_slots and not self._waiting:
+            self._in_use[tenant] += 1
+            return self._idle.pop()
+        waiter: asyncio.Future[_Evaluator] = asyncio.get_running_loop().create_future()
+        queue = self._waiting.setdefault(tenant, collections.deque())
+        if not queue:
+            self._turns.append(tenant)
+        queue.append(waiter)
+        self._dispatch()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(tenant, waiter.result())
+            else:
+                self._forget(tenant, waiter)
+            raise
+
+    def _forget(self, tenant: str, waiter: asyncio.Future[_Evaluator]) -> None:
+        queue = self._waiting.get(tenant)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del self._waiting[tenant]
+                self._turns.remove(tenant)
+
+    def _dispatch(self) -> None:
+        """Hand idle processes to waiting tenants in turn, skipping those at their share."""
+        while self._idle and self._turns:
+            for _ in range(len(self._turns)):
+                tenant = self._turns[0]
+                self._turns.rotate(-1)
+                if self._in_use[tenant] < self.settings.tenant_slots:
+                    break
+            else:
+                return  # every waiting tenant holds its full share
+            queue = self._waiting[tenant]
+            waiter = queue.popleft()
+            if not queue:
+                del self._waiting[tenant]
+                self._turns.remove(tenant)
+            self._in_use[tenant] += 1
+            waiter.set_result(self._idle.pop())
+
+    def _release(self, tenant: str, process: _Evaluator) -> None:
+        self._in_use[tenant] -= 1
+        if self._in_use[tenant] <= 0:
+            del self._in_use[tenant]
+        self._idle.append(process)
+        self._dispatch()
+
+    def _replace(self, process: _Evaluator) -> _Evaluator:
+        """Kill a process and start its successor (warming up in the background)."""
+        process.kill()
+        reaper = asyncio.ensure_future(asyncio.to_thread(process.process.wait))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
+        successor = _Evaluator(self.settings.memory_mib)
+        warming = asyncio.ensure_future(successor.wait_ready())
+        warming.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return successor
+
+    # ------------------------------------------------------------------ evaluation
+
+    async def evaluate(
+        self,
+        op: str,
+        task: NodeTask,
+        bounds: expressions.Bounds,
+        max_output_bytes: int,
+        timeout_ms: int,
+        response: Mapping[str, Any] | None = None,
+    ) -> NodeResult:
+        """Evaluate one node's expressions in a process of the pool; ExpressionError or EvaluationTimeout.
+
+        `timeout_ms` (capped by the pool's node timeout) covers the wait for a process as well:
+        a tenant whose share is busy waits, and its wait counts against its own deadline only.
+        """
+        request = EvalRequest(
+            op=op,
+            task=task,
+            timeout_ms=bounds.timeout_ms,
+            max_depth=bounds.max_depth,
+            max_range=bounds.max_range,
+            max_string=bounds.max_string,
+            max_output_bytes=max_output_bytes,
+            response=response,
+        )
+        payload = self._encoder.encode(request)
+        limit = min(timeout_ms, self.settings.node_timeout_ms) if timeout_ms > 0 else self.settings.node_timeout_ms
+        try:
+            async with asyncio.timeout(limit / 1000):
+                process = await self._acquire(task.tenant)
+        except TimeoutError:
+            raise EvaluationTimeout(limit) from None
+        # The evaluation's own deadline starts once it has a process.
+        try:
+            async with asyncio.timeout(limit / 1000):
+                answer = await process.call(payload)
+        except TimeoutError:
+            self._release(task.tenant, self._replace(process))
+            log.warning("worker.evaluation_killed", tenant=task.tenant, node=task.instance, limit_ms=limit)
+            raise EvaluationTimeout(limit) from None
+        except EOFError:
+            code = process.exit_code()
+            self._release(task.tenant, self._replace(process))
+            log.warning("worker.evaluator_died", tenant=task.tenant, node=task.instance, exit_code=code)
+            raise MemoryBoundExceeded(
+                f"expression exceeded the memory bound of {self.settings.memory_mib} MiB "
+                "(its evaluator process stopped)"
+            ) from None
+        except BaseException:
+            # Cancelled mid-evaluation: stop the work, do not leave it running.
+            self._release(task.tenant, self._replace(process))
+            raise
+        reply = self._decoder.decode(answer)
+        if reply.out_of_memory:
+            self._release(task.tenant, self._replace(process))
+            raise MemoryBoundExceeded(reply.error or "expression exceeded the memory bound")
+        self._release(task.tenant, process)
+        if reply.error is not None:
+            raise expressions.ExpressionError(reply.error, reply.position, reply.code)
+        assert reply.result is not None
+        return reply.result
+
+
+if __name__ == "__main__":
+    child_main(int(sys.argv[1]))
