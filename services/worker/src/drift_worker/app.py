@@ -20,6 +20,7 @@ from drift_runtime.process import run_until_signalled
 from drift_runtime.temporal import connect_temporal
 from drift_worker.activities import Limits, NodeActivities
 from drift_worker.config import Settings
+from drift_worker.evaluator import EvaluatorPool
 from drift_worker.http_activity import HttpActivities, HttpSettings
 from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.tokens import TokenProvider, discover_token_providers
@@ -45,19 +46,23 @@ def build_worker(
     settings: Settings,
     providers: Sequence[TokenProvider],
     activity_executor: concurrent.futures.ThreadPoolExecutor | None = None,
+    pool: EvaluatorPool | None = None,
 ) -> Worker:
     """A Temporal worker for the generic workflow, its node activities and the HTTP activity.
 
-    `http` must be a `guarded_client` (the SSRF guard is in its transport).
+    `http` must be a `guarded_client` (the SSRF guard is in its transport). Expressions are evaluated
+    in `pool` (by default a pool from the settings, started on first use).
     """
     limits = Limits(bounds=settings.bounds, max_output_bytes=settings.node_output_max_bytes)
-    nodes = NodeActivities(js, limits)
+    evaluators = pool if pool is not None else EvaluatorPool(settings.evaluator_pool)
+    nodes = NodeActivities(js, limits, evaluators)
     calls = HttpActivities(
         js,
         http,
         providers,
         limits,
         HttpSettings(max_response_bytes=settings.http_max_response_bytes, max_redirects=settings.http_max_redirects),
+        evaluators,
     )
     return Worker(
         client,
@@ -87,18 +92,26 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     js = nc.jetstream()
     await messaging.ensure_streams(js, settings.stream_replicas)
     health = await start_health(settings, nc)
-    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-            worker = build_worker(client, js, http, settings, providers, executor)
-            log.info(
-                "worker.started",
-                task_queue=settings.task_queue,
-                namespace=settings.temporal_namespace,
-                token_providers=len(providers),
-                http_allow_hosts=list(settings.http_allow_hosts),
-            )
-            async with worker:
-                await stop.wait()
+    # Warm before polling: the first nodes must not wait for interpreters to start.
+    pool = EvaluatorPool(settings.evaluator_pool)
+    await pool.start()
+    try:
+        async with guarded_client(Guard(settings.http_allow_hosts)) as http:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+                worker = build_worker(client, js, http, settings, providers, executor, pool)
+                log.info(
+                    "worker.started",
+                    task_queue=settings.task_queue,
+                    namespace=settings.temporal_namespace,
+                    token_providers=len(providers),
+                    http_allow_hosts=list(settings.http_allow_hosts),
+                    evaluator_processes=settings.evaluator_processes,
+                    evaluator_memory_mib=settings.evaluator_memory_mib,
+                )
+                async with worker:
+                    await stop.wait()
+    finally:
+        await pool.close()
     health.close()
     await nc.drain()
     log.info("worker.stopped")
