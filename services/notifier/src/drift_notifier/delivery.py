@@ -109,7 +109,7 @@ class FairLanes(Generic[T]):
         return items
 
     async def wait_idle(self) -> None:
-        """Wait until no item is running."""
+        """Wait until no item is running and none could start."""
         await self._idle.wait()
 
     def _mark_ready(self, tenant: str) -> None:
@@ -144,10 +144,10 @@ class FairLanes(Generic[T]):
         else:
             del self._running[tenant]
         self._in_flight -= 1
-        if not self._in_flight:
-            self._idle.set()
         self._mark_ready(tenant)
         self._pump()
+        if not self._in_flight:
+            self._idle.set()
 
 
 @dataclass
@@ -170,6 +170,9 @@ class WebhookConsumer:
     limits: WebhookLimits
     durable: str = DURABLE
     name: str = "drift-notifier"
+    stream: str = subjects.EVENT_STREAM
+    filter_subject: str = subjects.WORKFLOW_EVENT_SUBJECTS
+    defer_base_s: float = DEFER_BASE_S
     held: dict[int, Held] = field(default_factory=dict)
     deferrals: OrderedDict[int, int] = field(default_factory=OrderedDict)
     _room: asyncio.Event = field(default_factory=asyncio.Event)
@@ -191,7 +194,7 @@ class WebhookConsumer:
             # The sender gives up after MAX_ATTEMPTS attempts; deferrals must not count against them.
             max_deliver=UNLIMITED_DELIVERIES,
             ack_wait=self.ack_wait_s,
-            filter_subject=subjects.WORKFLOW_EVENT_SUBJECTS,
+            filter_subject=self.filter_subject,
             max_ack_pending=self.limits.max_held,
         )
 
@@ -199,10 +202,10 @@ class WebhookConsumer:
         """Fetch, sort and deliver until `stop` is set; then hand back what is queued and finish what is in flight."""
         try:
             # Create, or update an existing consumer's limits (an older notifier made it with other ones).
-            await self.js.add_consumer(subjects.EVENT_STREAM, self.consumer_config())
+            await self.js.add_consumer(self.stream, self.consumer_config())
         except Exception as error:
             log.warning("webhook.consumer_not_updated", consumer=self.durable, error=str(error))
-        subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=subjects.EVENT_STREAM)
+        subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         heartbeat = asyncio.create_task(self._keep_alive())
         try:
             while not stop.is_set():
@@ -265,7 +268,7 @@ class WebhookConsumer:
         self.deferrals.move_to_end(seq)
         while len(self.deferrals) > REMEMBERED_DEFERRALS:
             self.deferrals.popitem(last=False)
-        delay = min(DEFER_MAX_S, DEFER_BASE_S * 2 ** (deferrals - 1)) * random.uniform(0.5, 1.0)
+        delay = min(DEFER_MAX_S, self.defer_base_s * 2 ** (deferrals - 1)) * random.uniform(0.5, 1.0)
         deferred_total.inc()
         log.info(
             "webhook.deferred",
