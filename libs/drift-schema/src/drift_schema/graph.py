@@ -9,6 +9,7 @@ import msgspec
 from drift_schema.api import ProblemError
 from drift_schema.expressions import syntax_errors
 from drift_schema.nodes import BranchNode, FailureNode, NodeBase, ParallelNode, SuccessNode
+from drift_schema.run import DEFAULT_MAX_BRANCHES
 from drift_schema.workflow import State, WorkflowDefinition
 
 NodeResolver = Callable[[State], NodeBase | None]
@@ -20,11 +21,24 @@ def _escape(token: str) -> str:
 
 
 def node_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
-    """Expression syntax errors inside one node definition."""
+    """Expression syntax errors and static bounds faults inside one node definition."""
     return [
         ProblemError(pointer=where, message=message)
         for where, message in syntax_errors(msgspec.to_builtins(node), pointer)
-    ]
+    ] + bounds_errors(node, pointer)
+
+
+def bounds_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
+    """Bounds a node breaks before it ever runs (a run would fail the node at the same bound)."""
+    if isinstance(node, ParallelNode) and len(node.branches) > DEFAULT_MAX_BRANCHES:
+        return [
+            ProblemError(
+                pointer=f"{pointer}/branches",
+                message=f"a PARALLEL node runs at most {DEFAULT_MAX_BRANCHES} branches; this one has "
+                f"{len(node.branches)}",
+            )
+        ]
+    return []
 
 
 def edges(state: State, node: NodeBase | None) -> list[tuple[str, str]]:

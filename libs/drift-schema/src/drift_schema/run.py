@@ -45,6 +45,28 @@ class Carry(Message, frozen=True):
     disposition: Any = None
     command_trace: dict[str, str] | None = None
     """W3C trace context of the command being applied, so later states stay in its trace (None before it existed)."""
+    descendants: int | None = None
+    """CHILD runs the run may still cause (None before the bound existed: the run's own budget)."""
+
+
+DEFAULT_MAX_CONTEXT_BYTES = 1024 * 1024
+"""A run's `$global`, encoded, stays under this: Temporal refuses any payload over 2 MiB (the run's result
+and its continue-as-new input carry the context), so 1 MiB leaves room for the definition and the rest."""
+DEFAULT_MAX_VISITS = 1_000_000
+"""Node visits per run (across continue-as-new): a loop that never exits fails instead of running forever."""
+DEFAULT_MAX_BRANCHES = 100
+"""Branches of one PARALLEL node: each is a task of the run's workflow task, which must stay short."""
+DEFAULT_MAX_DESCENDANTS = 100
+"""CHILD runs a run may cause in all (children, their children, ...)."""
+
+
+class RunLimits(Message, frozen=True):
+    """Bounds of one run, pinned at start (so a replay decides as the first execution did)."""
+
+    max_context_bytes: int = DEFAULT_MAX_CONTEXT_BYTES
+    max_visits: int = DEFAULT_MAX_VISITS
+    max_branches: int = DEFAULT_MAX_BRANCHES
+    max_descendants: int = DEFAULT_MAX_DESCENDANTS
 
 
 class RunInput(Message, frozen=True):
@@ -62,6 +84,9 @@ class RunInput(Message, frozen=True):
     """Child workflow definitions this run may start, pinned at start (`drift_schema.nodes.resolve_children`)."""
     depth: int = 0
     """How deep this run is in a chain of CHILD runs: 0 for a run started by a command."""
+    limits: RunLimits = msgspec.field(default_factory=RunLimits)
+    """This run's bounds; its CHILD runs get the same."""
+    """CHILD runs this run may still cause in all; None: `limits.max_descendants` (a run started by a command)."""
 
 
 class RunSnapshot(Message, frozen=True):

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RunSnapshot,
     )
     from drift_schema.statuses import RejectionCode, WorkflowStatus
-    from drift_schema.workflow import State
+    from drift_schema.workflow import State, WorkflowDefinition
     from drift_worker.activities import NodeActivities
     from drift_worker.model import EmitBatch, NodeResult, NodeTask
     from drift_worker.nodes import (
@@ -77,6 +77,8 @@ CONTINUE_AS_NEW_AFTER_VISITS = 500
 # A loop inside a PARALLEL branch cannot continue-as-new (its siblings are mid-flight): fail it instead.
 BRANCH_HISTORY_LIMIT = 9_000
 LAST_ERROR_KEY = "lastError"
+# Once a run has spent its visit budget, its failure path may still make this many visits to end cleanly.
+FAILURE_PATH_VISITS = 100
 MAX_WORKFLOW_ID = 128
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -91,6 +93,11 @@ class GenericWorkflow:
         self.seq = carry.seq if carry else 0
         self.visits = carry.node_visits if carry else 0
         self.visits_at_start = self.visits
+        # The encoded size of `$global` by top-level key, kept as outputs are written (never re-encoded whole).
+        self.context_sizes = {key: _entry_bytes(key, value) for key, value in self.context.items()}
+        # CHILD runs this run may still cause, itself and through its children (budgets are handed down).
+        inherited = run.descendants if run.descendants is not None else run.limits.max_descendants
+        self.descendants = carry.descendants if carry and carry.descendants is not None else inherited
         self.command_id: str | None = carry.command_id if carry else run.command_id
         self.command_trace: dict[str, str] = dict(carry.command_trace or {}) if carry else {}
         self.callback_url = carry.callback_url if carry and carry.callback_url else run.callback_url
@@ -139,11 +146,11 @@ class GenericWorkflow:
             self.current_node = current
             try:
                 step = await self._run_state(current, state)
+                if step.write_output:
+                    self._write_output(current, step.output)
             except NodeFailure as failure:
                 current = await self._on_node_failure(current, failure.message)
                 continue
-            if step.write_output:
-                self.context[current] = step.output
             if step.final_status is not None:
                 await self._finish(step.final_status, disposition=step.disposition, error=step.error_message)
                 return
@@ -165,7 +172,7 @@ class GenericWorkflow:
             self.current_node = current
             step = await self._run_state(current, state)
             if step.write_output:
-                self.context[current] = step.output
+                self._write_output(current, step.output)
             if step.final_status == WorkflowStatus.FAILED:
                 raise NodeFailure(step.error_message or f"'{current}' failed")
             if step.final_status is not None:
@@ -180,6 +187,12 @@ class GenericWorkflow:
         kind = NODE_KINDS.get(node_type(node))
         if kind is None:
             raise NodeFailure(f"node type {node_type(node)} is not supported")
+        budget = self.run_input.limits.max_visits
+        if self.visits >= budget + (FAILURE_PATH_VISITS if self.in_failure_path else 0):
+            raise NodeFailure(
+                f"the run has made {self.visits} node visits, its budget of {budget}: "
+                f"'{instance}' does not run (a loop that never exits?)"
+            )
         self.visits += 1
         visit = Visit(
             instance=instance,
@@ -201,12 +214,56 @@ class GenericWorkflow:
     async def _on_node_failure(self, instance: str, message: str) -> str | None:
         """Route a failed node to `defaultFailureNode` once; a failure on that path fails the run."""
         failure_node = self.run_input.definition.default_failure_node
-        self.context[LAST_ERROR_KEY] = {"node": instance, "message": message}
+        self._put(LAST_ERROR_KEY, {"node": instance, "message": message})
         if failure_node is not None and not self.in_failure_path and failure_node != instance:
             self.in_failure_path = True
             return failure_node
         await self._finish(WorkflowStatus.FAILED, error=message)
         return None
+
+    def _write_output(self, instance: str, output: Any) -> None:
+        """Write a visit's output into `$global`; NodeFailure when the context would pass its size bound.
+
+        The bound keeps every payload that carries the context (the run's result, its continue-as-new
+        input, status events) under Temporal's limit: past it Temporal refuses the workflow task and
+        retries it forever, re-running every node.
+        """
+        limit = self.run_input.limits.max_context_bytes
+        size = _entry_bytes(instance, output)
+        total = self._context_bytes() - self.context_sizes.get(instance, 0) + size
+        if total > limit:
+            raise NodeFailure(
+                f"the output of '{instance}' ({size} bytes) would make the run's context {total} bytes, "
+                f"over its limit of {limit} bytes"
+            )
+        self._put(instance, output)
+
+    def _put(self, key: str, value: Any) -> None:
+        self.context[key] = value
+        self.context_sizes[key] = _entry_bytes(key, value)
+
+    def _context_bytes(self) -> int:
+        return 2 + sum(self.context_sizes.values())
+
+    def take_descendants(self, child: WorkflowDefinition) -> int:
+        """Reserve one CHILD run of this run's descendant budget; answer the budget handed to the child.
+
+        Budgets are carved out of the parent's, so a whole tree of runs stays within the root's bound
+        without any coordination between runs. A child whose definition starts no children gets none;
+        one that may gets half of what remains. NodeFailure when the budget is spent.
+        """
+        if self.descendants < 1:
+            limit = self.run_input.limits.max_descendants
+            raise NodeFailure(
+                f"the run has started all the CHILD runs its budget allows ({limit} in all, counting "
+                "the children's own children)"
+            )
+        self.descendants -= 1
+        if not _starts_children(child):
+            return 0
+        handed = self.descendants // 2
+        self.descendants -= handed
+        return handed
 
     async def _post_completion(self) -> None:
         """Run `postWorkflowCompletionNodes` after the terminal state; their outcome leaves it as is."""
@@ -242,6 +299,7 @@ class GenericWorkflow:
             callback_url=self.callback_url,
             disposition=self.disposition,
             command_trace=self.command_trace or None,
+            descendants=self.descendants,
         )
         # Everything pinned (definition, children, enums) rides along unchanged.
         workflow.continue_as_new(msgspec.structs.replace(self.run_input, carry=carry))
@@ -517,6 +575,18 @@ def _failure_details(failure: BaseException) -> tuple[str, int]:
     if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], int):
         attempt = cause.details[0]
     return message, attempt
+
+
+def _entry_bytes(key: str, value: Any) -> int:
+    """Bytes one `"key":value,` entry adds to the encoded context."""
+    return len(msgspec.json.encode(key)) + len(msgspec.json.encode(value)) + 2
+
+
+def _starts_children(definition: WorkflowDefinition) -> bool:
+    return any(
+        state.node_definition is not None and node_type(state.node_definition) == "CHILD"
+        for state in definition.states.values()
+    )
 
 
 def _iso(moment: Any) -> str:

@@ -19,7 +19,7 @@ from drift_schema import expressions
 from drift_schema.nodes import NodeDefinition
 from drift_schema.run import RunInput
 from drift_schema.statuses import WorkflowStatus
-from drift_schema.workflow import State
+from drift_schema.workflow import State, WorkflowDefinition
 from drift_worker.model import NodeResult, NodeTask
 
 
@@ -101,6 +101,10 @@ class Interpreter(Protocol):
 
     async def completed(self, visit: Visit, output: Any) -> None:
         """Announce the visit's completion (for nodes whose activity did not)."""
+        ...
+
+    def take_descendants(self, child: WorkflowDefinition) -> int:
+        """Reserve one CHILD run of the run's descendant budget (NodeFailure when spent); the child's budget."""
         ...
 
     async def walk_branch(self, start: str) -> None:

@@ -52,6 +52,9 @@ class Child:
         if pinned.depth >= MAX_CHILD_DEPTH:
             raise NodeFailure(f"child runs may nest at most {MAX_CHILD_DEPTH} deep")
         params = (await run.evaluate(visit)).output
+        # Breadth is bounded too: without it two ASYNC CHILD nodes starting their own workflow make
+        # 2^8 runs within the depth bound (ten such nodes 10^8).
+        descendants = run.take_descendants(definition)
         child_id = run.child_workflow_id(visit)
         child = RunInput(
             tenant=pinned.tenant,
@@ -62,6 +65,8 @@ class Child:
             enums=pinned.enums,
             children=pinned.children,
             depth=pinned.depth + 1,
+            limits=pinned.limits,
+            descendants=descendants,
         )
         mode = node.execution_mode
         handle = await workflow.start_child_workflow(

@@ -30,6 +30,11 @@ class Parallel:
     async def execute(self, run: Interpreter, visit: Visit) -> Step:
         node = visit.node
         assert isinstance(node, ParallelNode)
+        limit = run.run_input.limits.max_branches
+        if len(node.branches) > limit:
+            # Each branch is a task of one workflow task: thousands of them trip Temporal's deadlock
+            # detector, which retries the task silently and leaves the run RUNNING forever.
+            raise NodeFailure(f"a PARALLEL node runs at most {limit} branches; this one has {len(node.branches)}")
         tasks = [asyncio.create_task(run.walk_branch(start)) for start in node.branches]
         try:
             if tasks:

@@ -1,0 +1,207 @@
+"""A run's own bounds (context size, visits, PARALLEL branches, CHILD breadth): each fails cleanly, never wedges."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+from nats.aio.client import Client as NatsClient
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from worker_support import (
+    RUN_TIMEOUT,
+    TENANT,
+    EventTap,
+    Runner,
+    StaticTokens,
+    definition,
+    failure,
+    new_id,
+    script,
+    state,
+    success,
+    worker_settings,
+)
+
+from drift_schema.nodes import child_key
+from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
+from drift_schema.workflow import WorkflowDefinition
+from drift_worker.app import build_worker
+from drift_worker.ssrf import Guard, guarded_client
+
+BLOB = "x" * 250_000
+"""One SCRIPT node's output in the context attack: under the per-output cap of 256 KiB."""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def big_outputs(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
+    """A worker with the production per-output cap (256 KiB), so twelve outputs add up past Temporal's 2 MB."""
+    task_queue = f"run-bounds-{uuid.uuid4().hex[:8]}"
+    settings = worker_settings(task_queue, node_output_max_bytes=256 * 1024)
+    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
+        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
+        async with worker:
+            yield Runner(temporal_client, task_queue)
+
+
+async def start(
+    runner: Runner,
+    wf: WorkflowDefinition,
+    limits: RunLimits | None = None,
+    params: Any = None,
+    children: dict[str, WorkflowDefinition] | None = None,
+) -> tuple[str, WorkflowHandle[Any, RunSnapshot]]:
+    """Start a run with `limits` pinned, as the dispatcher does from its settings."""
+    public = new_id("bound")
+    run = RunInput(
+        tenant=TENANT,
+        workflow_id=public,
+        definition=wf,
+        context={"params": params, "issueDetail": None, "customer": None, "orderDetails": None, "threadContext": {}},
+        command_id=f"cmd-{public}",
+        children=children or {},
+        limits=limits or RunLimits(),
+    )
+    handle = await runner.client.start_workflow(
+        WORKFLOW_NAME,
+        run,
+        id=temporal_id(TENANT, public),
+        task_queue=runner.task_queue,
+        result_type=RunSnapshot,
+        execution_timeout=RUN_TIMEOUT,
+    )
+    return public, handle
+
+
+async def result(handle: WorkflowHandle[Any, RunSnapshot], timeout: float = 30) -> RunSnapshot:
+    """The run's final snapshot; a run that wedges fails the test at `timeout` (and is terminated)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await handle.result()
+    except TimeoutError:
+        await handle.terminate("wedged: the test gave up")
+        raise
+
+
+async def test_outputs_past_the_context_bound_fail_the_node_that_crosses_it(big_outputs: Runner) -> None:
+    """Twelve 250 KB outputs (3 MB in all, Temporal refuses 2 MB): the node that would cross the context
+    bound fails with a clear error, the run follows its failure path and ends, and never flips back."""
+    names = [f"s{i}" for i in range(12)]
+    states = {
+        name: script("{% $global.params.blob %}", nxt) for name, nxt in zip(names, [*names[1:], "done"], strict=True)
+    }
+    wf = definition(
+        {**states, "done": success(), "oops": failure("{% $global.lastError.message %}")},
+        start="s0",
+        defaultFailureNode="oops",
+    )
+    _, handle = await start(big_outputs, wf, params={"blob": BLOB})
+    snapshot = await result(handle)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message is not None
+    assert "would make the run's context" in snapshot.error_message
+    assert f"over its limit of {RunLimits().max_context_bytes} bytes" in snapshot.error_message
+    # The params and three outputs fit in 1 MiB; the fourth output would not.
+    assert snapshot.context["lastError"]["node"] == "s3"
+    assert "s3" not in snapshot.context
+    described = await handle.describe()
+    assert described.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_loop_that_never_exits_fails_past_its_visit_budget(runner: Runner, tap: EventTap) -> None:
+    """A loop with no exit fails with a clear error once the run has made its budget of visits."""
+    wf = definition(
+        {
+            "spin": script("{% $exists($global.spin) ? $global.spin + 1 : 1 %}", "again"),
+            "again": state({"type": "BRANCH", "choices": [{"rule": "{% true %}", "nextNode": "spin"}]}),
+        }
+    )
+    public, handle = await start(runner, wf, RunLimits(max_visits=40))
+    snapshot = await result(handle)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message is not None
+    assert "its budget of 40" in snapshot.error_message
+    assert snapshot.context["spin"] == 20
+    assert (await tap.status(public, "FAILED"))["errorMessage"] == snapshot.error_message
+
+
+def fan_out(branches: int) -> WorkflowDefinition:
+    names = [f"b{i}" for i in range(branches)]
+    return definition(
+        {
+            "fan": state({"type": "PARALLEL", "branches": names}, "done"),
+            **{name: script(i, end=True) for i, name in enumerate(names)},
+            "done": success("{% $string($count($global.fan.branches)) %}"),
+        },
+        start="fan",
+    )
+
+
+async def test_a_parallel_past_its_branch_bound_fails_at_once(runner: Runner) -> None:
+    """PARALLEL with 3,000 branches fails its node with a clear error instead of wedging the run's first task."""
+    began = time.monotonic()
+    _, handle = await start(runner, fan_out(3000))
+    snapshot = await result(handle)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message == "a PARALLEL node runs at most 100 branches; this one has 3000"
+    assert time.monotonic() - began < 20
+
+
+async def test_a_parallel_at_its_branch_bound_completes(runner: Runner) -> None:
+    """The default bound is small enough that every branch runs within one short workflow task."""
+    _, handle = await start(runner, fan_out(RunLimits().max_branches))
+    snapshot = await result(handle)
+    assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "100")
+    assert snapshot.context["b99"] == 99
+
+
+FORKER = definition(
+    {
+        "left": state(
+            {"type": "CHILD", "childWorkflowId": "forker", "childWorkflowVersion": "ACTIVE", "executionMode": "ASYNC"},
+            "right",
+        ),
+        "right": state(
+            {"type": "CHILD", "childWorkflowId": "forker", "childWorkflowVersion": "ACTIVE", "executionMode": "ASYNC"},
+            "done",
+        ),
+        "done": success(),
+    },
+    id="forker",
+)
+
+
+async def test_children_that_start_themselves_stay_within_the_descendant_budget(runner: Runner, tap: EventTap) -> None:
+    """Two ASYNC CHILD nodes that start their own workflow: the whole tree stays within the root's
+    budget of descendants (without it, 511 runs), and the CHILD nodes past it fail with a clear error."""
+    public, handle = await start(
+        runner, FORKER, RunLimits(max_descendants=10), children={child_key("forker", "ACTIVE"): FORKER}
+    )
+    await result(handle)
+    query = f"WorkflowId STARTS_WITH '{temporal_id(TENANT, public)}'"
+    # Visibility has no event to await: poll it, with a deadline, until every run of the tree has closed.
+    deadline = time.monotonic() + 30
+    while True:
+        runs = [execution async for execution in runner.client.list_workflows(query)]
+        if runs and all(r.status != WorkflowExecutionStatus.RUNNING for r in runs) and len(runs) > 1:
+            await asyncio.sleep(0.5)
+            again = [execution async for execution in runner.client.list_workflows(query)]
+            if len(again) == len(runs):
+                break
+        assert time.monotonic() < deadline, f"the tree is still running: {len(runs)} runs"
+        await asyncio.sleep(0.2)
+    assert 1 < len(runs) <= 11
+
+    def refused() -> list[dict[str, Any]]:
+        return [
+            event
+            for events in tap.nodes.values()
+            for event in events
+            if event["workflowId"].startswith(public) and event["status"] == "FAILED"
+        ]
+
+    failed = await tap.wait_for(refused)
+    assert "budget allows (10 in all" in failed[0]["error"]
