@@ -21,12 +21,19 @@
    or the time of another expression's run). Upstream should set
    `Jsonata.CURRENT.jsonata = self` in `evaluate` (and restore it after, for
    `$eval`, which compiles and evaluates an inner expression).
+
+3. The match a `$replace` function receives. `Functions.to_jsonata_match` puts
+   the whole match at `groups[0]`, so `$m.groups[0]` is the match rather than
+   the first capture group as in JSONata (the documentation's own example,
+   `function($m) { $number($m.groups[0]) ... }`, fails), and `index` is
+   missing. Upstream should build `groups` from group 1 on and add `index`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jsonata import functions as _functions
 from jsonata import jsonata as _jsonata
 from jsonata import timebox as _timebox
 
@@ -52,6 +59,15 @@ def _timebox_init(self: Any, expr: Any, timeout: int | None = None, max_depth: i
     expr.set_evaluate_exit_callback(exit_callback)
 
 
+def _to_jsonata_match(match: Any) -> dict[str, Any]:
+    """A regex match as JSONata's match object: `match`, `index` and the capture `groups` (from group 1)."""
+    return {
+        "match": match.group(),
+        "index": match.start(),
+        "groups": [match.group(number) for number in range(1, len(match.groups()) + 1)],
+    }
+
+
 def apply() -> None:
     """Patch jsonata-python in place (idempotent)."""
     if getattr(_jsonata.Jsonata, _APPLIED, False):
@@ -70,6 +86,7 @@ def apply() -> None:
             current.jsonata = outer
 
     _jsonata.Jsonata.evaluate = evaluate  # type: ignore[method-assign]
+    _functions.Functions.to_jsonata_match = staticmethod(_to_jsonata_match)  # type: ignore[method-assign,assignment]
     setattr(_jsonata.Jsonata, _APPLIED, True)
 
 
