@@ -11,7 +11,7 @@ from jsonata import timebox
 
 from drift_schema import expressions
 
-ITEMS = [{"id": n, "name": f"item {n}", "price": n % 7} for n in range(10_000)]
+ITEMS: list[dict[str, Any]] = [{"id": n, "name": f"item {n}", "price": n % 7} for n in range(10_000)]
 
 
 def ev(body: str, bindings: dict[str, Any] | None = None) -> Any:
