@@ -9,6 +9,12 @@ disconnect stops pointer caching (events may be missed) and a reconnect starts
 it again from empty, so a pointer is never served staler than the event
 delivery delay: an activation takes effect for the next start everywhere
 within milliseconds.
+
+A delete is the one change to published versions: the deleting instance drops
+them from its LRU and from Redis, and every other instance drops them from its
+LRU when it hears the `deleted` event. Numbers are never reused after a delete
+(see the store), so an entry that a racing read puts back can only ever hold the
+body that number had; reads of a deleted definition by pointer answer nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -30,9 +36,16 @@ from nats.aio.msg import Msg
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
-from drift_dsl_store.events import ENUMS_KIND, DefinitionChanged
+from drift_dsl_store.events import ENUMS_KIND, Change, DefinitionChanged
 from drift_dsl_store.store import DefinitionKey, DefinitionStore, Kind, Published, RunRecord, StoredDefinition
-from drift_dsl_store.store.base import RenderBody, VersionRecord
+from drift_dsl_store.store.base import (
+    BundleWrite,
+    BundleWritten,
+    ListedDefinition,
+    RefersTo,
+    RenderBody,
+    VersionRecord,
+)
 from drift_runtime.messaging import SERVICE_INBOX_PREFIX
 from drift_runtime.redis_client import connect_redis
 from drift_schema import subjects
@@ -73,6 +86,11 @@ class Lru(Generic[K, V]):
 
     def pop(self, key: K) -> None:
         self._entries.pop(key, None)
+
+    def pop_where(self, doomed: Callable[[K], bool]) -> None:
+        """Drop every entry whose key `doomed` selects (a full pass: for rare events such as deletes)."""
+        for key in [key for key in self._entries if doomed(key)]:
+            del self._entries[key]
 
     def clear(self) -> None:
         self._entries.clear()
@@ -128,6 +146,15 @@ class RedisVersions:
         except Exception as error:
             log.warning("dsl.cache_redis_failed", operation="set", error=str(error))
 
+    async def forget(self, key: DefinitionKey, latest: int) -> None:
+        """Drop published versions 1..latest of a deleted definition."""
+        names = [self._key(key, str(number)) for number in range(1, latest + 1)]
+        try:
+            for start in range(0, len(names), 500):
+                await self._redis.delete(*names[start : start + 500])
+        except Exception as error:
+            log.warning("dsl.cache_redis_failed", operation="delete", error=str(error))
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -162,6 +189,13 @@ class CachingStore:
                 self._pointers.pop((key, pointer))
         for listener in self.listeners:
             listener(tenant, kind, definition_id)
+
+    def forget(self, tenant: str, kind: str, definition_id: str) -> None:
+        """A definition was deleted: drop its published versions from the LRU too (its pointers go as well)."""
+        if kind in (Kind.NODE, Kind.WORKFLOW):
+            key = DefinitionKey(tenant, Kind(kind), definition_id)
+            self._published.pop_where(lambda entry: entry[0] == key)
+        self.invalidate(tenant, kind, definition_id)
 
     def pointers_on(self) -> None:
         """Events are heard (again): cache pointers, from empty since events may have been missed."""
@@ -211,8 +245,10 @@ class CachingStore:
                 self._published.put((key, version), cached)
                 return cached
         LOOKUPS.labels(layer="published", result="miss").inc()
+        generation = self._generation
         stored = await self.inner.get(key, version)
-        if stored is not None:
+        # Not kept when a change came meanwhile: it may have been this definition's delete.
+        if stored is not None and generation == self._generation:
             self._published.put((key, version), stored)
             if self.redis is not None:
                 await self.redis.put(stored)
@@ -232,9 +268,14 @@ class CachingStore:
         finally:
             self.invalidate(key.tenant, str(key.kind), key.id)
 
-    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+    async def publish(
+        self, key: DefinitionKey, render: RenderBody, activate_if_none: bool, requires: Sequence[DefinitionKey] = ()
+    ) -> Published:
         try:
-            published = await self.inner.publish(key, render, activate_if_none)
+            if requires:
+                published = await self.inner.publish(key, render, activate_if_none, requires)
+            else:
+                published = await self.inner.publish(key, render, activate_if_none)
         finally:
             self.invalidate(key.tenant, str(key.kind), key.id)
         self._published.put((key, published.definition.version), published.definition)
@@ -246,7 +287,28 @@ class CachingStore:
         finally:
             self.invalidate(key.tenant, str(key.kind), key.id)
 
+    async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
+        try:
+            latest = await self.inner.delete(key, refers_to)
+        finally:
+            self.invalidate(key.tenant, str(key.kind), key.id)
+        if latest is not None:
+            self.forget(key.tenant, str(key.kind), key.id)
+            if self.redis is not None:
+                await self.redis.forget(key, latest)
+        return latest
+
+    async def apply(self, writes: Sequence[BundleWrite]) -> list[BundleWritten]:
+        try:
+            return await self.inner.apply(writes)
+        finally:
+            for write in writes:
+                self.invalidate(write.key.tenant, str(write.key.kind), write.key.id)
+
     # -- the rest passes through ---------------------------------------------------------------------
+
+    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+        return await self.inner.list(tenant, kind, prefix, after, limit)
 
     async def start(self) -> None:
         await self.inner.start()
@@ -342,7 +404,10 @@ class ChangeListener:
             return
         if event.kind != ENUMS_KIND:
             log.debug("dsl.cache_invalidated", kind=event.kind, id=event.id, change=str(event.change))
-        self._cache.invalidate(event.tenant, event.kind, event.id)
+        if event.change is Change.DELETED:
+            self._cache.forget(event.tenant, event.kind, event.id)
+        else:
+            self._cache.invalidate(event.tenant, event.kind, event.id)
 
     async def close(self) -> None:
         self._cache.pointers_off()

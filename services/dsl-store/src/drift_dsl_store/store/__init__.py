@@ -2,16 +2,23 @@
 
 from drift_dsl_store.store.base import (
     AlreadyExists,
+    BundleWrite,
+    BundleWritten,
     DefinitionKey,
     DefinitionStore,
     Kind,
+    ListedDefinition,
+    Missing,
     NotCreated,
     PublishContention,
     Published,
+    Referenced,
+    RefersTo,
     RunRecord,
     StoredDefinition,
     StoreError,
     VersionRecord,
+    WriteContention,
 )
 from drift_dsl_store.store.sql import SqlDefinitionStore, sql_url
 
@@ -35,16 +42,23 @@ def open_store(url: str) -> DefinitionStore:
 
 __all__ = [
     "AlreadyExists",
+    "BundleWrite",
+    "BundleWritten",
     "DefinitionKey",
     "DefinitionStore",
     "Kind",
+    "ListedDefinition",
+    "Missing",
     "NotCreated",
     "PublishContention",
     "Published",
+    "Referenced",
+    "RefersTo",
     "RunRecord",
     "SqlDefinitionStore",
     "StoreError",
     "StoredDefinition",
     "VersionRecord",
+    "WriteContention",
     "open_store",
 ]

@@ -5,6 +5,11 @@ A definition is addressed by `(tenant, kind, id)`. It has one mutable
 definition records the highest published number (`latest`, 0 when none) and
 the `active` one (workflows). Bodies are opaque JSON bytes to the store.
 
+A deleted definition leaves a record of its highest published number behind, and a
+definition re-created under the same id continues numbering after it: a
+`(tenant, kind, id, number)` names one body forever, so caches of published
+versions never serve a different body for a number, whatever is deleted.
+
 The same backends hold each tenant's enum store (`key -> JSON value`) and the
 run-context store (one record per run, the highest `seq` kept).
 """
@@ -12,7 +17,7 @@ run-context store (one record per run, the highest `seq` kept).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -64,6 +69,49 @@ class RunRecord:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ListedDefinition:
+    """One definition as a listing shows it: its pointers and the bodies of its SNAPSHOT and LATEST."""
+
+    id: str
+    latest: int
+    """The highest published number, 0 when never published."""
+    active: int | None
+    snapshot: bytes | None
+    latest_body: bytes | None
+    updated_at: datetime
+    """The last change of the definition: its SNAPSHOT or its pointers."""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleWrite:
+    """One definition of an import, applied with the others all or nothing (see DefinitionStore.apply)."""
+
+    key: DefinitionKey
+    snapshot: bytes | None
+    """The new SNAPSHOT body; None leaves the SNAPSHOT as it is."""
+    expected_latest: int | None
+    """None: the definition must not exist yet (it is created). Else the LATEST number the caller saw."""
+    publish: RenderBody | None = None
+    """Store `publish(n)` as the next number n."""
+    activate: bool = False
+    """Make the (new) LATEST number ACTIVE (workflows)."""
+    activate_if_none: bool = False
+    """When publishing: make the new number ACTIVE if nothing is (a workflow's first version)."""
+    requires: tuple[DefinitionKey, ...] = ()
+    """Definitions that must exist when this one is published (checked in the same transaction)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleWritten:
+    """What an import did to one definition."""
+
+    key: DefinitionKey
+    latest: int
+    published: bool
+    activated: bool
+
+
 # The body of a new published version, given the number the store assigned to it.
 RenderBody = Callable[[str], bytes]
 
@@ -82,6 +130,30 @@ class NotCreated(StoreError):
 
 class PublishContention(StoreError):
     """Concurrent publishes kept winning over this one; the caller may retry."""
+
+
+class Referenced(StoreError):
+    """A node cannot be deleted: these workflows refer to it (SNAPSHOT, LATEST or ACTIVE)."""
+
+    def __init__(self, workflow_ids: Sequence[str]) -> None:
+        super().__init__(", ".join(workflow_ids))
+        self.workflow_ids = sorted(set(workflow_ids))
+
+
+class Missing(StoreError):
+    """Definitions a publish requires do not exist (any more)."""
+
+    def __init__(self, keys: Sequence[DefinitionKey]) -> None:
+        super().__init__(", ".join(key.id for key in keys))
+        self.keys = list(keys)
+
+
+class WriteContention(StoreError):
+    """What an import expected no longer holds (a concurrent writer); re-read and try again."""
+
+
+# Given a workflow body, whether it refers to the node being deleted.
+RefersTo = Callable[[bytes], bool]
 
 
 class DefinitionStore(Protocol):
@@ -104,11 +176,15 @@ class DefinitionStore(Protocol):
     async def get(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
         """`SNAPSHOT`, `LATEST` (highest published), `ACTIVE` or a published number; None when absent."""
 
-    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+    async def publish(
+        self, key: DefinitionKey, render: RenderBody, activate_if_none: bool, requires: Sequence[DefinitionKey] = ()
+    ) -> Published:
         """Store `render(n)` as the next number n, atomically and race-safely.
 
         Concurrent publishes get distinct, gap-free numbers. With
-        `activate_if_none`, n also becomes active when nothing was.
+        `activate_if_none`, n also becomes active when nothing was. Missing when
+        one of `requires` does not exist at the moment n is stored (a node deleted
+        while the workflow referring to it was being published).
         """
 
     async def activate(self, key: DefinitionKey, version: int) -> bool:
@@ -116,6 +192,24 @@ class DefinitionStore(Protocol):
 
     async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
         """Published versions, oldest first; None when the definition was never created."""
+
+    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+        """Up to `limit` definitions whose id starts with `prefix` and sorts after `after`, by id."""
+
+    async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
+        """Remove the definition and every version; answers its highest published number, None when absent.
+
+        With `refers_to`, Referenced is raised (and nothing removed) when it holds for the
+        SNAPSHOT, LATEST or ACTIVE body of any workflow of the tenant, checked atomically
+        with the removal where the backend has transactions.
+        """
+
+    async def apply(self, writes: Sequence[BundleWrite]) -> list[BundleWritten]:
+        """Apply every write in order, all or nothing where the backend has transactions.
+
+        WriteContention (nothing applied) when an expectation does not hold; Missing when
+        a publish's requirement does not exist.
+        """
 
     async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
         """Create or replace one enum value (JSON bytes)."""

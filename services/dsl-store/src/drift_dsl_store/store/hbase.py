@@ -13,7 +13,15 @@ version, so keys never collide. Enum values live in `<prefix>_enums`
 Race safety rests on HBase's atomic `checkAndPut`: a published number is
 claimed by creating its row only if `main:body` does not exist yet, so two
 publishes never share a number; `main:latest` then only moves forward by
-compare-and-set. happybase is blocking: every call runs on a small thread
+compare-and-set. Deleting marks the pointer row retired (`main:retired` = 1, its
+`main:latest` kept, so a definition created again numbers on from there), then
+removes the version rows. HBase has no multi-row transactions: a node delete
+checks the referring workflows, marks the node retired, and checks again (a
+publish racing it inside that window can still leave a workflow referring to the
+removed node, which its next start reports); an import is validated as a whole
+before its first write but then applied row by row, so a failure half-way (HBase
+unreachable) leaves the rows written so far, and importing again completes it.
+happybase is blocking: every call runs on a small thread
 pool with one pooled Thrift connection per thread.
 """
 
@@ -23,7 +31,7 @@ import asyncio
 import contextlib
 import importlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -36,16 +44,23 @@ from thriftpy2.transport import TTransportException
 
 from drift_dsl_store.store.base import (
     AlreadyExists,
+    BundleWrite,
+    BundleWritten,
     DefinitionKey,
     Kind,
+    ListedDefinition,
+    Missing,
     NotCreated,
     PublishContention,
     Published,
+    Referenced,
+    RefersTo,
     RenderBody,
     RunRecord,
     StoredDefinition,
     StoreError,
     VersionRecord,
+    WriteContention,
 )
 from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
 
@@ -61,6 +76,8 @@ BODY = b"main:body"
 CREATED = b"main:created"
 LATEST_CELL = b"main:latest"
 ACTIVE_CELL = b"main:active"
+RETIRED_CELL = b"main:retired"
+RETIRED, ALIVE = b"1", b"0"
 VALUE = b"main:value"
 RECORD = b"main:record"
 POINTERS = "POINTERS"
@@ -205,7 +222,11 @@ class HBaseStore:
     async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
         def create(connection: happybase.Connection) -> None:
             table = self._definitions(connection, key.kind)
-            if not self._check_and_put(table, self._row(key.tenant, key.id, POINTERS), LATEST_CELL, None, b"0"):
+            pointer_row = self._row(key.tenant, key.id, POINTERS)
+            # A new id claims its pointer row; a deleted one is revived (keeping its numbers) by one compare-and-set.
+            if not self._check_and_put(table, pointer_row, LATEST_CELL, None, b"0") and not self._check_and_put(
+                table, pointer_row, RETIRED_CELL, RETIRED, ALIVE
+            ):
                 raise AlreadyExists(key.id)
             table.put(self._row(key.tenant, key.id, SNAPSHOT), {BODY: body, CREATED: _now_text()})
 
@@ -215,7 +236,7 @@ class HBaseStore:
     async def replace_snapshot(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
         def replace(connection: happybase.Connection) -> None:
             table = self._definitions(connection, key.kind)
-            if not table.row(self._row(key.tenant, key.id, POINTERS), columns=[LATEST_CELL]):
+            if self._pointers(table, key) is None:
                 raise NotCreated(key.id)
             snapshot = self._row(key.tenant, key.id, SNAPSHOT)
             cells = {BODY: body}
@@ -242,8 +263,8 @@ class HBaseStore:
         return StoredDefinition(key, version, bytes(body), created, updated)
 
     def _pointers(self, table: happybase.Table, key: DefinitionKey) -> tuple[int, int | None] | None:
-        cells = table.row(self._row(key.tenant, key.id, POINTERS), columns=[LATEST_CELL, ACTIVE_CELL])
-        if LATEST_CELL not in cells:
+        cells = table.row(self._row(key.tenant, key.id, POINTERS), columns=[LATEST_CELL, ACTIVE_CELL, RETIRED_CELL])
+        if LATEST_CELL not in cells or cells.get(RETIRED_CELL) == RETIRED:
             return None
         active = cells.get(ACTIVE_CELL)
         return int(cells[LATEST_CELL]), None if active is None else int(active)
@@ -252,7 +273,7 @@ class HBaseStore:
         def read(connection: happybase.Connection) -> StoredDefinition | None:
             table = self._definitions(connection, key.kind)
             if version == SNAPSHOT:
-                return self._read(table, key, SNAPSHOT)
+                return self._read(table, key, SNAPSHOT) if self._pointers(table, key) is not None else None
             if version in (LATEST, ACTIVE):
                 pointers = self._pointers(table, key)
                 number = None if pointers is None else (pointers[0] if version == LATEST else pointers[1])
@@ -261,9 +282,12 @@ class HBaseStore:
 
         return await self._run(read)
 
-    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+    async def publish(
+        self, key: DefinitionKey, render: RenderBody, activate_if_none: bool, requires: Sequence[DefinitionKey] = ()
+    ) -> Published:
         def publish(connection: happybase.Connection) -> Published:
             table = self._definitions(connection, key.kind)
+            self._require(connection, requires)
             pointer_row = self._row(key.tenant, key.id, POINTERS)
             taken = 0
             for attempt in range(self._max_publish_attempts):
@@ -300,6 +324,8 @@ class HBaseStore:
     async def activate(self, key: DefinitionKey, version: int) -> bool:
         def activate(connection: happybase.Connection) -> bool:
             table = self._definitions(connection, key.kind)
+            if self._pointers(table, key) is None:
+                return False
             if version < 1 or not table.row(self._row(key.tenant, key.id, str(version)), columns=[BODY]):
                 return False
             table.put(self._row(key.tenant, key.id, POINTERS), {ACTIVE_CELL: str(version).encode()})
@@ -330,6 +356,139 @@ class HBaseStore:
             )
 
         return await self._run(versions)
+
+    def _require(self, connection: happybase.Connection, requires: Sequence[DefinitionKey]) -> None:
+        missing = [key for key in requires if self._pointers(self._definitions(connection, key.kind), key) is None]
+        if missing:
+            raise Missing(missing)
+
+    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+        start = f"{tenant}/".encode()
+        suffix = f"_{POINTERS}".encode()
+
+        def listing(connection: happybase.Connection) -> list[ListedDefinition]:
+            table = self._definitions(connection, kind)
+            # Only pointer rows carry these cells; row keys do not sort as ids do (`_` vs `.`), so sort here.
+            heads: list[tuple[str, int, int | None, datetime]] = []
+            for row, cells in table.scan(
+                row_prefix=start + prefix.encode(),
+                columns=[LATEST_CELL, ACTIVE_CELL, RETIRED_CELL],
+                include_timestamp=True,
+            ):
+                if not row.endswith(suffix) or LATEST_CELL not in cells:
+                    continue
+                if RETIRED_CELL in cells and cells[RETIRED_CELL][0] == RETIRED:
+                    continue
+                definition_id = row[len(start) : -len(suffix)].decode()
+                if definition_id <= after or not definition_id.startswith(prefix):
+                    continue
+                active = cells.get(ACTIVE_CELL)
+                stamps = [stamp for _, stamp in cells.values()]
+                heads.append(
+                    (
+                        definition_id,
+                        int(cells[LATEST_CELL][0]),
+                        None if active is None else int(active[0]),
+                        _from_ms(max(stamps)),
+                    )
+                )
+            heads.sort()
+            listed = []
+            for definition_id, latest, active_number, moment in heads[:limit]:
+                key = DefinitionKey(tenant, kind, definition_id)
+                snapshot = self._read(table, key, SNAPSHOT)
+                newest = self._read(table, key, str(latest)) if latest else None
+                moments = [moment] + [stored.updated_at for stored in (snapshot, newest) if stored is not None]
+                listed.append(
+                    ListedDefinition(
+                        id=definition_id,
+                        latest=latest,
+                        active=active_number,
+                        snapshot=None if snapshot is None else snapshot.body,
+                        latest_body=None if newest is None else newest.body,
+                        updated_at=max(moments),
+                    )
+                )
+            return listed
+
+        return await self._run(listing)
+
+    def _referrers(self, connection: happybase.Connection, tenant: str, refers_to: RefersTo) -> list[str]:
+        """Ids of the tenant's workflows whose SNAPSHOT, LATEST or ACTIVE body refers (by `refers_to`)."""
+        table = self._definitions(connection, Kind.WORKFLOW)
+        start = f"{tenant}/".encode()
+        suffix = f"_{POINTERS}".encode()
+        found: set[str] = set()
+        for row, cells in table.scan(row_prefix=start, columns=[LATEST_CELL, ACTIVE_CELL, RETIRED_CELL]):
+            if not row.endswith(suffix) or LATEST_CELL not in cells or cells.get(RETIRED_CELL) == RETIRED:
+                continue
+            definition_id = row[len(start) : -len(suffix)].decode()
+            versions = {SNAPSHOT, cells[LATEST_CELL].decode()} | (
+                {cells[ACTIVE_CELL].decode()} if ACTIVE_CELL in cells else set()
+            )
+            for version in versions - {"0"}:
+                body = table.row(self._row(tenant, definition_id, version), columns=[BODY]).get(BODY)
+                if body is not None and refers_to(bytes(body)):
+                    found.add(definition_id)
+                    break
+        return sorted(found)
+
+    async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
+        def delete(connection: happybase.Connection) -> int | None:
+            table = self._definitions(connection, key.kind)
+            pointers = self._pointers(table, key)
+            if pointers is None:
+                return None
+            if refers_to is not None and (referrers := self._referrers(connection, key.tenant, refers_to)):
+                raise Referenced(referrers)
+            pointer_row = self._row(key.tenant, key.id, POINTERS)
+            # Retired first, so that readers see it gone before its rows go; a second delete finds nothing.
+            if not self._check_and_put(table, pointer_row, RETIRED_CELL, None, RETIRED) and not self._check_and_put(
+                table, pointer_row, RETIRED_CELL, ALIVE, RETIRED
+            ):
+                return None
+            if refers_to is not None and (referrers := self._referrers(connection, key.tenant, refers_to)):
+                # A workflow came to refer to the node meanwhile: revive it, unchanged.
+                self._check_and_put(table, pointer_row, RETIRED_CELL, RETIRED, ALIVE)
+                raise Referenced(referrers)
+            latest = max(pointers[0], int(table.row(pointer_row, columns=[LATEST_CELL]).get(LATEST_CELL, b"0")))
+            table.delete(pointer_row, columns=[ACTIVE_CELL])
+            for version in [SNAPSHOT, *(str(n) for n in range(1, latest + 1))]:
+                table.delete(self._row(key.tenant, key.id, version), columns=[BODY, CREATED])
+            return latest
+
+        return await self._run(delete)
+
+    async def apply(self, writes: Sequence[BundleWrite]) -> list[BundleWritten]:
+        # Row by row (see the module docstring): the caller validated everything before.
+        done: list[BundleWritten] = []
+        for write in writes:
+            current = await self.get(write.key, LATEST) if write.expected_latest is not None else None
+            if write.expected_latest is None:
+                try:
+                    await self.create(write.key, write.snapshot or b"{}")
+                except AlreadyExists:
+                    raise WriteContention(
+                        f"{write.key.kind} definition '{write.key.id}' was created meanwhile"
+                    ) from None
+            else:
+                seen = 0 if current is None else int(current.version)
+                if seen != write.expected_latest:
+                    raise WriteContention(f"{write.key.kind} definition '{write.key.id}' changed meanwhile")
+                if write.snapshot is not None:
+                    await self.replace_snapshot(write.key, write.snapshot)
+            published = activated = False
+            if write.publish is not None:
+                result = await self.publish(write.key, write.publish, write.activate_if_none, write.requires)
+                published, activated = True, result.activated
+            latest = await self.get(write.key, LATEST)
+            number = 0 if latest is None else int(latest.version)
+            if write.activate and number:
+                active = await self.get(write.key, ACTIVE)
+                if active is None or int(active.version) != number:
+                    activated = await self.activate(write.key, number) or activated
+            done.append(BundleWritten(write.key, number, published, activated))
+        return done
 
     # -- enums ---------------------------------------------------------------------------------------
 

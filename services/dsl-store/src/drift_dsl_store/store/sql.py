@@ -5,12 +5,21 @@ row (`UPDATE ... WHERE latest = :seen`) followed by the insert of the new
 version in the same transaction; a lost race is rolled back and retried, so
 two publishes never share a number and none is lost, whatever the isolation
 level of the database.
+
+Deleting a definition removes its rows and its pointer row and keeps its highest
+number in `dsl_retired`; a definition created again under that id numbers on
+from there. A node's delete first writes its pointer row (taking that row's lock,
+or SQLite's write lock), then looks for workflows referring to it, then deletes:
+a workflow publish requiring the node reads its pointer row `FOR SHARE` in its
+own transaction, so of the two, whichever comes second sees the other's outcome.
+An import (`apply`) is one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +32,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from drift_dsl_store.store.base import (
     AlreadyExists,
+    BundleWrite,
+    BundleWritten,
     DefinitionKey,
+    Kind,
+    ListedDefinition,
+    Missing,
     NotCreated,
     PublishContention,
     Published,
+    Referenced,
+    RefersTo,
     RenderBody,
     RunRecord,
     StoredDefinition,
     StoreError,
     VersionRecord,
+    WriteContention,
 )
 from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
 
@@ -73,6 +90,16 @@ pointers = sa.Table(
     sa.Column("latest", sa.Integer(), nullable=False, default=0),
     sa.Column("active", sa.Integer(), nullable=True),
     sa.Column("updated_at", _TIME, nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+retired = sa.Table(
+    "dsl_retired",
+    metadata,
+    sa.Column("tenant", _key_string(128), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", _key_string(128), primary_key=True),
+    sa.Column("latest", sa.Integer(), nullable=False),
     mysql_charset="utf8mb4",
 )
 
@@ -118,6 +145,14 @@ def _naive_utc(value: datetime) -> datetime:
 
 def _is(table: sa.Table, key: DefinitionKey) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.tenant == key.tenant, table.c.kind == str(key.kind), table.c.id == key.id)
+
+
+def _same_definition() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        pointers.c.tenant == definitions.c.tenant,
+        pointers.c.kind == definitions.c.kind,
+        pointers.c.id == definitions.c.id,
+    )
 
 
 # MariaDB speaks MySQL's protocol; SQLAlchemy's mysql dialect recognises it by the server version.
@@ -174,16 +209,7 @@ class SqlDefinitionStore:
         now = _now()
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(
-                    pointers.insert().values(
-                        tenant=key.tenant,
-                        kind=str(key.kind),
-                        id=key.id,
-                        latest=0,
-                        active=None,
-                        updated_at=now,
-                    )
-                )
+                await self._insert_pointer(conn, key, now)
                 await self._insert(conn, key, SNAPSHOT, body, now)
         except IntegrityError:
             raise AlreadyExists(key.id) from None
@@ -236,7 +262,9 @@ class SqlDefinitionStore:
             return None
         return StoredDefinition(key, concrete, row.body.encode(), _aware(row.created_at), _aware(row.updated_at))
 
-    async def publish(self, key: DefinitionKey, render: RenderBody, activate_if_none: bool) -> Published:
+    async def publish(
+        self, key: DefinitionKey, render: RenderBody, activate_if_none: bool, requires: Sequence[DefinitionKey] = ()
+    ) -> Published:
         for attempt in range(self._max_publish_attempts):
             now = _now()
             try:
@@ -258,6 +286,7 @@ class SqlDefinitionStore:
                     )
                     if result.rowcount != 1:
                         raise _LostRace
+                    await self._require(conn, requires)
                     body = render(str(number))
                     await self._insert(conn, key, str(number), body, now)
             except (_LostRace, IntegrityError):
@@ -297,6 +326,122 @@ class SqlDefinitionStore:
         active = pointer[1]
         records = [VersionRecord(int(row.version), _aware(row.created_at), int(row.version) == active) for row in rows]
         return sorted(records, key=lambda record: record.version)
+
+    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+        where = [pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id > after]
+        if prefix:
+            where.append(pointers.c.id.startswith(prefix, autoescape=True))
+        async with self.engine.connect() as conn:
+            heads = (
+                await conn.execute(
+                    sa.select(pointers.c.id, pointers.c.latest, pointers.c.active, pointers.c.updated_at)
+                    .where(*where)
+                    .order_by(pointers.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            if not heads:
+                return []
+            ids = [str(row.id) for row in heads]
+            bodies = (
+                await conn.execute(
+                    sa.select(definitions.c.id, definitions.c.version, definitions.c.body, definitions.c.updated_at)
+                    .select_from(definitions.join(pointers, _same_definition()))
+                    .where(
+                        definitions.c.tenant == tenant,
+                        definitions.c.kind == str(kind),
+                        definitions.c.id.in_(ids),
+                        sa.or_(
+                            definitions.c.version == SNAPSHOT,
+                            definitions.c.version == sa.cast(pointers.c.latest, sa.String),
+                        ),
+                    )
+                )
+            ).all()
+        found = {(str(row.id), str(row.version)): row for row in bodies}
+        listed = []
+        for head in heads:
+            snapshot = found.get((str(head.id), SNAPSHOT))
+            latest = found.get((str(head.id), str(head.latest)))
+            moments = [_aware(head.updated_at)] + [_aware(row.updated_at) for row in (snapshot, latest) if row]
+            listed.append(
+                ListedDefinition(
+                    id=str(head.id),
+                    latest=int(head.latest),
+                    active=None if head.active is None else int(head.active),
+                    snapshot=None if snapshot is None else str(snapshot.body).encode(),
+                    latest_body=None if latest is None else str(latest.body).encode(),
+                    updated_at=max(moments),
+                )
+            )
+        return listed
+
+    async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
+        async with self.engine.begin() as conn:
+            # Written first: the row lock (SQLite: the write lock) orders this delete against publishes requiring it.
+            touched = await conn.execute(pointers.update().where(_is(pointers, key)).values(updated_at=_now()))
+            pointer = await self._pointer(conn, key)
+            if touched.rowcount == 0 or pointer is None:
+                return None
+            if refers_to is not None:
+                referrers = await self._referrers(conn, key.tenant, key.id, refers_to)
+                if referrers:
+                    raise Referenced(referrers)
+            await conn.execute(definitions.delete().where(_is(definitions, key)))
+            await conn.execute(pointers.delete().where(_is(pointers, key)))
+            await conn.execute(retired.delete().where(_is(retired, key)))
+            await conn.execute(
+                retired.insert().values(tenant=key.tenant, kind=str(key.kind), id=key.id, latest=pointer[0])
+            )
+        return pointer[0]
+
+    async def apply(self, writes: Sequence[BundleWrite]) -> list[BundleWritten]:
+        done: list[BundleWritten] = []
+        try:
+            async with self.engine.begin() as conn:
+                for write in writes:
+                    done.append(await self._apply_one(conn, write))
+        except IntegrityError:
+            raise WriteContention("a definition of the import was written concurrently") from None
+        return done
+
+    async def _apply_one(self, conn: AsyncConnection, write: BundleWrite) -> BundleWritten:
+        key, now = write.key, _now()
+        if write.expected_latest is None:
+            await self._insert_pointer(conn, key, now)
+            await self._insert(conn, key, SNAPSHOT, write.snapshot or b"{}", now)
+        else:
+            # Written first, so the pointer row stays locked until the import commits; then LATEST must be as seen.
+            touched = await conn.execute(pointers.update().where(_is(pointers, key)).values(updated_at=now))
+            pointer = await self._pointer(conn, key)
+            if touched.rowcount != 1 or pointer is None:
+                raise WriteContention(f"{key.kind} definition '{key.id}' was deleted meanwhile")
+            visible = pointer[0] if pointer[0] and await self._has_version(conn, key, pointer[0]) else 0
+            if visible != write.expected_latest:
+                raise WriteContention(f"{key.kind} definition '{key.id}' changed meanwhile")
+            if write.snapshot is not None:
+                replaced = await conn.execute(
+                    definitions.update()
+                    .where(_is(definitions, key), definitions.c.version == SNAPSHOT)
+                    .values(body=write.snapshot.decode(), updated_at=now)
+                )
+                if replaced.rowcount == 0:
+                    await self._insert(conn, key, SNAPSHOT, write.snapshot, now)
+        pointer = await self._pointer(conn, key)
+        assert pointer is not None
+        latest, active = pointer
+        published = activated = False
+        if write.publish is not None:
+            await self._require(conn, write.requires)
+            latest += 1
+            await self._insert(conn, key, str(latest), write.publish(str(latest)), now)
+            published = True
+            if write.activate_if_none and active is None:
+                active, activated = latest, True
+        if write.activate and latest > 0 and active != latest:
+            active, activated = latest, True
+        await conn.execute(pointers.update().where(_is(pointers, key)).values(latest=latest, active=active))
+        return BundleWritten(key, latest, published, activated)
 
     async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
         now = _now()
@@ -376,6 +521,63 @@ class SqlDefinitionStore:
         return RunRecord(
             tenant, workflow_id, str(row.run_id), int(row.seq), _aware(row.updated_at), str(row.body).encode()
         )
+
+    @staticmethod
+    async def _insert_pointer(conn: AsyncConnection, key: DefinitionKey, now: datetime) -> None:
+        """The pointer row of a new definition, numbering on after a deleted one of the same id."""
+        row = (await conn.execute(sa.select(retired.c.latest).where(_is(retired, key)))).first()
+        await conn.execute(
+            pointers.insert().values(
+                tenant=key.tenant,
+                kind=str(key.kind),
+                id=key.id,
+                latest=0 if row is None else int(row.latest),
+                active=None,
+                updated_at=now,
+            )
+        )
+
+    @staticmethod
+    async def _has_version(conn: AsyncConnection, key: DefinitionKey, number: int) -> bool:
+        found = await conn.execute(
+            sa.select(definitions.c.version).where(_is(definitions, key), definitions.c.version == str(number))
+        )
+        return found.first() is not None
+
+    @staticmethod
+    async def _require(conn: AsyncConnection, requires: Sequence[DefinitionKey]) -> None:
+        """Missing unless every key exists; shared locks keep them until this transaction ends."""
+        missing = []
+        for key in sorted(set(requires), key=lambda k: (k.kind, k.id)):
+            row = (
+                await conn.execute(sa.select(pointers.c.id).where(_is(pointers, key)).with_for_update(read=True))
+            ).first()
+            if row is None:
+                missing.append(key)
+        if missing:
+            raise Missing(missing)
+
+    @staticmethod
+    async def _referrers(conn: AsyncConnection, tenant: str, node_id: str, refers_to: RefersTo) -> list[str]:
+        """Ids of the tenant's workflows whose SNAPSHOT, LATEST or ACTIVE body refers to the node."""
+        rows = (
+            await conn.execute(
+                sa.select(definitions.c.id, definitions.c.body)
+                .select_from(definitions.join(pointers, _same_definition()))
+                .where(
+                    definitions.c.tenant == tenant,
+                    definitions.c.kind == str(Kind.WORKFLOW),
+                    sa.or_(
+                        definitions.c.version == SNAPSHOT,
+                        definitions.c.version == sa.cast(pointers.c.latest, sa.String),
+                        definitions.c.version == sa.cast(pointers.c.active, sa.String),
+                    ),
+                    # A cheap filter in the database; refers_to decides on the decoded body.
+                    definitions.c.body.contains(f'"{node_id}"', autoescape=True),
+                )
+            )
+        ).all()
+        return sorted({str(row.id) for row in rows if refers_to(str(row.body).encode())})
 
     async def _pointer(self, conn: AsyncConnection, key: DefinitionKey) -> tuple[int, int | None] | None:
         row = (await conn.execute(sa.select(pointers.c.latest, pointers.c.active).where(_is(pointers, key)))).first()
