@@ -125,3 +125,22 @@ async def test_hanging_receivers_hold_only_their_tenants_share_and_nothing_is_lo
     assert {attempt for _, attempt in rig.sender.attempts} == {1}
     info = await rig.js.consumer_info(rig.stream, rig.consumer.durable)
     assert (info.num_pending, info.num_ack_pending) == (0, 0), "every event acked"
+
+
+async def test_a_consumer_made_by_an_older_notifier_gets_the_new_limits(rig: Rig) -> None:
+    """An existing durable with a 26-delivery cap and a 512 window is updated in place, keeping its position."""
+    old = rig.consumer.consumer_config()
+    old.max_deliver, old.max_ack_pending = 26, 512
+    await rig.js.add_consumer(rig.stream, old)
+    async with Gate() as healthy:
+        healthy.opened.set()
+        await rig.publish("globex", 2, healthy.url)
+        stop = asyncio.Event()
+        running = asyncio.create_task(rig.consumer.run(stop))
+        try:
+            assert await healthy.wait_until(lambda: len(healthy.requests) >= 2, 5.0)
+        finally:
+            stop.set()
+            await running
+    info = await rig.js.consumer_info(rig.stream, rig.consumer.durable)
+    assert (info.config.max_deliver, info.config.max_ack_pending) == (-1, LIMITS.max_held)

@@ -54,6 +54,8 @@ tracer = trace.get_tracer("drift.notifier.delivery")
 
 DURABLE = "notifier-webhooks"
 FETCH_BATCH = 64
+ACK_WAIT_S = 30.0
+"""A dead notifier's events come back this soon; a live one renews what it holds every third of it."""
 DEFER_BASE_S = 5.0
 DEFER_MAX_S = 60.0
 REMEMBERED_DEFERRALS = 100_000
@@ -181,11 +183,6 @@ class WebhookConsumer:
     def __post_init__(self) -> None:
         self._lanes = FairLanes(self.limits.concurrency, self.limits.tenant_concurrency, self._deliver)
 
-    @property
-    def ack_wait_s(self) -> float:
-        """Long enough for one whole attempt; held events are kept alive by in-progress acks meanwhile."""
-        return max(60.0, 2 * self.limits.total_timeout_s)
-
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.durable,
@@ -193,7 +190,7 @@ class WebhookConsumer:
             deliver_policy=DeliverPolicy.ALL,
             # The sender gives up after MAX_ATTEMPTS attempts; deferrals must not count against them.
             max_deliver=UNLIMITED_DELIVERIES,
-            ack_wait=self.ack_wait_s,
+            ack_wait=ACK_WAIT_S,
             filter_subject=self.filter_subject,
             max_ack_pending=self.limits.max_held,
         )
@@ -323,7 +320,7 @@ class WebhookConsumer:
         self._room.set()
 
     async def _keep_alive(self) -> None:
-        interval = self.ack_wait_s / 3
+        interval = ACK_WAIT_S / 3
         while True:
             await asyncio.sleep(interval)
             for entry in list(self.held.values()):
