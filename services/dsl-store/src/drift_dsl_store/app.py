@@ -21,6 +21,7 @@ from drift_dsl_store.controllers import (
     RunContextController,
     WorkflowDefinitionController,
 )
+from drift_dsl_store.controllers.node_types import NodeTypesController
 from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
 from drift_dsl_store.openapi import DriftStructSchemaPlugin
@@ -28,6 +29,7 @@ from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_runtime.logging import configure_logging
+from drift_runtime.swagger import offline_swagger, swagger_assets
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_runtime.web import (
     MAX_BODY_BYTES,
@@ -110,6 +112,8 @@ def create_app(
             WorkflowDefinitionController,
             EnumController,
             RunContextController,
+            NodeTypesController,
+            swagger_assets(),
             *health_handlers(ready),
         ],
         dependencies={
@@ -121,7 +125,7 @@ def create_app(
         },
         middleware=[auth_middleware(settings.api_keys, settings.service_token)],
         exception_handlers=EXCEPTION_HANDLERS_DSL,
-        openapi_config=openapi_config("Drift dsl-store"),
+        openapi_config=offline_swagger(openapi_config("Drift dsl-store")),
         plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
         lifespan=[lifespan],
         state=State({"cache": cache, "listener": listener}),

@@ -16,6 +16,7 @@ from drift_gateway.runtime import Runtime, run_store_client
 from drift_runtime import messaging
 from drift_runtime.redis_client import connect_redis
 from drift_runtime.ssrf import Guard
+from drift_runtime.swagger import offline_swagger, swagger_assets
 from drift_runtime.temporal import connect_temporal
 from drift_runtime.web import (
     EXCEPTION_HANDLERS,
@@ -61,12 +62,12 @@ def create_app(settings: Settings) -> Litestar:
         return current is not None and await current.ready()
 
     app = Litestar(
-        route_handlers=[WorkflowController, *health_handlers(ready)],
+        route_handlers=[WorkflowController, swagger_assets(), *health_handlers(ready)],
         dependencies={"runtime": Provide(runtime, sync_to_thread=False)},
         lifespan=[lifespan],
         middleware=[auth_middleware(settings.api_keys)],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=openapi_config("Drift gateway"),
+        openapi_config=offline_swagger(openapi_config("Drift gateway")),
         plugins=[tracing_plugin(), ProblemResponses()],
         request_max_body_size=MAX_BODY_BYTES,
         # configure_logging() owns logging; Litestar's default config would replace its root handler.

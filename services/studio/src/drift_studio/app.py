@@ -175,4 +175,6 @@ def create_app(settings: Settings) -> Litestar:
 def main() -> None:
     """Run the Studio with uvicorn on `DRIFT_BIND_HOST:DRIFT_STUDIO_PORT`."""
     settings = Settings.from_env()
-    serve(create_app(settings), "drift-studio", settings.bind_host, settings.port, settings.log_format, settings.log_level)
+    serve(
+        create_app(settings), "drift-studio", settings.bind_host, settings.port, settings.log_format, settings.log_level
+    )

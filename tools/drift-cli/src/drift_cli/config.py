@@ -83,6 +83,7 @@ class DevConfig:
     home: Path
     gateway_port: int = 8000
     dsl_store_port: int = 8100
+    studio_port: int = 8300
     nats_url: str | None = None
     temporal_address: str | None = None
     redis_url: str | None = None
@@ -110,6 +111,7 @@ class DevConfig:
             home=Path(_optional(env, "DRIFT_HOME") or ".drift").expanduser().resolve(),
             gateway_port=_port(env, "DRIFT_GATEWAY_PORT", 8000),
             dsl_store_port=_port(env, "DRIFT_DSL_STORE_PORT", 8100),
+            studio_port=_port(env, "DRIFT_STUDIO_PORT", 8300),
             nats_url=_optional(env, "DRIFT_NATS_URL"),
             temporal_address=_optional(env, "DRIFT_TEMPORAL_ADDRESS"),
             redis_url=_optional(env, "DRIFT_REDIS_URL"),

@@ -107,6 +107,7 @@ def _print_summary(
         "Drift dev platform is up",
         f"  gateway     {platform.gateway_url}   (OpenAPI UI {platform.gateway_url}/schema/swagger)",
         f"  dsl-store   {platform.dsl_store_url}   (OpenAPI UI {platform.dsl_store_url}/schema/swagger)",
+        f"  Studio      {platform.studio_url}   (sign in with the API key below)",
         f"  Temporal    {infra.temporal_address}"
         + (f"   (web UI {infra.temporal_ui_url})" if infra.temporal_ui_url else ""),
         f"  NATS        {infra.nats_url}",

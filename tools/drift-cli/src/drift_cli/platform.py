@@ -22,12 +22,15 @@ from drift_cli.servers import (
     tcp_probe,
 )
 
-__all__ = ["SERVICE_SCRIPTS", "Platform", "Service"]
+__all__ = ["SERVICE_SCRIPTS", "STUDIO_SCRIPT", "Platform", "Service"]
 
 log = logging.getLogger("drift_cli")
 
 SERVICE_SCRIPTS = ("drift-dsl-store", "drift-gateway", "drift-dispatcher", "drift-worker", "drift-notifier")
 """Console scripts of the services, in start order (they are stopped together)."""
+
+STUDIO_SCRIPT = "drift-studio"
+"""The Studio (contract 13): started after the APIs it proxies, stopped with them."""
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Platform:
         self.services: list[Service] = []
         self.gateway_port: int | None = None
         self.dsl_store_port: int | None = None
+        self.studio_port: int | None = None
 
     # -- addresses and credentials ------------------------------------------------------------
 
@@ -101,6 +105,11 @@ class Platform:
     def dsl_store_url(self) -> str:
         """`http://127.0.0.1:<dsl-store port>`."""
         return f"http://{LOOPBACK}:{self._started(self.dsl_store_port)}"
+
+    @property
+    def studio_url(self) -> str:
+        """`http://127.0.0.1:<studio port>`: the Studio (DRIFT_STUDIO_PORT, default 8300)."""
+        return f"http://{LOOPBACK}:{self._started(self.studio_port)}"
 
     @property
     def temporal_ui_url(self) -> str | None:
@@ -185,6 +194,13 @@ class Platform:
                 services.append(Service(name, script, process, port, http_api))
         return services
 
+    def _studio_service(self) -> Service:
+        port = self._started(self.studio_port)
+        env = {**self.service_env(), "DRIFT_STUDIO_PORT": str(port), "DRIFT_GATEWAY_URL": self.gateway_url}
+        logs = self.config.home / "logs"
+        process = ManagedProcess("studio", [str(find_executable(STUDIO_SCRIPT))], log_path=logs / "studio.log", env=env)
+        return Service("studio", STUDIO_SCRIPT, process, port, True)
+
     async def _wait_service(self, service: Service) -> None:
         process = service.process
         if service.http_api:
@@ -215,7 +231,9 @@ class Platform:
                 await self.infra.start(self.ready_timeout)
             self.dsl_store_port = self._pick("dsl-store", self.config.dsl_store_port)
             self.gateway_port = self._pick("gateway", self.config.gateway_port)
+            self.studio_port = self._pick("studio", self.config.studio_port)
             self.services = self._build_services()
+            self.services.append(self._studio_service())
             for service in self.services:
                 service.process.start()
             async with asyncio.TaskGroup() as group:
