@@ -28,6 +28,8 @@ from typing import TypeVar
 
 import httpx
 
+from drift_schema import search
+
 __all__ = [
     "LOOPBACK",
     "EmbeddedNats",
@@ -504,6 +506,8 @@ class EmbeddedTemporal(EmbeddedServer):
             "warn",
             "--namespace",
             "default",
+            # Runs are listed by these (GET /v3/workflows); a persisted db keeps them, re-adding is a no-op.
+            *(arg for name in search.ATTRIBUTES for arg in ("--search-attribute", f"{name}=Keyword")),
         ]
 
     async def probe(self) -> bool:
