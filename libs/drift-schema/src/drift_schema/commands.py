@@ -13,6 +13,8 @@ from drift_schema.base import Shape
 class ThreadContext(Shape, frozen=True):
     client_id: str | None = None
     user_id: str | None = None
+    schedule_id: str | None = None
+    """Set on runs a schedule started (contract 9)."""
 
 
 class StartCommand(Shape, frozen=True):

@@ -14,9 +14,11 @@ import structlog
 from drift_dispatcher.commands import CommandDispatcher
 from drift_dispatcher.config import Settings
 from drift_dispatcher.definitions import DefinitionClient
+from drift_dispatcher.schedules import run_schedule_worker
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
 from drift_runtime.process import run_until_signalled
+from drift_runtime.search_attributes import ensure_registered
 from drift_runtime.temporal import connect_temporal
 from drift_schema import subjects
 
@@ -41,6 +43,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     # Definitions and enums are cached while the dsl-store's change events are heard on `nc`.
     await definitions.listen(nc)
     dispatcher = CommandDispatcher(client, js, definitions, settings.task_queue)
+    # Runs carry search attributes from their start; the schedule worker runs the schedules' firings.
+    await ensure_registered(client, settings.temporal_namespace)
+    scheduling = asyncio.create_task(run_schedule_worker(client, dispatcher, settings.task_queue, stop))
 
     async def ready() -> bool:
         return nc.is_connected
@@ -55,6 +60,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     )
     log.info("dispatch.started_consuming", durable=spec.durable)
     await messaging.consume(js, spec, dispatcher.handle, stop, name="drift-dispatcher")
+    await scheduling
     health.close()
     await definitions.aclose()
     await nc.drain()

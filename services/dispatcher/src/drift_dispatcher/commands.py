@@ -28,6 +28,7 @@ from drift_runtime.messaging import (
     message_id,
     publish,
 )
+from drift_runtime.search_attributes import run_attributes
 from drift_runtime.telemetry import inject_headers
 from drift_schema import codec, subjects
 from drift_schema.api import WORKFLOW_ID_PATTERN
@@ -200,6 +201,8 @@ class CommandDispatcher:
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     memo={"commandId": command_id, "tenant": tenant, "definitionId": definition.id},
+                    # Listed (GET /v3/workflows) from the moment it starts; the run upserts each status change.
+                    search_attributes=run_attributes(tenant, definition.id, definition.version),
                 )
         except WorkflowAlreadyStartedError:
             if await self._started_by(workflow_id, command_id):

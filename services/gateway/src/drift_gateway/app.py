@@ -11,10 +11,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from drift_gateway.config import Settings
+from drift_gateway.controllers.runs import RunsController
+from drift_gateway.controllers.schedules import ScheduleController
 from drift_gateway.controllers.workflows import WorkflowController
 from drift_gateway.runtime import Runtime, run_store_client
+from drift_gateway.schedules import schedules_dependency
 from drift_runtime import messaging
 from drift_runtime.redis_client import connect_redis
+from drift_runtime.search_attributes import ensure_registered
 from drift_runtime.ssrf import Guard
 from drift_runtime.swagger import offline_swagger, swagger_assets
 from drift_runtime.temporal import connect_temporal
@@ -42,6 +46,7 @@ def create_app(settings: Settings) -> Litestar:
         await messaging.ensure_streams(js, settings.stream_replicas)
         redis = connect_redis(settings.redis_url)
         temporal = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
+        await ensure_registered(temporal, settings.temporal_namespace)
         guard = Guard(settings.http_allow_hosts)
         store = run_store_client(settings.dsl_store_url, settings.service_token) if settings.service_token else None
         app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal, guard=guard, store=store)
@@ -62,8 +67,11 @@ def create_app(settings: Settings) -> Litestar:
         return current is not None and await current.ready()
 
     app = Litestar(
-        route_handlers=[WorkflowController, swagger_assets(), *health_handlers(ready)],
-        dependencies={"runtime": Provide(runtime, sync_to_thread=False)},
+        route_handlers=[WorkflowController, RunsController, ScheduleController, swagger_assets(), *health_handlers(ready)],
+        dependencies={
+            "runtime": Provide(runtime, sync_to_thread=False),
+            "schedules": schedules_dependency(settings.task_queue),
+        },
         lifespan=[lifespan],
         middleware=[auth_middleware(settings.api_keys)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -33,6 +33,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     import msgspec
 
+    from drift_runtime.search_attributes import upsert_status, upserts_enabled
     from drift_schema.events import NodeEvent, WorkflowEvent
     from drift_schema.nodes import node_type
     from drift_schema.run import (
@@ -537,6 +538,8 @@ class GenericWorkflow:
         self.status = status
         self.seq += 1
         run = self.run_input
+        # Listing (GET /v3/workflows) filters on this; patched, so runs recorded before it still replay.
+        upsert_status(upserts_enabled(), run.tenant, run.definition.id, run.definition.version, status)
         event = WorkflowEvent(
             workflow_id=run.workflow_id,
             workflow_status=status,
