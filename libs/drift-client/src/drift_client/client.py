@@ -21,9 +21,12 @@ from drift_schema.api import (
     WorkflowResponse,
 )
 from drift_schema.run import DisconnectedResult
+from drift_schema.testrun import MIN_TEST_TIMEOUT_MS, RetryRequest, TestRequest, TestResponse
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(65.0, connect=5.0)
+TEST_ANSWER_MARGIN_S = 15.0
+"""A test run answers at its end or at its wait (60 s at least): the client waits a little longer."""
 
 
 class DriftError(Exception):
@@ -122,6 +125,29 @@ class DriftClient:
             "POST", f"/v3/workflow/{workflow_id}/disconnected-node/execute", DisconnectedResult, body
         )
 
+    async def retry(
+        self,
+        workflow_id: str,
+        *,
+        from_node: str | None = None,
+        callback_url: str | None = None,
+        sync_timeout_ms: int | None = None,
+    ) -> WorkflowResponse:
+        """Run a FAILED or TERMINATED run again from `from_node` (default: where it failed or stopped)."""
+        body = RetryRequest(from_node=from_node, callback_url=callback_url, sync_timeout_ms=sync_timeout_ms)
+        return await self._call("PUT", f"/v3/workflow/retry/{workflow_id}", WorkflowResponse, body)
+
+    async def test(self, request: TestRequest | dict[str, Any]) -> TestResponse:
+        """A test run (contract 8.3): answers when it ends, with the trace of every visit.
+
+        `request` is a `TestRequest` or its JSON form as a dict (sent as is, so the gateway's own
+        checks and pointers apply to it).
+        """
+        sync_ms = request.sync_timeout_ms if isinstance(request, TestRequest) else request.get("syncTimeoutMs")
+        wait_s = max(MIN_TEST_TIMEOUT_MS, sync_ms if isinstance(sync_ms, int) else 0) / 1000 + TEST_ANSWER_MARGIN_S
+        timeout = httpx.Timeout(wait_s, connect=5.0)
+        return await self._call("POST", "/v3/workflow/test", TestResponse, request, http_timeout=timeout)
+
     async def _call(
         self,
         method: str,
@@ -130,6 +156,7 @@ class DriftClient:
         body: Any = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        http_timeout: httpx.Timeout | None = None,
     ) -> T:
         content = None if body is None and method in {"GET", "DELETE"} else msgspec.json.encode(body)
         response = await self.http.request(
@@ -138,6 +165,7 @@ class DriftClient:
             content=content,
             params=params,
             headers={"Content-Type": "application/json", **(headers or {})},
+            timeout=http_timeout if http_timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         if response.is_success:
             return msgspec.json.decode(response.content, type=into)

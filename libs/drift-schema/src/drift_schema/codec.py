@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from drift_schema.api import Problem, ProblemError
-from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand
+from drift_schema.commands import EventCommand, ResumeCommand, RetryCommand, StartCommand, TerminateCommand
 from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.nodes import NodeDefinition
 from drift_schema.workflow import Bundle, WorkflowDefinition
@@ -156,6 +156,7 @@ COMMAND_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "resume": msgspec.json.Decoder(ResumeCommand),
     "terminate": msgspec.json.Decoder(TerminateCommand),
     "event": msgspec.json.Decoder(EventCommand),
+    "retry": msgspec.json.Decoder(RetryCommand),
 }
 
 

@@ -61,11 +61,25 @@ class EventCommand(Shape, frozen=True):
     payload: Any = None
 
 
-Command = StartCommand | ResumeCommand | TerminateCommand | EventCommand
+class RetryCommand(Shape, frozen=True):
+    """Run a FAILED or TERMINATED run again from `fromNode` (contract 8.2).
+
+    `runId` is the Temporal run the caller saw closed: a retry of a run that has changed since
+    (another retry won) is refused, so of concurrent retries exactly one starts the run again.
+    """
+
+    workflow_id: WorkflowId
+    from_node: str | None = None
+    callback_url: str | None = None
+    run_id: str | None = None
+
+
+Command = StartCommand | ResumeCommand | TerminateCommand | EventCommand | RetryCommand
 
 COMMAND_TYPES: dict[str, type[Command]] = {
     "start": StartCommand,
     "resume": ResumeCommand,
     "terminate": TerminateCommand,
     "event": EventCommand,
+    "retry": RetryCommand,
 }

@@ -12,6 +12,7 @@ import msgspec
 
 from drift_schema.base import Message
 from drift_schema.statuses import WorkflowStatus
+from drift_schema.testrun import TestConfig, TraceEntry
 from drift_schema.workflow import WorkflowDefinition
 
 WORKFLOW_NAME = "GenericWorkflow"
@@ -47,6 +48,10 @@ class Carry(Message, frozen=True):
     """W3C trace context of the command being applied, so later states stay in its trace (None before it existed)."""
     descendants: int | None = None
     """CHILD runs the run may still cause (None before the bound existed: the run's own budget)."""
+    retried: bool = False
+    """Set by a retry (contract 8.2): the run announces RUNNING as it starts again."""
+    skip_branches: list[str] | None = None
+    """A retry from a PARALLEL node: branches that had completed, whose outputs `context` keeps."""
 
 
 DEFAULT_MAX_CONTEXT_BYTES = 1024 * 1024
@@ -86,7 +91,10 @@ class RunInput(Message, frozen=True):
     """How deep this run is in a chain of CHILD runs: 0 for a run started by a command."""
     limits: RunLimits = msgspec.field(default_factory=RunLimits)
     """This run's bounds; its CHILD runs get the same."""
+    descendants: int | None = None
     """CHILD runs this run may still cause in all; None: `limits.max_descendants` (a run started by a command)."""
+    test: TestConfig | None = None
+    """Set on test runs (contract 8.3): mocks, selections and events; such a run publishes no events."""
 
 
 class RunSnapshot(Message, frozen=True):
@@ -100,6 +108,8 @@ class RunSnapshot(Message, frozen=True):
     view: Any = None
     context: dict[str, Any] = msgspec.field(default_factory=dict)
     seq: int = 0
+    trace: list[TraceEntry] | None = None
+    """Test runs only: every node visit, in visit order."""
 
 
 class ResumeInput(Message, frozen=True):

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
+from drift_dispatcher.retry import RetryRefused, retry_run
 from drift_runtime import metrics
 from drift_runtime.locks import RunLocks
 from drift_runtime.messaging import (
@@ -32,7 +33,7 @@ from drift_runtime.search_attributes import run_attributes
 from drift_runtime.telemetry import inject_headers
 from drift_schema import codec, subjects
 from drift_schema.api import WORKFLOW_ID_PATTERN
-from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand
+from drift_schema.commands import EventCommand, ResumeCommand, RetryCommand, StartCommand, TerminateCommand
 from drift_schema.events import WorkflowEvent
 from drift_schema.nodes import resolve_children
 from drift_schema.run import (
@@ -152,6 +153,11 @@ class CommandDispatcher:
             await self._update(tenant, command.workflow_id, EVENT_UPDATE, event, command_id)
         elif isinstance(command, TerminateCommand):
             await self.terminate(tenant, command, command_id, redelivered)
+        elif isinstance(command, RetryCommand):
+            try:
+                await retry_run(self, tenant, command, command_id)
+            except RetryRefused as refused:
+                raise Rejected(refused.code, refused.message) from None
         else:
             raise Rejected(RejectionCode.INVALID, f"command {kind} is not supported")
 

@@ -23,6 +23,7 @@ from drift_worker.config import Settings
 from drift_worker.evaluator import EvaluatorPool
 from drift_worker.http_activity import HttpActivities, HttpSettings
 from drift_worker.ssrf import Guard, guarded_client
+from drift_worker.testing import testing_activities
 from drift_worker.tokens import TokenProvider, discover_token_providers
 from drift_worker.workflow import GenericWorkflow
 
@@ -68,7 +69,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[GenericWorkflow],
-        activities=[nodes.evaluate_node, nodes.emit, calls.http_node],
+        activities=[nodes.evaluate_node, nodes.emit, calls.http_node, *testing_activities(nodes)],
         activity_executor=activity_executor,
         workflow_runner=sandbox_runner(),
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         RunSnapshot,
     )
     from drift_schema.statuses import RejectionCode, WorkflowStatus
+    from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
     from drift_schema.workflow import State, WorkflowDefinition
     from drift_worker.activities import NodeActivities
     from drift_worker.model import EmitBatch, NodeResult, NodeTask
@@ -63,6 +64,8 @@ with workflow.unsafe.imports_passed_through():
         Visit,
         check_selections,
     )
+    from drift_worker.retry import Checkpoints
+    from drift_worker.testing import TEST_EVALUATE, TestMode
 
 DEFAULT_NODE_TIMEOUT = timedelta(seconds=10)
 EVALUATE_MARGIN = timedelta(seconds=5)
@@ -116,13 +119,16 @@ class GenericWorkflow:
         self.pending_events: dict[str, EventInput] = {}
         # Parallel branches announce concurrently; events must still leave in `seq` order.
         self.emitting = asyncio.Lock()
+        # What a retry of this run needs (contract 8.2), and a test run's replacements (8.3).
+        self.checkpoints = Checkpoints(carry.skip_branches if carry else None)
+        self.test = TestMode(run.test) if run.test is not None else None
 
     # ----------------------------------------------------------------- run
 
     @workflow.run
     async def run(self, run: RunInput) -> RunSnapshot:
         start = run.carry.current_node if run.carry else run.definition.start_node
-        if run.carry is None:
+        if run.carry is None or run.carry.retried:
             await self._set_status(WorkflowStatus.RUNNING)
         if start is None:
             await self._finish(WorkflowStatus.FAILED, error="the workflow definition has no startNode")
@@ -145,6 +151,8 @@ class GenericWorkflow:
                 current = await self._on_node_failure(current, f"state '{current}' does not exist")
                 continue
             self.current_node = current
+            if not self.in_failure_path:
+                self.checkpoints.visiting(current, self.context)
             try:
                 step = await self._run_state(current, state)
                 if step.write_output:
@@ -163,6 +171,8 @@ class GenericWorkflow:
         Used for PARALLEL branches and post-completion nodes: a SUCCESS ends the
         walk, a FAILURE fails it, and neither changes the run's status.
         """
+        if self.checkpoints.skip_branch(start):
+            return  # completed before the failure this run was retried from: its outputs are in $global
         current: str | None = start
         while current is not None:
             if workflow.info().get_current_history_length() > BRANCH_HISTORY_LIMIT:
@@ -177,8 +187,9 @@ class GenericWorkflow:
             if step.final_status == WorkflowStatus.FAILED:
                 raise NodeFailure(step.error_message or f"'{current}' failed")
             if step.final_status is not None:
-                return
+                break
             current = step.next_node
+        self.checkpoints.branch_completed(start)
 
     async def _run_state(self, instance: str, state: State, parameters: dict[str, Any] | None = None) -> Step:
         """One visit of one state; any failure is announced once and raised as NodeFailure."""
@@ -204,6 +215,8 @@ class GenericWorkflow:
             parameters=state.parameters if parameters is None else parameters,
         )
         try:
+            if self.test is not None and (mocked := await self.test.intercept(self, visit)) is not None:
+                return mocked
             return await kind.execute(self, visit)
         except (NodeFailure, FailureError) as failure:
             if is_cancelled_exception(failure):
@@ -215,6 +228,8 @@ class GenericWorkflow:
     async def _on_node_failure(self, instance: str, message: str) -> str | None:
         """Route a failed node to `defaultFailureNode` once; a failure on that path fails the run."""
         failure_node = self.run_input.definition.default_failure_node
+        if not self.in_failure_path:
+            self.checkpoints.failed(instance)
         self._put(LAST_ERROR_KEY, {"node": instance, "message": message})
         if failure_node is not None and not self.in_failure_path and failure_node != instance:
             self.in_failure_path = True
@@ -330,12 +345,22 @@ class GenericWorkflow:
         # The activity enforces the node's own timeoutMs (and fails the node); Temporal's timeout, which
         # would only retry the attempt, leaves room for that and for publishing the node's event.
         timeout = timedelta(milliseconds=node.timeout_ms) + EVALUATE_MARGIN if node.timeout_ms else DEFAULT_NODE_TIMEOUT
+        if self.test is not None:
+            # Same evaluation, nothing published: the visit goes to the test run's trace instead.
+            result: NodeResult = await workflow.execute_local_activity(
+                TEST_EVALUATE, self.task(visit), result_type=NodeResult, start_to_close_timeout=timeout
+            )
+            if NODE_KINDS[node_type(visit.node)].announced_by_evaluate:
+                self.test.completed(visit, result.output)
+            return result
         return await workflow.execute_local_activity_method(
             NodeActivities.evaluate_node, self.task(visit), start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
         )
 
     async def wait_for_input(self, visit: Visit, result: NodeResult) -> dict[str, Any]:
         """Go WAITING with the rendered view until a valid resume arrives (one view at a time)."""
+        if self.test is not None:
+            return self.test.selections(visit, result.view)
         await workflow.wait_condition(lambda: self.awaiting_input is None)
         self.awaiting_input = visit.number
         self.view = result.view
@@ -356,6 +381,8 @@ class GenericWorkflow:
 
     async def wait_for_event(self, visit: Visit, event: str, timeout_seconds: float | None) -> Any:
         """Go WAITING until the `event` update names `event`; NodeFailure when the timeout passes first."""
+        if self.test is not None:
+            return self.test.event(visit, event)
         self.event_waits[event] = self.event_waits.get(event, 0) + 1
         try:
             timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
@@ -376,7 +403,7 @@ class GenericWorkflow:
 
     async def sleep(self, visit: Visit, seconds: float) -> None:
         """Go SCHEDULER_WAITING on a Temporal timer; a time already past continues at once."""
-        if seconds > 0:
+        if seconds > 0 and self.test is None:  # a test run's timers fire at once
             await self._hold(visit, WorkflowStatus.SCHEDULER_WAITING, lambda: False, timedelta(seconds=seconds))
 
     async def completed(self, visit: Visit, output: Any) -> None:
@@ -414,6 +441,19 @@ class GenericWorkflow:
     @workflow.query(name=STATE_QUERY)
     def state(self) -> RunSnapshot:
         return self.snapshot()
+
+    @workflow.query(name=RETRY_QUERY)
+    def retry_point(self, query: RetryQuery) -> RetryPoint:
+        """Where a retry of this (closed) run starts, with `$global` as it was before that node."""
+        return self.checkpoints.point(
+            query.from_node,
+            self.run_input.definition,
+            self.status,
+            self.context,
+            self.seq,
+            self.visits,
+            self.callback_url,
+        )
 
     @workflow.update(name=RESUME_UPDATE)
     def resume(self, resume: ResumeInput) -> None:
@@ -487,6 +527,7 @@ class GenericWorkflow:
             view=self.view,
             context=self.context,
             seq=self.seq,
+            trace=self.test.trace() if self.test is not None else None,
         )
 
     def _event_id(self, kind: str, number: int) -> str:
@@ -558,6 +599,9 @@ class GenericWorkflow:
         await self._emit(EmitBatch(nodes=nodes or [], status=event))
 
     async def _emit(self, batch: EmitBatch) -> None:
+        if self.test is not None:
+            self.test.record(batch.nodes)  # a test run publishes nothing: no store, no list, no webhook
+            return
         if self.command_trace:
             batch = msgspec.structs.replace(batch, trace_context=self.command_trace)
         async with self.emitting:

@@ -25,6 +25,7 @@ from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_ex
 from drift_cli.definitions import add_commands as add_definition_commands
 from drift_cli.logs import LogFollower
 from drift_cli.platform import Platform
+from drift_cli.repair import add_commands as add_repair_commands
 from drift_cli.runs import add_commands
 from drift_cli.servers import ServerStartError
 
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(handler=_cmd_dev)
     add_commands(commands)
     add_definition_commands(commands)
+    add_repair_commands(commands)
     return parser
 
 

@@ -15,9 +15,11 @@ from typing import Any, ClassVar
 from temporalio import workflow
 from temporalio.exceptions import CancelledError, ChildWorkflowError, TerminatedError, TimeoutError
 
+from drift_runtime.search_attributes import run_attributes
 from drift_schema import expressions
 from drift_schema.nodes import ChildNode, ExecutionMode, child_key
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.search import KIND_TEST
 from drift_schema.statuses import WorkflowStatus
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
@@ -67,6 +69,7 @@ class Child:
             depth=pinned.depth + 1,
             limits=pinned.limits,
             descendants=descendants,
+            test=pinned.test,  # a test run's children are test runs too: mocked, unlisted, silent
         )
         mode = node.execution_mode
         handle = await workflow.start_child_workflow(
@@ -80,6 +83,12 @@ class Child:
                 else workflow.ParentClosePolicy.TERMINATE
             ),
             memo={"tenant": pinned.tenant, "definitionId": definition.id, "parent": pinned.workflow_id},
+            # A test run's children are test runs too (never listed); other children are tagged as they upsert.
+            search_attributes=(
+                run_attributes(pinned.tenant, definition.id, definition.version, kind=KIND_TEST)
+                if pinned.test
+                else None
+            ),
         )
         output: dict[str, Any] = {"workflowId": child_id}
         if mode == ExecutionMode.SYNC:

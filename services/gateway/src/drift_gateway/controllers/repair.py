@@ -1,0 +1,70 @@
+"""Repairing and testing runs (contract 8.2 and 8.3): `PUT /v3/workflow/retry/{id}`, `POST /v3/workflow/test`."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from litestar import Controller, Request, Response, post, put
+from litestar.status_codes import HTTP_200_OK
+
+from drift_gateway.controllers.workflows import ACCEPTED, WorkflowController, _check_callback, _checked_id, _decode
+from drift_gateway.errors import Invalid
+from drift_gateway.retry import FROM_NODE_POINTER, closed_run, unknown_from_node
+from drift_gateway.runtime import Runtime
+from drift_gateway.testruns import TestRuns
+from drift_runtime.web import tenant_of
+from drift_schema.commands import RetryCommand, ThreadContext
+from drift_schema.testrun import RetryRequest, TestRequest, TestResponse
+
+
+class RepairController(Controller):
+    path = "/v3/workflow"
+    tags = ["runtime"]
+
+    @put(
+        "/retry/{workflow_id:str}",
+        status_code=HTTP_200_OK,
+        summary="Run a FAILED or TERMINATED run again from a node (sync, or async with callbackUrl)",
+        responses=ACCEPTED,
+    )
+    async def retry(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
+        tenant = tenant_of(request)
+        _checked_id(workflow_id)
+        raw = await request.body()
+        body: RetryRequest = _decode(raw, RetryRequest) if raw.strip() else RetryRequest()
+        await _check_callback(runtime, body.callback_url)
+        run_id = await closed_run(runtime, tenant, workflow_id, body.from_node)
+        command = RetryCommand(
+            workflow_id=workflow_id, from_node=body.from_node, callback_url=body.callback_url, run_id=run_id
+        )
+        # The very path of start and resume: the same sync wait, 202s, webhooks and rejection mapping.
+        send = WorkflowController._command
+        try:
+            return await send(
+                cast(WorkflowController, self),
+                runtime,
+                tenant,
+                "retry",
+                workflow_id,
+                command,
+                body.callback_url,
+                body.sync_timeout_ms,
+            )
+        except Invalid as problem:
+            if body.from_node is not None and (problem.detail or "").startswith("fromNode:"):
+                raise unknown_from_node(body.from_node) from None
+            raise
+
+    @post(
+        "/test", status_code=HTTP_200_OK, summary="Run a definition with its outside world mocked; answers at its end"
+    )
+    async def test(self, request: Request[Any, Any, Any], test_runs: TestRuns) -> TestResponse:
+        tenant = tenant_of(request)
+        body: TestRequest = _decode(await request.body(), TestRequest)
+        thread_context = ThreadContext(
+            client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
+        )
+        return await test_runs.runner(tenant).run(body, thread_context)
+
+
+__all__ = ["FROM_NODE_POINTER", "RepairController"]
