@@ -11,10 +11,12 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from drift_gateway.config import Settings
+from drift_gateway.controllers.repair import RepairController
 from drift_gateway.controllers.runs import RunsController
 from drift_gateway.controllers.schedules import ScheduleController
 from drift_gateway.controllers.workflows import WorkflowController
 from drift_gateway.runtime import Runtime, run_store_client
+from drift_gateway.testruns import testruns_dependency
 from drift_gateway.schedules import schedules_dependency
 from drift_runtime import messaging
 from drift_runtime.redis_client import connect_redis
@@ -67,10 +69,18 @@ def create_app(settings: Settings) -> Litestar:
         return current is not None and await current.ready()
 
     app = Litestar(
-        route_handlers=[WorkflowController, RunsController, ScheduleController, swagger_assets(), *health_handlers(ready)],
+        route_handlers=[
+            WorkflowController,
+            RunsController,
+            ScheduleController,
+            RepairController,
+            swagger_assets(),
+            *health_handlers(ready),
+        ],
         dependencies={
             "runtime": Provide(runtime, sync_to_thread=False),
             "schedules": schedules_dependency(settings.task_queue),
+            "test_runs": testruns_dependency(settings.task_queue),
         },
         lifespan=[lifespan],
         middleware=[auth_middleware(settings.api_keys)],
