@@ -7,7 +7,9 @@ touches the platform's `DRIFT_EVENTS` stream that other suites share.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -144,3 +146,27 @@ async def test_a_consumer_made_by_an_older_notifier_gets_the_new_limits(rig: Rig
             await running
     info = await rig.js.consumer_info(rig.stream, rig.consumer.durable)
     assert (info.config.max_deliver, info.config.max_ack_pending) == (-1, LIMITS.max_held)
+
+
+async def test_a_shutdown_hands_back_queued_and_hanging_webhooks_to_the_next_notifier(rig: Rig) -> None:
+    """Stopping with attempts hanging and events queued loses none: the next consumer delivers every one."""
+    consumer = dataclasses.replace(rig.consumer, shutdown_grace_s=0.3, held={}, deferrals=OrderedDict())
+    async with Gate() as receiver:
+        await rig.publish("mallory", 3, receiver.url)
+        stop = asyncio.Event()
+        running = asyncio.create_task(consumer.run(stop))
+        assert await receiver.wait_until(lambda: len(receiver.requests) >= LIMITS.tenant_concurrency, 5.0)
+        stop.set()
+        await asyncio.wait_for(running, 5.0)
+
+        receiver.opened.set()
+        successor = asyncio.Event()
+        running = asyncio.create_task(rig.consumer.run(successor))
+        try:
+            delivered = lambda: {r.headers["webhook-id"] for r in receiver.requests}  # noqa: E731
+            assert await receiver.wait_until(lambda: len(delivered()) == 3, 10.0)
+        finally:
+            successor.set()
+            await running
+    info = await rig.js.consumer_info(rig.stream, rig.consumer.durable)
+    assert (info.num_pending, info.num_ack_pending) == (0, 0), "every event acked once delivered"

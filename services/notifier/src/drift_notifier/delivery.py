@@ -54,6 +54,8 @@ tracer = trace.get_tracer("drift.notifier.delivery")
 
 DURABLE = "notifier-webhooks"
 FETCH_BATCH = 64
+SHUTDOWN_GRACE_S = 5.0
+"""At shutdown, how long attempts in flight may finish before they are cancelled and handed back."""
 ACK_WAIT_S = 30.0
 """A dead notifier's events come back this soon; a live one renews what it holds every third of it."""
 DEFER_BASE_S = 5.0
@@ -109,6 +111,13 @@ class FairLanes(Generic[T]):
         self._ready.clear()
         self._in_ready.clear()
         return items
+
+    async def cancel_running(self) -> None:
+        """Cancel every running item and wait until they have ended."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def wait_idle(self) -> None:
         """Wait until no item is running and none could start."""
@@ -175,6 +184,7 @@ class WebhookConsumer:
     stream: str = subjects.EVENT_STREAM
     filter_subject: str = subjects.WORKFLOW_EVENT_SUBJECTS
     defer_base_s: float = DEFER_BASE_S
+    shutdown_grace_s: float = SHUTDOWN_GRACE_S
     held: dict[int, Held] = field(default_factory=dict)
     deferrals: OrderedDict[int, int] = field(default_factory=OrderedDict)
     _room: asyncio.Event = field(default_factory=asyncio.Event)
@@ -217,7 +227,7 @@ class WebhookConsumer:
                 except NatsTimeoutError:
                     continue
                 except Exception as error:
-                    log.warning("messaging.fetch_failed", consumer=self.durable, error=str(error))
+                    log.warning("messaging.fetch_failed", consumer=self.durable, error=repr(error))
                     await asyncio.sleep(0.5)
                     continue
                 for msg in messages:
@@ -228,8 +238,16 @@ class WebhookConsumer:
                 self._forget(entry)
                 with contextlib.suppress(Exception):
                     await entry.msg.nak()
-            # Each attempt in flight ends within the total deadline.
-            await self._lanes.wait_idle()
+            try:
+                await asyncio.wait_for(self._lanes.wait_idle(), self.shutdown_grace_s)
+            except TimeoutError:
+                # Receivers still holding attempts: hand them back too (a receiver may see the webhook
+                # again, with the same webhook-id) rather than outlast the process manager's patience.
+                await self._lanes.cancel_running()
+                for entry in list(self.held.values()):
+                    self._forget(entry)
+                    with contextlib.suppress(Exception):
+                        await entry.msg.nak()
             heartbeat.cancel()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
