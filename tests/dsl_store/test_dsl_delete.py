@@ -1,0 +1,147 @@
+"""`DELETE /workflowDefinition/{id}` and `DELETE /nodeDefinition/{id}`: gone everywhere, referenced nodes kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from dsl_helpers import ACME, GLOBEX, RecordingChanges, publish_nodes, script_node, success_node, two_step_workflow
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from drift_cli.servers import InfraStack
+from drift_dsl_store.app import create_app
+from drift_dsl_store.cache import CachingStore
+from drift_dsl_store.config import Settings
+from drift_dsl_store.events import Change, NatsChangePublisher
+from drift_runtime.auth import ApiKeys
+
+Client = AsyncTestClient[Any]
+
+
+async def _published_flow(client: Client, workflow_id: str = "flow", headers: dict[str, str] = ACME) -> None:
+    await client.post("/workflowDefinition", json=two_step_workflow(workflow_id), headers=headers)
+    published = await client.post(f"/workflowDefinition/{workflow_id}/publishWorkflow", headers=headers)
+    assert published.status_code == 200, published.text
+
+
+async def test_a_deleted_workflow_answers_404_on_every_route(client: Client, changes: RecordingChanges) -> None:
+    """After a 204 delete, every version, the versions list, the tree view and a second delete answer 404."""
+    await publish_nodes(client, script_node("calc"), success_node())
+    await _published_flow(client)
+    response = await client.delete("/workflowDefinition/flow", headers=ACME)
+    assert response.status_code == 204 and response.content == b""
+    for version in ("SNAPSHOT", "LATEST", "ACTIVE", "1"):
+        gone = await client.get("/workflowDefinition/flow", params={"version": version}, headers=ACME)
+        assert gone.status_code == 404, version
+    assert (await client.get("/workflowDefinition/flow/versions", headers=ACME)).status_code == 404
+    assert (await client.get("/workflowDefinition/treeView/flow", headers=ACME)).status_code == 404
+    assert (await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)).status_code == 404
+    assert (await client.delete("/workflowDefinition/flow", headers=ACME)).status_code == 404
+    assert [(e.kind, e.id, e.change) for e, _ in changes.events][-1] == ("workflow", "flow", Change.DELETED)
+
+
+async def test_a_recreated_definition_numbers_on(client: Client) -> None:
+    """An id created again after a delete starts from a fresh SNAPSHOT; its versions never reuse a deleted number."""
+    await publish_nodes(client, script_node("calc"), success_node())
+    await _published_flow(client)
+    await client.delete("/workflowDefinition/flow", headers=ACME)
+    await _published_flow(client)
+    versions = (await client.get("/workflowDefinition/flow/versions", headers=ACME)).json()
+    assert [(v["version"], v["active"]) for v in versions] == [("2", True)]
+    assert (await client.get("/workflowDefinition/flow", params={"version": "1"}, headers=ACME)).status_code == 404
+
+
+async def test_a_referenced_node_is_not_deleted(client: Client) -> None:
+    """409 names every workflow whose SNAPSHOT, LATEST or ACTIVE refers to the node; the node stays intact."""
+    await publish_nodes(client, script_node("calc"), success_node())
+    await _published_flow(client, "live")
+    await client.post("/workflowDefinition", json=two_step_workflow("draft"), headers=ACME)
+    refused = await client.delete("/nodeDefinition/calc", headers=ACME)
+    assert refused.status_code == 409
+    problem = refused.json()
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "draft" in problem["detail"] and "live" in problem["detail"]
+    assert sorted(e["message"] for e in problem["errors"]) == [
+        "referred to by workflow 'draft'",
+        "referred to by workflow 'live'",
+    ]
+    assert (await client.get("/nodeDefinition/calc", headers=ACME)).status_code == 200
+
+    # Only an older version still refers to it: the delete goes through.
+    other = {**two_step_workflow("live"), "states": {"last": {"resourceId": "done", "end": True}}, "startNode": "last"}
+    await client.put("/workflowDefinition", json=other, headers=ACME)
+    await client.post("/workflowDefinition/live/publishWorkflow", headers=ACME)
+    await client.post("/workflowDefinition/live/activate", params={"version": "2"}, headers=ACME)
+    await client.delete("/workflowDefinition/draft", headers=ACME)
+    assert (await client.delete("/nodeDefinition/calc", headers=ACME)).status_code == 204
+    assert (await client.get("/nodeDefinition/calc", params={"version": "SNAPSHOT"}, headers=ACME)).status_code == 404
+
+
+async def test_a_workflow_cannot_be_published_against_a_deleted_node(client: Client) -> None:
+    """Publishing a workflow whose node was deleted answers 422 pointing at the state's resourceId."""
+    await publish_nodes(client, script_node("calc"), success_node())
+    await client.delete("/nodeDefinition/calc", headers=ACME)
+    await client.post("/workflowDefinition", json=two_step_workflow(), headers=ACME)
+    refused = await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
+    assert refused.status_code == 422
+    assert "/states/first/resourceId" in [e["pointer"] for e in refused.json()["errors"]]
+
+
+async def test_deletes_are_tenant_scoped(client: Client) -> None:
+    """Deleting another tenant's definition answers 404 and leaves it; its referrers are not disclosed."""
+    await publish_nodes(client, script_node("calc"), success_node())
+    await _published_flow(client)
+    assert (await client.delete("/workflowDefinition/flow", headers=GLOBEX)).status_code == 404
+    assert (await client.delete("/nodeDefinition/calc", headers=GLOBEX)).status_code == 404
+    assert (await client.get("/workflowDefinition/flow", headers=ACME)).status_code == 200
+    # Globex's node of the same id is its own: acme's workflow does not hold it.
+    await publish_nodes(client, script_node("calc"), headers=GLOBEX)
+    assert (await client.delete("/nodeDefinition/calc", headers=GLOBEX)).status_code == 204
+    assert (await client.get("/nodeDefinition/calc", headers=ACME)).status_code == 200
+    assert (await client.delete("/workflowDefinition/..", headers=ACME)).status_code in (404, 422)
+
+
+@asynccontextmanager
+async def _serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://dsl-store") as client:
+        yield client
+
+
+async def test_a_delete_empties_every_instances_cache(tmp_path: Path, infra: InfraStack) -> None:
+    """B has the workflow's versions cached (memory and Redis); after A deletes it, B answers 404 for each."""
+    settings = Settings(
+        store_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        api_keys=ApiKeys({"k-acme": "acme"}),
+        nats_url=infra.nats_url,
+        redis_url=infra.redis_url,
+    )
+    publisher_a = NatsChangePublisher(infra.nats_url)
+    app_a, app_b = create_app(settings, changes=publisher_a), create_app(settings)
+    async with _serving(app_a) as a, _serving(app_b) as b:
+        async with asyncio.timeout(10):
+            await publisher_a.connected.wait()
+            await app_b.state.listener.subscribed.wait()
+        await publish_nodes(a, script_node("calc"), success_node())  # type: ignore[arg-type]
+        await _published_flow(a)  # type: ignore[arg-type]
+        for version in ("1", "ACTIVE", "LATEST"):
+            cached = await b.get("/workflowDefinition/flow", params={"version": version}, headers=ACME)
+            assert cached.status_code == 200
+        cache_b: CachingStore = app_b.state.cache
+        heard = asyncio.Event()
+        cache_b.listeners.append(lambda tenant, kind, name: heard.set() if name == "flow" else None)
+
+        assert (await a.delete("/workflowDefinition/flow", headers=ACME)).status_code == 204
+        async with asyncio.timeout(2):
+            await heard.wait()
+        for version in ("1", "ACTIVE", "LATEST"):
+            gone = await b.get("/workflowDefinition/flow", params={"version": version}, headers=ACME)
+            assert gone.status_code == 404, version
+        # A fresh instance on the same Redis finds no stale version either.
+        async with _serving(create_app(settings)) as c:
+            assert (await c.get("/workflowDefinition/flow", params={"version": "1"}, headers=ACME)).status_code == 404
