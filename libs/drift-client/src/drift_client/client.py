@@ -21,6 +21,8 @@ from drift_schema.api import (
     WorkflowResponse,
 )
 from drift_schema.run import DisconnectedResult
+from drift_schema.schedules import Schedule, ScheduleList, ScheduleRequest
+from drift_schema.search import RunPage
 from drift_schema.testrun import MIN_TEST_TIMEOUT_MS, RetryRequest, TestRequest, TestResponse
 
 T = TypeVar("T")
@@ -148,6 +150,54 @@ class DriftClient:
         timeout = httpx.Timeout(wait_s, connect=5.0)
         return await self._call("POST", "/v3/workflow/test", TestResponse, request, http_timeout=timeout)
 
+    async def list_runs(
+        self,
+        *,
+        statuses: list[str] | None = None,
+        definition_id: str | None = None,
+        definition_version: str | None = None,
+        started_after: str | None = None,
+        started_before: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """One page of the tenant's runs (contract 8.1); pass `next_page_token` back for the next page."""
+        query = {
+            "status": ",".join(statuses) if statuses else None,
+            "definitionId": definition_id,
+            "definitionVersion": definition_version,
+            "startedAfter": started_after,
+            "startedBefore": started_before,
+            "pageSize": str(page_size) if page_size is not None else None,
+            "pageToken": page_token,
+        }
+        params = {name: value for name, value in query.items() if value is not None}
+        return await self._call("GET", "/v3/workflows", RunPage, params=params)
+
+    async def create_schedule(self, request: ScheduleRequest) -> Schedule:
+        """Create a schedule (contract 9): 409 if its id exists, 422 on a bad cron."""
+        return await self._call("POST", "/v3/schedules", Schedule, request)
+
+    async def list_schedules(self) -> list[Schedule]:
+        return (await self._call("GET", "/v3/schedules", ScheduleList)).schedules
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        return await self._call("GET", f"/v3/schedules/{schedule_id}", Schedule)
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        return await self._call("POST", f"/v3/schedules/{schedule_id}/pause", Schedule)
+
+    async def unpause_schedule(self, schedule_id: str) -> Schedule:
+        return await self._call("POST", f"/v3/schedules/{schedule_id}/unpause", Schedule)
+
+    async def trigger_schedule(self, schedule_id: str) -> Schedule:
+        """Start one run of the schedule now."""
+        return await self._call("POST", f"/v3/schedules/{schedule_id}/trigger", Schedule)
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete the schedule; the runs it started go on."""
+        await self._call("DELETE", f"/v3/schedules/{schedule_id}", type(None))
+
     async def _call(
         self,
         method: str,
@@ -168,6 +218,8 @@ class DriftClient:
             timeout=http_timeout if http_timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         if response.is_success:
+            if not response.content and into is type(None):
+                return None  # type: ignore[return-value]  # 204 No Content
             return msgspec.json.decode(response.content, type=into)
         try:
             problem = msgspec.json.decode(response.content, type=Problem)

@@ -24,6 +24,7 @@ from drift_cli.bundles import (
 from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_examples_dir
 from drift_cli.definitions import add_commands as add_definition_commands
 from drift_cli.logs import LogFollower
+from drift_cli.operations import add_commands as add_operation_commands
 from drift_cli.platform import Platform
 from drift_cli.repair import add_commands as add_repair_commands
 from drift_cli.runs import add_commands
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     add_definition_commands(commands)
     add_repair_commands(commands)
+    add_operation_commands(commands)
     return parser
 
 
