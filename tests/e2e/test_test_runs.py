@@ -85,7 +85,13 @@ async def test_unmocked_http_node_fails_clearly_without_calling_out(
     assert answer["workflowStatus"] == "FAILED"
     assert "'fetch' has no mock" in answer["errorMessage"]
     assert answer["trace"] == [
-        {"instanceName": "fetch", "nodeType": "HTTP", "status": "FAILED", "output": None, "error": answer["errorMessage"]}
+        {
+            "instanceName": "fetch",
+            "nodeType": "HTTP",
+            "status": "FAILED",
+            "output": None,
+            "error": answer["errorMessage"],
+        }
     ]
     assert api.calls == []
 

@@ -18,12 +18,19 @@ A refused retry changes nothing: every check happens before the one `start_workf
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -32,7 +39,7 @@ from drift_runtime.messaging import TransientFault
 from drift_runtime.search_attributes import run_attributes
 from drift_runtime.telemetry import inject_headers
 from drift_schema.commands import RetryCommand
-from drift_schema.run import WORKFLOW_NAME, Carry, RunInput, temporal_id
+from drift_schema.run import STATE_QUERY, WORKFLOW_NAME, Carry, RunInput, RunSnapshot, temporal_id
 from drift_schema.statuses import RejectionCode, WorkflowStatus
 from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
 
@@ -41,6 +48,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("drift.dispatcher")
 
+CLOSE_WAIT_S = 10.0
+"""How long a retry waits for a run that has FAILED to close (its post-completion nodes to finish)."""
 QUERY_TIMEOUT = timedelta(seconds=30)
 """A closed run answers the query by being replayed on a worker: allow for a long history."""
 TRANSIENT_RPC = frozenset(
@@ -87,6 +96,8 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         raise RetryRefused(RejectionCode.CONFLICT, "the run has changed since this retry was asked (another retry won)")
     closed: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=description.run_id)
     status = description.status
+    if status == WorkflowExecutionStatus.RUNNING and await _closes(closed):
+        status = (await closed.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
         raise RetryRefused(RejectionCode.CONFLICT, "the run has not ended: only a FAILED or TERMINATED run is retried")
     if status not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED):
@@ -140,6 +151,20 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
             raise _transient(error) from None
         raise
     log.info("dispatch.retried", from_node=point.node, seq=point.seq, skipped_branches=len(point.skip_branches))
+
+
+async def _closes(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a run whose Drift status is already final closes within CLOSE_WAIT_S (post-completion nodes)."""
+    try:
+        snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
+        if not snapshot.workflow_status.is_final:
+            return False
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await handle.result(follow_runs=False)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
+        log.info("dispatch.retry_run_still_open", error=str(error))
+        return False
+    return True
 
 
 async def _retry_point(closed: WorkflowHandle[Any, Any], from_node: str | None) -> RetryPoint:

@@ -9,22 +9,31 @@ the command: the dispatcher refuses the retry if the run changed since (another 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable
 from drift_gateway.runtime import Runtime
 from drift_schema.api import ProblemError
-from drift_schema.run import RunInput, temporal_id
+from drift_schema.run import STATE_QUERY, RunInput, RunSnapshot, temporal_id
 
 log = structlog.get_logger("drift.gateway")
 
 RPC_TIMEOUT = timedelta(seconds=5)
 FROM_NODE_POINTER = "/fromNode"
+CLOSE_WAIT_S = 10.0
+"""How long a retry waits for a run that has FAILED to close (its post-completion nodes to finish)."""
 RETRIABLE = frozenset({WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED})
 """Temporal statuses of a run that may be FAILED or TERMINATED in Drift's terms (COMPLETED holds both)."""
 
@@ -48,7 +57,7 @@ async def closed_run(runtime: Runtime, tenant: str, workflow_id: str, from_node:
             raise NotFound(f"workflow '{workflow_id}' not found") from None
         raise Unavailable("temporal is unavailable; retry shortly") from None
     if description.status == WorkflowExecutionStatus.RUNNING:
-        raise Conflict("the run has not ended: only a FAILED or TERMINATED run is retried")
+        description = await _closing(handle)
     if description.status not in RETRIABLE:
         name = description.status.name if description.status else "unknown"
         raise Conflict(f"the run ended in Temporal as {name}, which is not retried")
@@ -58,6 +67,22 @@ async def closed_run(runtime: Runtime, tenant: str, workflow_id: str, from_node:
         if states is not None and from_node not in states:
             raise unknown_from_node(from_node)
     return description.run_id
+
+
+async def _closing(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
+    """A run that has just FAILED closes once its post-completion nodes are done: wait that long, no more.
+
+    A caller answered FAILED may retry at once, while the execution is still finishing.
+    """
+    try:
+        snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=RPC_TIMEOUT)
+        if snapshot.workflow_status.is_final:
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await handle.result(follow_runs=False)
+            return await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
+        log.info("gateway.retry_run_still_open", error=str(error))
+    raise Conflict("the run has not ended: only a FAILED or TERMINATED run is retried")
 
 
 async def _states(runtime: Runtime, closed: WorkflowHandle[Any, Any]) -> set[str] | None:
