@@ -7,11 +7,22 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
 from dsl_helpers import ACME, publish_nodes, script_node, success_node
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
-from drift_dsl_store.render import BOX_H, BOX_W, FILLS, PNG_SCALE, layout
+from drift_dsl_store.render import (
+    BOX_H,
+    BOX_W,
+    FILLS,
+    MAX_DRAWN_STATES,
+    MAX_PNG_PIXELS,
+    PNG_SCALE,
+    TooLargeToDraw,
+    layout,
+    png,
+)
 from drift_schema.codec import workflow_definition_decoder
 
 Client = AsyncTestClient[Any]
@@ -160,3 +171,59 @@ async def test_disconnected_states_follow_referenced_branch_edges(client: Client
     created = await client.post("/workflowDefinition", json=workflow, headers=ACME)
     assert created.status_code == 201
     assert json.loads(created.headers[HEADER]) == ["unused"]
+
+
+def _chain(count: int) -> dict[str, Any]:
+    """A workflow of `count` inline states in a line."""
+    states: dict[str, Any] = {
+        f"s{i}": {"nodeDefinition": {"id": "n", "type": "SCRIPT", "output": 1}, "nextNode": f"s{i + 1}"}
+        for i in range(count - 1)
+    }
+    states[f"s{count - 1}"] = {"nodeDefinition": {"id": "n", "type": "SUCCESS"}, "end": True}
+    return {"id": "big", "startNode": "s0", "states": states}
+
+
+async def test_svg_and_png_past_the_drawing_limit_answer_422_and_mermaid_still_draws(client: Client) -> None:
+    """A graph over MAX_DRAWN_STATES answers 422 at /states for svg and png (naming mermaid); mermaid draws it."""
+    count = MAX_DRAWN_STATES + 1
+    assert (await client.post("/workflowDefinition", json=_chain(count), headers=ACME)).status_code == 201
+    for drawing in ("svg", "png"):
+        response = await client.get(
+            "/workflowDefinition/treeView/big", params={"version": "SNAPSHOT", "format": drawing}, headers=ACME
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        (error,) = response.json()["errors"]
+        assert error["pointer"] == "/states" and str(count) in error["message"] and "mermaid" in error["message"]
+    text = await client.get(
+        "/workflowDefinition/treeView/big", params={"version": "SNAPSHOT", "format": "mermaid"}, headers=ACME
+    )
+    assert text.status_code == 200 and f"s{count - 1}" in text.text
+
+
+async def test_a_graph_at_the_drawing_limit_still_draws(client: Client) -> None:
+    """A graph of exactly MAX_DRAWN_STATES states draws as svg and png."""
+    assert (await client.post("/workflowDefinition", json=_chain(MAX_DRAWN_STATES), headers=ACME)).status_code == 201
+    for drawing in ("svg", "png"):
+        response = await client.get(
+            "/workflowDefinition/treeView/big", params={"version": "SNAPSHOT", "format": drawing}, headers=ACME
+        )
+        assert response.status_code == 200, response.text[:300]
+
+
+def test_a_png_wider_than_the_pixel_limit_is_refused_before_drawing() -> None:
+    """A PARALLEL whose branches lay out side by side past MAX_PNG_PIXELS (even at scale 1) is refused, not drawn."""
+    width = MAX_DRAWN_STATES - 2
+    branches = [f"b{i}" for i in range(width)]
+    states: dict[str, Any] = {
+        "fork": {"nodeDefinition": {"id": "p", "type": "PARALLEL", "branches": branches}, "nextNode": "done"},
+        "done": {"nodeDefinition": {"id": "d", "type": "SUCCESS"}, "end": True},
+        **{name: {"nodeDefinition": {"id": "s", "type": "SCRIPT", "output": 1}, "end": True} for name in branches},
+    }
+    definition = workflow_definition_decoder.decode(
+        json.dumps({"id": "wide", "startNode": "fork", "states": states}).encode()
+    )
+    plan = layout(definition, {})
+    assert plan.width * plan.height > MAX_PNG_PIXELS
+    with pytest.raises(TooLargeToDraw, match="pixels"):
+        png(definition, {})

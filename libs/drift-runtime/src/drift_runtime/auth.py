@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hmac
-import re
 
 import msgspec
 
-from drift_schema.api import TENANT_PATTERN
-
-_TENANT = re.compile(TENANT_PATTERN)
+from drift_schema.ids import is_tenant
 
 
 class ApiKeys:
@@ -21,7 +18,7 @@ class ApiKeys:
 
     def __init__(self, keys: dict[str, str]) -> None:
         for tenant in keys.values():
-            if not _TENANT.match(tenant):
+            if not is_tenant(tenant):
                 raise ValueError("DRIFT_API_KEYS names an invalid tenant")
         self._keys = [(token.encode(), tenant) for token, tenant in keys.items() if token]
 

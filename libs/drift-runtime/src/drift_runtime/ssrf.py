@@ -84,15 +84,34 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
+DENIED_PORT_PREFIX = "!"
+"""An allow-list entry `!<port>` keeps that port out of reach on every host the list allows."""
+
+
 class Guard:
-    """Decides whether outgoing requests may go to a URL; `allow_hosts` lifts the check by name or address."""
+    """Decides whether outgoing requests may go to a URL; `allow_hosts` lifts the check by name or address.
+
+    Entries `!<port>` of `allow_hosts` take a port back: a host that is allowed only because the
+    list names it (loopback, private) is still refused on that port. `drift dev` lists Drift's own
+    servers' ports so (Temporal frontend and UI, NATS, Redis, the services), so that a tenant's
+    HTTP node on an allowed loopback can never read Drift itself, nor another tenant's runs.
+    """
 
     def __init__(self, allow_hosts: Iterable[str] = ()) -> None:
-        self.allowed_names = {host.strip().lower().strip("[]") for host in allow_hosts if host.strip()}
+        entries = [host.strip() for host in allow_hosts if host.strip()]
+        self.denied_ports = {
+            int(entry[1:]) for entry in entries if entry.startswith(DENIED_PORT_PREFIX) and entry[1:].isdigit()
+        }
+        names = [entry for entry in entries if not entry.startswith(DENIED_PORT_PREFIX)]
+        self.allowed_names = {host.lower().strip("[]") for host in names}
         self.allowed_addresses = {a for a in (parse_address(h) for h in self.allowed_names) if a is not None}
 
-    def _allowed(self, host: str, address: IPAddress) -> bool:
-        return host in self.allowed_names or address in self.allowed_addresses or is_public(address)
+    def _allowed(self, host: str, address: IPAddress, port: int) -> bool:
+        if is_public(address):
+            return True
+        if port in self.denied_ports:
+            return False
+        return host in self.allowed_names or address in self.allowed_addresses
 
     async def vet(self, url: str) -> Target:
         """Resolve and check a URL; raises SsrfRefused. Connect to `Target.address` to avoid a second lookup."""
@@ -114,7 +133,9 @@ class Guard:
         if not addresses:
             raise SsrfRefused(f"'{host}' does not resolve")
         for address in addresses:
-            if not self._allowed(host, address):
+            if not self._allowed(host, address, port):
+                if port in self.denied_ports:
+                    raise SsrfRefused(f"port {port} of '{host}' is one of Drift's own servers")
                 raise SsrfRefused(f"'{host}' resolves to a non-public address ({address})")
         return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
 

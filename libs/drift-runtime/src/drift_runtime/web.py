@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,22 +20,29 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.routes import BaseRoute, HTTPRoute
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from drift_runtime.auth import ApiKeys, bearer_token
 from drift_runtime.logging import configure_logging
 from drift_runtime.metrics import render
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
-from drift_schema.api import TENANT_PATTERN, Problem, ProblemError
+from drift_schema.api import Problem, ProblemError
+from drift_schema.ids import is_tenant
 
 log = structlog.get_logger("drift.web")
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 8 * 1024
+"""The longest one request header may be (name and value); a longer one answers 431."""
+MAX_HEADERS_TOTAL_BYTES = 32 * 1024
+"""The most all request headers together may hold; more answers 431."""
+MAX_CALLER_HEADER_CHARS = 256
+"""The longest `X-Client-Id` / `X-User-Id` may be: they are kept in every run's threadContext."""
+CALLER_HEADERS = (b"x-client-id", b"x-user-id")
 PROBLEM_JSON = "application/problem+json"
 PUBLIC_PATHS = ["^/health/", "^/metrics", "^/schema"]
 TENANT_HEADER = "X-Drift-Tenant"
-_TENANT = re.compile(TENANT_PATTERN)
 
 
 class DriftProblem(Exception):
@@ -91,6 +97,71 @@ class Unavailable(DriftProblem):
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
+class TooManyRequests(DriftProblem):
+    """The tenant is over one of its limits; `Retry-After` says when to try again."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str | None = None, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
+def oversized_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why these request headers are refused (the limits above), or None when they are within them."""
+    total = 0
+    for name, value in headers:
+        size = len(name) + len(value)
+        total += size
+        if size > MAX_HEADER_BYTES:
+            return f"each request header is limited to {MAX_HEADER_BYTES} bytes"
+        if name.lower() in CALLER_HEADERS and len(value) > MAX_CALLER_HEADER_CHARS:
+            return f"X-Client-Id and X-User-Id are limited to {MAX_CALLER_HEADER_CHARS} bytes"
+    if total > MAX_HEADERS_TOTAL_BYTES:
+        return f"request headers are limited to {MAX_HEADERS_TOTAL_BYTES} bytes in all"
+    return None
+
+
+class HeaderLimits:
+    """ASGI middleware answering 431 problem+json to a request whose headers are over the limits.
+
+    It runs before authentication, so a 50 MB `Authorization` header is never compared with a key,
+    and an oversized `X-User-Id` never reaches a run's threadContext. (The server has read the
+    headers by then; the limit bounds what Drift keeps and works on, not the socket.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            reason = oversized_header(scope["headers"])
+            if reason is not None:
+                log.info("http.headers_refused", path=scope.get("path", ""), reason=reason)
+                body = msgspec.json.encode(
+                    {"type": "about:blank", "title": "Request Header Fields Too Large", "status": 431, "detail": reason}
+                )
+                start: HTTPResponseStartEvent = {
+                    "type": "http.response.start",
+                    "status": 431,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+                end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+                await send(start)
+                await send(end)
+                return
+        await self.app(scope, receive, send)
+
+
+def header_limits() -> DefineMiddleware:
+    """The header-size middleware; list it before `auth_middleware`."""
+    return DefineMiddleware(HeaderLimits)
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
     # Problem omits defaults, but RFC 9457 bodies (and contract 2) always carry `type`.
     body = {"type": problem.type, **msgspec.to_builtins(problem)}
@@ -122,6 +193,8 @@ def _http_exception_handler(_: Request[Any, Any, Any], error: Exception) -> Resp
         404: "Not Found",
         405: "Method Not Allowed",
         413: "Request Entity Too Large",
+        429: "Too Many Requests",
+        431: "Request Header Fields Too Large",
     }.get(error.status_code, "Bad Request" if error.status_code < 500 else "Internal Server Error")
     headers = dict(error.headers or {})
     detail = error.detail
@@ -176,7 +249,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         if tenant is None and self.service is not None and self.service.tenant_for(token):
             tenant = connection.headers.get(TENANT_HEADER)
             # The header is caller-supplied text that ends up in subjects and keys: only tenant names pass.
-            if tenant is not None and not _TENANT.match(tenant):
+            if tenant is not None and not is_tenant(tenant):
                 raise NotAuthorizedException("invalid X-Drift-Tenant")
         if not tenant:
             raise NotAuthorizedException("unknown bearer token")
@@ -209,6 +282,11 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     409: "The request contradicts the current state",
     413: f"The body is over {MAX_BODY_BYTES} bytes",
     422: "The body or a value does not validate; `errors` carry JSON pointers",
+    429: "The tenant is over a limit (starts per second, open sync calls, concurrent runs); retry after `Retry-After`",
+    431: (
+        f"A request header is over {MAX_HEADER_BYTES} bytes, all of them over {MAX_HEADERS_TOTAL_BYTES}, "
+        f"or X-Client-Id / X-User-Id over {MAX_CALLER_HEADER_CHARS}"
+    ),
     503: "A dependency does not answer; retry after `Retry-After` seconds",
 }
 """The error statuses Drift answers, every one as `application/problem+json` (see `problem_response`)."""
@@ -247,7 +325,7 @@ class ProblemResponses(ReceiveRoutePlugin):
             return
         for handler in route.route_handlers:
             methods = set(handler.http_methods)
-            statuses = [401, 503]
+            statuses = [401, 431, 503]
             if route.path_parameters or methods & _BODIES:
                 statuses += [400, 404, 422]
             if methods & _WRITES:

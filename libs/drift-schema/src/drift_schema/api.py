@@ -7,19 +7,26 @@ from typing import Annotated, Any
 import msgspec
 
 from drift_schema.base import Message, Shape
+
+# Re-exported: the id shapes live in drift_schema.ids.
+from drift_schema.ids import TENANT_PATTERN as TENANT_PATTERN
+from drift_schema.ids import WORKFLOW_ID_PATTERN as WORKFLOW_ID_PATTERN
+from drift_schema.ids import DefinitionId
+from drift_schema.ids import WorkflowId as WorkflowId
 from drift_schema.statuses import WorkflowStatus
 from drift_schema.workflow import ACTIVE
 
-WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
-WorkflowId = Annotated[str, msgspec.Meta(pattern=WORKFLOW_ID_PATTERN)]
-TENANT_PATTERN = r"^[A-Za-z0-9_-]+$"
 DEFAULT_SYNC_TIMEOUT_MS = 30_000
 SyncTimeoutMs = Annotated[int, msgspec.Meta(ge=0, le=600_000)]
 
 
+VersionText = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+"""`SNAPSHOT`, `LATEST`, `ACTIVE` or a number: never thousands of digits (int() of those is refused)."""
+
+
 class WorkflowRef(Shape, frozen=True):
-    id: str
-    version: str = ACTIVE
+    id: DefinitionId
+    version: VersionText = ACTIVE
 
 
 class StartRequest(Shape, frozen=True):

@@ -109,10 +109,14 @@ def _pointer_error(error: msgspec.ValidationError, raw: Any = None, into: Any = 
 
 
 def _reparsed(data: bytes | str) -> Any:
-    """The document as plain JSON, to name the keys in a pointer; None when it is nested too deeply to parse."""
+    """The document as plain JSON, to name the keys in a pointer; None when it cannot be parsed untyped.
+
+    Untyped parsing refuses what a typed field may have skipped: numbers out of range (`1e999`,
+    a 5,000-digit integer), nesting past the recursion limit, invalid UTF-8.
+    """
     try:
         return msgspec.json.decode(data)
-    except RecursionError:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
 
 
@@ -127,6 +131,24 @@ def decode(data: bytes | str, into: type[T]) -> T:
     except RecursionError:
         # msgspec raises it for nesting deeper than the interpreter's recursion limit.
         raise DecodeError("malformed JSON: nested too deeply", "") from None
+    except UnicodeDecodeError:
+        raise DecodeError("malformed JSON: not valid UTF-8", "") from None
+
+
+def parse(data: bytes | str) -> Any:
+    """Any JSON document as plain values, raising DecodeError (pointer "") for anything that is not JSON.
+
+    Not JSON: malformed text, invalid UTF-8, numbers out of range (`1e999`, thousands of digits),
+    nesting deeper than the interpreter can follow.
+    """
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as error:
+        raise DecodeError(f"malformed JSON: {error}", "") from None
+    except RecursionError:
+        raise DecodeError("malformed JSON: nested too deeply", "") from None
+    except UnicodeDecodeError:
+        raise DecodeError("malformed JSON: not valid UTF-8", "") from None
 
 
 def convert(value: Any, into: type[T]) -> T:
@@ -135,6 +157,8 @@ def convert(value: Any, into: type[T]) -> T:
         return msgspec.convert(value, type=into)
     except msgspec.ValidationError as error:
         raise _pointer_error(error, value, into) from None
+    except RecursionError:
+        raise DecodeError("nested too deeply", "") from None
 
 
 def encode(value: Any) -> bytes:
@@ -171,6 +195,8 @@ def decode_with(decoder: msgspec.json.Decoder[T], data: bytes | str) -> T:
     except RecursionError:
         # msgspec raises it for nesting deeper than the interpreter's recursion limit.
         raise DecodeError("malformed JSON: nested too deeply", "") from None
+    except UnicodeDecodeError:
+        raise DecodeError("malformed JSON: not valid UTF-8", "") from None
 
 
 def problem(status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None) -> Problem:

@@ -44,3 +44,5 @@ class RejectionCode(enum.StrEnum):
     CONFLICT = "CONFLICT"
     INVALID = "INVALID"
     UNAVAILABLE = "UNAVAILABLE"
+    LIMITED = "LIMITED"
+    """The tenant is over a limit (concurrent runs): the gateway answers 429 with Retry-After."""

@@ -49,6 +49,13 @@ class Bundle(Shape, frozen=True):
     workflow_definitions: list[WorkflowDefinition] = msgspec.field(default_factory=list)
 
 
+MAX_VERSION_DIGITS = 18
+
+
 def is_published_version(version: str) -> bool:
-    """Published versions are positive integers written as strings."""
-    return version.isdigit() and int(version) > 0
+    """Published versions are positive integers written as strings (ASCII digits, at most 18 of them).
+
+    The bound keeps `int()` cheap and in range of every store's integer column: a 5,000-digit
+    `?version=` is simply no version, never a 500.
+    """
+    return len(version) <= MAX_VERSION_DIGITS and version.isascii() and version.isdigit() and int(version) > 0

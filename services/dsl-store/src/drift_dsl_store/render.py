@@ -41,6 +41,25 @@ FILLS = {
 INK, EDGE, BORDER, MUTED = "#0f172a", "#475569", "#334155", "#6b7280"
 # PNG is drawn at twice the SVG's scale so that text stays crisp.
 PNG_SCALE = 2
+MAX_DRAWN_STATES = 250
+"""The most states an SVG or PNG draws; a larger graph is refused (mermaid has no such limit)."""
+MAX_DRAWN_EDGES = 1000
+"""The most edges an SVG or PNG draws."""
+MAX_PNG_PIXELS = 16_000_000
+"""The largest PNG drawn, width x height (48 MB of RGB while drawing); past it at PNG_SCALE, drawn at scale 1."""
+
+
+class TooLargeToDraw(ValueError):
+    """The graph is over a drawing limit; the message says which, and that mermaid still answers."""
+
+
+def check_drawable(definition: WorkflowDefinition) -> None:
+    """Refuse an SVG or PNG of a graph with too many states, before any node is loaded or laid out."""
+    count = len(definition.states)
+    if count > MAX_DRAWN_STATES:
+        raise TooLargeToDraw(
+            f"{count} states: svg and png draw at most {MAX_DRAWN_STATES}; use format=mermaid for larger graphs"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +241,13 @@ def _route(source: Point, target: Point, lane: float, fan: int) -> tuple[tuple[P
 
 
 def layout(definition: WorkflowDefinition, nodes: Nodes) -> Layout:
-    """Positions of every state and edge, in SVG units."""
+    """Positions of every state and edge, in SVG units; TooLargeToDraw past the drawing limits."""
+    check_drawable(definition)
     links = _graph_edges(definition, nodes)
+    if len(links) > MAX_DRAWN_EDGES:
+        raise TooLargeToDraw(
+            f"{len(links)} edges: svg and png draw at most {MAX_DRAWN_EDGES}; use format=mermaid for larger graphs"
+        )
     rows = _layers(definition, links)
     detached = _detached(definition, nodes)
     row_of = {name: index for index, row in enumerate(rows) for name in row}
@@ -348,10 +372,20 @@ def _rect_outline(x: float, y: float, w: float, h: float) -> list[Point]:
     return [(x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y)]
 
 
+def _pixels(plan: Layout, scale: int) -> int:
+    return math.ceil(plan.width * scale) * math.ceil(plan.height * scale)
+
+
 def png(definition: WorkflowDefinition, nodes: Nodes) -> bytes:
     """The same layout as the SVG, drawn with Pillow into a PNG."""
     plan = layout(definition, nodes)
-    s = PNG_SCALE
+    # Twice the SVG's scale when that fits the pixel budget, else the SVG's own scale; else refused.
+    s = next((scale for scale in (PNG_SCALE, 1) if _pixels(plan, scale) <= MAX_PNG_PIXELS), 0)
+    if not s:
+        raise TooLargeToDraw(
+            f"the drawing would be {_pixels(plan, 1)} pixels: png draws at most {MAX_PNG_PIXELS}; "
+            "use svg or format=mermaid"
+        )
     image = Image.new("RGB", (math.ceil(plan.width * s), math.ceil(plan.height * s)), "white")
     draw = ImageDraw.Draw(image)
     regular, small = _font(12 * s), _font(11 * s)

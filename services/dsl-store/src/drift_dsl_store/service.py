@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -26,10 +25,12 @@ from drift_dsl_store.validation import after_pruning, decode_collecting, escape,
 from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError, encode, node_definition_decoder, workflow_definition_decoder
 from drift_schema.graph import check_workflow, disconnected, node_errors
-from drift_schema.nodes import NODE_ID_PATTERN, NodeBase, NodeDefinition
+from drift_schema.ids import is_definition_id
+from drift_schema.nodes import NodeBase, NodeDefinition
 from drift_schema.workflow import (
     ACTIVE,
     LATEST,
+    MAX_VERSION_DIGITS,
     SNAPSHOT,
     State,
     VersionInfo,
@@ -41,8 +42,6 @@ log = structlog.get_logger("drift.dsl_store")
 
 Definition = NodeBase | WorkflowDefinition
 NodeRef = tuple[str, str]
-
-_ID = re.compile(NODE_ID_PATTERN)
 
 
 class Activation(msgspec.Struct, frozen=True):
@@ -58,11 +57,29 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def _normal_version(version: str) -> str:
-    """Keywords are matched case-insensitively, numbers as numbers (`01` is `1`)."""
+    """Keywords are matched case-insensitively, numbers as numbers (`01` is `1`); anything else as written."""
     upper = version.strip().upper()
     if upper in (SNAPSHOT, LATEST, ACTIVE):
         return upper
     return str(int(upper)) if is_published_version(upper) else upper
+
+
+def _requested_version(version: str) -> str:
+    """A `?version=` normalised; anything but a keyword or a number is a 422 before any lookup."""
+    normal = _normal_version(version)
+    if normal in (SNAPSHOT, LATEST, ACTIVE) or (
+        normal.isascii() and normal.isdigit() and len(normal) <= MAX_VERSION_DIGITS
+    ):
+        return normal
+    shown = version if len(version) <= 40 else version[:40] + "..."
+    raise Invalid.from_errors(
+        "version must be SNAPSHOT, LATEST, ACTIVE or a published version number",
+        [
+            ProblemError(
+                pointer="", message=f"'{shown}' is not a version (a number has at most {MAX_VERSION_DIGITS} digits)"
+            )
+        ],
+    )
 
 
 def _node_refs(definition: WorkflowDefinition) -> set[NodeRef]:
@@ -84,7 +101,7 @@ class DefinitionService:
 
     async def get(self, tenant: str, kind: Kind, definition_id: str, version: str) -> Definition:
         """The definition at `SNAPSHOT`, `LATEST`, `ACTIVE` or a number; NotFound otherwise."""
-        stored = await self._stored(DefinitionKey(tenant, kind, definition_id), _normal_version(version))
+        stored = await self._stored(DefinitionKey(tenant, kind, definition_id), _requested_version(version))
         return self._load(kind, stored.body)
 
     async def enriched(self, tenant: str, definition: WorkflowDefinition) -> WorkflowDefinition:
@@ -235,7 +252,7 @@ class DefinitionService:
     # -- helpers -------------------------------------------------------------------------------------
 
     async def _stored(self, key: DefinitionKey, version: str) -> StoredDefinition:
-        stored = await self.store.get(key, version) if _ID.match(key.id) else None
+        stored = await self.store.get(key, version) if is_definition_id(key.id) else None
         if stored is None:
             raise NotFound(f"{key.kind} definition '{key.id}' has no version '{version}'")
         return stored

@@ -11,17 +11,19 @@ from drift_dsl_store.errors import Invalid, NotFound
 from drift_dsl_store.events import ENUMS_KIND, Change, ChangePublisher, DefinitionChanged, announce
 from drift_dsl_store.store import DefinitionStore, RunRecord
 from drift_dsl_store.validation import parse_json
-from drift_schema.api import WORKFLOW_ID_PATTERN, ProblemError
+from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError, decode, encode
 from drift_schema.context import RunContext
+from drift_schema.ids import exact, is_workflow_id
 
 log = structlog.get_logger("drift.dsl_store")
 
-ENUM_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+ENUM_KEY_BODY = r"[A-Za-z0-9_-]{1,128}"
+ENUM_KEY_PATTERN = exact(ENUM_KEY_BODY)
 """Enum keys are one NATS subject token (no dots) and a plain `$enums.<key>` path in JSONata."""
 
-_ENUM_KEY = re.compile(ENUM_KEY_PATTERN)
-_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+# Checked with fullmatch: an enum key is a NATS subject token of its change events.
+_ENUM_KEY = re.compile(ENUM_KEY_BODY)
 
 
 class RunWrite(msgspec.Struct, frozen=True, rename="camel"):
@@ -49,7 +51,7 @@ class EnumService:
 
     async def put(self, tenant: str, key: str, raw: bytes) -> bytes:
         """Create or replace `key`; answers the value as stored (compact JSON)."""
-        if not _ENUM_KEY.match(key):
+        if not _ENUM_KEY.fullmatch(key):
             raise _invalid(f"enum keys match {ENUM_KEY_PATTERN}")
         try:
             value = parse_json(raw)
@@ -63,7 +65,7 @@ class EnumService:
 
     async def get(self, tenant: str, key: str) -> bytes:
         """One value; NotFound when absent."""
-        body = await self.store.get_enum(tenant, key) if _ENUM_KEY.match(key) else None
+        body = await self.store.get_enum(tenant, key) if _ENUM_KEY.fullmatch(key) else None
         if body is None:
             raise NotFound(f"enum '{key}' does not exist")
         return body
@@ -76,7 +78,7 @@ class EnumService:
 
     async def delete(self, tenant: str, key: str) -> None:
         """Remove `key`; NotFound when absent."""
-        if not (_ENUM_KEY.match(key) and await self.store.delete_enum(tenant, key)):
+        if not (_ENUM_KEY.fullmatch(key) and await self.store.delete_enum(tenant, key)):
             raise NotFound(f"enum '{key}' does not exist")
         log.info("dsl.enum_deleted", key=key)
         await self._announce(tenant, key, Change.DELETED)
@@ -115,7 +117,7 @@ class RunService:
 
     async def get(self, tenant: str, workflow_id: str) -> bytes:
         """The newest stored state of the workflow id; NotFound when none (or another tenant's)."""
-        record = await self.store.get_run(tenant, workflow_id) if _WORKFLOW_ID.match(workflow_id) else None
+        record = await self.store.get_run(tenant, workflow_id) if is_workflow_id(workflow_id) else None
         if record is None:
             raise NotFound(f"workflow '{workflow_id}' has no stored context")
         return record.body

@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import msgspec
 from msgspec import inspect
 
 from drift_schema.api import ProblemError
-from drift_schema.codec import DecodeError, convert
+from drift_schema.codec import DecodeError, convert, parse
 
 T = TypeVar("T")
 
@@ -225,13 +224,8 @@ def _first_duplicate(value: Any, pointer: str = "") -> DecodeError | None:
 
 def parse_json(raw: bytes) -> Any:
     """Parsed JSON; DecodeError pointing at the document for malformed input, or at an object naming a key twice."""
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError as error:
-        raise DecodeError(f"malformed JSON: {error}", "") from None
-    except RecursionError:
-        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
-        raise DecodeError("malformed JSON: nested too deeply", "") from None
+    # One parser decides what JSON is (invalid UTF-8, `1e999`, thousands of digits, nesting too deep).
+    value = parse(raw)
     # msgspec keeps the last of duplicate keys without a word, and so would a reviewer or proxy reading the
     # first: refuse them. The stdlib parser is the one that shows every pair; bodies here are small (1 MiB at
     # most) and not a hot path, and msgspec has already refused anything malformed.

@@ -29,6 +29,7 @@ from drift_runtime.web import (
     MAX_BODY_BYTES,
     ProblemResponses,
     auth_middleware,
+    header_limits,
     health_handlers,
     openapi_config,
     serve,
@@ -51,7 +52,9 @@ def create_app(settings: Settings) -> Litestar:
         await ensure_registered(temporal, settings.temporal_namespace)
         guard = Guard(settings.http_allow_hosts)
         store = run_store_client(settings.dsl_store_url, settings.service_token) if settings.service_token else None
-        app.state.runtime = Runtime(nats=nc, js=js, redis=redis, temporal=temporal, guard=guard, store=store)
+        app.state.runtime = Runtime(
+            nats=nc, js=js, redis=redis, temporal=temporal, guard=guard, store=store, fairness=settings.fairness()
+        )
         log.info("gateway.started", port=settings.port)
         try:
             yield
@@ -83,7 +86,7 @@ def create_app(settings: Settings) -> Litestar:
             "test_runs": testruns_dependency(settings.task_queue),
         },
         lifespan=[lifespan],
-        middleware=[auth_middleware(settings.api_keys)],
+        middleware=[header_limits(), auth_middleware(settings.api_keys)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=offline_swagger(openapi_config("Drift gateway")),
         plugins=[tracing_plugin(), ProblemResponses()],

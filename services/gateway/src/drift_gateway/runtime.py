@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from nats.aio.client import Client as NatsClient
@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
+from drift_gateway.limits import Fairness
 from drift_runtime.ssrf import Guard
 
 
@@ -22,6 +23,8 @@ class Runtime:
     guard: Guard
     store: httpx.AsyncClient | None = None
     """The dsl-store with the service token: the run-context store, for runs Temporal no longer knows."""
+    fairness: Fairness = field(default_factory=Fairness)
+    """Per-tenant limits on starts per second and open sync calls (this process's share)."""
 
     async def ready(self) -> bool:
         if not self.nats.is_connected or not await self.redis.ping():

@@ -7,7 +7,7 @@ import binascii
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "DevConfig",
     "DevSecrets",
+    "dev_allow_hosts",
     "ensure_dev_secrets",
     "find_examples_dir",
     "generate_webhook_secret",
@@ -22,6 +23,20 @@ __all__ = [
 
 DEV_TENANT = "default"
 DEV_HTTP_ALLOW_HOSTS = "localhost,127.0.0.1,::1"
+
+
+def dev_allow_hosts(allow_hosts: str, own_ports: Iterable[int]) -> str:
+    """The `DRIFT_HTTP_ALLOW_HOSTS` that `drift dev` hands its services: the hosts, minus Drift's own ports.
+
+    The dev default allows loopback so that HTTP nodes can call local stubs; on loopback also
+    listen Temporal (frontend, UI, HTTP API, metrics), NATS, Redis and every Drift service. Each
+    of those ports is listed as `!<port>`, which the SSRF guard refuses on any host the list
+    allows, so a tenant's HTTP node can never read the Temporal UI's API (every tenant's runs)
+    or talk to Drift's servers. This holds for a DRIFT_HTTP_ALLOW_HOSTS the user set, too.
+    """
+    hosts = [host.strip() for host in allow_hosts.split(",") if host.strip() and not host.strip().startswith("!")]
+    denied = [f"!{port}" for port in sorted({port for port in own_ports if 0 < port < 65536})]
+    return ",".join([*hosts, *denied])
 
 
 class ConfigError(ValueError):

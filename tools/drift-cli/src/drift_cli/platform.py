@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from types import TracebackType
 
-from drift_cli.config import DevConfig, DevSecrets
+from drift_cli.config import DevConfig, DevSecrets, dev_allow_hosts
 from drift_cli.servers import (
     LOOPBACK,
     InfraStack,
@@ -93,6 +93,7 @@ class Platform:
         self.gateway_port: int | None = None
         self.dsl_store_port: int | None = None
         self.studio_port: int | None = None
+        self._metrics_ports: list[int] = []
 
     # -- addresses and credentials ------------------------------------------------------------
 
@@ -137,6 +138,17 @@ class Platform:
             raise RuntimeError("Platform not started")
         return port
 
+    def own_ports(self) -> list[int]:
+        """Every port Drift's own servers listen on: embedded servers, services, their metrics ports."""
+        ports = [port for port in (self.gateway_port, self.dsl_store_port) if port is not None]
+        ports += self._metrics_ports
+        for server in self.infra.servers:
+            for attribute in ("port", "ui_port", "http_port", "metrics_port", "monitor_port"):
+                value = getattr(server, attribute, None)
+                if isinstance(value, int):
+                    ports.append(value)
+        return ports
+
     def service_env(self) -> dict[str, str]:
         """The environment every service gets (os.environ overlaid with the Drift variables)."""
         env = dict(os.environ)
@@ -155,7 +167,8 @@ class Platform:
                 "DRIFT_DSL_STORE_PORT": str(self._started(self.dsl_store_port)),
                 "DRIFT_DSL_STORE_URL": self.dsl_store_url,
                 "DRIFT_WEBHOOK_SECRET": self.secrets.webhook_secret,
-                "DRIFT_HTTP_ALLOW_HOSTS": self.config.http_allow_hosts,
+                # Never Drift's own servers, even on an allowed loopback (see dev_allow_hosts).
+                "DRIFT_HTTP_ALLOW_HOSTS": dev_allow_hosts(self.config.http_allow_hosts, self.own_ports()),
                 "DRIFT_LOG_FORMAT": self.config.log_format,
                 # Logs go to files; without this a crash loses the last buffered lines.
                 "PYTHONUNBUFFERED": "1",
@@ -171,14 +184,21 @@ class Platform:
             log.warning("port %d for %s is taken; using %d", preferred, what, port)
         return port
 
+    def _count(self, script: str) -> int:
+        return self.workers if script == "drift-worker" else 1
+
     def _build_services(self) -> list[Service]:
         assert self.gateway_port is not None and self.dsl_store_port is not None
+        # Picked before the environment is built: the HTTP allow-list keeps every one of them out of reach.
+        others = [script for script in SERVICE_SCRIPTS if script not in ("drift-gateway", "drift-dsl-store")]
+        self._metrics_ports = [free_port() for script in others for _ in range(self._count(script))]
+        metrics_ports = iter(self._metrics_ports)
         env = self.service_env()
         logs = self.config.home / "logs"
         services: list[Service] = []
         for script in SERVICE_SCRIPTS:
             short = script.removeprefix("drift-")
-            count = self.workers if script == "drift-worker" else 1
+            count = self._count(script)
             for index in range(1, count + 1):
                 name = f"{short}-{index}" if script == "drift-worker" else short
                 if script == "drift-gateway":
@@ -186,7 +206,7 @@ class Platform:
                 elif script == "drift-dsl-store":
                     port, http_api, own_env = self.dsl_store_port, True, env
                 else:
-                    port, http_api = free_port(), False
+                    port, http_api = next(metrics_ports), False
                     own_env = {**env, "DRIFT_METRICS_PORT": str(port)}
                 process = ManagedProcess(
                     name, [str(find_executable(script))], log_path=logs / f"{name}.log", env=own_env

@@ -7,9 +7,10 @@ from typing import Annotated
 import msgspec
 
 from drift_schema.base import Shape
+from drift_schema.ids import DEFINITION_ID_PATTERN, DefinitionId
 
-NODE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
-NodeId = Annotated[str, msgspec.Meta(pattern=NODE_ID_PATTERN)]
+NODE_ID_PATTERN = DEFINITION_ID_PATTERN
+NodeId = DefinitionId
 
 
 class RetryPolicy(Shape, frozen=True):

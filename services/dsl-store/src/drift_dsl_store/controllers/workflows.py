@@ -14,7 +14,7 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIRespon
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from drift_dsl_store.errors import Invalid
-from drift_dsl_store.render import mermaid, png, svg
+from drift_dsl_store.render import TooLargeToDraw, check_drawable, mermaid, png, svg
 from drift_dsl_store.service import Activation, DefinitionService
 from drift_dsl_store.store import Kind
 from drift_schema.api import ProblemError
@@ -113,14 +113,21 @@ class WorkflowDefinitionController(Controller):
             raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
         workflow = await service.get(tenant, Kind.WORKFLOW, definition_id, version or "LATEST")
         assert isinstance(workflow, WorkflowDefinition)
-        nodes = await service.nodes_for_display(tenant, workflow)
-        if drawing == "mermaid":
-            return Response(mermaid(workflow, nodes), media_type=MERMAID)
-        if drawing == "png":
-            # Drawing is CPU work of a few milliseconds per state: off the event loop.
-            image = await asyncio.to_thread(png, workflow, nodes)
-            return Response(image, media_type=PNG)
-        return Response(svg(workflow, nodes), media_type=SVG)
+        try:
+            if drawing != "mermaid":
+                check_drawable(workflow)  # before loading nodes: a refusal costs next to nothing
+            nodes = await service.nodes_for_display(tenant, workflow)
+            if drawing == "mermaid":
+                return Response(mermaid(workflow, nodes), media_type=MERMAID)
+            if drawing == "png":
+                # Drawing is CPU work of a few milliseconds per state: off the event loop.
+                image = await asyncio.to_thread(png, workflow, nodes)
+                return Response(image, media_type=PNG)
+            return Response(svg(workflow, nodes), media_type=SVG)
+        except TooLargeToDraw as refused:
+            raise Invalid.from_errors(
+                "the graph is too large to draw in this format", [ProblemError(pointer="/states", message=str(refused))]
+            ) from None
 
     @get("/{definition_id:str}", summary="Read a workflow definition at a version")
     async def get_workflow(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,16 +19,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_decode_error, from_rejection
+from drift_gateway.limits import Fairness
 from drift_gateway.runtime import Runtime
 from drift_gateway.waiters import SyncCall, last_state, response_of
 from drift_runtime import metrics
 from drift_runtime.messaging import publish, replay
 from drift_runtime.ssrf import SsrfRefused
-from drift_runtime.web import tenant_of
+from drift_runtime.web import problem_responses, tenant_of
 from drift_schema import codec, subjects
 from drift_schema.api import (
     DEFAULT_SYNC_TIMEOUT_MS,
-    WORKFLOW_ID_PATTERN,
     AcceptedResponse,
     DisconnectedRequest,
     ProblemError,
@@ -43,7 +42,8 @@ from drift_schema.api import (
 )
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand, ThreadContext
 from drift_schema.context import RunContext
-from drift_schema.events import NodeEvent
+from drift_schema.events import NodeEvent, WorkflowEvent
+from drift_schema.ids import is_event_name, is_workflow_id
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
     STATE_QUERY,
@@ -67,6 +67,9 @@ ACCEPTED = {
     )
 }
 """The other success answer of every command route (contract 5); errors are documented by web.ProblemResponses."""
+COMMAND_RESPONSES = {**ACCEPTED, **problem_responses(429)}
+"""Command routes also answer 429: a tenant over its starts per second, open sync calls or concurrent runs."""
+EXISTS_TIMEOUT = timedelta(seconds=2)
 
 
 def _decode(body: bytes, into: type[Any]) -> Any:
@@ -76,15 +79,33 @@ def _decode(body: bytes, into: type[Any]) -> Any:
         raise from_decode_error(error) from None
 
 
-_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
-_EVENT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-
-
 def _checked_id(workflow_id: str) -> str:
-    """A workflow id from a path; one that could never have been created cannot exist."""
-    if not _WORKFLOW_ID.match(workflow_id):
-        raise NotFound(f"workflow '{workflow_id}' not found")
+    """A workflow id from a path; one that could never have been created cannot exist.
+
+    Checked exactly (`fullmatch`): an id with a trailing newline would become an invalid NATS subject.
+    """
+    if not is_workflow_id(workflow_id):
+        raise NotFound("workflow not found: not a valid workflowId")
     return workflow_id
+
+
+async def _must_exist(runtime: Runtime, tenant: str, workflow_id: str) -> None:
+    """404 at once for a run Temporal does not know, before any command is sent.
+
+    A resume or event of an unknown run would otherwise wait for its REJECTED event over Redis,
+    and answer 202 CREATED at its sync timeout when Redis is slow. When Temporal cannot answer
+    the command goes on: the dispatcher still rejects it if the run is unknown.
+    """
+    try:
+        await runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id)).describe(
+            rpc_timeout=EXISTS_TIMEOUT
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"workflow '{workflow_id}' not found") from None
+        log.info("gateway.existence_unknown", error=str(error))
+    except TimeoutError:
+        log.info("gateway.existence_unknown", error="timeout")
 
 
 async def _check_callback(runtime: Runtime, callback_url: str | None, pointer: str = "/callbackUrl") -> None:
@@ -151,6 +172,20 @@ async def _kept_state(runtime: Runtime, tenant: str, workflow_id: str) -> Workfl
     )
 
 
+def _settled_for(state: WorkflowResponse, kind: str, command_id: str) -> bool:
+    """Whether a state found at the sync deadline answers the caller: stable, and after its command.
+
+    A status event names the command that led to it; a state read from Temporal does not, and
+    counts only for a start (the run exists because of it). A resume's own WAITING-before state
+    never counts, so a resume not yet applied still answers 202.
+    """
+    if not state.workflow_status.is_stable:
+        return False
+    if isinstance(state, WorkflowEvent) and state.command_id is not None:
+        return state.command_id == command_id or kind == "start"
+    return kind == "start"
+
+
 class WorkflowController(Controller):
     path = "/v3/workflow"
     tags = ["runtime"]
@@ -159,13 +194,15 @@ class WorkflowController(Controller):
         "/start",
         status_code=HTTP_200_OK,
         summary="Start a run (sync, or async with callbackUrl)",
-        responses=ACCEPTED,
+        responses=COMMAND_RESPONSES,
     )
     async def start(self, request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
         tenant = tenant_of(request)
         body: StartRequest = _decode(await request.body(), StartRequest)
         workflow_id = body.workflow_id or uuid.uuid4().hex
         await _check_callback(runtime, body.callback_url)
+        # After every check of the body: a refused request spends no start.
+        runtime.fairness.take_start(tenant)
         thread_context = ThreadContext(
             client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
         )
@@ -178,13 +215,20 @@ class WorkflowController(Controller):
         "/resume/{workflow_id:str}",
         status_code=HTTP_200_OK,
         summary="Resume a WAITING run with selections",
-        responses=ACCEPTED,
+        responses=COMMAND_RESPONSES,
     )
     async def resume(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
         tenant = tenant_of(request)
         _checked_id(workflow_id)
         body: ResumeRequest = _decode(await request.body(), ResumeRequest)
+        if not body.view_response.selected_options:
+            pointer = "/viewResponse/selectedOptions"
+            raise Invalid(
+                "a resume must select at least one option",
+                errors=[ProblemError(pointer=pointer, message="no option selected")],
+            )
         await _check_callback(runtime, body.callback_url)
+        await _must_exist(runtime, tenant, workflow_id)
         command = ResumeCommand(
             workflow_id=workflow_id, view_response=body.view_response, callback_url=body.callback_url
         )
@@ -256,20 +300,21 @@ class WorkflowController(Controller):
         "/{workflow_id:str}/event/{event:str}",
         status_code=HTTP_200_OK,
         summary="Deliver an ON_EVENT event",
-        responses=ACCEPTED,
+        responses=COMMAND_RESPONSES,
     )
     async def event(
         self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, event: str
     ) -> Response[Any]:
         tenant = tenant_of(request)
         _checked_id(workflow_id)
-        if not _EVENT_NAME.match(event):
-            raise NotFound(f"run '{workflow_id}' does not wait for event '{event}'")
+        if not is_event_name(event):
+            raise NotFound(f"run '{workflow_id}' does not wait for an event of that name")
         raw = await request.body()
         try:
-            payload = msgspec.json.decode(raw) if raw.strip() else None
-        except (msgspec.DecodeError, RecursionError):
-            raise Invalid("the body is not JSON", errors=[ProblemError(pointer="", message="malformed JSON")]) from None
+            payload = codec.parse(raw) if raw.strip() else None
+        except codec.DecodeError as error:
+            raise Invalid("the body is not JSON", errors=[error.as_problem_error()]) from None
+        await _must_exist(runtime, tenant, workflow_id)
         command = EventCommand(workflow_id=workflow_id, event=event, payload=payload)
         return await self._command(runtime, tenant, "event", workflow_id, command, None, None)
 
@@ -305,10 +350,13 @@ class WorkflowController(Controller):
     async def timeline(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Timeline:
         tenant = tenant_of(request)
         subject = subjects.node_events(tenant, _checked_id(workflow_id))
-        entries = [
-            _timeline_entry(codec.decode_with(codec.node_event_decoder, msg.data))
-            async for msg in replay(runtime.js, subject, subjects.EVENT_STREAM)
-        ]
+        entries: list[TimelineEntry] = []
+        async for msg in replay(runtime.js, subject, subjects.EVENT_STREAM):
+            try:
+                entries.append(_timeline_entry(codec.decode_with(codec.node_event_decoder, msg.data)))
+            except (codec.DecodeError, ValueError) as error:
+                # One unreadable event must not cost the caller the rest of the timeline.
+                log.warning("gateway.node_event_undecodable", error=str(error))
         if not entries:
             try:
                 await runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id)).describe(
@@ -342,19 +390,26 @@ class WorkflowController(Controller):
                 return Response(accepted, status_code=HTTP_202_ACCEPTED)
             timeout_s = (sync_timeout_ms if sync_timeout_ms is not None else DEFAULT_SYNC_TIMEOUT_MS) / 1000
             call = SyncCall(runtime.redis, runtime.nats, runtime.js, tenant, workflow_id)
-            metrics.sync_waiters.inc()
-            try:
-                # Raises only before the command is published: after that a failure is a None (202), never
-                # a 503 that would have the client send the command twice.
-                event = await call.send(
-                    lambda: publish(runtime.js, subject, command, command_id, headers=headers), command_id, timeout_s
-                )
-            finally:
-                metrics.sync_waiters.dec()
+            fairness: Fairness = runtime.fairness
+            with fairness.sync_waiter(tenant):
+                metrics.sync_waiters.inc()
+                try:
+                    # Raises only before the command is published: after that a failure is a None (202),
+                    # never a 503 that would have the client send the command twice.
+                    event = await call.send(
+                        lambda: publish(runtime.js, subject, command, command_id, headers=headers),
+                        command_id,
+                        timeout_s,
+                    )
+                finally:
+                    metrics.sync_waiters.dec()
             if event is None:
                 metrics.sync_timeouts.labels(kind).inc()
                 current = await call.best_known(runtime.temporal)
                 log.info("gateway.sync_timeout", kind=kind, degraded=call.degraded)
+                if current is not None and _settled_for(current, kind, command_id):
+                    # Stable and caused by this command (or the run this start made): the contract's 200.
+                    return Response(response_of(current), status_code=HTTP_200_OK)
                 pending = (
                     response_of(current)
                     if current is not None
