@@ -16,8 +16,8 @@ from drift_gateway.controllers.runs import RunsController
 from drift_gateway.controllers.schedules import ScheduleController
 from drift_gateway.controllers.workflows import WorkflowController
 from drift_gateway.runtime import Runtime, run_store_client
-from drift_gateway.testruns import testruns_dependency
 from drift_gateway.schedules import schedules_dependency
+from drift_gateway.testruns import testruns_dependency
 from drift_runtime import messaging
 from drift_runtime.redis_client import connect_redis
 from drift_runtime.search_attributes import ensure_registered
