@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
@@ -182,3 +183,52 @@ async def test_another_tenants_schedule_is_not_found(
     _ok(await globex.delete(f"/v3/schedules/{schedule_id}"))
     assert _ok(await gateway.get(f"/v3/schedules/{schedule_id}"))["scheduleId"] == schedule_id
     _ok(await gateway.delete(f"/v3/schedules/{schedule_id}"))
+
+
+async def test_skip_overlap_holds_while_the_drift_run_is_waiting(
+    platform: Platform, gateway: httpx.AsyncClient
+) -> None:
+    """With SKIP, firings are skipped for as long as the previous Drift run is open, then resume once it closes."""
+    definition_id = f"held_{uuid.uuid4().hex[:10]}"
+    held = {
+        "startNode": "hold",
+        "states": {
+            "hold": {
+                "nodeDefinition": {"id": "inline", "type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go"}},
+                "nextNode": "done",
+            },
+            "done": {"nodeDefinition": {"id": "inline", "type": "SUCCESS", "disposition": "ok"}, "end": True},
+        },
+    }
+    async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
+        _ok(await dsl.post("/workflowDefinition", json={"id": definition_id, **held}))
+        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/publishWorkflow"))
+        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/activate", params={"version": "1"}))
+    schedule_id = f"often-{uuid.uuid4().hex[:8]}"
+    body = _schedule_body(schedule_id, definition_id, paused=False)
+    del body["cron"]
+    body["intervalSeconds"] = 1
+    _ok(await gateway.post("/v3/schedules", json=body))
+    temporal = await Client.connect(platform.infra.temporal_address)
+    handle = temporal.get_schedule_handle(f"acme~{schedule_id}")
+
+    async def runs() -> list[dict[str, Any]]:
+        page = _ok(await gateway.get("/v3/workflows", params={"definitionId": definition_id}))
+        return list(page["runs"])
+
+    async def skipped_twice() -> bool:
+        return (await handle.describe()).info.num_actions_skipped_overlap >= 2
+
+    first = (await _until(runs))[0]
+    await _until(skipped_twice)
+    assert [run["workflowId"] for run in await runs()] == [first["workflowId"]]
+    _ok(await gateway.post(f"/v3/workflow/{first['workflowId']}/event/go", json={}))
+
+    async def a_second_run() -> Any:
+        return [run for run in await runs() if run["workflowId"] != first["workflowId"]]
+
+    await _until(a_second_run)
+    _ok(await gateway.delete(f"/v3/schedules/{schedule_id}"))
+    for run in await runs():
+        if run["workflowStatus"] == "WAITING":
+            await gateway.delete(f"/v3/workflow/terminate/{run['workflowId']}")
