@@ -19,8 +19,9 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -35,6 +36,12 @@ UNLIMITED_DELIVERIES = -1
 """`max_deliver` for consumers whose messages must wait out any outage rather than be dropped."""
 TRANSIENT_MAX_DELAY_S = 15.0
 COMMAND_DUPLICATE_WINDOW_S = 120.0
+"""How long a tenant's `Nats-Msg-Id` suppresses that tenant's later command with the same id (the dispatcher's KV)."""
+COMMAND_STREAM_DUPLICATE_WINDOW_S = 0.1
+"""The command stream's own duplicate window, JetStream's minimum: that window is shared by every tenant (one
+tenant's id would suppress another's), so commands are deduplicated per tenant by the dispatcher instead."""
+COMMAND_IDS_BUCKET = "drift_command_ids"
+"""KV bucket of the dispatcher's per-tenant duplicate tracking: `<tenant>.<id digest>` to stream sequence."""
 COMMAND_MAX_AGE_S = 7 * 24 * 3600.0
 EVENT_MAX_AGE_S = 3 * 24 * 3600.0
 SERVICE_INBOX_PREFIX = "_INBOX_drift"
@@ -62,7 +69,7 @@ STREAMS = (
         name=subjects.COMMAND_STREAM,
         subjects=[subjects.COMMAND_SUBJECTS],
         storage=StorageType.FILE,
-        duplicate_window=COMMAND_DUPLICATE_WINDOW_S,
+        duplicate_window=COMMAND_STREAM_DUPLICATE_WINDOW_S,
         max_age=COMMAND_MAX_AGE_S,
     ),
     StreamConfig(
@@ -96,10 +103,35 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """
     for config in STREAMS:
         try:
-            await js.stream_info(config.name or "")
+            info = await js.stream_info(config.name or "")
         except NotFoundError:
             with contextlib.suppress(Exception):
                 await js.add_stream(dataclasses.replace(config, num_replicas=replicas))
+            continue
+        window = info.config.duplicate_window or 0.0
+        if config.name == subjects.COMMAND_STREAM and window > COMMAND_STREAM_DUPLICATE_WINDOW_S + 1e-6:
+            # The one setting Drift owns on an existing stream: a shared window lets tenants suppress each other.
+            with contextlib.suppress(Exception):
+                await js.update_stream(
+                    dataclasses.replace(info.config, duplicate_window=COMMAND_STREAM_DUPLICATE_WINDOW_S)
+                )
+
+
+async def command_ids(
+    js: JetStreamContext, replicas: int = 1, window_s: float = COMMAND_DUPLICATE_WINDOW_S
+) -> KeyValue:
+    """The KV bucket of per-tenant command ids, created when missing; entries expire after `window_s`."""
+    try:
+        return await js.key_value(COMMAND_IDS_BUCKET)
+    except BucketNotFoundError:
+        config = KeyValueConfig(
+            bucket=COMMAND_IDS_BUCKET, ttl=window_s, storage=StorageType.FILE, replicas=replicas, history=1
+        )
+        try:
+            return await js.create_key_value(config)
+        except Exception:
+            # Another process created it first.
+            return await js.key_value(COMMAND_IDS_BUCKET)
 
 
 def _payload(body: bytes | msgspec.Struct | Any) -> bytes:

@@ -15,6 +15,7 @@ from drift_dispatcher.commands import CommandDispatcher
 from drift_dispatcher.config import Settings
 from drift_dispatcher.definitions import DefinitionClient
 from drift_dispatcher.schedules import run_schedule_worker
+from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
 from drift_runtime.process import run_until_signalled
@@ -42,7 +43,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     definitions = DefinitionClient(settings.dsl_store_url, settings.service_token)
     # Definitions and enums are cached while the dsl-store's change events are heard on `nc`.
     await definitions.listen(nc)
-    dispatcher = CommandDispatcher(client, js, definitions, settings.task_queue)
+    ids_bucket = await messaging.command_ids(js, settings.stream_replicas, settings.duplicate_window_s)
+    dispatcher = CommandDispatcher(
+        client,
+        js,
+        definitions,
+        settings.task_queue,
+        limits=settings.run_limits,
+        duplicates=TenantDuplicates(ids_bucket),
+        limiter=RunLimiter(client, settings.max_running_runs),
+    )
     # Runs carry search attributes from their start; the schedule worker runs the schedules' firings.
     await ensure_registered(client, settings.temporal_namespace)
     scheduling = asyncio.create_task(run_schedule_worker(client, dispatcher, settings.task_queue, stop))

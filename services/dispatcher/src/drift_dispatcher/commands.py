@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import re
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from nats.aio.msg import Msg
@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
 from drift_dispatcher.retry import RetryRefused, retry_run
+from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_runtime import metrics
 from drift_runtime.locks import RunLocks
 from drift_runtime.messaging import (
@@ -31,8 +32,7 @@ from drift_runtime.messaging import (
 )
 from drift_runtime.search_attributes import run_attributes
 from drift_runtime.telemetry import inject_headers
-from drift_schema import codec, subjects
-from drift_schema.api import WORKFLOW_ID_PATTERN
+from drift_schema import codec, ids, subjects
 from drift_schema.commands import EventCommand, ResumeCommand, RetryCommand, StartCommand, TerminateCommand
 from drift_schema.events import WorkflowEvent
 from drift_schema.nodes import resolve_children
@@ -44,6 +44,7 @@ from drift_schema.run import (
     EventInput,
     ResumeInput,
     RunInput,
+    RunLimits,
     temporal_id,
 )
 from drift_schema.statuses import RejectionCode, WorkflowStatus
@@ -86,32 +87,60 @@ def _temporal_faults_are_transient() -> Iterator[None]:
 class CommandDispatcher:
     """Applies `drift.<tenant>.cmd.*` messages to Temporal."""
 
-    def __init__(self, client: Client, js: JetStreamContext, definitions: DefinitionClient, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        js: JetStreamContext,
+        definitions: DefinitionClient,
+        task_queue: str,
+        *,
+        limits: RunLimits | None = None,
+        duplicates: TenantDuplicates | None = None,
+        limiter: RunLimiter | None = None,
+    ) -> None:
         self.client = client
         self.js = js
         self.definitions = definitions
         self.task_queue = task_queue
         self.locks = RunLocks()
+        self.limits = limits or RunLimits()
+        self.duplicates = duplicates
+        self.limiter = limiter
 
     async def handle(self, msg: Msg) -> None:
         try:
             tenant, kind = subjects.parse_command(msg.subject)
         except ValueError:
-            raise PoisonMessage("not a command subject") from None
-        command_id = message_id(msg) or f"seq-{msg.metadata.sequence.stream}"
+            _poison("unknown", "not a command subject")
+        msg_id = message_id(msg)
+        if msg_id is not None and not await self._first_with_id(tenant, msg_id, msg):
+            metrics.commands.labels(kind, "duplicate").inc()
+            log.info("dispatch.duplicate_command", tenant=tenant, kind=kind)
+            return
+        command_id = msg_id or f"seq-{msg.metadata.sequence.stream}"
         decoder = codec.COMMAND_DECODERS.get(kind)
         header_id = (msg.headers or {}).get(subjects.WORKFLOW_ID_HEADER)
         if decoder is None:
             await self._reject_or_poison(
-                tenant, header_id, command_id, RejectionCode.INVALID, f"unknown command {kind}"
+                tenant, kind, header_id, command_id, RejectionCode.INVALID, f"unknown command {kind}"
             )
             return
         try:
             command = codec.decode_with(decoder, msg.data)
         except codec.DecodeError as error:
             detail = f"invalid {kind} command at '{error.pointer}': {error.message}"
-            await self._reject_or_poison(tenant, header_id, command_id, RejectionCode.INVALID, detail)
+            known = header_id or _sniffed_workflow_id(msg.data)
+            await self._reject_or_poison(tenant, kind, known, command_id, RejectionCode.INVALID, detail)
             return
+        except Exception as error:
+            # Whatever the decoder raises on hostile bytes (invalid UTF-8, 1e999), the command gets its answer.
+            detail = f"invalid {kind} command: the body cannot be decoded ({type(error).__name__})"
+            known = header_id or _sniffed_workflow_id(msg.data)
+            await self._reject_or_poison(tenant, kind, known, command_id, RejectionCode.INVALID, detail)
+            return
+        if not ids.is_workflow_id(command.workflow_id):
+            # The pattern check of the decoder lets a final newline through; every id is checked exactly.
+            _poison(kind, "invalid workflowId")
         structlog.contextvars.bind_contextvars(tenant=tenant, workflow_id=command.workflow_id, command_id=command_id)
         redelivered = delivery_count(msg) > 1
         if redelivered:
@@ -134,6 +163,12 @@ class CommandDispatcher:
             await self._reject(tenant, command.workflow_id, command_id, rejection.code, rejection.message, callback_url)
         finally:
             structlog.contextvars.unbind_contextvars("workflow_id", "command_id")
+
+    async def _first_with_id(self, tenant: str, msg_id: str, msg: Msg) -> bool:
+        """Deduplication per tenant: the stream's own duplicate window is shared by every tenant."""
+        if self.duplicates is None:
+            return True
+        return await self.duplicates.first(tenant, msg_id, msg.metadata.sequence.stream)
 
     async def _apply(self, tenant: str, kind: str, command: Any, command_id: str, redelivered: bool) -> None:
         if isinstance(command, StartCommand):
@@ -168,6 +203,8 @@ class CommandDispatcher:
         if await self._started_by(temporal_id(tenant, command.workflow_id), command_id):
             log.info("dispatch.duplicate_start")
             return
+        if not ids.is_definition_id(command.workflow.id):
+            raise Rejected(RejectionCode.INVALID, "workflow.id is not a valid definition id")
         definition = await self.definitions.pinned(tenant, command.workflow.id, command.workflow.version)
         if definition is None:
             raise Rejected(
@@ -186,6 +223,12 @@ class CommandDispatcher:
             "orderDetails": command.order_details,
             "threadContext": thread_context,
         }
+        size = len(codec.encode(context))
+        if size > self.limits.max_context_bytes:
+            raise Rejected(
+                RejectionCode.INVALID,
+                f"the start's context is {size} bytes, over a run's limit of {self.limits.max_context_bytes} bytes",
+            )
         run = RunInput(
             tenant=tenant,
             workflow_id=command.workflow_id,
@@ -195,8 +238,14 @@ class CommandDispatcher:
             callback_url=command.callback_url,
             children=children,
             enums=await self.definitions.enums(tenant),
+            limits=self.limits,
         )
         workflow_id = temporal_id(tenant, command.workflow_id)
+        if self.limiter is not None and not await self.limiter.allows(tenant):
+            raise Rejected(
+                RejectionCode.LIMITED,
+                f"the tenant has {self.limiter.max_running} runs running, its limit: retry when some have finished",
+            )
         try:
             with _temporal_faults_are_transient():
                 await self.client.start_workflow(
@@ -290,10 +339,11 @@ class CommandDispatcher:
         return True
 
     async def _reject_or_poison(
-        self, tenant: str, workflow_id: str | None, command_id: str, code: RejectionCode, message: str
+        self, tenant: str, kind: str, workflow_id: str | None, command_id: str, code: RejectionCode, message: str
     ) -> None:
-        if workflow_id is None or not _valid_workflow_id(workflow_id):
-            raise PoisonMessage(message)
+        if workflow_id is None or not ids.is_workflow_id(workflow_id):
+            _poison(kind, message)
+        metrics.commands.labels(kind, "rejected").inc()
         await self._reject(tenant, workflow_id, command_id, code, message)
 
     async def _reject(
@@ -317,14 +367,13 @@ class CommandDispatcher:
             callback_url=callback_url,
         )
         try:
-            await publish(self.js, subjects.workflow_events(tenant, workflow_id), event, event.event_id)
+            # The event stream's duplicate window is shared by every tenant: the id is scoped by tenant.
+            msg_id = f"{tenant}:{event.event_id}"
+            await publish(self.js, subjects.workflow_events(tenant, workflow_id), event, msg_id)
         except (NatsError, TimeoutError) as error:
             # Retried: the event id dedups, so the run still gets exactly one REJECTED event.
             raise TransientFault(f"could not publish the rejection: {error}") from None
         log.warning("dispatch.command_rejected", code=code.value, reason=message)
-
-
-_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 
 
 def _since(msg: Msg) -> float:
@@ -336,5 +385,17 @@ def _since(msg: Msg) -> float:
     return max(0.0, (datetime.now(UTC) - stored).total_seconds())
 
 
-def _valid_workflow_id(workflow_id: str) -> bool:
-    return _WORKFLOW_ID.match(workflow_id) is not None
+def _poison(kind: str, reason: str) -> NoReturn:
+    """A command no one can be told about (no valid run id): logged, counted, never redelivered."""
+    metrics.commands.labels(kind, "poison").inc()
+    raise PoisonMessage(reason)
+
+
+def _sniffed_workflow_id(data: bytes) -> str | None:
+    """The `workflowId` of a body the strict decoder refused, read leniently; None when there is none."""
+    try:
+        body = json.loads(data.decode("utf-8", errors="replace"))
+    except (ValueError, RecursionError):
+        return None
+    found = body.get("workflowId") if isinstance(body, dict) else None
+    return found if isinstance(found, str) else None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from drift_schema.run import DEFAULT_TASK_QUEUE
+from drift_dispatcher.tenancy import DEFAULT_MAX_RUNNING
+from drift_runtime.messaging import COMMAND_DUPLICATE_WINDOW_S
+from drift_schema import run as runs
+from drift_schema.run import DEFAULT_TASK_QUEUE, RunLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,12 @@ class Settings:
     stream_replicas: int
     bind_host: str
     concurrency: int
+    # Running runs per tenant (children included) past which a start is rejected LIMITED.
+    max_running_runs: int = DEFAULT_MAX_RUNNING
+    # How long a tenant's Nats-Msg-Id suppresses its later commands with the same id.
+    duplicate_window_s: float = COMMAND_DUPLICATE_WINDOW_S
+    # Every run's bounds, pinned into it at start (its CHILD runs get the same).
+    run_limits: RunLimits = field(default_factory=RunLimits)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,4 +48,12 @@ class Settings:
             stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
             bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
             concurrency=int(env.get("DRIFT_DISPATCHER_CONCURRENCY", "64")),
+            max_running_runs=int(env.get("DRIFT_TENANT_MAX_RUNNING_RUNS", str(DEFAULT_MAX_RUNNING))),
+            duplicate_window_s=float(env.get("DRIFT_COMMAND_DUPLICATE_WINDOW_S", str(COMMAND_DUPLICATE_WINDOW_S))),
+            run_limits=RunLimits(
+                max_context_bytes=int(env.get("DRIFT_RUN_MAX_CONTEXT_BYTES", str(runs.DEFAULT_MAX_CONTEXT_BYTES))),
+                max_visits=int(env.get("DRIFT_RUN_MAX_VISITS", str(runs.DEFAULT_MAX_VISITS))),
+                max_branches=int(env.get("DRIFT_RUN_MAX_BRANCHES", str(runs.DEFAULT_MAX_BRANCHES))),
+                max_descendants=int(env.get("DRIFT_RUN_MAX_DESCENDANTS", str(runs.DEFAULT_MAX_DESCENDANTS))),
+            ),
         )
