@@ -54,11 +54,11 @@ async def test_list_sorts_by_id_filters_by_prefix_and_pages(store: DefinitionSto
     await store.create(DefinitionKey(tenant, Kind.WORKFLOW, "b-flow"), _body("SNAPSHOT"))
     await store.create(DefinitionKey("other", Kind.NODE, "b-theirs"), _body("SNAPSHOT"))
 
-    listed = await store.list(tenant, Kind.NODE, "", "", 10)
+    listed = await store.page(tenant, Kind.NODE, "", "", 10)
     assert [item.id for item in listed] == sorted(["a", "b", "b.2", "b_1", "c"])
-    first = await store.list(tenant, Kind.NODE, "b", "", 2)
+    first = await store.page(tenant, Kind.NODE, "b", "", 2)
     assert [item.id for item in first] == ["b", "b.2"]
-    rest = await store.list(tenant, Kind.NODE, "b", first[-1].id, 2)
+    rest = await store.page(tenant, Kind.NODE, "b", first[-1].id, 2)
     assert [item.id for item in rest] == ["b_1"]
     b = first[0]
     assert b.latest == 1 and b.active is None and b.latest_body is not None and b.snapshot is not None
@@ -66,7 +66,7 @@ async def test_list_sorts_by_id_filters_by_prefix_and_pages(store: DefinitionSto
     unpublished = next(item for item in listed if item.id == "a")
     assert unpublished.latest == 0 and unpublished.latest_body is None
     # Wildcards of SQL LIKE are plain characters in a prefix.
-    assert [item.id for item in await store.list(tenant, Kind.NODE, "b_", "", 10)] == ["b_1"]
+    assert [item.id for item in await store.page(tenant, Kind.NODE, "b_", "", 10)] == ["b_1"]
 
 
 async def test_delete_removes_every_version_and_numbers_go_on(store: DefinitionStore, tenant: str) -> None:
@@ -79,7 +79,7 @@ async def test_delete_removes_every_version_and_numbers_go_on(store: DefinitionS
         assert await store.get(key, version) is None
     assert await store.versions(key) is None
     assert await store.delete(key) is None
-    assert [item.id for item in await store.list(tenant, Kind.WORKFLOW, "", "", 10)] == []
+    assert [item.id for item in await store.page(tenant, Kind.WORKFLOW, "", "", 10)] == []
     with pytest.raises(NotCreated):
         await store.replace_snapshot(key, _body("SNAPSHOT"))
     assert not await store.activate(key, 1)

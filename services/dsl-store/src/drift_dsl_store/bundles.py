@@ -114,7 +114,7 @@ class BundleService:
             assert isinstance(workflow, WorkflowDefinition)
             workflows[wf_id] = workflow
             for name, state in workflow.states.items():
-                node = state.node_definition
+                node: NodeBase | None = state.node_definition
                 if node is None and state.resource_id is not None:
                     node = nodes.get(state.resource_id)
                     if node is None:

@@ -307,8 +307,8 @@ class CachingStore:
 
     # -- the rest passes through ---------------------------------------------------------------------
 
-    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
-        return await self.inner.list(tenant, kind, prefix, after, limit)
+    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+        return await self.inner.page(tenant, kind, prefix, after, limit)
 
     async def start(self) -> None:
         await self.inner.start()

@@ -193,7 +193,7 @@ class DefinitionStore(Protocol):
     async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
         """Published versions, oldest first; None when the definition was never created."""
 
-    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         """Up to `limit` definitions whose id starts with `prefix` and sorts after `after`, by id."""
 
     async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:

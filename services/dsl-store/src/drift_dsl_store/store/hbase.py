@@ -362,7 +362,7 @@ class HBaseStore:
         if missing:
             raise Missing(missing)
 
-    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         start = f"{tenant}/".encode()
         suffix = f"_{POINTERS}".encode()
 

@@ -327,7 +327,7 @@ class SqlDefinitionStore:
         records = [VersionRecord(int(row.version), _aware(row.created_at), int(row.version) == active) for row in rows]
         return sorted(records, key=lambda record: record.version)
 
-    async def list(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         where = [pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id > after]
         if prefix:
             where.append(pointers.c.id.startswith(prefix, autoescape=True))
