@@ -40,6 +40,8 @@ class VersionInfo(Shape, frozen=True):
     version: str
     published_at: str
     active: bool
+    weight: int
+    """Share of `ACTIVE` starts this version gets, in percent (the active version 100 without a traffic split)."""
 
 
 class Bundle(Shape, frozen=True):

@@ -13,14 +13,12 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from drift_dsl_store.bundles import BundleService
 from drift_dsl_store.cache import ChangeListener, caching
 from drift_dsl_store.config import Settings
-from drift_dsl_store.controllers import (
-    EnumController,
-    NodeDefinitionController,
-    RunContextController,
-    WorkflowDefinitionController,
-)
+from drift_dsl_store.controllers import EnumController, RunContextController
+from drift_dsl_store.controllers.bundles import BundleController
+from drift_dsl_store.controllers.listing import NodeDefinitionAdminController, WorkflowDefinitionAdminController
 from drift_dsl_store.controllers.node_types import NodeTypesController
 from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
@@ -68,6 +66,7 @@ def create_app(
     service = DefinitionService(store, changes)
     enums = EnumService(store, changes)
     runs = RunService(store)
+    bundles = BundleService(service)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -101,6 +100,9 @@ def create_app(
     def provide_runs() -> RunService:
         return runs
 
+    def provide_bundles() -> BundleService:
+        return bundles
+
     def provide_service_token() -> str | None:
         return settings.service_token
 
@@ -109,18 +111,21 @@ def create_app(
 
     return Litestar(
         route_handlers=[
-            NodeDefinitionController,
-            WorkflowDefinitionController,
+            # The node and workflow controllers with the listing and deleting routes of contract 10 added.
+            NodeDefinitionAdminController,
+            WorkflowDefinitionAdminController,
             EnumController,
             RunContextController,
             NodeTypesController,
             swagger_assets(),
+            BundleController,
             *health_handlers(ready),
         ],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "enums": Provide(provide_enums, sync_to_thread=False),
             "runs": Provide(provide_runs, sync_to_thread=False),
+            "bundles": Provide(provide_bundles, sync_to_thread=False),
             "service_token": Provide(provide_service_token, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },

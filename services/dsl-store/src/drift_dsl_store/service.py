@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -10,19 +12,26 @@ from typing import Any
 import msgspec
 import structlog
 
-from drift_dsl_store.errors import Conflict, Invalid, NotFound
+from drift_dsl_store.errors import Conflict as _Conflict
+from drift_dsl_store.errors import Invalid, NotFound
 from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged, announce
 from drift_dsl_store.store import (
     AlreadyExists,
     DefinitionKey,
     DefinitionStore,
     Kind,
+    ListedDefinition,
+    Missing,
     NotCreated,
     PublishContention,
+    Referenced,
+    RefersTo,
     StoredDefinition,
 )
 from drift_dsl_store.validation import after_pruning, decode_collecting, escape, parse_json, scan_unknown
+from drift_runtime.web import DriftProblem
 from drift_schema.api import ProblemError
+from drift_schema.base import Message
 from drift_schema.codec import DecodeError, encode, node_definition_decoder, workflow_definition_decoder
 from drift_schema.graph import check_workflow, disconnected, node_errors
 from drift_schema.ids import is_definition_id
@@ -52,8 +61,168 @@ class Activation(msgspec.Struct, frozen=True):
     active: bool = True
 
 
+MIN_PAGE_SIZE, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 1, 50, 500
+MAX_SCANNED = 5000
+"""A filtered listing looks at no more definitions than this per page (then answers a shorter page and a token)."""
+
+
+class BadRequest(DriftProblem):
+    """A query parameter that cannot be used (a bad page token, a page size out of bounds)."""
+
+    status = 400
+    title = "Bad Request"
+
+
+class Conflict(_Conflict):
+    """409; a refused node delete also names the referring workflows (`referrers`)."""
+
+    def __init__(self, detail: str | None = None, referrers: list[str] | None = None) -> None:
+        errors = [ProblemError(pointer="", message=f"referred to by workflow '{ref}'") for ref in referrers or []]
+        super().__init__(detail, errors or None)
+        self.referrers = referrers or []
+
+
+class WorkflowSummary(Message, frozen=True):
+    """A workflow definition in a listing."""
+
+    id: str
+    comment: str | None
+    latest_version: str | None
+    active_version: str | None
+    has_snapshot: bool
+    updated_at: str
+
+
+class NodeSummary(Message, frozen=True):
+    """A node definition in a listing."""
+
+    id: str
+    type: str | None
+    comment: str | None
+    latest_version: str | None
+    active_version: str | None
+    has_snapshot: bool
+    updated_at: str
+
+
+DefinitionSummary = WorkflowSummary | NodeSummary
+
+
+class WorkflowPage(Message, frozen=True):
+    """`GET /workflowDefinition`: a page of workflows sorted by id; `nextPageToken` is null on the last page."""
+
+    items: list[WorkflowSummary]
+    next_page_token: str | None
+
+
+class NodePage(Message, frozen=True):
+    """`GET /nodeDefinition`: a page of nodes sorted by id; `nextPageToken` is null on the last page."""
+
+    items: list[NodeSummary]
+    next_page_token: str | None
+
+
+class Validation(Message, frozen=True):
+    """`POST /workflowDefinition/validate` of a valid workflow: the states no edge reaches (allowed)."""
+
+    valid: bool
+    disconnected_states: list[str]
+
+
+class PageCursor(msgspec.Struct, frozen=True, array_like=True):
+    """What a page token carries (opaque to clients): where to go on, and for which listing."""
+
+    tenant: str
+    kind: str
+    prefix: str
+    type: str | None
+    after: str
+
+
+class _Heading(msgspec.Struct):
+    """The fields a listing shows, read from a stored body (everything else is skipped)."""
+
+    comment: str | None = None
+    type: str | None = None
+
+
+_heading_decoder = msgspec.json.Decoder(_Heading)
+
+
+def _write_token(cursor: PageCursor) -> str:
+    return base64.urlsafe_b64encode(msgspec.msgpack.encode(cursor)).decode().rstrip("=")
+
+
+def _read_token(token: str, expected: PageCursor) -> PageCursor:
+    """The cursor of a token this listing issued; BadRequest for any other (another tenant's, other filters)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        cursor = msgspec.msgpack.decode(raw, type=PageCursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise BadRequest("pageToken is not a page token of this listing") from None
+    if msgspec.structs.replace(cursor, after="") != expected:
+        raise BadRequest("pageToken belongs to another listing (tenant, kind, prefix or type differ)")
+    return cursor
+
+
+def _summary(kind: Kind, listed: ListedDefinition) -> DefinitionSummary:
+    source = listed.snapshot or listed.latest_body or b"{}"
+    try:
+        heading = _heading_decoder.decode(source)
+    except msgspec.DecodeError:
+        heading = _Heading()
+    latest = str(listed.latest) if listed.latest_body is not None else None
+    active = str(listed.active) if listed.active is not None else None
+    updated = _rfc3339(listed.updated_at)
+    if kind is Kind.NODE:
+        return NodeSummary(
+            id=listed.id,
+            type=heading.type,
+            comment=heading.comment,
+            latest_version=latest,
+            active_version=active,
+            has_snapshot=listed.snapshot is not None,
+            updated_at=updated,
+        )
+    return WorkflowSummary(
+        id=listed.id,
+        comment=heading.comment,
+        latest_version=latest,
+        active_version=active,
+        has_snapshot=listed.snapshot is not None,
+        updated_at=updated,
+    )
+
+
+def _refers_to(node_id: str) -> RefersTo:
+    """Whether a stored workflow body refers to node `node_id` (by `resourceId`, at any version)."""
+
+    def refers(body: bytes) -> bool:
+        try:
+            workflow = workflow_definition_decoder.decode(body)
+        except msgspec.DecodeError:
+            return False
+        return any(state.node_definition is None and state.resource_id == node_id for state in workflow.states.values())
+
+    return refers
+
+
+def _deleted_meanwhile(draft: WorkflowDefinition, missing: Missing) -> list[ProblemError]:
+    gone = {key.id for key in missing.keys}
+    return [
+        ProblemError(pointer=f"/states/{escape(name)}/resourceId", message=f"node '{state.resource_id}' was deleted")
+        for name, state in draft.states.items()
+        if state.node_definition is None and state.resource_id in gone
+    ]
+
+
 def _rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normal_version(version: str) -> str:
+    """`version` as stored and compared: keywords upper-case, numbers without leading zeros."""
+    return _normal_version(version)
 
 
 def _normal_version(version: str) -> str:
@@ -152,7 +321,13 @@ class DefinitionService:
         records = await self.store.versions(DefinitionKey(tenant, kind, definition_id))
         if records is None:
             raise NotFound(f"{kind} definition '{definition_id}' does not exist")
-        return [VersionInfo(str(r.version), _rfc3339(r.published_at), r.active) for r in records]
+        # Without a traffic split the active version takes every ACTIVE start.
+        return [
+            VersionInfo(
+                version=str(r.version), published_at=_rfc3339(r.published_at), active=r.active, weight=100 * r.active
+            )
+            for r in records
+        ]
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -200,20 +375,13 @@ class DefinitionService:
             if msgspec.structs.replace(current, version=None) == msgspec.structs.replace(draft, version=None):
                 log.info("dsl.publish_unchanged", kind=str(kind), id=definition_id, version=latest.version)
                 return current
-        if isinstance(draft, WorkflowDefinition):
-            nodes = await self._published_nodes(tenant, _node_refs(draft))
-            faults = check_workflow(
-                draft,
-                lambda state: nodes.get((state.resource_id or "", _normal_version(state.resource_version))),
-            )
-            # check_workflow only knows a reference does not resolve; say whether its id or its version is at fault.
-            unresolved = await self._unresolved(tenant, draft, nodes)
-            missing = {f"/states/{escape(name)}/resourceId": fault for name, fault in unresolved.items()}
-            faults = [
-                missing.get(fault.pointer, fault) if fault.message.endswith("does not exist") else fault
-                for fault in faults
-            ]
+        requires: list[DefinitionKey] = []
+        workflow = draft if isinstance(draft, WorkflowDefinition) else None
+        if workflow is not None:
+            faults = await self.publish_faults(tenant, workflow)
+            requires = [DefinitionKey(tenant, Kind.NODE, node_id) for node_id, _ in _node_refs(workflow)]
         else:
+            assert isinstance(draft, NodeBase)
             faults = node_errors(draft)
         if faults:
             raise Invalid.from_errors(f"{kind} definition '{definition_id}' cannot be published", faults)
@@ -222,11 +390,20 @@ class DefinitionService:
             return encode(msgspec.structs.replace(draft, version=version))
 
         try:
-            published = await self.store.publish(key, render, activate_if_none=kind is Kind.WORKFLOW)
+            if requires:
+                # The store checks, in the publish's own transaction, that no referenced node was deleted meanwhile.
+                published = await self.store.publish(key, render, kind is Kind.WORKFLOW, requires)
+            else:
+                published = await self.store.publish(key, render, activate_if_none=kind is Kind.WORKFLOW)
         except NotCreated:
             raise NotFound(f"{kind} definition '{definition_id}' does not exist") from None
         except PublishContention:
             raise Conflict("too many concurrent publishes of this definition; retry") from None
+        except Missing as missing:
+            raise Invalid.from_errors(
+                f"{kind} definition '{definition_id}' cannot be published",
+                _deleted_meanwhile(workflow, missing) if workflow else [],
+            ) from None
         version = published.definition.version
         log.info("dsl.published", kind=str(kind), id=definition_id, version=version, activated=published.activated)
         await self._announce(key, version, Change.PUBLISHED)
@@ -248,6 +425,105 @@ class DefinitionService:
         log.info("dsl.activated", kind=str(Kind.WORKFLOW), id=definition_id, version=number)
         await self._announce(key, str(number), Change.ACTIVATED)
         return Activation(id=definition_id, version=str(number))
+
+    async def publish_faults(
+        self, tenant: str, draft: WorkflowDefinition, extra_nodes: dict[str, NodeBase] | None = None
+    ) -> list[ProblemError]:
+        """What publishing `draft` checks: the graph with every referenced node resolved among published nodes.
+
+        `extra_nodes` (by id) stand in for the LATEST of those nodes: an import's
+        nodes, which are published in the same transaction as the workflow.
+        """
+        extra = extra_nodes or {}
+        nodes = await self._published_nodes(
+            tenant, {ref for ref in _node_refs(draft) if not (ref[1] == LATEST and ref[0] in extra)}
+        )
+        nodes.update({(node_id, LATEST): node for node_id, node in extra.items()})
+        faults = check_workflow(
+            draft,
+            lambda state: nodes.get((state.resource_id or "", _normal_version(state.resource_version))),
+        )
+        # check_workflow only knows a reference does not resolve; say whether its id or its version is at fault.
+        unresolved = await self._unresolved(tenant, draft, nodes)
+        missing = {f"/states/{escape(name)}/resourceId": fault for name, fault in unresolved.items()}
+        return [
+            missing.get(fault.pointer, fault) if fault.message.endswith("does not exist") else fault for fault in faults
+        ]
+
+    # -- listing, deleting, validating ---------------------------------------------------------------
+
+    async def listing(
+        self, tenant: str, kind: Kind, prefix: str, page_size: int, page_token: str | None, node_type: str | None
+    ) -> tuple[list[DefinitionSummary], str | None]:
+        """One page of the tenant's definitions sorted by id, and the token of the next page (None at the end).
+
+        A page token is the last id looked at, bound to the tenant, the kind and
+        the filters; keyset paging keeps pages stable while definitions come and go.
+        """
+        if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
+            raise BadRequest(f"pageSize must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}")
+        wanted_type = node_type.strip().upper() if node_type else None
+        cursor = PageCursor(tenant=tenant, kind=str(kind), prefix=prefix, type=wanted_type, after="")
+        if page_token:
+            cursor = _read_token(page_token, cursor)
+        after, scanned = cursor.after, 0
+        items: list[DefinitionSummary] = []
+        while True:
+            batch = await self.store.page(tenant, kind, prefix, after, page_size + 1)
+            for listed in batch:
+                if len(items) == page_size:
+                    # More exist after the last item of this page.
+                    return items, _write_token(msgspec.structs.replace(cursor, after=items[-1].id))
+                after = listed.id
+                scanned += 1
+                summary = _summary(kind, listed)
+                if wanted_type is None or (isinstance(summary, NodeSummary) and summary.type == wanted_type):
+                    items.append(summary)
+            if len(batch) <= page_size:
+                return items, None
+            if scanned >= MAX_SCANNED:
+                # A type filter that matches little: answer what was found, and where to go on from.
+                return items, _write_token(msgspec.structs.replace(cursor, after=after))
+
+    async def delete(self, tenant: str, kind: Kind, definition_id: str) -> None:
+        """Remove a definition and every version; nodes still referred to answer 409 with the referring ids."""
+        key = DefinitionKey(tenant, kind, definition_id)
+        refers_to = _refers_to(definition_id) if kind is Kind.NODE else None
+        try:
+            latest = await self.store.delete(key, refers_to) if is_definition_id(definition_id) else None
+        except Referenced as referenced:
+            raise Conflict(
+                f"node definition '{definition_id}' is referred to by the SNAPSHOT, LATEST or ACTIVE version of "
+                f"workflow(s) {', '.join(referenced.workflow_ids)}",
+                referrers=referenced.workflow_ids,
+            ) from None
+        if latest is None:
+            raise NotFound(f"{kind} definition '{definition_id}' does not exist")
+        log.info("dsl.deleted", kind=str(kind), id=definition_id, latest=latest)
+        await self._announce(key, None, Change.DELETED)
+
+    async def validate(self, tenant: str, raw: bytes) -> Validation:
+        """The checks of create and publish on a workflow body, storing nothing."""
+        draft = self._validated(Kind.WORKFLOW, raw)
+        assert isinstance(draft, WorkflowDefinition)
+        faults = await self.publish_faults(tenant, draft)
+        if faults:
+            raise Invalid.from_errors(f"workflow definition '{draft.id}' is invalid", faults)
+        return Validation(valid=True, disconnected_states=await self.disconnected_states(tenant, draft))
+
+    # -- for the bundle service ----------------------------------------------------------------------
+
+    def checked(self, kind: Kind, raw: bytes) -> Definition:
+        """`raw` decoded and checked as create does (Invalid with pointers), its version SNAPSHOT."""
+        return self._validated(kind, raw)
+
+    def loaded(self, kind: Kind, body: bytes) -> Definition:
+        """A stored body decoded."""
+        return self._load(kind, body)
+
+    async def announce(self, key: DefinitionKey, version: str | None, change: Change) -> None:
+        """Announce a change of `key` on NATS (best effort)."""
+        await self._announce(key, version, change)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -339,6 +615,6 @@ class DefinitionService:
             )
         return faults
 
-    async def _announce(self, key: DefinitionKey, version: str, change: Change) -> None:
+    async def _announce(self, key: DefinitionKey, version: str | None, change: Change) -> None:
         event = DefinitionChanged(tenant=key.tenant, kind=str(key.kind), id=key.id, version=version, change=change)
         await announce(self.changes, event)
