@@ -23,8 +23,8 @@ from drift_dsl_store.service import DefinitionService, normal_version
 from drift_dsl_store.store import BundleWrite, DefinitionKey, Kind, Missing, WriteContention
 from drift_dsl_store.validation import escape, parse_json
 from drift_schema.api import ProblemError
-from drift_schema.base import Message
 from drift_schema.codec import DecodeError, encode
+from drift_schema.definitions import ImportResult
 from drift_schema.nodes import NodeBase
 from drift_schema.nodes.child import ChildNode
 from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, Bundle, WorkflowDefinition
@@ -36,14 +36,6 @@ WORKFLOWS = "workflowDefinitions"
 MAX_EXPORTED = 1000
 """An export holds at most this many definitions (a guard against runaway closures)."""
 MAX_IMPORT_ATTEMPTS = 5
-
-
-class ImportResult(Message, frozen=True):
-    """`POST /bundle`: the ids of the bundle's definitions by what the import did to them."""
-
-    created: list[str]
-    unchanged: list[str]
-    updated: list[str]
 
 
 @dataclass

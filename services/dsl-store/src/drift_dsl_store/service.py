@@ -31,8 +31,8 @@ from drift_dsl_store.store import (
 from drift_dsl_store.validation import after_pruning, decode_collecting, escape, parse_json, scan_unknown
 from drift_runtime.web import DriftProblem
 from drift_schema.api import ProblemError
-from drift_schema.base import Message
 from drift_schema.codec import DecodeError, encode, node_definition_decoder, workflow_definition_decoder
+from drift_schema.definitions import DefinitionSummary, NodeSummary, Validation, WorkflowSummary
 from drift_schema.graph import check_workflow, disconnected, node_errors
 from drift_schema.ids import is_definition_id
 from drift_schema.nodes import NodeBase, NodeDefinition
@@ -80,53 +80,6 @@ class Conflict(_Conflict):
         errors = [ProblemError(pointer="", message=f"referred to by workflow '{ref}'") for ref in referrers or []]
         super().__init__(detail, errors or None)
         self.referrers = referrers or []
-
-
-class WorkflowSummary(Message, frozen=True):
-    """A workflow definition in a listing."""
-
-    id: str
-    comment: str | None
-    latest_version: str | None
-    active_version: str | None
-    has_snapshot: bool
-    updated_at: str
-
-
-class NodeSummary(Message, frozen=True):
-    """A node definition in a listing."""
-
-    id: str
-    type: str | None
-    comment: str | None
-    latest_version: str | None
-    active_version: str | None
-    has_snapshot: bool
-    updated_at: str
-
-
-DefinitionSummary = WorkflowSummary | NodeSummary
-
-
-class WorkflowPage(Message, frozen=True):
-    """`GET /workflowDefinition`: a page of workflows sorted by id; `nextPageToken` is null on the last page."""
-
-    items: list[WorkflowSummary]
-    next_page_token: str | None
-
-
-class NodePage(Message, frozen=True):
-    """`GET /nodeDefinition`: a page of nodes sorted by id; `nextPageToken` is null on the last page."""
-
-    items: list[NodeSummary]
-    next_page_token: str | None
-
-
-class Validation(Message, frozen=True):
-    """`POST /workflowDefinition/validate` of a valid workflow: the states no edge reaches (allowed)."""
-
-    valid: bool
-    disconnected_states: list[str]
 
 
 class PageCursor(msgspec.Struct, frozen=True, array_like=True):
@@ -234,21 +187,17 @@ def _normal_version(version: str) -> str:
 
 
 def _requested_version(version: str) -> str:
-    """A `?version=` normalised; anything but a keyword or a number is a 422 before any lookup."""
+    """A `?version=` normalised; a number too long to be a version is a 422 before any lookup.
+
+    Any other word that is not a version finds nothing (404), as it always has.
+    """
     normal = _normal_version(version)
-    if normal in (SNAPSHOT, LATEST, ACTIVE) or (
-        normal.isascii() and normal.isdigit() and len(normal) <= MAX_VERSION_DIGITS
-    ):
-        return normal
-    shown = version if len(version) <= 40 else version[:40] + "..."
-    raise Invalid.from_errors(
-        "version must be SNAPSHOT, LATEST, ACTIVE or a published version number",
-        [
-            ProblemError(
-                pointer="", message=f"'{shown}' is not a version (a number has at most {MAX_VERSION_DIGITS} digits)"
-            )
-        ],
-    )
+    if normal.isascii() and normal.isdigit() and len(normal) > MAX_VERSION_DIGITS:
+        raise Invalid.from_errors(
+            "version must be SNAPSHOT, LATEST, ACTIVE or a published version number",
+            [ProblemError(pointer="", message=f"a version number has at most {MAX_VERSION_DIGITS} digits")],
+        )
+    return normal
 
 
 def _node_refs(definition: WorkflowDefinition) -> set[NodeRef]:

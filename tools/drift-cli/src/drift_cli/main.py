@@ -22,6 +22,7 @@ from drift_cli.bundles import (
     read_try_requests,
 )
 from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_examples_dir
+from drift_cli.definition_admin import add_commands as add_definition_admin_commands
 from drift_cli.definitions import add_commands as add_definition_commands
 from drift_cli.logs import LogFollower
 from drift_cli.operations import add_commands as add_operation_commands
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(handler=_cmd_dev)
     add_commands(commands)
     add_definition_commands(commands)
+    add_definition_admin_commands(commands)
     add_repair_commands(commands)
     add_operation_commands(commands)
     return parser

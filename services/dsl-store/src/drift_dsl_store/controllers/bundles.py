@@ -8,9 +8,10 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter, RawBody
 
-from drift_dsl_store.bundles import BundleService, ImportResult
+from drift_dsl_store.bundles import BundleService
 from drift_dsl_store.controllers.listing import json_body
 from drift_runtime.web import problem_responses
+from drift_schema.definitions import ImportResult
 from drift_schema.workflow import Bundle
 
 Bundles = NamedDependency[BundleService]

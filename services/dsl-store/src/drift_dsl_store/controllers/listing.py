@@ -12,19 +12,10 @@ from litestar.params import FromPath, QueryParameter, RawBody
 
 from drift_dsl_store.controllers.nodes import NodeDefinitionController
 from drift_dsl_store.controllers.workflows import WorkflowDefinitionController
-from drift_dsl_store.service import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
-    MIN_PAGE_SIZE,
-    DefinitionService,
-    NodePage,
-    NodeSummary,
-    Validation,
-    WorkflowPage,
-    WorkflowSummary,
-)
+from drift_dsl_store.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, DefinitionService
 from drift_dsl_store.store import Kind
 from drift_runtime.web import problem_responses
+from drift_schema.definitions import NodePage, NodeSummary, Validation, WorkflowPage, WorkflowSummary
 
 Service = NamedDependency[DefinitionService]
 Tenant = NamedDependency[str]
