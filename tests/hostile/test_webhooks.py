@@ -196,6 +196,19 @@ async def _victim_webhook_s(victim: httpx.AsyncClient, healthy: HealthyReceiver,
     return healthy.arrivals[workflow_id] - began
 
 
+async def _until_completed(client: httpx.AsyncClient, workflow_ids: list[str], timeout: float = 60) -> None:
+    """Poll the runs until each is COMPLETED (a run's state change has no event a test can await over HTTP)."""
+    deadline = time.monotonic() + timeout
+    pending = list(workflow_ids)
+    while pending:
+        answer = await client.get(f"/v3/workflow/{pending[0]}")
+        if answer.status_code == 200 and answer.json()["workflowStatus"] == "COMPLETED":
+            pending.pop(0)
+            continue
+        assert time.monotonic() < deadline, f"{pending[0]} not COMPLETED within {timeout:g} s: {answer.text}"
+        await asyncio.sleep(0.2)
+
+
 def _notifier_peak_rss(platform: Platform) -> int:
     """The notifier process's peak resident set size in bytes (VmHWM)."""
     notifier = next(service for service in platform.services if service.name == "notifier")
@@ -215,8 +228,10 @@ async def test_hanging_receivers_of_one_tenant_never_delay_another_tenants_webho
         await asyncio.gather(
             *(_start_with_callback(attacker, f"hang-{tag}-{i}", trickler.url) for i in range(HANGING_RUNS))
         )
-        # The attack is on once the notifier holds hanging connections (its share, or every slot before the fix).
+        # The attack is on once the notifier holds hanging connections (its share, or every slot before the fix)
+        # and every attacking run has completed, so all 40 webhooks are the notifier's to deliver.
         assert await holds_within(trickler.changed, lambda: trickler.open_now >= 8, 30), "the attack never started"
+        await _until_completed(attacker, [f"hang-{tag}-{i}" for i in range(HANGING_RUNS)])
 
         took = [await _victim_webhook_s(victim, healthy, f"{tag}-{i}") for i in range(5)]
         assert max(took) < VICTIM_DEADLINE_S, f"victim webhooks took {took} s while receivers hung"

@@ -342,5 +342,7 @@ class WebhookConsumer:
         while True:
             await asyncio.sleep(interval)
             for entry in list(self.held.values()):
+                if self.held.get(entry.seq) is not entry:
+                    continue  # settled meanwhile: a progress ack after a nak would postpone its redelivery
                 with contextlib.suppress(Exception):
                     await entry.msg.in_progress()
