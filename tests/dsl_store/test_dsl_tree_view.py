@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -212,18 +213,23 @@ async def test_a_graph_at_the_drawing_limit_still_draws(client: Client) -> None:
 
 
 def test_a_png_wider_than_the_pixel_limit_is_refused_before_drawing() -> None:
-    """A PARALLEL whose branches lay out side by side past MAX_PNG_PIXELS (even at scale 1) is refused, not drawn."""
-    width = MAX_DRAWN_STATES - 2
-    branches = [f"b{i}" for i in range(width)]
+    """A wide PARALLEL above a long chain lays out past MAX_PNG_PIXELS even at scale 1: refused, never drawn."""
+    branches = [f"b{i}" for i in range(200)]
+    chain = [f"c{i}" for i in range(MAX_DRAWN_STATES - len(branches) - 1)]
     states: dict[str, Any] = {
-        "fork": {"nodeDefinition": {"id": "p", "type": "PARALLEL", "branches": branches}, "nextNode": "done"},
-        "done": {"nodeDefinition": {"id": "d", "type": "SUCCESS"}, "end": True},
+        "fork": {"nodeDefinition": {"id": "p", "type": "PARALLEL", "branches": branches}, "nextNode": chain[0]},
         **{name: {"nodeDefinition": {"id": "s", "type": "SCRIPT", "output": 1}, "end": True} for name in branches},
+        **{
+            name: {"nodeDefinition": {"id": "s", "type": "SCRIPT", "output": 1}, "nextNode": after}
+            for name, after in itertools.pairwise(chain)
+        },
+        chain[-1]: {"nodeDefinition": {"id": "d", "type": "SUCCESS"}, "end": True},
     }
     definition = workflow_definition_decoder.decode(
         json.dumps({"id": "wide", "startNode": "fork", "states": states}).encode()
     )
-    plan = layout(definition, {})
+    nodes = {name: state.node_definition for name, state in definition.states.items()}
+    plan = layout(definition, nodes)
     assert plan.width * plan.height > MAX_PNG_PIXELS
     with pytest.raises(TooLargeToDraw, match="pixels"):
-        png(definition, {})
+        png(definition, nodes)

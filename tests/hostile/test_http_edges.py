@@ -135,7 +135,7 @@ async def test_bad_bodies_never_answer_5xx_on_gateway_routes(attacker: httpx.Asy
 
 
 async def test_bad_bodies_and_versions_never_answer_5xx_on_the_dsl_store(attacker_store: httpx.AsyncClient) -> None:
-    """Bad definition bodies answer 422 problem+json; a 5,000-digit or non-ASCII `?version=` answers 422, never 500."""
+    """Bad definition bodies answer 422 problem+json; a 5,000-digit or non-ASCII `?version=` answers 4xx, never 500."""
     for kind in ("nodeDefinition", "workflowDefinition"):
         for method in ("POST", "PUT"):
             for name, body in BAD_BODIES.items():
