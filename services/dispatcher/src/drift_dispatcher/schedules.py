@@ -28,7 +28,6 @@ log = structlog.get_logger("drift.dispatcher")
 HEARTBEAT_EVERY_S = 15.0
 # Each in-flight scheduled run holds one waiting activity (a cheap coroutine), so allow many.
 MAX_WAITING_RUNS = 5_000
-RETRYABLE_REJECTIONS = frozenset({"LIMITED", "UNAVAILABLE"})
 PASSTHROUGH = ("drift_schema", "drift_runtime", "msgspec", "structlog")
 
 
@@ -50,14 +49,11 @@ class ScheduleActivities:
             async with self.dispatcher.locks.hold(f"{job.tenant}/{job.workflow_id}"):
                 await self.dispatcher.start(job.tenant, command, job.command_id)
         except Rejected as rejection:
-            # Over the tenant's running-run limit, or a dependency away: the firing waits and retries.
-            retryable = rejection.code.value in RETRYABLE_REJECTIONS
-            log.warning(
-                "schedule.firing_rejected", schedule_id=job.schedule_id, reason=rejection.message, retry=retryable
-            )
-            raise ApplicationError(
-                rejection.message, type=None if retryable else REJECTED, non_retryable=not retryable
-            ) from None
+            # Final, as for a start command: even over the tenant's running-run limit the firing is dropped
+            # rather than retried, so a tenant's schedules cannot pile up firings that wait for room.
+            # Outages are not rejections (TransientFault): those the activity retries until they pass.
+            log.warning("schedule.firing_rejected", schedule_id=job.schedule_id, reason=rejection.message)
+            raise ApplicationError(rejection.message, type=REJECTED, non_retryable=True) from None
         log.info("schedule.fired", schedule_id=job.schedule_id)
 
     @activity.defn(name=AWAIT_ACTIVITY)

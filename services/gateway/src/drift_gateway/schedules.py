@@ -30,7 +30,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable
+from drift_gateway.errors import Conflict, Invalid, NotFound, TooManyRequests, Unavailable
 from drift_runtime.search_attributes import tenant_attributes
 from drift_schema import search
 from drift_schema.api import ProblemError
@@ -57,6 +57,7 @@ from drift_schema.schedules import (
 log = structlog.get_logger("drift.gateway")
 
 MEMO_KEY = "drift"
+DEFAULT_MAX_SCHEDULES = 100
 RPC_TIMEOUT = timedelta(seconds=10)
 _TO_TEMPORAL = {
     Overlap.SKIP: ScheduleOverlapPolicy.SKIP,
@@ -86,9 +87,10 @@ def _spec(request: ScheduleRequest) -> ScheduleSpec:
 class Schedules:
     """The schedule routes' service layer; every method takes the caller's tenant."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(self, client: Client, task_queue: str, max_schedules: int = DEFAULT_MAX_SCHEDULES) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.max_schedules = max_schedules
 
     def _handle(self, tenant: str, schedule_id: str) -> ScheduleHandle:
         if not is_schedule_id(schedule_id):
@@ -97,6 +99,11 @@ class Schedules:
 
     async def create(self, tenant: str, request: ScheduleRequest) -> Schedule:
         spec = _spec(request)
+        # Each schedule fires runs on its own: one tenant's thousands would crowd every other's firings.
+        if len(await self._ids(tenant)) >= self.max_schedules:
+            raise TooManyRequests(
+                f"the tenant has {self.max_schedules} schedules, its limit: delete one first", retry_after_s=60
+            )
         start = ScheduledStart(
             tenant=tenant, schedule_id=request.schedule_id, workflow=request.workflow, params=request.params
         )
@@ -142,19 +149,23 @@ class Schedules:
             raise _not_found_or_unavailable(error, schedule_id) from None
         return await _schedule_of(schedule_id, description)
 
-    async def list(self, tenant: str) -> list[Schedule]:
-        """The tenant's schedules, by id; found by their `DriftTenant` attribute, checked by id prefix."""
+    async def _ids(self, tenant: str) -> set[str]:
+        """The tenant's schedule ids; found by their `DriftTenant` attribute, checked by id prefix."""
         prefix = temporal_schedule_id(tenant, "")
-        ids: list[str] = []
+        ids: set[str] = set()
         try:
             listing = await self.client.list_schedules(f"{search.TENANT} = '{tenant}'", rpc_timeout=RPC_TIMEOUT)
             async for entry in listing:
                 if entry.id.startswith(prefix):
-                    ids.append(entry.id.removeprefix(prefix))
+                    ids.add(entry.id.removeprefix(prefix))
         except RPCError as error:
             raise _unavailable(error) from None
+        return ids
+
+    async def list(self, tenant: str) -> list[Schedule]:
+        """The tenant's schedules, by id."""
         schedules = []
-        for schedule_id in sorted(set(ids)):
+        for schedule_id in sorted(await self._ids(tenant)):
             try:
                 schedules.append(await self.get(tenant, schedule_id))
             except NotFound:
@@ -226,10 +237,10 @@ async def _schedule_of(schedule_id: str, description: ScheduleDescription) -> Sc
     )
 
 
-def schedules_dependency(task_queue: str) -> Provide:
+def schedules_dependency(task_queue: str, max_schedules: int = DEFAULT_MAX_SCHEDULES) -> Provide:
     """The `schedules` dependency of the schedule routes, over the lifespan's Temporal client."""
 
     def schedules(state: State) -> Schedules:
-        return Schedules(state.runtime.temporal, task_queue)
+        return Schedules(state.runtime.temporal, task_queue, max_schedules)
 
     return Provide(schedules, sync_to_thread=False)
