@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> Litestar:
         ],
         dependencies={
             "runtime": Provide(runtime, sync_to_thread=False),
-            "schedules": schedules_dependency(settings.task_queue),
+            "schedules": schedules_dependency(settings.task_queue, settings.max_schedules),
             "test_runs": testruns_dependency(settings.task_queue),
         },
         lifespan=[lifespan],

@@ -34,6 +34,8 @@ class Settings:
     """Every tenant's limits: DRIFT_STARTS_PER_SECOND, DRIFT_STARTS_BURST, DRIFT_SYNC_WAITERS_PER_TENANT."""
     tenant_limits: dict[str, TenantLimits] = field(default_factory=dict)
     """Overrides for named tenants: DRIFT_TENANT_LIMITS."""
+    max_schedules: int = 100
+    """Schedules one tenant may have: DRIFT_MAX_SCHEDULES_PER_TENANT."""
 
     def fairness(self) -> Fairness:
         return Fairness(default=self.limits, per_tenant=dict(self.tenant_limits))
@@ -58,6 +60,7 @@ class Settings:
             service_token=env.get("DRIFT_SERVICE_TOKEN", ""),
             limits=_limits(env),
             tenant_limits=_tenant_limits(env.get("DRIFT_TENANT_LIMITS"), _limits(env)),
+            max_schedules=int(env.get("DRIFT_MAX_SCHEDULES_PER_TENANT", "100")),
         )
 
 
