@@ -224,7 +224,8 @@ class WebhookConsumer:
                     continue
                 try:
                     messages = await subscription.fetch(min(FETCH_BATCH, room), timeout=1.0)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):
+                    # Nothing arrived within the fetch's wait (nats-py raises either kind).
                     continue
                 except Exception as error:
                     log.warning("messaging.fetch_failed", consumer=self.durable, error=repr(error))
