@@ -275,3 +275,23 @@ async def test_tenants_see_only_their_own_runs(
     assert ours[seeded.completed]["workflowStatus"] == "COMPLETED"
     assert set(ours) == set(seeded.expected)
     _ok(await globex.delete(f"/v3/workflow/terminate/{seeded.completed}"))
+
+
+async def test_a_retried_run_is_listed_once_with_its_new_status(platform: Platform, gateway: httpx.AsyncClient) -> None:
+    """After a retry (same workflowId, new execution), the run is listed once, under its new status only."""
+    definition_id = f"retried_{uuid.uuid4().hex[:10]}"
+    await _define(platform, "key-acme", definition_id)
+    run_id = f"again-{uuid.uuid4().hex[:8]}"
+    assert await _start(gateway, definition_id, run_id, "wait") == "WAITING"
+    _ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))
+
+    async def listed_as(status: str) -> Any:
+        runs = (await _list(gateway, definitionId=definition_id))["runs"]
+        return runs if [(run["workflowId"], run["workflowStatus"]) for run in runs] == [(run_id, status)] else None
+
+    await _until(lambda: listed_as("TERMINATED"))
+    retried = _ok(await gateway.put(f"/v3/workflow/retry/{run_id}", json={}))
+    assert retried["workflowStatus"] == "WAITING", retried
+    await _until(lambda: listed_as("WAITING"))
+    assert (await _list(gateway, definitionId=definition_id, status="TERMINATED"))["runs"] == []
+    _ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +37,9 @@ from drift_schema.run import public_id
 from drift_schema.statuses import WorkflowStatus
 
 log = structlog.get_logger("drift.gateway")
+
+_TEMPORAL_ID = re.compile(r"^[A-Za-z0-9_~-]{1,300}$(?!\n)")
+"""`<tenant>~<workflowId>`: nothing that could close a quoted query value."""
 
 # Temporal's enum names (WORKFLOW_EXECUTION_STATUS_TIMED_OUT) in the spelling queries use (TimedOut).
 _EXECUTION_STATUS = {
@@ -141,6 +146,49 @@ async def _current_nodes(redis: Redis, tenant: str, workflow_ids: list[str]) -> 
     return nodes
 
 
+_RETRIED_STATUSES = frozenset(
+    {
+        WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED,
+        WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+        WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED,
+    }
+)
+
+
+async def _superseded(temporal: Client, executions: Sequence[WorkflowExecutionInfo]) -> set[str]:
+    """Run ids of closed executions a later execution of the same workflowId replaced (a retry, 8.2).
+
+    A retried run keeps its workflowId in a new execution; the closed one stays in visibility (and
+    cannot be re-tagged once closed), so one more query per page finds the latest execution of each
+    closed run on it, and the older ones are left out.
+    """
+    closed = sorted({info.execution.workflow_id for info in executions if info.status in _RETRIED_STATUSES})
+    if not closed:
+        return set()
+    ids = ", ".join(f"'{workflow_id}'" for workflow_id in closed if _TEMPORAL_ID.match(workflow_id))
+    request = ListWorkflowExecutionsRequest(
+        namespace=temporal.namespace,
+        page_size=len(closed) * 4,
+        query=f"WorkflowId IN ({ids}) AND ExecutionStatus != 'ContinuedAsNew'",
+    )
+    try:
+        answer = await temporal.workflow_service.list_workflow_executions(request)
+    except RPCError as error:
+        log.warning("gateway.list_runs_latest_unknown", error=error.message)
+        return set()
+    latest: dict[str, tuple[datetime, str]] = {}
+    for info in answer.executions:
+        started = info.start_time.ToDatetime()
+        known = latest.get(info.execution.workflow_id)
+        if known is None or started > known[0]:
+            latest[info.execution.workflow_id] = (started, info.execution.run_id)
+    return {
+        info.execution.run_id
+        for info in executions
+        if info.execution.workflow_id in latest and latest[info.execution.workflow_id][1] != info.execution.run_id
+    }
+
+
 async def list_runs(
     temporal: Client, redis: Redis, tenant: str, runs: RunFilter, page_size: int, page_token: str | None
 ) -> search.RunPage:
@@ -163,7 +211,10 @@ async def list_runs(
         raise Unavailable("run listing is unavailable right now") from None
     summaries: list[search.RunSummary] = []
     seen: set[str] = set()
+    superseded = await _superseded(temporal, answer.executions)
     for info in answer.executions:
+        if info.execution.run_id in superseded:
+            continue
         owner, workflow_id = public_id(info.execution.workflow_id)
         # The query already holds the tenant; a second check costs nothing and guards the boundary.
         if owner != tenant or workflow_id in seen:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from drift_gateway.errors import Invalid
 from drift_gateway.runs import RunFilter, list_runs
 from drift_gateway.runtime import Runtime
-from drift_runtime.web import tenant_of
+from drift_runtime.web import problem_responses, tenant_of
 from drift_schema.api import ProblemError
 from drift_schema.search import DEFAULT_PAGE_SIZE, LISTABLE_STATUSES, MAX_PAGE_SIZE, RunPage
 from drift_schema.statuses import WorkflowStatus
@@ -47,7 +47,10 @@ def _moment(name: str, value: str | None) -> datetime | None:
         raise _invalid(f"/{name}", f"{name} is not an RFC 3339 time") from None
     if moment.tzinfo is None:
         raise _invalid(f"/{name}", f"{name} needs a time zone (e.g. Z)")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 at +05:00: before the first representable instant
+        raise _invalid(f"/{name}", f"{name} is out of range") from None
 
 
 def _page_size(value: str | None) -> int:
@@ -72,7 +75,8 @@ class RunsController(Controller):
     path = "/v3/workflows"
     tags = ["runtime"]
 
-    @get("/", summary="List the tenant's runs, filtered and paged, newest first")
+    # A query with a bad value is refused with 422 and a pointer to the parameter.
+    @get("/", summary="List the tenant's runs, filtered and paged, newest first", responses=problem_responses(400, 422))
     async def list_runs(
         self,
         request: Request[Any, Any, Any],
