@@ -34,6 +34,7 @@ class RepairController(Controller):
         body: RetryRequest = _decode(raw, RetryRequest) if raw.strip() else RetryRequest()
         await _check_callback(runtime, body.callback_url)
         run_id = await closed_run(runtime, tenant, workflow_id, body.from_node)
+        runtime.fairness.take_start(tenant)  # a retry starts the run again: it spends a start like start does
         command = RetryCommand(
             workflow_id=workflow_id, from_node=body.from_node, callback_url=body.callback_url, run_id=run_id
         )
@@ -58,13 +59,16 @@ class RepairController(Controller):
     @post(
         "/test", status_code=HTTP_200_OK, summary="Run a definition with its outside world mocked; answers at its end"
     )
-    async def test(self, request: Request[Any, Any, Any], test_runs: TestRuns) -> TestResponse:
+    async def test(self, request: Request[Any, Any, Any], runtime: Runtime, test_runs: TestRuns) -> TestResponse:
         tenant = tenant_of(request)
         body: TestRequest = _decode(await request.body(), TestRequest)
         thread_context = ThreadContext(
             client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
         )
-        return await test_runs.runner(tenant).run(body, thread_context)
+        # A test run is a start answered synchronously: the tenant's start rate and open sync calls bound it.
+        runtime.fairness.take_start(tenant)
+        with runtime.fairness.sync_waiter(tenant):
+            return await test_runs.runner(tenant).run(body, thread_context)
 
 
 __all__ = ["FROM_NODE_POINTER", "RepairController"]
