@@ -21,6 +21,7 @@ from drift_runtime.temporal import connect_temporal
 from drift_worker.activities import Limits, NodeActivities
 from drift_worker.config import Settings
 from drift_worker.evaluator import EvaluatorPool
+from drift_worker.fairness import TenantSlots, default_tenant_slots
 from drift_worker.http_activity import HttpActivities, HttpSettings
 from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.testing import testing_activities
@@ -64,6 +65,7 @@ def build_worker(
         limits,
         HttpSettings(max_response_bytes=settings.http_max_response_bytes, max_redirects=settings.http_max_redirects),
         evaluators,
+        TenantSlots(settings.tenant_max_activities or default_tenant_slots(settings.max_concurrent_activities)),
     )
     return Worker(
         client,

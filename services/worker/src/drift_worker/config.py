@@ -33,6 +33,8 @@ class Settings:
     http_max_response_bytes: int = 1024 * 1024
     http_max_redirects: int = 5
     node_output_max_bytes: int = 256 * 1024
+    # Activities (HTTP calls) one tenant may run at once on this worker; 0: a quarter of max_concurrent_activities.
+    tenant_max_activities: int = 0
     # Replicas of the JetStream streams the worker creates when they are missing (the prod overlay sets 3).
     stream_replicas: int = 1
     # Address the health/metrics server binds: 0.0.0.0 in a pod so the kubelet and Prometheus reach it.
@@ -63,6 +65,7 @@ class Settings:
             http_max_response_bytes=int(env.get("DRIFT_HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024))),
             http_max_redirects=int(env.get("DRIFT_HTTP_MAX_REDIRECTS", "5")),
             node_output_max_bytes=int(env.get("DRIFT_NODE_OUTPUT_MAX_BYTES", str(256 * 1024))),
+            tenant_max_activities=int(env.get("DRIFT_WORKER_TENANT_MAX_ACTIVITIES", "0")),
             stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
             bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
             evaluator_processes=int(env.get("DRIFT_EVALUATOR_PROCESSES", str(evaluator.DEFAULT_PROCESSES))),

@@ -29,6 +29,7 @@ from drift_runtime.telemetry import inject_headers
 from drift_schema import expressions
 from drift_worker.activities import Limits, node_failed, publish_node_event
 from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, EvaluationTimeout, EvaluatorPool
+from drift_worker.fairness import TenantSlots, default_tenant_slots
 from drift_worker.model import HTTP_ERROR, HTTP_STATUS, NodeResult, NodeTask
 from drift_worker.nodes.http import FORM, HTTP_ACTIVITY, JSON, Http, HttpCall
 from drift_worker.ssrf import SsrfRefused, check_scheme
@@ -138,8 +139,11 @@ class HttpActivities:
         limits: Limits = Limits(),
         settings: HttpSettings = HttpSettings(),
         pool: EvaluatorPool | None = None,
+        slots: TenantSlots | None = None,
     ) -> None:
         self.js = js
+        # One tenant's hanging endpoints may hold only its share of the worker's activity slots.
+        self.slots = slots if slots is not None else TenantSlots(default_tenant_slots(100))
         self.client = client
         self.providers = list(providers)
         self.limits = limits
@@ -148,7 +152,11 @@ class HttpActivities:
 
     @activity.defn(name=HTTP_ACTIVITY)
     async def http_node(self, task: NodeTask) -> NodeResult:
-        """One attempt of one HTTP node visit."""
+        """One attempt of one HTTP node visit, within its tenant's share of the worker's slots."""
+        with self.slots.hold(task.tenant):
+            return await self._http_node(task)
+
+    async def _http_node(self, task: NodeTask) -> NodeResult:
         bounds = self.limits.bounds
         try:
             # Rendered in the evaluator pool, bounded in time and memory like every node's expressions.

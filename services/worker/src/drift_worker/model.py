@@ -48,6 +48,9 @@ class EmitBatch(Message, frozen=True):
 
 NODE_FAILED = "NodeFailed"
 """ApplicationError type of a node failure that no retry can fix (an expression, a refused call)."""
+TENANT_BUSY = "TenantBusy"
+"""ApplicationError type of an activity refused because its tenant holds its share of the worker's slots:
+the workflow waits and schedules it again (`drift_worker.fairness`)."""
 HTTP_STATUS = "HttpStatus"
 """ApplicationError type of a non-2xx answer: retried by the node's retry policy."""
 HTTP_ERROR = "HttpError"

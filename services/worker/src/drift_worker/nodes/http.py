@@ -15,15 +15,21 @@ from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from drift_schema import expressions
 from drift_schema.nodes import HttpNode
 from drift_schema.nodes import RetryPolicy as NodeRetry
-from drift_worker.model import NODE_FAILED, NodeResult, NodeTask
+from drift_worker.model import NODE_FAILED, TENANT_BUSY, NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, Step, Visit, render_field
 
 HTTP_ACTIVITY = "drift.http_node"
 DEFAULT_HTTP_TIMEOUT = timedelta(seconds=30)
+# While the tenant holds its share of the worker's activity slots, a call waits 0.5 s, 1 s, 2 s ... 5 s between
+# tries, for about ten minutes in all; then the node fails.
+BUSY_FIRST_DELAY_S = 0.5
+BUSY_MAX_DELAY_S = 5.0
+MAX_BUSY_WAITS = 120
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -117,11 +123,26 @@ class Http:
         node = visit.node
         assert isinstance(node, HttpNode)
         timeout = timedelta(milliseconds=node.timeout_ms) if node.timeout_ms else DEFAULT_HTTP_TIMEOUT
-        result = await workflow.execute_activity(
-            HTTP_ACTIVITY,
-            run.task(visit),
-            result_type=NodeResult,
-            start_to_close_timeout=timeout,
-            retry_policy=temporal_retry(node.retry),
-        )
+        busy = 0
+        while True:
+            try:
+                result = await workflow.execute_activity(
+                    HTTP_ACTIVITY,
+                    run.task(visit),
+                    result_type=NodeResult,
+                    start_to_close_timeout=timeout,
+                    retry_policy=temporal_retry(node.retry),
+                )
+                break
+            except ActivityError as error:
+                # The tenant holds its share of the worker's slots: wait on a timer, no attempt spent.
+                if not _tenant_busy(error) or busy >= MAX_BUSY_WAITS:
+                    raise
+                busy += 1
+                await workflow.sleep(min(BUSY_MAX_DELAY_S, BUSY_FIRST_DELAY_S * 2 ** (busy - 1)))
         return Step(next_node=visit.next_node, output=result.output)
+
+
+def _tenant_busy(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == TENANT_BUSY

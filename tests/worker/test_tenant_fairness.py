@@ -1,0 +1,107 @@
+"""Per-tenant shares of the worker's activity slots: one tenant's hanging HTTP endpoints never stall another's calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+from nats.aio.client import Client as NatsClient
+from temporalio.client import Client, WorkflowHandle
+from worker_support import RUN_TIMEOUT, StaticTokens, Stub, definition, state, success, worker_settings
+
+from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.workflow import WorkflowDefinition
+from drift_worker.app import build_worker
+from drift_worker.ssrf import Guard, guarded_client
+
+SLOTS = 8
+"""The worker's activity slots in these tests: each tenant may hold a quarter of them."""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def small_worker(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[str]:
+    """A worker with `SLOTS` activity slots; its task queue."""
+    task_queue = f"fairness-{uuid.uuid4().hex[:8]}"
+    settings = worker_settings(task_queue, max_concurrent_activities=SLOTS)
+    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
+        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
+        async with worker:
+            yield task_queue
+
+
+def http(url: str, next_node: str | None = None, end: bool = False) -> dict[str, Any]:
+    node = {
+        "type": "HTTP",
+        "timeoutMs": 20_000,
+        "request": {"method": "GET", "url": url},
+        "output": "{% $response.status %}",
+    }
+    return state(node, next_node, end=end)
+
+
+async def start(
+    client: Client, task_queue: str, tenant: str, wf: WorkflowDefinition
+) -> WorkflowHandle[Any, RunSnapshot]:
+    public = f"fair-{uuid.uuid4().hex[:10]}"
+    run = RunInput(
+        tenant=tenant,
+        workflow_id=public,
+        definition=wf,
+        context={"params": None, "issueDetail": None, "customer": None, "orderDetails": None, "threadContext": {}},
+        command_id=f"cmd-{public}",
+    )
+    return await client.start_workflow(
+        WORKFLOW_NAME,
+        run,
+        id=temporal_id(tenant, public),
+        task_queue=task_queue,
+        result_type=RunSnapshot,
+        execution_timeout=RUN_TIMEOUT,
+    )
+
+
+async def test_a_tenants_hanging_calls_never_stall_another_tenants_calls(
+    temporal_client: Client, small_worker: str, stub: Stub
+) -> None:
+    """mallory's PARALLEL of hanging HTTP calls (one per worker slot) holds only its share of the slots:
+    globex's HTTP calls to a fast endpoint keep completing within seconds meanwhile."""
+    hanging = [f"h{i}" for i in range(SLOTS)]
+    tag = uuid.uuid4().hex
+    attack = definition(
+        {
+            "fan": state({"type": "PARALLEL", "branches": hanging}, "done"),
+            **{name: http(stub.url(f"/slow?s=8&tag={tag}"), end=True) for name in hanging},
+            "done": success(),
+        },
+        start="fan",
+    )
+    ordinary = definition({"call": http(stub.url("/json"), "done"), "done": success("{% $string($global.call) %}")})
+
+    def hanging_calls() -> int:
+        return len([seen for seen in stub.requests("/slow") if seen.query.get("tag") == [tag]])
+
+    share = SLOTS // 4
+    attacker = await start(temporal_client, small_worker, "mallory", attack)
+    try:
+        # The stub records no event to await: poll, with a deadline, until the attacker's share hangs.
+        deadline = time.monotonic() + 20
+        while hanging_calls() < share:
+            assert time.monotonic() < deadline, "the attacker's calls never arrived"
+            await asyncio.sleep(0.05)
+        for round_ in range(3):
+            began = time.monotonic()
+            handle = await start(temporal_client, small_worker, "globex", ordinary)
+            async with asyncio.timeout(30):
+                snapshot = await handle.result()
+            took = time.monotonic() - began
+            assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "200")
+            assert took < 4, f"globex's HTTP call took {took:.1f} s while mallory's calls hang"
+            if round_ == 0:
+                # Well within the 8 s the first calls hang: the attacker holds its share and no more.
+                assert hanging_calls() == share
+    finally:
+        await attacker.terminate("test over")
