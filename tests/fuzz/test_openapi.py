@@ -39,6 +39,7 @@ from drift_cli.platform import Platform
 from drift_schema.api import DisconnectedRequest, Problem, ResumeRequest, StartRequest
 from drift_schema.context import RunContext
 from drift_schema.nodes import NodeDefinition
+from drift_schema.schedules import ScheduleRequest
 from drift_schema.workflow import WorkflowDefinition
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("DRIFT_FUZZ_EXAMPLES", "6"))
@@ -238,6 +239,7 @@ GATEWAY_BODIES: dict[tuple[str, str], Any] = {
     ("/v3/workflow/resume/{workflow_id}", "put"): ResumeRequest,
     ("/v3/workflow/{workflow_id}/event/{event}", "post"): Any,
     ("/v3/workflow/{workflow_id}/disconnected-node/execute", "post"): DisconnectedRequest,
+    ("/v3/schedules", "post"): ScheduleRequest,
 }
 DSL_KEY = "key-fuzz-dsl"
 GATEWAY_KEY = "key-fuzz-gateway"
