@@ -142,7 +142,7 @@ export function pointerTarget(pointer: string): { instance?: string; field?: str
 
 export const INSTANCE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
-export function emptyNode(type: NodeType, id: string): NodeDefinition {
+export function emptyNode(type: NodeType | string, id: string): NodeDefinition {
   switch (type) {
     case "HTTP":
       return { id, type, request: { method: "GET", url: "https://example.com" } };
@@ -164,6 +164,8 @@ export function emptyNode(type: NodeType, id: string): NodeDefinition {
       return { id, type };
     case "FAILURE":
       return { id, type, error: "failed" };
+    default:
+      return { id, type };
   }
 }
 

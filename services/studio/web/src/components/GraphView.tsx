@@ -18,8 +18,8 @@ export const TYPE_ICONS: Record<string, string> = {
   SCRIPT: "ƒ",
   BRANCH: "◇",
   INSTRUCTION: "✎",
-  WAIT: "⏱",
-  CHILD: "⧉",
+  WAIT: "◴",
+  CHILD: "⊞",
   PARALLEL: "∥",
   MAP: "⋔",
   SUCCESS: "✔",
@@ -140,6 +140,7 @@ export function GraphView(props: Props) {
         edges={edges}
         nodeTypes={nodeTypes}
         fitView
+        fitViewOptions={{ maxZoom: 1 }}
         minZoom={0.05}
         nodesDraggable={false}
         nodesConnectable={!!editable}

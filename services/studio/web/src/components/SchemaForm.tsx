@@ -65,6 +65,14 @@ export function showLoose(value: Json | undefined): string {
 }
 
 const HIDDEN = new Set(["id", "type", "version"]);
+/** Fields every node type has: shown after the type's own fields, which matter most. */
+const COMMON = ["name", "parameters", "comment", "timeoutMs", "retry"];
+
+function ordered(names: string[], depth: number): string[] {
+  if (depth > 0) return names;
+  const own = names.filter((n) => !COMMON.includes(n));
+  return [...own, ...COMMON.filter((n) => names.includes(n))];
+}
 
 interface FormProps {
   schema: JsonSchema;
@@ -82,8 +90,9 @@ export function SchemaForm({ schema, defs, value, onChange, errors, prefix = "",
   const required = new Set(resolve(schema, defs).schema.required ?? []);
   return (
     <div className="schema-form">
-      {Object.entries(properties)
-        .filter(([name]) => depth > 0 || !HIDDEN.has(name))
+      {ordered(Object.keys(properties), depth)
+        .filter((name) => depth > 0 || !HIDDEN.has(name))
+        .map((name) => [name, properties[name]] as const)
         .map(([name, property]) => (
           <Field
             key={name}

@@ -19,7 +19,6 @@ import {
   type FlowEdge,
   type Json,
   type NodeDefinition,
-  type NodeType,
   type State,
   type WorkflowDefinition,
 } from "../model";
@@ -191,10 +190,10 @@ export function Designer({ id }: { id: string }) {
     }
   };
 
-  const add = (type: NodeType | null, resourceId?: string) => {
+  const add = (type: string | null, resourceId?: string) => {
     const name = newName.trim();
     try {
-      const state: State = resourceId ? { resourceId } : { nodeDefinition: emptyNode(type as NodeType, name) };
+      const state: State = resourceId ? { resourceId } : { nodeDefinition: emptyNode(type ?? "SCRIPT", name) };
       setDef((current) => addState(current, name, state));
       setDirty(true);
       setSelected(name);
@@ -230,7 +229,7 @@ export function Designer({ id }: { id: string }) {
         <label htmlFor="instance-name">Instance name</label>
         <input id="instance-name" value={newName} onChange={(e) => setNewName(e.target.value)} placeholder="e.g. greet" />
         <div className="palette-types">
-          {NODE_TYPES.map((t) => (
+          {(schemas ? Object.keys(schemas.types).sort() : [...NODE_TYPES]).map((t) => (
             <button key={t} className={`palette-item type-${t}`} aria-label={`Add ${t}`} disabled={!newName.trim()} onClick={() => add(t)}>
               <span aria-hidden>{TYPE_ICONS[t]}</span> {t}
             </button>
@@ -392,10 +391,11 @@ export function Designer({ id }: { id: string }) {
               </>
             )}
             <div className="field">
-              <label>parameters</label>
+              <label>parameters (values for this instance)</label>
               <ParamsEditor value={state.parameters ?? {}} onChange={(p) => edit((c) => updateState(c, selected, { ...c.states[selected], parameters: p }))} />
               {fieldErrors.parameters && <div className="error-text">{fieldErrors.parameters}</div>}
             </div>
+            {node && <h3>Node definition ({node.type})</h3>}
             {node && schemas?.types[node.type] && (
               <SchemaForm
                 schema={schemas.types[node.type]}
@@ -407,7 +407,20 @@ export function Designer({ id }: { id: string }) {
                 }
               />
             )}
-            {node && !schemas && <p className="muted">Node type schemas are not available from this dsl-store; edit in the JSON tab.</p>}
+            {node && !schemas?.types[node.type] && (
+              <CodeEditor
+                label="node definition"
+                value={JSON.stringify(node, null, 2)}
+                onChange={(text) => {
+                  try {
+                    const parsed = JSON.parse(text) as NodeDefinition;
+                    edit((c) => updateState(c, selected, { ...c.states[selected], nodeDefinition: { ...parsed, id: node.id, type: node.type } }));
+                  } catch {
+                    // keep typing: applied once it parses
+                  }
+                }}
+              />
+            )}
             {!node && library[state.resourceId ?? ""] && (
               <>
                 <h3>Referenced definition</h3>
