@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from drift_cli.platform import Platform
+from e2e.receiver import Receiver
 from e2e.repair_support import define, failure, http, last_event, ok, on_event, run_id, script, start, state, success
 from e2e.stub_api import StubApi
 
@@ -184,3 +186,22 @@ async def test_a_failed_parallel_node_reruns_only_its_failed_branch(
     retried = ok(await gateway.put(f"/v3/workflow/retry/{workflow_id}", json={}))
     assert retried["workflowStatus"] == "COMPLETED" and retried["disposition"] == "12", retried
     assert (_calls(api, "/par/a"), _calls(api, "/par/b")) == (1, 2)
+
+
+async def test_an_async_retry_answers_202_and_posts_the_outcome_to_its_callback(
+    platform: Platform, gateway: httpx.AsyncClient, api: StubApi
+) -> None:
+    """With callbackUrl a retry answers 202 at once and the retried run's COMPLETED state arrives as a webhook."""
+    _, workflow_id, charge = await _failed_run(platform, gateway, api, "hook")
+    charge.healthy = True
+    receiver = await Receiver().start()
+    try:
+        accepted = await gateway.put(f"/v3/workflow/retry/{workflow_id}", json={"callbackUrl": receiver.hook_url})
+        assert accepted.status_code == 202, accepted.text
+        [delivery] = await receiver.wait_for(1)
+        body = json.loads(delivery.body)
+        assert body["workflowId"] == workflow_id and body["workflowStatus"] == "COMPLETED", body
+        assert delivery.headers.get("webhook-signature", "").startswith("v1,")
+    finally:
+        await receiver.close()
+    assert _calls(api, "/hook/a") == 1

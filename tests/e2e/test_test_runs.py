@@ -223,3 +223,61 @@ async def test_bad_test_requests_answer_problems_with_pointers(
     foreign = await globex.post("/v3/workflow/test", json={"workflow": {"id": definition_id, "version": "1"}})
     assert foreign.status_code == 404
     assert api.calls == []
+
+
+async def test_stored_and_referenced_nodes_run_as_published(gateway: httpx.AsyncClient) -> None:
+    """Stored workflows and inline definitions with referenced nodes run; an unknown node is a 422 at its resourceId."""
+    stored = ok(
+        await gateway.post(
+            "/v3/workflow/test",
+            json={
+                "workflow": {"id": "hello_approval"},
+                "params": {"name": "Ada"},
+                "selections": {"ask_approval": {"decision": "APPROVE"}},
+            },
+        )
+    )
+    assert stored["workflowStatus"] == "COMPLETED" and stored["disposition"] == "APPROVED: Hello, Ada!", stored
+    assert [entry["instanceName"] for entry in stored["trace"]] == [
+        "greet",
+        "ask_approval",
+        "route_decision",
+        "approved",
+    ]
+    states = {
+        "greet": {"resourceId": "greet", "parameters": {"who": "Bob"}, "nextNode": "approved"},
+        "approved": {"resourceId": "done", "end": True},
+    }
+    inline = ok(await gateway.post("/v3/workflow/test", json={"definition": definition(states, "greet")}))
+    assert inline["disposition"] == "APPROVED: Hello, Bob!", inline
+    missing = dict(states, greet={"resourceId": "no_such_node", "nextNode": "approved"})
+    refused = await gateway.post("/v3/workflow/test", json={"definition": definition(missing, "greet")})
+    assert refused.status_code == 422
+    assert [error["pointer"] for error in refused.json()["errors"]] == ["/definition/states/greet/resourceId"]
+
+
+async def test_a_child_of_a_test_run_is_a_test_run(
+    platform: Platform, gateway: httpx.AsyncClient, api: StubApi
+) -> None:
+    """A SYNC CHILD started by a test run gets the mocks too (its HTTP node calls nothing) and publishes nothing."""
+    child_id = await define(
+        platform, {"lookup": http(f"{api.url}/orders", "ok"), "ok": success("{% $global.lookup.id %}")}, "lookup"
+    )
+    parent = {
+        "call": state(
+            {"type": "CHILD", "childWorkflowId": child_id, "childWorkflowVersion": "1", "executionMode": "SYNC"},
+            "done",
+        ),
+        "done": success("{% $global.call.disposition %}"),
+    }
+    answer = ok(
+        await gateway.post(
+            "/v3/workflow/test",
+            json={"definition": definition(parent, "call"), "mocks": {"lookup": {"output": {"id": "mocked"}}}},
+        )
+    )
+    assert answer["workflowStatus"] == "COMPLETED" and answer["disposition"] == "mocked", answer
+    child_run = answer["context"]["call"]["workflowId"]
+    assert child_run.startswith("test-")
+    assert await last_event(platform, "workflow", child_run) is None
+    assert api.calls == []
