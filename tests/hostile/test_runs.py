@@ -1,0 +1,346 @@
+"""Runs under attack: context size, PARALLEL breadth, self-starting children, hanging HTTP endpoints,
+undecodable NATS commands and borrowed `Nats-Msg-Id`s.
+
+Each test is one row of the hostile-tenant report, run by `mallory` on the suite's own platform; the
+well-behaved tenant `globex` keeps completing ordinary runs within seconds while the attack runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+import pytest_asyncio
+from nats.aio.msg import Msg
+from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
+from temporalio.client import WorkflowExecutionStatus
+
+from drift_cli.platform import Platform
+from drift_runtime import messaging
+from drift_runtime.temporal import connect_temporal
+from drift_schema import subjects
+from drift_schema.run import DEFAULT_MAX_BRANCHES, DEFAULT_MAX_DESCENDANTS, temporal_id
+from hostile.conftest import bearer
+from hostile.support import VICTIM_DEADLINE_S, VictimCheck
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def _inline(node: dict[str, Any], next_node: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}}
+    if next_node is None:
+        state["end"] = True
+    else:
+        state["nextNode"] = next_node
+    return state
+
+
+async def _define(store: httpx.AsyncClient, states: dict[str, Any], start: str, **extra: Any) -> str:
+    """Create and publish (so activate) a workflow with inline nodes; answers its id."""
+    definition_id = extra.pop("id", None) or f"runs_{uuid.uuid4().hex[:10]}"
+    body = {"id": definition_id, "startNode": start, "states": states, **extra}
+    created = await store.post("/workflowDefinition", json=body)
+    assert created.status_code == 201, created.text
+    published = await store.post(f"/workflowDefinition/{definition_id}/publishWorkflow")
+    assert published.status_code == 200, published.text
+    return definition_id
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def victim_store(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The dsl-store as the well-behaved tenant `globex`."""
+    async with httpx.AsyncClient(
+        base_url=hostile_platform.dsl_store_url, headers=bearer("key-globex"), timeout=60
+    ) as client:
+        yield client
+
+
+# -- context size -----------------------------------------------------------------------------------
+
+
+async def test_outputs_past_the_context_bound_fail_the_run_cleanly(
+    attacker: httpx.AsyncClient, attacker_store: httpx.AsyncClient, victim_keeps_completing: VictimCheck
+) -> None:
+    """Twelve SCRIPT nodes writing 250 KB each (3 MB, over Temporal's 2 MB): the node that would cross the
+    context bound fails with a clear error, the run ends FAILED, and GET keeps answering FAILED."""
+    names = [f"s{i}" for i in range(12)]
+    states = {
+        name: _inline({"type": "SCRIPT", "output": "{% $global.params.blob %}"}, nxt)
+        for name, nxt in zip(names, [*names[1:], "done"], strict=True)
+    }
+    definition_id = await _define(
+        attacker_store, {**states, "done": _inline({"type": "SUCCESS", "disposition": "DONE"})}, "s0"
+    )
+    run_id = f"runs-context-{uuid.uuid4().hex[:8]}"
+
+    async def attack() -> dict[str, Any]:
+        answer = await attacker.post(
+            "/v3/workflow/start",
+            json={"workflow": {"id": definition_id}, "workflowId": run_id, "params": {"blob": "x" * 250_000}},
+        )
+        assert answer.status_code == 200, answer.text[:300]
+        body: dict[str, Any] = answer.json()
+        return body
+
+    task = asyncio.ensure_future(attack())
+    await victim_keeps_completing(task)
+    finished = task.result()
+    assert finished["workflowStatus"] == "FAILED", finished.get("errorMessage")
+    assert "would make the run's context" in finished["errorMessage"]
+    for _ in range(3):
+        again = await attacker.get(f"/v3/workflow/{run_id}")
+        assert again.json()["workflowStatus"] == "FAILED"
+
+
+# -- PARALLEL breadth -------------------------------------------------------------------------------
+
+
+async def test_a_parallel_of_three_thousand_branches_is_refused_at_publish_with_a_pointer(
+    attacker_store: httpx.AsyncClient,
+) -> None:
+    """PARALLEL with 3,000 branches never reaches a run: publishing answers 422 with a pointer at its branches."""
+    branches = [f"b{i}" for i in range(3000)]
+    definition_id = f"runs_fan_{uuid.uuid4().hex[:8]}"
+    states = {
+        "fan": _inline({"type": "PARALLEL", "branches": branches}, "done"),
+        **{name: _inline({"type": "SCRIPT", "output": 1}) for name in branches},
+        "done": _inline({"type": "SUCCESS", "disposition": "DONE"}),
+    }
+    created = await attacker_store.post(
+        "/workflowDefinition", json={"id": definition_id, "startNode": "fan", "states": states}
+    )
+    assert created.status_code in (201, 422), created.text[:300]
+    if created.status_code == 201:
+        answer = await attacker_store.post(f"/workflowDefinition/{definition_id}/publishWorkflow")
+    else:
+        answer = created
+    assert answer.status_code == 422, answer.text[:300]
+    errors = answer.json()["errors"]
+    fault = next(error for error in errors if error["pointer"] == "/states/fan/nodeDefinition/branches")
+    assert f"at most {DEFAULT_MAX_BRANCHES} branches" in fault["message"]
+
+
+# -- CHILD breadth ----------------------------------------------------------------------------------
+
+
+async def test_children_that_start_themselves_stay_within_the_descendant_budget(
+    hostile_platform: Platform,
+    attacker: httpx.AsyncClient,
+    attacker_store: httpx.AsyncClient,
+    victim_keeps_completing: VictimCheck,
+) -> None:
+    """Two ASYNC CHILD nodes that start their own workflow: one POST made 511 runs; now the tree stays
+    within the run's budget of descendants and the CHILD nodes past it fail with a clear error."""
+    definition_id = f"runs_forker_{uuid.uuid4().hex[:8]}"
+    child = {"type": "CHILD", "childWorkflowId": definition_id, "executionMode": "ASYNC"}
+    await _define(
+        attacker_store,
+        {
+            "left": _inline(child, "right"),
+            "right": _inline(child, "done"),
+            "done": _inline({"type": "SUCCESS", "disposition": "FORKED"}),
+        },
+        "left",
+        id=definition_id,
+    )
+    run_id = f"runs-fork-{uuid.uuid4().hex[:8]}"
+    client = await connect_temporal(hostile_platform.infra.temporal_address, "default")
+    query = f"WorkflowId STARTS_WITH '{temporal_id('mallory', run_id)}'"
+
+    async def attack() -> int:
+        answer = await attacker.post(
+            "/v3/workflow/start", json={"workflow": {"id": definition_id}, "workflowId": run_id}
+        )
+        assert answer.status_code in (200, 202), answer.text[:300]
+        # Visibility has no event to await: poll it, with a deadline, until the whole tree has closed.
+        deadline = time.monotonic() + 120
+        settled = -1
+        while True:
+            runs = [run async for run in client.list_workflows(query)]
+            done = all(run.status != WorkflowExecutionStatus.RUNNING for run in runs)
+            if runs and done and len(runs) == settled:
+                return len(runs)
+            settled = len(runs) if done else -1
+            assert time.monotonic() < deadline, f"{len(runs)} runs still running"
+            await asyncio.sleep(1.0)
+
+    task = asyncio.ensure_future(attack())
+    await victim_keeps_completing(task)
+    assert 1 < task.result() <= 1 + DEFAULT_MAX_DESCENDANTS
+
+
+# -- fairness of HTTP calls -------------------------------------------------------------------------
+
+
+@dataclass
+class Hanging(LoopbackServer):
+    """An endpoint that holds every request until released."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: int = 0
+
+    async def respond(self, request: HttpRequest) -> HttpAnswer:
+        self.arrived += 1
+        await self.notify()
+        await self.release.wait()
+        return HttpAnswer(200, b'{"late": true}')
+
+
+class Fast(LoopbackServer):
+    async def respond(self, request: HttpRequest) -> HttpAnswer:
+        return HttpAnswer(200, b'{"ok": true}')
+
+
+async def test_a_tenants_hanging_endpoints_never_stall_another_tenants_http_calls(
+    attacker: httpx.AsyncClient,
+    attacker_store: httpx.AsyncClient,
+    victim: httpx.AsyncClient,
+    victim_store: httpx.AsyncClient,
+    victim_keeps_completing: VictimCheck,
+) -> None:
+    """mallory's PARALLEL of 100 HTTP calls to an endpoint that hangs holds only its share of the worker's
+    activity slots: globex's HTTP calls to a fast endpoint keep answering within seconds."""
+    hanging, fast = Hanging(), Fast()
+    await hanging.start()
+    await fast.start()
+    try:
+        branches = [f"h{i}" for i in range(DEFAULT_MAX_BRANCHES)]
+        call = {"type": "HTTP", "timeoutMs": 60_000, "request": {"method": "GET", "url": f"{hanging.url}/hang"}}
+        attack_id = await _define(
+            attacker_store,
+            {
+                "fan": _inline({"type": "PARALLEL", "branches": branches}, "done"),
+                **{name: _inline(call) for name in branches},
+                "done": _inline({"type": "SUCCESS", "disposition": "DONE"}),
+            },
+            "fan",
+        )
+        victim_id = await _define(
+            victim_store,
+            {
+                "call": _inline(
+                    {
+                        "type": "HTTP",
+                        "request": {"method": "GET", "url": f"{fast.url}/ok"},
+                        "output": "{% $response.body.ok %}",
+                    },
+                    "done",
+                ),
+                "done": _inline({"type": "SUCCESS", "disposition": "{% $string($global.call) %}"}),
+            },
+            "call",
+        )
+
+        async def attack() -> list[float]:
+            started = await attacker.post(
+                "/v3/workflow/start",
+                json={
+                    "workflow": {"id": attack_id},
+                    "workflowId": f"runs-hang-{uuid.uuid4().hex[:8]}",
+                    "syncTimeoutMs": 0,
+                },
+            )
+            assert started.status_code in (200, 202), started.text[:300]
+            await hanging.wait_until(lambda: hanging.arrived >= 10, timeout=60)
+            took: list[float] = []
+            for n in range(3):
+                began = time.monotonic()
+                answer = await victim.post(
+                    "/v3/workflow/start",
+                    json={"workflow": {"id": victim_id}, "workflowId": f"runs-fast-{n}-{uuid.uuid4().hex[:8]}"},
+                )
+                took.append(time.monotonic() - began)
+                assert answer.status_code == 200, answer.text[:300]
+                assert (answer.json()["workflowStatus"], answer.json()["disposition"]) == ("COMPLETED", "true")
+            return took
+
+        task = asyncio.ensure_future(attack())
+        await victim_keeps_completing(task)
+        assert max(task.result()) < VICTIM_DEADLINE_S, task.result()
+        # The attacker holds its share (a quarter of the worker's 100 slots), never every slot.
+        assert hanging.arrived <= 25 + 1, hanging.arrived
+    finally:
+        hanging.release.set()
+        await hanging.close()
+        await fast.close()
+
+
+# -- NATS commands ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Statuses:
+    """Status events of every tenant on the platform's NATS, by (tenant, workflowId)."""
+
+    seen: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def on_message(self, msg: Msg) -> None:
+        body = msgspec.json.decode(msg.data)
+        async with self.changed:
+            self.seen.setdefault((subjects.tenant_of(msg.subject), body["workflowId"]), []).append(body)
+            self.changed.notify_all()
+
+    async def first(self, tenant: str, workflow_id: str, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            return next((event for event in self.seen.get((tenant, workflow_id), []) if wanted(event)), None)
+
+        async with asyncio.timeout(30), self.changed:
+            while (found := find()) is None:
+                await self.changed.wait()
+            return found
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def upstream(hostile_platform: Platform) -> AsyncIterator[tuple[Any, Statuses]]:
+    """A JetStream connection as an upstream system publishing commands, and every status event seen."""
+    nc = await messaging.connect(hostile_platform.infra.nats_url, name="hostile-upstream")
+    statuses = Statuses()
+    subscription = await nc.subscribe(subjects.WORKFLOW_EVENT_SUBJECTS, cb=statuses.on_message)
+    try:
+        yield nc.jetstream(), statuses
+    finally:
+        await subscription.unsubscribe()
+        await nc.drain()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"workflow": {"id": "ordinary"}, "workflowId": "%s", "params": {"x": 1e999}}',
+        b'{"workflow": {"id": "ordinary"}, "workflowId": "%s", "params": "\xff\xfe"}',
+    ],
+    ids=["1e999", "invalid-utf8"],
+)
+async def test_an_undecodable_nats_start_is_rejected(upstream: tuple[Any, Statuses], body: bytes) -> None:
+    """A NATS start with `1e999` or invalid UTF-8 gets a REJECTED event (errorCode INVALID) instead of vanishing."""
+    js, statuses = upstream
+    run_id = f"runs-nats-{uuid.uuid4().hex[:8]}"
+    await js.publish(subjects.command("mallory", "start"), body % run_id.encode())
+    event = await statuses.first("mallory", run_id, lambda event: event["workflowStatus"] == "REJECTED")
+    assert event["errorCode"] == "INVALID"
+
+
+async def test_one_tenants_nats_msg_id_never_suppresses_anothers(upstream: tuple[Any, Statuses]) -> None:
+    """`Nats-Msg-Id: order-42` from mallory: globex's later start with the same id still runs to completion."""
+    js, statuses = upstream
+    msg_id = f"order-42-{uuid.uuid4().hex[:6]}"
+    theirs, ours = f"runs-dedup-m-{uuid.uuid4().hex[:6]}", f"runs-dedup-g-{uuid.uuid4().hex[:6]}"
+    start = {"workflow": {"id": "ordinary"}, "params": {"values": [1, 2]}}
+    headers = {messaging.MSG_ID: msg_id}
+    await js.publish(
+        subjects.command("mallory", "start"), msgspec.json.encode({**start, "workflowId": theirs}), headers=headers
+    )
+    await statuses.first("mallory", theirs, lambda event: event["workflowStatus"] == "COMPLETED")
+    await js.publish(
+        subjects.command("globex", "start"), msgspec.json.encode({**start, "workflowId": ours}), headers=headers
+    )
+    done = await statuses.first("globex", ours, lambda event: event["workflowStatus"] == "COMPLETED")
+    assert done["disposition"] == "TOTAL 3"
