@@ -295,3 +295,25 @@ async def test_a_retried_run_is_listed_once_with_its_new_status(platform: Platfo
     await _until(lambda: listed_as("WAITING"))
     assert (await _list(gateway, definitionId=definition_id, status="TERMINATED"))["runs"] == []
     _ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))
+
+
+async def test_test_runs_are_never_listed(platform: Platform, gateway: httpx.AsyncClient) -> None:
+    """A test run (POST /v3/workflow/test, DriftKind=test) is never listed; a real run of its definition is."""
+    definition_id = f"tested_{uuid.uuid4().hex[:10]}"
+    await _define(platform, "key-acme", definition_id)
+    tested = _ok(
+        await gateway.post(
+            "/v3/workflow/test", json={"workflow": {"id": definition_id, "version": "1"}, "params": {"mode": "ok"}}
+        )
+    )
+    assert tested["workflowStatus"] == "COMPLETED", tested
+    run_id = f"real-{uuid.uuid4().hex[:8]}"
+    assert await _start(gateway, definition_id, run_id, "ok") == "COMPLETED"
+
+    async def the_real_run_listed() -> Any:
+        runs = (await _list(gateway, definitionId=definition_id))["runs"]
+        return runs if any(run["workflowId"] == run_id for run in runs) else None
+
+    # The test run started first: had it been listable, it would be listed by now too.
+    runs = await _until(the_real_run_listed)
+    assert [run["workflowId"] for run in runs] == [run_id]
