@@ -180,3 +180,17 @@ async def test_every_example_bundle_imports(client: Client) -> None:
         assert first.status_code == 200, (path, first.text)
         second = await client.post("/bundle", params={"publish": "true", "activate": "true"}, json=data, headers=ACME)
         assert second.json()["created"] == second.json()["updated"] == [], path
+
+
+async def test_a_bundle_holds_at_most_500_definitions(client: Client) -> None:
+    """500 definitions import in one go; 501 are refused with a 422 and nothing is stored."""
+    nodes = [script_node(f"n{index:03}") for index in range(500)]
+    answer = await client.post("/bundle", params={"publish": "true"}, json={"nodeDefinitions": nodes}, headers=ACME)
+    assert answer.status_code == 200 and len(answer.json()["created"]) == 500
+    more = {
+        "nodeDefinitions": [script_node("extra")],
+        "workflowDefinitions": [two_step_workflow(f"w{i}") for i in range(500)],
+    }
+    refused = await client.post("/bundle", json=more, headers=ACME)
+    assert refused.status_code == 422 and "at most 500" in refused.json()["detail"]
+    assert (await client.get("/nodeDefinition/extra", params={"version": "SNAPSHOT"}, headers=ACME)).status_code == 404

@@ -192,3 +192,36 @@ async def test_apply_writes_all_or_nothing(store: DefinitionStore, tenant: str, 
             [BundleWrite(DefinitionKey(tenant, Kind.NODE, "new"), _body("S"), None), BundleWrite(node, None, None)]
         )
     assert await store.get(DefinitionKey(tenant, Kind.NODE, "new"), "SNAPSHOT") is None
+
+
+async def test_find_answers_the_existing_definitions_among_ids(store: DefinitionStore, tenant: str) -> None:
+    """find answers each existing id once with its pointers and bodies, and skips absent or deleted ones."""
+    await _published(store, DefinitionKey(tenant, Kind.NODE, "kept"))
+    await store.create(DefinitionKey(tenant, Kind.NODE, "draft"), _body("SNAPSHOT"))
+    gone = DefinitionKey(tenant, Kind.NODE, "gone")
+    await _published(store, gone)
+    await store.delete(gone)
+    found = await store.find(tenant, Kind.NODE, ["kept", "draft", "gone", "never", "kept"])
+    assert [(d.id, d.latest, d.latest_body is not None) for d in found] == [("draft", 0, False), ("kept", 1, True)]
+    assert await store.find("other", Kind.NODE, ["kept"]) == []
+
+
+async def test_a_large_import_is_applied_whole(store: DefinitionStore, tenant: str) -> None:
+    """An import of hundreds of definitions, new and existing, lands completely with its versions."""
+    existing = [DefinitionKey(tenant, Kind.NODE, f"old{n}") for n in range(100)]
+    for key in existing[:3]:
+        await _published(store, key)
+    writes = [
+        BundleWrite(key, _body("SNAPSHOT", n=2), 1 if key in existing[:3] else None, publish=lambda v: _body(v))
+        for key in existing
+    ]
+    writes += [
+        BundleWrite(DefinitionKey(tenant, Kind.NODE, f"new{n}"), _body("SNAPSHOT"), None, publish=lambda v: _body(v))
+        for n in range(200)
+    ]
+    written = await store.apply(writes)
+    assert [w.latest for w in written[:4]] == [2, 2, 2, 1] and all(w.published for w in written)
+    listed = await store.page(tenant, Kind.NODE, "", "", 500)
+    assert len(listed) == 300
+    snapshot = await store.get(existing[0], "SNAPSHOT")
+    assert snapshot is not None and json.loads(snapshot.body)["n"] == 2

@@ -27,7 +27,7 @@ from drift_schema.codec import DecodeError, encode
 from drift_schema.definitions import ImportResult
 from drift_schema.nodes import NodeBase
 from drift_schema.nodes.child import ChildNode
-from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, Bundle, WorkflowDefinition
+from drift_schema.workflow import LATEST, SNAPSHOT, Bundle, WorkflowDefinition
 
 log = structlog.get_logger("drift.dsl_store.bundles")
 
@@ -36,6 +36,8 @@ WORKFLOWS = "workflowDefinitions"
 MAX_EXPORTED = 1000
 """An export holds at most this many definitions (a guard against runaway closures)."""
 MAX_IMPORT_ATTEMPTS = 5
+MAX_IMPORTED = 500
+"""A bundle holds at most this many definitions: an import is one transaction, which must stay short."""
 
 
 @dataclass
@@ -211,6 +213,7 @@ class BundleService:
         if not isinstance(parsed, dict) or not (set(parsed) <= {NODES, WORKFLOWS}):
             message = f"a bundle is an object with '{NODES}' and '{WORKFLOWS}' (lists) only"
             raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+        self._bounded(parsed)
         faults: list[ProblemError] = []
         found: dict[Kind, list[Any]] = {Kind.NODE: [], Kind.WORKFLOW: []}
         for field, kind in ((NODES, Kind.NODE), (WORKFLOWS, Kind.WORKFLOW)):
@@ -239,6 +242,13 @@ class BundleService:
             raise Invalid.from_errors("the bundle has invalid definitions; nothing was stored", faults)
         return found[Kind.NODE], found[Kind.WORKFLOW]
 
+    @staticmethod
+    def _bounded(parsed: dict[str, Any]) -> None:
+        count = sum(len(items) for items in parsed.values() if isinstance(items, list))
+        if count > MAX_IMPORTED:
+            message = f"a bundle holds at most {MAX_IMPORTED} definitions ({count} given); split it"
+            raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+
     async def _plan(
         self,
         tenant: str,
@@ -249,23 +259,29 @@ class BundleService:
     ) -> list[_Planned]:
         """What to write for each definition, from what the store holds now (read, not cached pointers)."""
         store = self.definitions.store
-        raw_store = getattr(store, "inner", store)
         plan: list[_Planned] = []
         faults: list[ProblemError] = []
         entries: list[tuple[Kind, int, NodeBase | WorkflowDefinition]] = [
             *((Kind.NODE, i, n) for i, n in enumerate(nodes)),
             *((Kind.WORKFLOW, i, w) for i, w in enumerate(workflows)),
         ]
+        # One read per kind (the store, not cached pointers: the import compares against what is stored).
+        heads = {
+            (kind, head.id): head
+            for kind, group in ((Kind.NODE, nodes), (Kind.WORKFLOW, workflows))
+            for head in await store.find(tenant, kind, [d.id for d in group])
+        }
         for kind, index, definition in entries:
             key = DefinitionKey(tenant, kind, definition.id)
-            snapshot = await raw_store.get(key, SNAPSHOT)
-            latest = await raw_store.get(key, LATEST)
-            active = await raw_store.get(key, ACTIVE) if kind is Kind.WORKFLOW else None
-            exists = snapshot is not None or await raw_store.versions(key) is not None
+            head = heads.get((kind, definition.id))
+            exists = head is not None
+            snapshot_body = head.snapshot if head else None
+            latest_body = head.latest_body if head else None
+            latest_number = head.latest if head is not None and latest_body is not None else 0
+            active_number = head.active if head else None
             load = self.definitions.loaded
-            new_snapshot = snapshot is None or not _same(load(kind, snapshot.body), definition)
-            latest_number = 0 if latest is None else int(latest.version)
-            to_publish = publish and (latest is None or not _same(load(kind, latest.body), definition))
+            new_snapshot = snapshot_body is None or not _same(load(kind, snapshot_body), definition)
+            to_publish = publish and (latest_body is None or not _same(load(kind, latest_body), definition))
             to_activate = False
             if kind is Kind.WORKFLOW and activate:
                 if not to_publish and latest_number == 0:
@@ -276,8 +292,7 @@ class BundleService:
                         )
                     )
                     continue
-                current = None if active is None else int(active.version)
-                to_activate = to_publish or current != latest_number
+                to_activate = to_publish or active_number != latest_number
             requires: tuple[DefinitionKey, ...] = ()
             if to_publish and isinstance(definition, WorkflowDefinition):
                 requires = tuple(

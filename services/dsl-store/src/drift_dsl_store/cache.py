@@ -310,6 +310,9 @@ class CachingStore:
     async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         return await self.inner.page(tenant, kind, prefix, after, limit)
 
+    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
+        return await self.inner.find(tenant, kind, ids)
+
     async def start(self) -> None:
         await self.inner.start()
 

@@ -196,6 +196,9 @@ class DefinitionStore(Protocol):
     async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         """Up to `limit` definitions whose id starts with `prefix` and sorts after `after`, by id."""
 
+    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
+        """The definitions among `ids` that exist, as `page` shows them, by id (one round trip where possible)."""
+
     async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
         """Remove the definition and every version; answers its highest published number, None when absent.
 

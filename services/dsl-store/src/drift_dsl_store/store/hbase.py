@@ -413,6 +413,36 @@ class HBaseStore:
 
         return await self._run(listing)
 
+    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
+        def finding(connection: happybase.Connection) -> list[ListedDefinition]:
+            table = self._definitions(connection, kind)
+            found = []
+            for definition_id in sorted(set(ids)):
+                key = DefinitionKey(tenant, kind, definition_id)
+                pointer_row = self._row(tenant, definition_id, POINTERS)
+                cells = table.row(pointer_row, columns=[LATEST_CELL, ACTIVE_CELL, RETIRED_CELL], include_timestamp=True)
+                if LATEST_CELL not in cells or (RETIRED_CELL in cells and cells[RETIRED_CELL][0] == RETIRED):
+                    continue
+                latest = int(cells[LATEST_CELL][0])
+                active = cells.get(ACTIVE_CELL)
+                snapshot = self._read(table, key, SNAPSHOT)
+                newest = self._read(table, key, str(latest)) if latest else None
+                moments = [_from_ms(max(stamp for _, stamp in cells.values()))]
+                moments += [stored.updated_at for stored in (snapshot, newest) if stored is not None]
+                found.append(
+                    ListedDefinition(
+                        id=definition_id,
+                        latest=latest,
+                        active=None if active is None else int(active[0]),
+                        snapshot=None if snapshot is None else snapshot.body,
+                        latest_body=None if newest is None else newest.body,
+                        updated_at=max(moments),
+                    )
+                )
+            return found
+
+        return await self._run(finding)
+
     def _referrers(self, connection: happybase.Connection, tenant: str, refers_to: RefersTo) -> list[str]:
         """Ids of the tenant's workflows whose SNAPSHOT, LATEST or ACTIVE body refers (by `refers_to`)."""
         table = self._definitions(connection, Kind.WORKFLOW)

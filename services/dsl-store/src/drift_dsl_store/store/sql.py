@@ -147,6 +147,18 @@ def _is(table: sa.Table, key: DefinitionKey) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.tenant == key.tenant, table.c.kind == str(key.kind), table.c.id == key.id)
 
 
+def _row(key: DefinitionKey, version: str, body: bytes, now: datetime) -> dict[str, object]:
+    return {
+        "tenant": key.tenant,
+        "kind": str(key.kind),
+        "id": key.id,
+        "version": version,
+        "body": body.decode(),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _same_definition() -> sa.ColumnElement[bool]:
     return sa.and_(
         pointers.c.tenant == definitions.c.tenant,
@@ -332,32 +344,45 @@ class SqlDefinitionStore:
         if prefix:
             where.append(pointers.c.id.startswith(prefix, autoescape=True))
         async with self.engine.connect() as conn:
-            heads = (
-                await conn.execute(
-                    sa.select(pointers.c.id, pointers.c.latest, pointers.c.active, pointers.c.updated_at)
-                    .where(*where)
-                    .order_by(pointers.c.id)
-                    .limit(limit)
+            return await self._heads(conn, tenant, kind, where, limit)
+
+    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
+        if not ids:
+            return []
+        where = [pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id.in_(sorted(set(ids)))]
+        async with self.engine.connect() as conn:
+            return await self._heads(conn, tenant, kind, where, None)
+
+    @staticmethod
+    async def _heads(
+        conn: AsyncConnection, tenant: str, kind: Kind, where: list[sa.ColumnElement[bool]], limit: int | None
+    ) -> list[ListedDefinition]:
+        """The definitions `where` selects (by id), with their SNAPSHOT and LATEST bodies: two queries."""
+        heads = (
+            await conn.execute(
+                sa.select(pointers.c.id, pointers.c.latest, pointers.c.active, pointers.c.updated_at)
+                .where(*where)
+                .order_by(pointers.c.id)
+                .limit(limit)
+            )
+        ).all()
+        if not heads:
+            return []
+        bodies = (
+            await conn.execute(
+                sa.select(definitions.c.id, definitions.c.version, definitions.c.body, definitions.c.updated_at)
+                .select_from(definitions.join(pointers, _same_definition()))
+                .where(
+                    definitions.c.tenant == tenant,
+                    definitions.c.kind == str(kind),
+                    definitions.c.id.in_([str(row.id) for row in heads]),
+                    sa.or_(
+                        definitions.c.version == SNAPSHOT,
+                        definitions.c.version == sa.cast(pointers.c.latest, sa.String),
+                    ),
                 )
-            ).all()
-            if not heads:
-                return []
-            ids = [str(row.id) for row in heads]
-            bodies = (
-                await conn.execute(
-                    sa.select(definitions.c.id, definitions.c.version, definitions.c.body, definitions.c.updated_at)
-                    .select_from(definitions.join(pointers, _same_definition()))
-                    .where(
-                        definitions.c.tenant == tenant,
-                        definitions.c.kind == str(kind),
-                        definitions.c.id.in_(ids),
-                        sa.or_(
-                            definitions.c.version == SNAPSHOT,
-                            definitions.c.version == sa.cast(pointers.c.latest, sa.String),
-                        ),
-                    )
-                )
-            ).all()
+            )
+        ).all()
         found = {(str(row.id), str(row.version)): row for row in bodies}
         listed = []
         for head in heads:
@@ -396,52 +421,160 @@ class SqlDefinitionStore:
         return pointer[0]
 
     async def apply(self, writes: Sequence[BundleWrite]) -> list[BundleWritten]:
-        done: list[BundleWritten] = []
+        if not writes:
+            return []
         try:
             async with self.engine.begin() as conn:
-                for write in writes:
-                    done.append(await self._apply_one(conn, write))
+                return await self._apply_all(conn, writes, _now())
         except IntegrityError:
             raise WriteContention("a definition of the import was written concurrently") from None
-        return done
 
-    async def _apply_one(self, conn: AsyncConnection, write: BundleWrite) -> BundleWritten:
-        key, now = write.key, _now()
-        if write.expected_latest is None:
-            await self._insert_pointer(conn, key, now)
-            await self._insert(conn, key, SNAPSHOT, write.snapshot or b"{}", now)
-        else:
-            # Written first, so the pointer row stays locked until the import commits; then LATEST must be as seen.
-            touched = await conn.execute(pointers.update().where(_is(pointers, key)).values(updated_at=now))
-            pointer = await self._pointer(conn, key)
-            if touched.rowcount != 1 or pointer is None:
-                raise WriteContention(f"{key.kind} definition '{key.id}' was deleted meanwhile")
-            visible = pointer[0] if pointer[0] and await self._has_version(conn, key, pointer[0]) else 0
-            if visible != write.expected_latest:
-                raise WriteContention(f"{key.kind} definition '{key.id}' changed meanwhile")
-            if write.snapshot is not None:
-                replaced = await conn.execute(
-                    definitions.update()
-                    .where(_is(definitions, key), definitions.c.version == SNAPSHOT)
-                    .values(body=write.snapshot.decode(), updated_at=now)
+    async def _apply_all(
+        self, conn: AsyncConnection, writes: Sequence[BundleWrite], now: datetime
+    ) -> list[BundleWritten]:
+        """One import in a few statements per kind, whatever its size (executemany for the rows)."""
+        tenant = writes[0].key.tenant
+        if any(write.key.tenant != tenant for write in writes):
+            raise StoreError("an import writes one tenant's definitions")
+        # (kind, id) -> (the pointer's latest number, its active one) and the LATEST version that exists (or 0).
+        pointer_of: dict[tuple[str, str], tuple[int, int | None]] = {}
+        visible_of: dict[tuple[str, str], int] = {}
+        # Existing definitions: their pointer rows written first (locked until commit), then LATEST as expected.
+        for kind in (Kind.NODE, Kind.WORKFLOW):
+            ids = [w.key.id for w in writes if w.key.kind is kind and w.expected_latest is not None]
+            if not ids:
+                continue
+            touched = await conn.execute(
+                pointers.update()
+                .where(pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id.in_(ids))
+                .values(updated_at=now)
+            )
+            heads = await self._heads(
+                conn,
+                tenant,
+                kind,
+                [pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id.in_(ids)],
+                None,
+            )
+            if touched.rowcount != len(set(ids)) or len(heads) != len(set(ids)):
+                raise WriteContention(f"a {kind} definition of the import was deleted meanwhile")
+            for head in heads:
+                pointer_of[(str(kind), head.id)] = (head.latest, head.active)
+                visible_of[(str(kind), head.id)] = head.latest if head.latest_body is not None else 0
+        for write in writes:
+            expected = write.expected_latest
+            if expected is not None and visible_of[(str(write.key.kind), write.key.id)] != expected:
+                raise WriteContention(f"{write.key.kind} definition '{write.key.id}' changed meanwhile")
+        # New definitions: pointer rows numbering on after deleted ones of the same id.
+        fresh = [w for w in writes if w.expected_latest is None]
+        retired_numbers: dict[tuple[str, str], int] = {}
+        for kind in (Kind.NODE, Kind.WORKFLOW):
+            ids = [w.key.id for w in fresh if w.key.kind is kind]
+            if ids:
+                rows = await conn.execute(
+                    sa.select(retired.c.id, retired.c.latest).where(
+                        retired.c.tenant == tenant, retired.c.kind == str(kind), retired.c.id.in_(ids)
+                    )
                 )
-                if replaced.rowcount == 0:
-                    await self._insert(conn, key, SNAPSHOT, write.snapshot, now)
-        pointer = await self._pointer(conn, key)
-        assert pointer is not None
-        latest, active = pointer
-        published = activated = False
-        if write.publish is not None:
-            await self._require(conn, write.requires)
-            latest += 1
-            await self._insert(conn, key, str(latest), write.publish(str(latest)), now)
-            published = True
-            if write.activate_if_none and active is None:
-                active, activated = latest, True
-        if write.activate and latest > 0 and active != latest:
-            active, activated = latest, True
-        await conn.execute(pointers.update().where(_is(pointers, key)).values(latest=latest, active=active))
-        return BundleWritten(key, latest, published, activated)
+                retired_numbers.update({(str(kind), str(row.id)): int(row.latest) for row in rows})
+        if fresh:
+            await conn.execute(
+                pointers.insert(),
+                [
+                    {
+                        "tenant": tenant,
+                        "kind": str(w.key.kind),
+                        "id": w.key.id,
+                        "latest": retired_numbers.get((str(w.key.kind), w.key.id), 0),
+                        "active": None,
+                        "updated_at": now,
+                    }
+                    for w in fresh
+                ],
+            )
+            for w in fresh:
+                pointer_of[(str(w.key.kind), w.key.id)] = (retired_numbers.get((str(w.key.kind), w.key.id), 0), None)
+                visible_of[(str(w.key.kind), w.key.id)] = 0
+        # SNAPSHOTs: replaced where one exists, inserted elsewhere.
+        snapshots = [w for w in writes if w.snapshot is not None or w.expected_latest is None]
+        have: set[tuple[str, str]] = set()
+        for kind in (Kind.NODE, Kind.WORKFLOW):
+            ids = [w.key.id for w in snapshots if w.key.kind is kind and w.expected_latest is not None]
+            if ids:
+                rows = await conn.execute(
+                    sa.select(definitions.c.id).where(
+                        definitions.c.tenant == tenant,
+                        definitions.c.kind == str(kind),
+                        definitions.c.id.in_(ids),
+                        definitions.c.version == SNAPSHOT,
+                    )
+                )
+                have.update((str(kind), str(row.id)) for row in rows)
+        replaced = [w for w in snapshots if (str(w.key.kind), w.key.id) in have]
+        if replaced:
+            await conn.execute(
+                definitions.update()
+                .where(
+                    definitions.c.tenant == sa.bindparam("b_tenant"),
+                    definitions.c.kind == sa.bindparam("b_kind"),
+                    definitions.c.id == sa.bindparam("b_id"),
+                    definitions.c.version == SNAPSHOT,
+                )
+                .values(body=sa.bindparam("b_body"), updated_at=now),
+                [
+                    {
+                        "b_tenant": tenant,
+                        "b_kind": str(w.key.kind),
+                        "b_id": w.key.id,
+                        "b_body": (w.snapshot or b"{}").decode(),
+                    }
+                    for w in replaced
+                ],
+            )
+        rows_to_insert = [
+            _row(w.key, SNAPSHOT, w.snapshot or b"{}", now)
+            for w in snapshots
+            if (str(w.key.kind), w.key.id) not in have
+        ]
+        # Published versions, in order (a later write of the same key cannot occur: ids are unique per kind).
+        await self._require(conn, [key for w in writes if w.publish is not None for key in w.requires])
+        done: list[BundleWritten] = []
+        moves = []
+        for write in writes:
+            latest, active = pointer_of[(str(write.key.kind), write.key.id)]
+            visible = visible_of[(str(write.key.kind), write.key.id)]
+            published = activated = False
+            if write.publish is not None:
+                latest += 1
+                rows_to_insert.append(_row(write.key, str(latest), write.publish(str(latest)), now))
+                published, visible = True, latest
+                if write.activate_if_none and active is None:
+                    active, activated = latest, True
+            if write.activate and visible > 0 and active != visible:
+                active, activated = visible, True
+            moves.append(
+                {
+                    "b_tenant": tenant,
+                    "b_kind": str(write.key.kind),
+                    "b_id": write.key.id,
+                    "b_latest": latest,
+                    "b_active": active,
+                }
+            )
+            done.append(BundleWritten(write.key, visible, published, activated))
+        if rows_to_insert:
+            await conn.execute(definitions.insert(), rows_to_insert)
+        await conn.execute(
+            pointers.update()
+            .where(
+                pointers.c.tenant == sa.bindparam("b_tenant"),
+                pointers.c.kind == sa.bindparam("b_kind"),
+                pointers.c.id == sa.bindparam("b_id"),
+            )
+            .values(latest=sa.bindparam("b_latest"), active=sa.bindparam("b_active")),
+            moves,
+        )
+        return done
 
     async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
         now = _now()
@@ -536,13 +669,6 @@ class SqlDefinitionStore:
                 updated_at=now,
             )
         )
-
-    @staticmethod
-    async def _has_version(conn: AsyncConnection, key: DefinitionKey, number: int) -> bool:
-        found = await conn.execute(
-            sa.select(definitions.c.version).where(_is(definitions, key), definitions.c.version == str(number))
-        )
-        return found.first() is not None
 
     @staticmethod
     async def _require(conn: AsyncConnection, requires: Sequence[DefinitionKey]) -> None:
