@@ -40,6 +40,7 @@ from drift_schema.api import DisconnectedRequest, Problem, ResumeRequest, StartR
 from drift_schema.context import RunContext
 from drift_schema.nodes import NodeDefinition
 from drift_schema.schedules import ScheduleRequest
+from drift_schema.testrun import RetryRequest, TestRequest
 from drift_schema.workflow import WorkflowDefinition
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("DRIFT_FUZZ_EXAMPLES", "6"))
@@ -97,6 +98,15 @@ def _bounded_gateway_bodies(document: dict[str, Any], hook_url: str) -> None:
         properties = document["components"]["schemas"][name]["properties"]
         properties["syncTimeoutMs"] = {"type": "integer", "minimum": 0, "maximum": MAX_SYNC_TIMEOUT_MS}
         properties["callbackUrl"] = {"enum": [hook_url, *REFUSED_CALLBACKS]}
+    retry = document["components"]["schemas"][f"{BODY_PREFIX}RetryRequest"]["properties"]
+    retry["syncTimeoutMs"] = {"type": "integer", "minimum": 0, "maximum": MAX_SYNC_TIMEOUT_MS}
+    retry["callbackUrl"] = {"enum": [hook_url, *REFUSED_CALLBACKS]}
+    # A test run answers at its end (never sooner than 60 s for a loop): run only the bundled example, with mocks
+    # and selections generated freely (an unknown instance is a 422 before anything runs).
+    test = document["components"]["schemas"][f"{BODY_PREFIX}TestRequest"]["properties"]
+    test["workflow"] = {"enum": [{"id": "hello_approval"}, {"id": "no_such_workflow"}]}
+    test["definition"] = {"type": "null"}
+    test["callbackUrl"] = {"enum": [hook_url]}
 
 
 def _safe_body(hook_url: str) -> Callable[[Any], Any]:
@@ -240,6 +250,8 @@ GATEWAY_BODIES: dict[tuple[str, str], Any] = {
     ("/v3/workflow/{workflow_id}/event/{event}", "post"): Any,
     ("/v3/workflow/{workflow_id}/disconnected-node/execute", "post"): DisconnectedRequest,
     ("/v3/schedules", "post"): ScheduleRequest,
+    ("/v3/workflow/retry/{workflow_id}", "put"): RetryRequest,
+    ("/v3/workflow/test", "post"): TestRequest,
 }
 DSL_KEY = "key-fuzz-dsl"
 GATEWAY_KEY = "key-fuzz-gateway"
