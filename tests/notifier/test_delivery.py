@@ -56,7 +56,14 @@ class Rig:
     consumer: WebhookConsumer
     sender: RecordingSender
 
-    async def publish(self, tenant: str, n: int, url: str, status: WorkflowStatus = WorkflowStatus.COMPLETED) -> None:
+    async def publish(
+        self,
+        tenant: str,
+        n: int,
+        url: str,
+        status: WorkflowStatus = WorkflowStatus.COMPLETED,
+        context: dict[str, object] | None = None,
+    ) -> None:
         for i in range(n):
             workflow_id = f"{tenant}-{i}"
             event = WorkflowEvent(
@@ -66,6 +73,7 @@ class Rig:
                 tenant=tenant,
                 seq=1,
                 callback_url=url,
+                context=context,
             )
             await self.js.publish(f"{self.prefix}.{tenant}.evt.workflow.{workflow_id}", codec.encode(event))
 
@@ -104,7 +112,7 @@ async def test_hanging_receivers_hold_only_their_tenants_share_and_nothing_is_lo
     stop = asyncio.Event()
     async with Gate() as hanging, Gate() as healthy:
         healthy.opened.set()
-        await rig.publish("mallory", 12, hanging.url)
+        await rig.publish("mallory", 12, hanging.url, context={"blob": "x" * 100_000})
         # Events that are no webhook (not a stable state) are acked on the spot and never sent.
         await rig.publish("acme", 3, healthy.url, status=WorkflowStatus.RUNNING)
         await rig.publish("globex", 4, healthy.url)
@@ -114,6 +122,8 @@ async def test_hanging_receivers_hold_only_their_tenants_share_and_nothing_is_lo
             assert hanging.open_now == LIMITS.tenant_concurrency, "mallory used more than its share"
             assert len(hanging.requests) == LIMITS.tenant_concurrency
             assert deferred() > deferred_before, "mallory's events past its backlog were handed back, not held"
+            held = list(rig.consumer.held.values())
+            assert held and all(e.event.context is None and not e.msg.data for e in held), "held events are lean"
 
             hanging.opened.set()
             assert await hanging.wait_until(lambda: len(hanging.requests) >= 12, 30.0), len(hanging.requests)

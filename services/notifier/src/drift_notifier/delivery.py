@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import msgspec
 import structlog
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -259,6 +260,7 @@ class WebhookConsumer:
         if entry is not None:
             # JetStream redelivered an event we still hold (an in-progress ack went missing): answer its
             # newest delivery, attempt it once.
+            msg.data = b""
             entry.msg = msg
             return
         try:
@@ -274,6 +276,9 @@ class WebhookConsumer:
         if self._lanes.held(event.tenant) >= self.limits.tenant_backlog:
             await self._defer(msg, event, seq, deferrals + 1)
             return
+        # Held events keep only what the webhook needs: a run's context can be megabytes, and thousands are held.
+        msg.data = b""
+        event = msgspec.structs.replace(event, context=None, context_omitted=False)
         entry = Held(msg=msg, event=event, seq=seq, deferrals=deferrals)
         self.held[seq] = entry
         held_gauge.set(len(self.held))
@@ -286,7 +291,7 @@ class WebhookConsumer:
             self.deferrals.popitem(last=False)
         delay = min(DEFER_MAX_S, self.defer_base_s * 2 ** (deferrals - 1)) * random.uniform(0.5, 1.0)
         deferred_total.inc()
-        log.info(
+        log.debug(
             "webhook.deferred",
             tenant=event.tenant,
             workflow_id=event.workflow_id,
