@@ -18,6 +18,7 @@ SERVICES = {
     "dispatcher": ("drift-dispatcher", "metrics", 9101),
     "worker": ("drift-worker", "metrics", 9102),
     "notifier": ("drift-notifier", "metrics", 9103),
+    "studio": ("drift-studio", "http", 8300),
 }
 
 Obj = dict[str, Any]

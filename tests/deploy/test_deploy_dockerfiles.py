@@ -159,6 +159,7 @@ def test_dockerfiles_differ_only_by_service() -> None:
         _, port_variable, port = {
             "gateway": (0, "DRIFT_GATEWAY_PORT", 8000),
             "dsl-store": (0, "DRIFT_DSL_STORE_PORT", 8100),
+            "studio": (0, "DRIFT_STUDIO_PORT", 8300),
         }.get(name, (0, "DRIFT_METRICS_PORT", SERVICES[name][2]))
         text = text.replace(port_variable, "PORT_VARIABLE").replace(str(port), "PORT")
         normalised.add(text)

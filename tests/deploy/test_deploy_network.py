@@ -134,7 +134,7 @@ METADATA = internet("169.254.169.254")
 NATS_BOX = Peer(labels={"run": "nats-box", "app.kubernetes.io/part-of": "drift"})
 UNLABELLED_NATS_BOX = Peer(labels={"run": "nats-box"})
 
-DRIFT = ("drift-gateway", "drift-dsl-store", "drift-dispatcher", "drift-worker", "drift-notifier")
+DRIFT = ("drift-gateway", "drift-dsl-store", "drift-dispatcher", "drift-worker", "drift-notifier", "drift-studio")
 # (source workload, destination, port): every connection Drift makes in production.
 REQUIRED = [
     *[(name, "nats", 4222) for name in DRIFT],
@@ -163,6 +163,10 @@ REQUIRED = [
     (PROMETHEUS, "drift-worker", 9102),
     (PROMETHEUS, "drift-notifier", 9103),
     (NATS_BOX, "nats", 4222),
+    ("drift-studio", "drift-gateway", 8000),
+    ("drift-studio", "drift-dsl-store", 8100),
+    (INGRESS, "drift-studio", 8300),
+    (PROMETHEUS, "drift-studio", 8300),
 ]
 # Connections that must stay closed.
 FORBIDDEN = [
@@ -178,6 +182,10 @@ FORBIDDEN = [
     (INGRESS, "drift-worker", 9102),
     (WEBSITE, "drift-dispatcher", 9101),
     (UNLABELLED_NATS_BOX, "nats", 4222),
+    ("drift-studio", "redis-haproxy", 6379),
+    ("drift-studio", DATABASE, 5432),
+    ("drift-studio", TEMPORAL, 7233),
+    ("drift-studio", WEBSITE, 443),
 ]
 
 

@@ -34,7 +34,13 @@ TILT_BUILTINS = (
     "listdir",
 )
 EXTENSIONS = {"ext://restart_process": ("docker_build_with_restart",)}
-EXPECTED_FORWARDS = {"drift-gateway": 8000, "drift-dsl-store": 8100, "temporal": 8233, "jaeger": 16686}
+EXPECTED_FORWARDS = {
+    "drift-gateway": 8000,
+    "drift-dsl-store": 8100,
+    "drift-studio": 8300,
+    "temporal": 8233,
+    "jaeger": 16686,
+}
 
 
 @dataclass
@@ -184,7 +190,7 @@ def test_live_update_syncs_sources_to_where_the_image_has_them(tilt: TiltRun) ->
 
 
 def test_port_forwards_reach_declared_container_ports(tilt: TiltRun, dev: list[Obj]) -> None:
-    """Gateway 8000, dsl-store 8100, Temporal UI 8233 and Jaeger UI 16686 forward to ports their pods declare."""
+    """Gateway 8000, dsl-store 8100, Studio 8300, Temporal UI 8233, Jaeger UI 16686 reach declared ports."""
     forwards: dict[str, list[tuple[int, int]]] = {}
     for resource in tilt.of("k8s_resource"):
         for forward in resource.kwargs.get("port_forwards", []):
