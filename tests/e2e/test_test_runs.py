@@ -281,3 +281,24 @@ async def test_a_child_of_a_test_run_is_a_test_run(
     assert child_run.startswith("test-")
     assert await last_event(platform, "workflow", child_run) is None
     assert api.calls == []
+
+
+async def test_a_long_test_run_keeps_its_trace_across_continue_as_new(gateway: httpx.AsyncClient) -> None:
+    """A loop of 601 visits (past the run's continue-as-new point) answers with every visit in its trace."""
+    states = {
+        "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
+        "again": state(
+            {
+                "type": "BRANCH",
+                "choices": [{"rule": "{% $global.count < 300 %}", "nextNode": "count"}],
+                "defaultNode": "done",
+            }
+        ),
+        "done": success("{% $global.count %}"),
+    }
+    answer = ok(await gateway.post("/v3/workflow/test", json={"definition": definition(states, "count")}))
+    assert answer["workflowStatus"] == "COMPLETED" and answer["disposition"] == 300, answer["errorMessage"]
+    trace = answer["trace"]
+    assert len(trace) == 601 and answer.get("traceOmitted", 0) == 0
+    assert [entry["output"] for entry in trace if entry["instanceName"] == "count"] == list(range(1, 301))
+    assert trace[-1]["instanceName"] == "done"

@@ -12,7 +12,7 @@ import msgspec
 
 from drift_schema.base import Message
 from drift_schema.statuses import WorkflowStatus
-from drift_schema.testrun import TestConfig, TraceEntry
+from drift_schema.testrun import TestConfig, TestTrace, TraceEntry
 from drift_schema.workflow import WorkflowDefinition
 
 WORKFLOW_NAME = "GenericWorkflow"
@@ -52,6 +52,8 @@ class Carry(Message, frozen=True):
     """Set by a retry (contract 8.2): the run announces RUNNING as it starts again."""
     skip_branches: list[str] | None = None
     """A retry from a PARALLEL node: branches that had completed, whose outputs `context` keeps."""
+    test_trace: TestTrace | None = None
+    """A test run's trace so far: it outlives continue-as-new."""
 
 
 DEFAULT_MAX_CONTEXT_BYTES = 1024 * 1024
@@ -109,7 +111,9 @@ class RunSnapshot(Message, frozen=True):
     context: dict[str, Any] = msgspec.field(default_factory=dict)
     seq: int = 0
     trace: list[TraceEntry] | None = None
-    """Test runs only: every node visit, in visit order."""
+    """Test runs only: every node visit, in visit order (the latest `MAX_TRACE_ENTRIES`)."""
+    trace_omitted: int = 0
+    """Test runs only: earlier visits left out of `trace`."""
 
 
 class ResumeInput(Message, frozen=True):

@@ -104,6 +104,20 @@ class TraceEntry(Message, frozen=True):
     error: str | None = None
 
 
+MAX_TRACE_ENTRIES = 1_000
+"""A test run's trace keeps its latest visits up to this many (a long loop must not outgrow Temporal's payloads)."""
+
+
+class TestTrace(Message, frozen=True):
+    """A test run's trace as it is carried across continue-as-new."""
+
+    __test__ = False
+
+    entries: dict[int, TraceEntry] = msgspec.field(default_factory=dict)
+    """Trace entries by visit number."""
+    omitted: int = 0
+
+
 class TestResponse(Message, frozen=True):
     """`POST /v3/workflow/test`'s answer once the run has ended."""
 
@@ -115,6 +129,8 @@ class TestResponse(Message, frozen=True):
     error_message: str | None = None
     context: dict[str, Any] = msgspec.field(default_factory=dict)
     trace: list[TraceEntry] = msgspec.field(default_factory=list)
+    trace_omitted: int = 0
+    """Visits left out of `trace`, the earliest first: it keeps a test run's latest `MAX_TRACE_ENTRIES` visits."""
 
 
 class RetryRequest(Shape, frozen=True):

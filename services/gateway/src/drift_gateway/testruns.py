@@ -267,6 +267,7 @@ def _response(snapshot: RunSnapshot, status: WorkflowStatus, error_message: str 
         error_message=error_message,
         context=snapshot.context,
         trace=snapshot.trace or [],
+        trace_omitted=snapshot.trace_omitted,
     )
 
 

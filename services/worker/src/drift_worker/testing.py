@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from drift_schema import expressions
 from drift_schema.events import NodeEvent
 from drift_schema.nodes import node_type
-from drift_schema.testrun import MockResponse, TestConfig, TraceEntry
+from drift_schema.testrun import MAX_TRACE_ENTRIES, MockResponse, TestConfig, TestTrace, TraceEntry
 from drift_worker.activities import NodeActivities, node_failed
 from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, NODE, EvaluationTimeout
 from drift_worker.model import NodeResult, NodeTask
@@ -51,30 +51,43 @@ class TestMode:
 
     __test__ = False
 
-    def __init__(self, config: TestConfig) -> None:
+    def __init__(self, config: TestConfig, carried: TestTrace | None = None) -> None:
         self.config = config
-        self.entries: dict[int, TraceEntry] = {}
+        self.entries: dict[int, TraceEntry] = dict(carried.entries) if carried else {}
+        self.omitted = carried.omitted if carried else 0
 
     def trace(self) -> list[TraceEntry]:
         return [self.entries[number] for number in sorted(self.entries)]
+
+    def carried(self) -> TestTrace:
+        """The trace, for the run's continue-as-new input."""
+        return TestTrace(entries=self.entries, omitted=self.omitted)
+
+    def _keep(self, number: int, entry: TraceEntry) -> None:
+        self.entries[number] = entry
+        if len(self.entries) > MAX_TRACE_ENTRIES:
+            del self.entries[min(self.entries)]
+            self.omitted += 1
 
     def record(self, events: list[NodeEvent]) -> None:
         """Keep node events as trace entries instead of publishing them."""
         for event in events:
             number = int(event.event_id.rsplit(":n", 1)[-1]) if ":n" in event.event_id else len(self.entries) + 1
-            self.entries[number] = TraceEntry(
+            entry = TraceEntry(
                 instance_name=event.instance_name,
                 node_type=event.node_type,
                 status=event.status,
                 output=event.output,
                 error=event.error,
             )
+            self._keep(number, entry)
 
     def completed(self, visit: Visit, output: Any) -> None:
         """A visit whose activity would have published its own COMPLETED event."""
-        self.entries[visit.number] = TraceEntry(
+        entry = TraceEntry(
             instance_name=visit.instance, node_type=node_type(visit.node), status="COMPLETED", output=output
         )
+        self._keep(visit.number, entry)
 
     async def intercept(self, run: Interpreter, visit: Visit) -> Step | None:
         """The visit's step when the test replaces it; None when the node runs as usual."""

@@ -121,7 +121,7 @@ class GenericWorkflow:
         self.emitting = asyncio.Lock()
         # What a retry of this run needs (contract 8.2), and a test run's replacements (8.3).
         self.checkpoints = Checkpoints(carry.skip_branches if carry else None)
-        self.test = TestMode(run.test) if run.test is not None else None
+        self.test = TestMode(run.test, carry.test_trace if carry else None) if run.test is not None else None
 
     # ----------------------------------------------------------------- run
 
@@ -316,6 +316,7 @@ class GenericWorkflow:
             disposition=self.disposition,
             command_trace=self.command_trace or None,
             descendants=self.descendants,
+            test_trace=self.test.carried() if self.test is not None else None,
         )
         # Everything pinned (definition, children, enums) rides along unchanged.
         workflow.continue_as_new(msgspec.structs.replace(self.run_input, carry=carry))
@@ -528,6 +529,7 @@ class GenericWorkflow:
             context=self.context,
             seq=self.seq,
             trace=self.test.trace() if self.test is not None else None,
+            trace_omitted=self.test.omitted if self.test is not None else 0,
         )
 
     def _event_id(self, kind: str, number: int) -> str:
