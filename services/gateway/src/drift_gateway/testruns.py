@@ -19,7 +19,7 @@ import msgspec
 import structlog
 from litestar.datastructures import State
 from litestar.di import Provide
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -235,7 +235,10 @@ class TestRunner:
         except TimeoutError:
             # Ended here rather than left running: the answer carries the trace so far.
             snapshot = await self._state(handle, workflow_id)
-            await handle.terminate(reason="the test run did not end in time")
+            try:
+                await handle.terminate(reason="the test run did not end in time")
+            except RPCError as error:  # it ended meanwhile, or Temporal's execution timeout will end it
+                log.info("gateway.test_not_terminated", error=error.message)
             return _response(
                 snapshot,
                 WorkflowStatus.TERMINATED,
@@ -253,7 +256,8 @@ class TestRunner:
     async def _state(self, handle: WorkflowHandle[Any, Any], workflow_id: str) -> RunSnapshot:
         try:
             state: RunSnapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
-        except Exception as error:  # the run's state is a courtesy here: the answer is TERMINATED either way
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+            # The run's state is a courtesy here: the answer is TERMINATED either way.
             log.info("gateway.test_state_unanswered", error=str(error))
             return RunSnapshot(workflow_id=workflow_id, workflow_status=WorkflowStatus.TERMINATED)
         return state
