@@ -47,17 +47,32 @@ async def big_outputs(temporal_client: Client, nats_client: NatsClient) -> Async
             yield Runner(temporal_client, task_queue)
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def crowded(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
+    """A worker whose tenants may each have `CROWD` runs running."""
+    task_queue = f"run-crowd-{uuid.uuid4().hex[:8]}"
+    settings = worker_settings(task_queue, tenant_max_running_runs=CROWD)
+    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
+        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
+        async with worker:
+            yield Runner(temporal_client, task_queue)
+
+
+CROWD = 3
+
+
 async def start(
     runner: Runner,
     wf: WorkflowDefinition,
     limits: RunLimits | None = None,
     params: Any = None,
     children: dict[str, WorkflowDefinition] | None = None,
+    tenant: str = TENANT,
 ) -> tuple[str, WorkflowHandle[Any, RunSnapshot]]:
     """Start a run with `limits` pinned, as the dispatcher does from its settings."""
     public = new_id("bound")
     run = RunInput(
-        tenant=TENANT,
+        tenant=tenant,
         workflow_id=public,
         definition=wf,
         context={"params": params, "issueDetail": None, "customer": None, "orderDetails": None, "threadContext": {}},
@@ -68,7 +83,7 @@ async def start(
     handle = await runner.client.start_workflow(
         WORKFLOW_NAME,
         run,
-        id=temporal_id(TENANT, public),
+        id=temporal_id(tenant, public),
         task_queue=runner.task_queue,
         result_type=RunSnapshot,
         execution_timeout=RUN_TIMEOUT,
@@ -205,3 +220,30 @@ async def test_children_that_start_themselves_stay_within_the_descendant_budget(
 
     failed = await tap.wait_for(refused)
     assert "budget allows (10 in all" in failed[0]["error"]
+
+
+HOLDER = definition(
+    {
+        "hold": state({"type": "WAIT", "config": {"waitType": "SCHEDULER_WAIT", "duration": 20}}, "done"),
+        "done": success(),
+    },
+    id="holder",
+)
+
+
+async def test_children_past_the_tenants_running_runs_limit_fail_their_node(crowded: Runner) -> None:
+    """CHILD runs count towards the tenant's running-runs limit as starts do: past it the CHILD node fails
+    with a clear error and no child is started."""
+    spawn = {"type": "CHILD", "childWorkflowId": "holder", "childWorkflowVersion": "ACTIVE", "executionMode": "ASYNC"}
+    names = [f"c{i}" for i in range(CROWD + 2)]
+    wf = definition(
+        {**{n: state(spawn, nxt) for n, nxt in zip(names, [*names[1:], "done"], strict=True)}, "done": success()},
+        start="c0",
+    )
+    tenant = f"crowd{uuid.uuid4().hex[:6]}"
+    _, handle = await start(crowded, wf, children={child_key("holder", "ACTIVE"): HOLDER}, tenant=tenant)
+    snapshot = await result(handle)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message == (f"the tenant has {CROWD} runs running, its limit: the child run was not started")
+    started = [name for name in names if name in snapshot.context]
+    assert 1 <= len(started) < CROWD

@@ -17,11 +17,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
 from drift_runtime.process import run_until_signalled
+from drift_runtime.run_counts import RunLimiter
 from drift_runtime.temporal import connect_temporal
 from drift_worker.activities import Limits, NodeActivities
 from drift_worker.config import Settings
 from drift_worker.evaluator import EvaluatorPool
-from drift_worker.fairness import TenantSlots, default_tenant_slots
+from drift_worker.fairness import TenantRuns, TenantSlots, default_tenant_slots
 from drift_worker.http_activity import HttpActivities, HttpSettings
 from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.testing import testing_activities
@@ -71,7 +72,13 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=[GenericWorkflow],
-        activities=[nodes.evaluate_node, nodes.emit, calls.http_node, *testing_activities(nodes)],
+        activities=[
+            nodes.evaluate_node,
+            nodes.emit,
+            calls.http_node,
+            TenantRuns(RunLimiter(client, settings.tenant_max_running_runs)).allow_child,
+            *testing_activities(nodes),
+        ],
         activity_executor=activity_executor,
         workflow_runner=sandbox_runner(),
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -35,6 +35,8 @@ class Settings:
     node_output_max_bytes: int = 256 * 1024
     # Activities (HTTP calls) one tenant may run at once on this worker; 0: a quarter of max_concurrent_activities.
     tenant_max_activities: int = 0
+    # Running runs per tenant past which a CHILD node fails (the dispatcher refuses starts at the same bound).
+    tenant_max_running_runs: int = 10_000
     # Replicas of the JetStream streams the worker creates when they are missing (the prod overlay sets 3).
     stream_replicas: int = 1
     # Address the health/metrics server binds: 0.0.0.0 in a pod so the kubelet and Prometheus reach it.
@@ -66,6 +68,7 @@ class Settings:
             http_max_redirects=int(env.get("DRIFT_HTTP_MAX_REDIRECTS", "5")),
             node_output_max_bytes=int(env.get("DRIFT_NODE_OUTPUT_MAX_BYTES", str(256 * 1024))),
             tenant_max_activities=int(env.get("DRIFT_WORKER_TENANT_MAX_ACTIVITIES", "0")),
+            tenant_max_running_runs=int(env.get("DRIFT_TENANT_MAX_RUNNING_RUNS", "10000")),
             stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
             bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
             evaluator_processes=int(env.get("DRIFT_EVALUATOR_PROCESSES", str(evaluator.DEFAULT_PROCESSES))),

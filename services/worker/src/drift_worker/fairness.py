@@ -15,9 +15,12 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from drift_worker.model import TENANT_BUSY
+from drift_runtime.messaging import TransientFault
+from drift_runtime.run_counts import RunLimiter
+from drift_worker.model import TENANT_BUSY, TENANT_RUNS_ACTIVITY
 
 DEFAULT_SHARE = 0.25
 """A tenant's share of the worker's activity slots when none is configured."""
@@ -51,3 +54,19 @@ class TenantSlots:
             self.running[tenant] -= 1
             if not self.running[tenant]:
                 del self.running[tenant]
+
+
+class TenantRuns:
+    """The tenant's running-runs limit, as CHILD nodes meet it (the dispatcher applies it to starts)."""
+
+    def __init__(self, limiter: RunLimiter) -> None:
+        self.limiter = limiter
+
+    @activity.defn(name=TENANT_RUNS_ACTIVITY)
+    async def allow_child(self, tenant: str) -> int:
+        """0 when one more run of `tenant` fits its limit (then counted as started); else the limit."""
+        try:
+            allowed = await self.limiter.allows(tenant)
+        except TransientFault as fault:
+            raise ApplicationError(str(fault)) from None  # retried until visibility answers
+        return 0 if allowed else self.limiter.max_running

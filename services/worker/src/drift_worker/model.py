@@ -48,6 +48,8 @@ class EmitBatch(Message, frozen=True):
 
 NODE_FAILED = "NodeFailed"
 """ApplicationError type of a node failure that no retry can fix (an expression, a refused call)."""
+TENANT_RUNS_ACTIVITY = "drift.tenant_runs_allow"
+"""Local activity a CHILD node asks before starting a run: 0 when the tenant may run one more, else its limit."""
 TENANT_BUSY = "TenantBusy"
 """ApplicationError type of an activity refused because its tenant holds its share of the worker's slots:
 the workflow waits and schedules it again (`drift_worker.fairness`)."""

@@ -10,9 +10,11 @@ a SYNC child is terminated with its parent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import CancelledError, ChildWorkflowError, TerminatedError, TimeoutError
 
 from drift_runtime.search_attributes import run_attributes
@@ -21,10 +23,14 @@ from drift_schema.nodes import ChildNode, ExecutionMode, child_key
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.search import KIND_TEST
 from drift_schema.statuses import WorkflowStatus
-from drift_worker.model import NodeResult, NodeTask
+from drift_worker.model import TENANT_RUNS_ACTIVITY, NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
 
 MAX_CHILD_DEPTH = 8
+TENANT_RUNS_PATCH = "tenant-running-runs-bound"
+TENANT_RUNS_TIMEOUT = timedelta(seconds=10)
+# Asking visibility must eventually succeed: while it is away the CHILD node waits.
+TENANT_RUNS_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10))
 """Children of children nest at most this deep: a definition that starts itself cannot run away."""
 
 # What a child inherits from its parent's `$global`, besides its own `params`.
@@ -57,6 +63,18 @@ class Child:
         # Breadth is bounded too: without it two ASYNC CHILD nodes starting their own workflow make
         # 2^8 runs within the depth bound (ten such nodes 10^8).
         descendants = run.take_descendants(definition)
+        # And per tenant: CHILD runs count towards the tenant's running-runs limit, as starts do.
+        # Patched in, so histories recorded before the bound existed replay as they ran.
+        if workflow.patched(TENANT_RUNS_PATCH):
+            limit = await workflow.execute_local_activity(
+                TENANT_RUNS_ACTIVITY,
+                pinned.tenant,
+                result_type=int,
+                start_to_close_timeout=TENANT_RUNS_TIMEOUT,
+                retry_policy=TENANT_RUNS_RETRY,
+            )
+            if limit:
+                raise NodeFailure(f"the tenant has {limit} runs running, its limit: the child run was not started")
         child_id = run.child_workflow_id(visit)
         child = RunInput(
             tenant=pinned.tenant,
