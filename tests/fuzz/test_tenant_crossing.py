@@ -158,11 +158,12 @@ GATEWAY_ROUTES: list[tuple[str, str, dict[str, str], Any]] = [
     ("POST", "/v3/workflow/{id}/event/go", {}, lambda _: {"x": 1}),
     ("POST", "/v3/workflow/{id}/disconnected-node/execute", {}, lambda _: {"node": "greet"}),
     ("DELETE", "/v3/workflow/terminate/{id}", {"reason": "crossing"}, None),
+    ("PUT", "/v3/workflow/retry/{id}", {}, lambda _: {"fromNode": "greet"}),
 ]
 
 
 async def test_another_tenants_runs_answer_like_missing_ones_on_every_route(fuzz_platform: Platform) -> None:
-    """Read, timeline, resume, event, disconnected node, terminate of acme's run by globex: a missing run's 404."""
+    """Every run route (read, timeline, resume, event, disconnected, terminate, retry) on acme's run by globex: 404."""
     async with (
         httpx.AsyncClient(base_url=fuzz_platform.gateway_url, headers=bearer("key-acme"), timeout=60) as acme,
         httpx.AsyncClient(base_url=fuzz_platform.gateway_url, headers=bearer("key-globex"), timeout=60) as globex,
@@ -200,7 +201,7 @@ async def secured_nats(tmp_path: Path) -> AsyncIterator[str]:
 
 TENANTS = st.from_regex(r"\A[A-Za-z0-9_-]{1,12}\Z").filter(lambda name: name != "acme")
 FOREIGN_SUBJECTS = st.one_of(
-    st.tuples(TENANTS, st.sampled_from(["start", "resume", "terminate", "event"])).map(
+    st.tuples(TENANTS, st.sampled_from(["start", "resume", "terminate", "event", "retry"])).map(
         lambda pair: subjects.command(*pair)
     ),
     st.sampled_from(
