@@ -104,6 +104,10 @@ class EvaluationTimeout(Exception):
     """An evaluation ran past its deadline; its process was killed."""
 
 
+class EvaluatorUnavailable(RuntimeError):
+    """No evaluator process could be started (a fault of the worker's host, retried)."""
+
+
 class MemoryBoundExceeded(expressions.ExpressionError):
     """An evaluation allocated past the process's memory bound; its process was replaced."""
 
@@ -434,6 +438,8 @@ class EvaluatorPool:
             if not queue:
                 del self._waiting[tenant]
                 self._turns.remove(tenant)
+            if waiter.done():
+                continue  # cancelled (its deadline passed) but not yet resumed to forget itself
             self._in_use[tenant] += 1
             waiter.set_result(self._idle.pop())
 
@@ -488,7 +494,16 @@ class EvaluatorPool:
                 process = await self._acquire(task.tenant)
         except TimeoutError:
             raise EvaluationTimeout(limit) from None
-        # The evaluation's own deadline starts once it has a process.
+        # The evaluation's own deadline starts once it has a warm process (a replacement may still be starting).
+        try:
+            await process.wait_ready()
+        except (TimeoutError, EOFError):
+            # Not the expression's doing: fail the attempt (retried), not the node.
+            self._release(task.tenant, self._replace(process))
+            raise EvaluatorUnavailable("an evaluator process failed to start") from None
+        except BaseException:
+            self._release(task.tenant, process)
+            raise
         try:
             async with asyncio.timeout(limit / 1000):
                 answer = await process.call(payload)
