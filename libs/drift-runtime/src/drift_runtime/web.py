@@ -315,9 +315,9 @@ class ProblemResponses(ReceiveRoutePlugin):
 
     Litestar 2 has no app- or controller-level `responses`, and would document only each
     handler's success status and a generic 400 `application/json` body that Drift never sends
-    (`_http_exception_handler` answers problem+json). Each operation gets 400, 401, 404, 422 and
-    503 (404 and 400/422 only where it takes input: path parameters or a body), writes add 409,
-    and methods with a body 413; a handler's own `responses` win over these defaults.
+    (`_http_exception_handler` answers problem+json). Each operation gets 400, 401, 422, 431 and
+    503 (query parameters and headers can be refused anywhere), 404 where it takes a path parameter
+    or a body, writes add 409, and methods with a body 413; a handler's own `responses` win.
     """
 
     def receive_route(self, route: BaseRoute) -> None:
@@ -325,9 +325,10 @@ class ProblemResponses(ReceiveRoutePlugin):
             return
         for handler in route.route_handlers:
             methods = set(handler.http_methods)
-            statuses = [401, 431, 503]
+            # Any request can carry a malformed query string or a value that does not validate.
+            statuses = [400, 401, 422, 431, 503]
             if route.path_parameters or methods & _BODIES:
-                statuses += [400, 404, 422]
+                statuses.append(404)
             if methods & _WRITES:
                 statuses.append(409)
             if methods & _BODIES:
