@@ -37,8 +37,8 @@ async def _drift(
     return code, capsys.readouterr().out
 
 
-def _file(tmp_path: Path, body: dict[str, Any]) -> str:
-    path = tmp_path / "case.json"
+def _file(tmp_path: Path, body: dict[str, Any], name: str = "case") -> str:
+    path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(body))
     return str(path)
 
@@ -64,7 +64,7 @@ async def test_drift_test_passes_prints_the_trace_and_fails_on_unmet_expectation
 async def test_drift_test_exit_codes_for_a_failed_run_and_a_refused_request(
     platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A run that does not complete exits 1 unless FAILED is expected; a refused request exits 2."""
+    """A run that does not complete exits 1 unless FAILED is expected; a refused request exits 2; several: the worst."""
     unmocked = {"definition": definition(FLOW, "fetch")}
     code, out = await _drift(["test", _file(tmp_path, unmocked)], platform, monkeypatch, capsys)
     assert code == 1 and "UNMET workflowStatus: expected COMPLETED, got FAILED" in out
@@ -74,6 +74,10 @@ async def test_drift_test_exit_codes_for_a_failed_run_and_a_refused_request(
     refused = {**unmocked, "mocks": {"nope": {"output": 1}}}
     code, out = await _drift(["test", _file(tmp_path, refused)], platform, monkeypatch, capsys)
     assert code == 2 and "/mocks/nope" in out
+    # Several files (a CI job's glob): each runs, the exit code is the worst.
+    files = [_file(tmp_path, expected, "passes"), _file(tmp_path, unmocked, "fails")]
+    code, out = await _drift(["test", *files], platform, monkeypatch, capsys)
+    assert code == 1 and f"PASS {files[0]}" in out and f"FAIL {files[1]}" in out
 
 
 async def test_drift_retry_answers_like_start(

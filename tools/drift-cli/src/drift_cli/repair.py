@@ -1,4 +1,4 @@
-"""`drift retry ID [--from NODE]` and `drift test FILE`: repair a run, test a definition before it ships.
+"""`drift retry ID [--from NODE]` and `drift test FILE...`: repair a run, test a definition before it ships.
 
 A test file holds the request of `POST /v3/workflow/test` plus, optionally, what must hold:
 
@@ -8,7 +8,8 @@ A test file holds the request of `POST /v3/workflow/test` plus, optionally, what
 
 `expect.context` is a subset: every key it names must be there with that value (objects compared
 the same way, recursively). Without `expect.workflowStatus` the run must be `COMPLETED`.
-Exit codes: 0 every expectation holds, 1 one does not, 2 the file or the request was refused.
+Exit codes: 0 every expectation holds, 1 one does not, 2 the file or the request was refused; with
+several files, the worst of theirs.
 """
 
 from __future__ import annotations
@@ -90,43 +91,50 @@ def render(result: TestResponse, out: Any) -> None:
     out.write("\n")
 
 
-def _load(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request, expect) from a test file; SystemExit(2) when it cannot be read."""
+def _load(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """(request, expect) from a test file, or why it cannot be used."""
     try:
         document = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        sys.stderr.write(f"drift test: cannot read {path}: {error}\n")
-        raise SystemExit(EXIT_REFUSED) from None
+        return f"cannot read {path}: {error}"
     if not isinstance(document, dict):
-        sys.stderr.write(f"drift test: {path} must hold a JSON object\n")
-        raise SystemExit(EXIT_REFUSED)
+        return f"{path} must hold a JSON object"
     expect = document.pop("expect", None) or {}
     if not isinstance(expect, dict) or not set(expect) <= EXPECTATIONS:
-        sys.stderr.write(f"drift test: expect may hold {', '.join(sorted(EXPECTATIONS))}\n")
-        raise SystemExit(EXIT_REFUSED)
+        return f"{path}: expect may hold {', '.join(sorted(EXPECTATIONS))}"
     return document, expect
 
 
+async def _test_one(client: DriftClient, path: Path, as_json: bool) -> int:
+    loaded = _load(path)
+    if isinstance(loaded, str):
+        sys.stderr.write(f"drift test: {loaded}\n")
+        return EXIT_REFUSED
+    request, expect = loaded
+    try:
+        result = await client.test(request)
+    except DriftError as error:
+        sys.stderr.write(f"drift test: {path}: the request was refused\n")
+        _print(error.problem)
+        return EXIT_REFUSED
+    if as_json:
+        _print(result)
+    else:
+        render(result, sys.stdout)
+    faults = unmet(expect, result)
+    for fault in faults:
+        sys.stdout.write(f"UNMET {fault}\n")
+    sys.stdout.write(f"{'FAIL' if faults else 'PASS'} {path}\n")
+    return EXIT_FAILED if faults else EXIT_PASSED
+
+
 def _test(args: argparse.Namespace) -> int:
-    request, expect = _load(args.file)
+    """Every file in turn; the exit code is the worst of theirs (refused over failed over passed)."""
 
     async def run() -> int:
         async with DriftClient(_gateway_url(), api_key()) as client:
-            try:
-                result = await client.test(request)
-            except DriftError as error:
-                sys.stderr.write(f"drift test: {args.file}: the request was refused\n")
-                _print(error.problem)
-                return EXIT_REFUSED
-        if args.json:
-            _print(result)
-        else:
-            render(result, sys.stdout)
-        faults = unmet(expect, result)
-        for fault in faults:
-            sys.stdout.write(f"UNMET {fault}\n")
-        sys.stdout.write(f"{'FAIL' if faults else 'PASS'} {args.file}\n")
-        return EXIT_FAILED if faults else EXIT_PASSED
+            codes = [await _test_one(client, path, args.json) for path in args.files]
+        return max(codes)
 
     return asyncio.run(run())
 
@@ -146,7 +154,9 @@ def add_commands(commands: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    test.add_argument("file", type=Path, help="a JSON file: the test request, plus optional 'expect'")
+    test.add_argument(
+        "files", type=Path, nargs="+", metavar="FILE", help="a JSON file: the test request, plus optional 'expect'"
+    )
     test.add_argument("--json", action="store_true", help="print the whole answer as JSON instead of the trace")
     test.set_defaults(handler=_test)
 
