@@ -21,7 +21,15 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from drift_runtime import messaging
 from drift_runtime.auth import bearer_token
-from drift_runtime.web import EXCEPTION_HANDLERS, MAX_BODY_BYTES, NotFound, Unavailable, health_handlers, serve
+from drift_runtime.web import (
+    EXCEPTION_HANDLERS,
+    MAX_BODY_BYTES,
+    DriftProblem,
+    NotFound,
+    Unavailable,
+    health_handlers,
+    serve,
+)
 from drift_schema import subjects
 from drift_schema.ids import is_workflow_id
 from drift_studio.config import Settings
@@ -31,6 +39,16 @@ from drift_studio.static import SECURITY_HEADERS, StaticSite
 log = structlog.get_logger("drift.studio")
 
 _METHODS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.DELETE, HttpMethod.PATCH]
+
+
+class TooManyFeeds(DriftProblem):
+    """The tenant already holds as many live feeds as it may."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})
 
 
 class Session(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -47,6 +65,8 @@ class Services:
         self.proxy = proxy
         self.nats = nats
         self.site = site
+        self.feeds: dict[str, int] = {}
+        """Open live feeds per tenant: one tenant cannot hold the Studio's connections for everyone."""
 
     def tenant_of(self, request: Request[Any, Any, Any]) -> str:
         """The tenant of the request's bearer key; 401 without a known one."""
@@ -85,11 +105,15 @@ async def run_events(request: Request[Any, Any, Any], services: Services, workfl
     await services.proxy.require_run(request, services.settings.gateway_url, workflow_id)
     if services.nats is None or not services.nats.is_connected:
         raise Unavailable("live events are unavailable (NATS); retry shortly")
+    if services.feeds.get(tenant, 0) >= services.settings.max_feeds_per_tenant:
+        raise TooManyFeeds(f"at most {services.settings.max_feeds_per_tenant} live feeds per tenant; close one")
     subscription = await services.nats.subscribe(subjects.run_events(tenant, workflow_id), pending_msgs_limit=4096)
     heartbeat = services.settings.heartbeat_s
-    log.info("studio.live_opened", tenant=tenant, workflow_id=workflow_id)
+    log.info("studio.live_opened", tenant=tenant, workflow_id=workflow_id, open_feeds=services.feeds.get(tenant, 0))
 
     async def events() -> AsyncIterator[bytes]:
+        # Counted from the first byte on: a feed that never starts streaming holds nothing.
+        services.feeds[tenant] = services.feeds.get(tenant, 0) + 1
         try:
             # Subscribed before this is sent: a client that (re)loads the state after `ready` misses nothing.
             yield b"event: ready\ndata: {}\n\n"
@@ -109,6 +133,7 @@ async def run_events(request: Request[Any, Any, Any], services: Services, workfl
                 kind = "node" if ".evt.node." in message.subject else "workflow"
                 yield b"event: " + kind.encode() + b"\ndata: " + msgspec.json.encode(payload) + b"\n\n"
         finally:
+            services.feeds[tenant] -= 1
             await subscription.unsubscribe()
             log.info("studio.live_closed", tenant=tenant, workflow_id=workflow_id)
 

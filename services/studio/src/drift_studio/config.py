@@ -27,6 +27,8 @@ class Settings:
     static_dir: Path = STATIC_DIR
     proxy_timeout_s: float = 65.0
     """Longer than a sync call's default 30 s and a test run's 60 s, so the API answers first."""
+    max_feeds_per_tenant: int = 32
+    """Live feeds one tenant may hold open at once (each is a connection and a NATS subscription)."""
     heartbeat_s: float = 15.0
     """How often an idle live feed sends a comment, so proxies keep the connection open."""
 
