@@ -126,6 +126,29 @@ async def test_outputs_past_the_context_bound_fail_the_node_that_crosses_it(big_
     assert described.status == WorkflowExecutionStatus.COMPLETED
 
 
+async def test_a_loop_of_large_outputs_keeps_each_workflow_task_small(big_outputs: Runner) -> None:
+    """A loop rewriting a 250 KB output 24 times (6 MB of results, over gRPC's 4 MB per workflow task)
+    completes: the run was terminated (GrpcMessageTooLarge) with no status event before."""
+    wf = definition(
+        {
+            "s": script("{% $global.params.blob %}", "n"),
+            "n": script("{% $exists($global.n) ? $global.n + 1 : 1 %}", "again"),
+            "again": state(
+                {
+                    "type": "BRANCH",
+                    "choices": [{"rule": "{% $global.n < 24 %}", "nextNode": "s"}],
+                    "defaultNode": "done",
+                }
+            ),
+            "done": success("{% $string($global.n) %}"),
+        },
+        start="s",
+    )
+    _, handle = await start(big_outputs, wf, params={"blob": BLOB})
+    snapshot = await result(handle, timeout=60)
+    assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "24")
+
+
 async def test_a_loop_that_never_exits_fails_past_its_visit_budget(runner: Runner, tap: EventTap) -> None:
     """A loop with no exit fails with a clear error once the run has made its budget of visits."""
     wf = definition(

@@ -83,6 +83,8 @@ BRANCH_HISTORY_LIMIT = 9_000
 LAST_ERROR_KEY = "lastError"
 # Once a run has spent its visit budget, its failure path may still make this many visits to end cleanly.
 FAILURE_PATH_VISITS = 100
+# Outputs one workflow task may carry before it is ended (its completion is capped at 4 MB by gRPC).
+TASK_OUTPUT_BYTES = 1024 * 1024
 MAX_WORKFLOW_ID = 128
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -99,6 +101,9 @@ class GenericWorkflow:
         self.visits_at_start = self.visits
         # The encoded size of `$global` by top-level key, kept as outputs are written (never re-encoded whole).
         self.context_sizes = {key: _entry_bytes(key, value) for key, value in self.context.items()}
+        # Output bytes produced in the current workflow task (see _keep_task_small).
+        self.task_history_length = 0
+        self.task_output_bytes = 0
         # CHILD runs this run may still cause, itself and through its children (budgets are handed down).
         inherited = run.descendants if run.descendants is not None else run.limits.max_descendants
         self.descendants = carry.descendants if carry and carry.descendants is not None else inherited
@@ -156,7 +161,7 @@ class GenericWorkflow:
             try:
                 step = await self._run_state(current, state)
                 if step.write_output:
-                    self._write_output(current, step.output)
+                    await self._write_output(current, step.output)
             except NodeFailure as failure:
                 current = await self._on_node_failure(current, failure.message)
                 continue
@@ -183,7 +188,7 @@ class GenericWorkflow:
             self.current_node = current
             step = await self._run_state(current, state)
             if step.write_output:
-                self._write_output(current, step.output)
+                await self._write_output(current, step.output)
             if step.final_status == WorkflowStatus.FAILED:
                 raise NodeFailure(step.error_message or f"'{current}' failed")
             if step.final_status is not None:
@@ -237,7 +242,7 @@ class GenericWorkflow:
         await self._finish(WorkflowStatus.FAILED, error=message)
         return None
 
-    def _write_output(self, instance: str, output: Any) -> None:
+    async def _write_output(self, instance: str, output: Any) -> None:
         """Write a visit's output into `$global`; NodeFailure when the context would pass its size bound.
 
         The bound keeps every payload that carries the context (the run's result, its continue-as-new
@@ -253,6 +258,24 @@ class GenericWorkflow:
                 f"over its limit of {limit} bytes"
             )
         self._put(instance, output)
+        await self._keep_task_small(size)
+
+    async def _keep_task_small(self, size: int) -> None:
+        """End the workflow task once the outputs it carries grow large.
+
+        Local activity results (every pure node's output) ride in the workflow task's completion,
+        which gRPC caps at 4 MB: a loop of large outputs inside one task got the run terminated
+        (GrpcMessageTooLarge) with no status event. A 1 ms timer ends the task; the next one starts
+        empty. Deterministic: the history length only changes at task boundaries, in replay too.
+        """
+        length = workflow.info().get_current_history_length()
+        if length != self.task_history_length:
+            self.task_history_length = length
+            self.task_output_bytes = 0
+        self.task_output_bytes += size
+        if self.task_output_bytes > TASK_OUTPUT_BYTES:
+            self.task_output_bytes = 0
+            await workflow.sleep(timedelta(milliseconds=1))
 
     def _put(self, key: str, value: Any) -> None:
         self.context[key] = value
