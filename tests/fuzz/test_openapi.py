@@ -41,7 +41,7 @@ from drift_schema.context import RunContext
 from drift_schema.nodes import NodeDefinition
 from drift_schema.schedules import ScheduleRequest
 from drift_schema.testrun import RetryRequest, TestRequest
-from drift_schema.workflow import WorkflowDefinition
+from drift_schema.workflow import Bundle, WorkflowDefinition
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("DRIFT_FUZZ_EXAMPLES", "6"))
 """Per operation and generation mode (DRIFT_FUZZ_EXAMPLES raises it for a longer run)."""
@@ -243,6 +243,8 @@ DSL_BODIES: dict[tuple[str, str], Any] = {
     ("/workflowDefinition", "put"): WorkflowDefinition,
     ("/enums/{key}", "put"): Any,
     ("/runs/{workflow_id}", "put"): RunContext,
+    ("/workflowDefinition/validate", "post"): WorkflowDefinition,
+    ("/bundle", "post"): Bundle,
 }
 GATEWAY_BODIES: dict[tuple[str, str], Any] = {
     ("/v3/workflow/start", "post"): StartRequest,

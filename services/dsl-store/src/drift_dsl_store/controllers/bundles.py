@@ -34,7 +34,7 @@ class BundleController(Controller):
     @get(
         "/",
         summary="Export workflows with every node and CHILD workflow they refer to, transitively",
-        responses=problem_responses(422),
+        responses=problem_responses(404, 422),
     )
     async def export_bundle(
         self, bundles: Bundles, tenant: Tenant, workflow_ids: WorkflowIds, version: Version = "LATEST"
