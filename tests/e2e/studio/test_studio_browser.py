@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -164,12 +165,33 @@ async def test_answer_a_human_step_in_tasks_and_watch_the_run_complete(page: Any
     await page.get_by_label("timeline").get_by_text("route_decision").wait_for()
 
 
+async def test_terminate_then_retry_a_run_from_its_page(page: Any, platform: Platform) -> None:
+    """A run terminated from its page shows TERMINATED; Retry runs it again from that node, WAITING once more."""
+    run_id = f"studio-retry-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60) as gateway:
+        started = await gateway.post(
+            "/v3/workflow/start",
+            headers={"Authorization": "Bearer key-acme"},
+            json={"workflow": {"id": "hello_approval"}, "workflowId": run_id, "params": {"name": "Bo"}},
+        )
+        assert started.json()["workflowStatus"] == "WAITING"
+    await page.goto(f"/runs/{run_id}?definition=hello_approval")
+    await page.locator(".toolbar .status", has_text="WAITING").wait_for()
+    await page.get_by_role("button", name="Terminate").click()
+    await page.locator(".toolbar .status", has_text="TERMINATED").wait_for()
+    await page.get_by_role("button", name="Retry").click()
+    await page.locator(".toolbar .status", has_text="WAITING").wait_for()
+    await page.locator(".step[data-instance='greet']", has_text="COMPLETED").wait_for()
+
+
 async def test_runs_and_schedules_pages_render(page: Any, screenshots: Path) -> None:
     """The runs list (with its status filters) and the schedules page open for a signed-in person."""
     await page.get_by_role("link", name="Runs", exact=True).click()
     await page.get_by_role("heading", name="Runs").wait_for()
     for status in ("RUNNING", "WAITING", "COMPLETED", "FAILED", "TERMINATED"):
         await page.get_by_label("filters").get_by_text(status, exact=True).wait_for()
+    # The list (GET /v3/workflows) shows the runs the other tests started, newest first.
+    await page.locator("table.list tbody tr").first.wait_for()
     await page.screenshot(path=str(screenshots / "runs.png"))
     await page.get_by_role("link", name="Schedules", exact=True).click()
     await page.get_by_role("heading", name="Schedules").wait_for()
