@@ -116,6 +116,14 @@ async def test_definition_ids_ending_in_a_newline_are_refused_by_the_dsl_store(
         _problem(await attacker_store.get(path, params={"version": "SNAPSHOT"}), 404)
 
 
+async def test_enum_keys_ending_in_a_newline_are_refused(attacker_store: httpx.AsyncClient) -> None:
+    """An enum key (a NATS subject token of its change events) with a final newline answers 422; reads answer 404."""
+    stored = await attacker_store.put("/enums/edge_key%0A", json={"a": 1})
+    _problem(stored, 422)
+    _problem(await attacker_store.get("/enums/edge_key%0A"), 404)
+    _problem(await attacker_store.get("/enums/edge_key"), 404)
+
+
 # -- no 5xx for bad input -------------------------------------------------------------------------
 
 
