@@ -140,7 +140,7 @@ class Platform:
 
     def own_ports(self) -> list[int]:
         """Every port Drift's own servers listen on: embedded servers, services, their metrics ports."""
-        ports = [port for port in (self.gateway_port, self.dsl_store_port) if port is not None]
+        ports = [port for port in (self.gateway_port, self.dsl_store_port, self.studio_port) if port is not None]
         ports += self._metrics_ports
         for server in self.infra.servers:
             for attribute in ("port", "ui_port", "http_port", "metrics_port", "monitor_port"):
