@@ -6,6 +6,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,32 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def source_commit(repo: Path | None = None) -> str:
+    """The commit the figures were measured on, `<sha>` or `<sha> + uncommitted changes in N files`.
+
+    Read from git at run time, so a report can never name a commit other than the one it ran on.
+    """
+    where = repo or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        # git from PATH with fixed arguments: nothing here comes from input.
+        done = subprocess.run(  # noqa: S603
+            ["git", *args],  # noqa: S607
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    sha = git("rev-parse", "HEAD")
+    if not sha:
+        return "unknown (not a git checkout)"
+    changed = [line for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line]
+    return f"{sha} + uncommitted changes in {len(changed)} files" if changed else sha
+
+
 def machine() -> dict[str, str]:
     """What the figures were measured on: CPU model, cores, memory, Python and the key versions."""
     cpu = platform.processor() or platform.machine()
@@ -105,6 +132,7 @@ def machine() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return {
+        "commit": source_commit(),
         "cpu": cpu,
         "cores": str(os.cpu_count()),
         "memory": memory,

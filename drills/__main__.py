@@ -1,5 +1,8 @@
 """`python -m drills [--smoke] [--only NAME ...] [--keep]`: run the drills, print and record the figures.
 
+A full run records into drills/results/full.json and docs/reliability.md; a smoke run
+into .drift/drills/ (not tracked: CI runs it on every submission).
+
 Exits 1 when any invariant failed (a lost, duplicated or stuck run, or any other
 failed check), 2 when the stack could not be started.
 """
@@ -21,7 +24,7 @@ import structlog
 from drift_cli.servers import ServerStartError
 from drills.checks import EventLog, Result
 from drills.loopback import Downstream, WebhookReceiver
-from drills.report import record, render_table, write_doc
+from drills.report import REPO, record, render_table, write_doc
 from drills.scenarios import DRILLS, FULL, SMOKE, Context
 from drills.stack import DrillStack
 
@@ -65,7 +68,9 @@ async def _run(args: argparse.Namespace, home: Path) -> list[Result]:
                 verdict = "ok" if result.ok else "FAILED"
                 print(
                     f"   {verdict}: acked {result.acked}, lost {result.lost}, duplicated {result.duplicated}, "
-                    f"stuck {result.stuck} ({result.seconds:.0f}s) {result.figures}",
+                    f"stuck {result.stuck}, webhook duplicates {result.webhook_duplicates} "
+                    f"(re-deliveries {result.redelivered}), 5xx/timeouts ran once {result.unclear_ran_once} / "
+                    f"never {result.unclear_never_ran} ({result.seconds:.0f}s) {result.figures}",
                     flush=True,
                 )
                 for problem in result.problems[:10]:
@@ -104,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(results))
     print(f"\ntotal {total:.0f}s")
     if not args.only:
-        record("smoke" if args.smoke else "full", results, total)
-        write_doc()
-        print("figures written to docs/reliability.md")
+        mode = "smoke" if args.smoke else "full"
+        command = "./run drill --smoke" if args.smoke else "./run drill"
+        kept = record(mode, results, total, command)
+        report = write_doc(mode)
+        print(f"figures written to {kept.relative_to(REPO)} and {report.relative_to(REPO)}")
     return 0 if results and all(r.ok for r in results) else 1
 
 

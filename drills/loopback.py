@@ -64,6 +64,8 @@ class Delivery:
     webhook_id: str
     body: bytes
     valid_signature: bool
+    seq: str = ""
+    """The `webhook-seq` header ("" when absent)."""
 
 
 class WebhookReceiver(DrillServer):
@@ -75,6 +77,9 @@ class WebhookReceiver(DrillServer):
         self.arrived = 0
         """Requests that reached the receiver (delivered or still being answered)."""
         self.delay_s = delay_s
+        self.refuse: dict[tuple[str, str], int] = {}
+        """(workflowId, workflowStatus) -> how many more attempts to answer 503 (not deliveries)."""
+        self.refused = 0
         self._verifier = Webhook(secret)
 
     @property
@@ -92,7 +97,17 @@ class WebhookReceiver(DrillServer):
             valid = True
         except WebhookVerificationError:
             valid = False
-        self.deliveries.append(Delivery(request.headers.get("webhook-id", ""), request.body, valid))
+        if self.refuse:
+            body = json.loads(request.body)
+            state = (str(body.get("workflowId")), str(body.get("workflowStatus")))
+            if self.refuse.get(state, 0) > 0:
+                self.refuse[state] -= 1
+                self.refused += 1
+                return HttpAnswer(503, b"{}")
+        self.deliveries.append(
+            Delivery(request.headers.get("webhook-id", ""), request.body, valid, request.headers.get("webhook-seq", ""))
+        )
+        await self.notify()
         return HttpAnswer(200, b"{}")
 
     def statuses(self) -> dict[str, set[str]]:

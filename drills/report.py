@@ -1,4 +1,11 @@
-"""The figures of the last full and smoke runs: kept as JSON in drills/results/, rendered into docs/reliability.md."""
+"""The figures of drill runs: kept as JSON and rendered into a Markdown report, every sentence from data.
+
+A full run (`./run drill`) keeps its figures in drills/results/full.json and writes
+docs/reliability.md; a smoke run (`--smoke`, CI) writes both under `.drift/drills/`
+(ignored by git), so that CI never rewrites a tracked file. Each record names the
+commit it ran on. Nothing in the report is pasted: the drills' descriptions come
+from drills/scenarios.py, the figures and the open problems from the record.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +16,48 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import source_commit
 from drills.checks import Result
 from drills.scenarios import DRILLS, FULL, SMOKE
 
+REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results")
-DOC = Path(__file__).parents[1] / "docs" / "reliability.md"
+DOC = REPO / "docs" / "reliability.md"
+SCRATCH = REPO / ".drift" / "drills"
+FINDINGS = "drills/FINDINGS.md"
+
+
+def paths(mode: str) -> tuple[Path, Path]:
+    """(the record, the report) of a `mode` run: tracked for full runs, under .drift/ for smoke runs."""
+    if mode == "full":
+        return RESULTS / "full.json", DOC
+    return SCRATCH / f"{mode}.json", SCRATCH / f"reliability-{mode}.md"
 
 
 def render_table(results: list[Result]) -> str:
     lines = [
-        "| drill | acknowledged | lost | duplicated | stuck | other failures | seconds | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| drill | acknowledged | lost | duplicated | stuck | webhook duplicates | of which re-deliveries "
+        "| 5xx/timeouts: ran once / never | other failures | seconds | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
         other = len(r.problems) - (r.lost + r.duplicated + r.stuck)
         lines.append(
-            f"| {r.name} | {r.acked} | {r.lost} | {r.duplicated} | {r.stuck} | {max(0, other)} | "
+            f"| {r.name} | {r.acked} | {r.lost} | {r.duplicated} | {r.stuck} | {r.webhook_duplicates} | "
+            f"{r.redelivered} | {r.unclear_ran_once} / {r.unclear_never_ran} | {max(0, other)} | "
             f"{r.seconds:.0f} | {'ok' if r.ok else '**FAILED**'} |"
         )
     return "\n".join(lines)
 
 
-def record(mode: str, results: list[Result], total_s: float) -> None:
-    """Keep this run's figures as the last `mode` run."""
-    RESULTS.mkdir(exist_ok=True)
+def record(mode: str, results: list[Result], total_s: float, command: str) -> Path:
+    """Keep this run's figures as the last `mode` run; returns where."""
+    where, _ = paths(mode)
+    where.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "mode": mode,
+        "command": command,
+        "commit": source_commit(REPO),
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "total_s": total_s,
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
@@ -47,6 +70,10 @@ def record(mode: str, results: list[Result], total_s: float) -> None:
                 "lost": r.lost,
                 "duplicated": r.duplicated,
                 "stuck": r.stuck,
+                "webhook_duplicates": r.webhook_duplicates,
+                "redelivered": r.redelivered,
+                "unclear_ran_once": r.unclear_ran_once,
+                "unclear_never_ran": r.unclear_never_ran,
                 "problems": r.problems,
                 "figures": r.figures,
                 "seconds": r.seconds,
@@ -55,12 +82,13 @@ def record(mode: str, results: list[Result], total_s: float) -> None:
             for r in results
         ],
     }
-    (RESULTS / f"{mode}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    where.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return where
 
 
 def _load(mode: str) -> dict[str, Any] | None:
     try:
-        loaded: dict[str, Any] = json.loads((RESULTS / f"{mode}.json").read_text())
+        loaded: dict[str, Any] = json.loads(paths(mode)[0].read_text())
     except (OSError, json.JSONDecodeError):
         return None
     return loaded
@@ -71,6 +99,10 @@ def _as_results(data: dict[str, Any]) -> list[Result]:
     for item in data["results"]:
         result = Result(item["name"], item["fault"], item["acked"], item["runs"], item["lost"], item["duplicated"])
         result.stuck = item["stuck"]
+        result.webhook_duplicates = item.get("webhook_duplicates", 0)
+        result.redelivered = item.get("redelivered", 0)
+        result.unclear_ran_once = item.get("unclear_ran_once", 0)
+        result.unclear_never_ran = item.get("unclear_never_ran", 0)
         result.problems = list(item["problems"])
         result.figures = dict(item["figures"])
         result.seconds = item["seconds"]
@@ -84,70 +116,92 @@ def _figures(value: Any) -> str:
     return str(value)
 
 
-def _run_section(title: str, data: dict[str, Any] | None, command: str) -> list[str]:
-    out = [f"## {title}", ""]
-    if data is None:
-        return [*out, f"Not run yet: `{command}`.", ""]
-    results = _as_results(data)
-    verdict = "every invariant held" if all(r.ok for r in results) else "**some invariants failed**"
-    out += [
-        f"`{command}`, finished {data['finished']} on {data['machine']}: {data['total_s']:.0f} s in all, {verdict}.",
-        "",
-        render_table(results),
-        "",
-    ]
-    return out
-
-
-def write_doc() -> None:
-    """Write docs/reliability.md from the drills' descriptions and the last full and smoke figures."""
-    full, smoke = _load("full"), _load("smoke")
-    by_mode = {"full": {r["name"]: r for r in (full or {}).get("results", [])}}
-    by_mode["smoke"] = {r["name"]: r for r in (smoke or {}).get("results", [])}
-    out = [
+def _preamble(mode: str) -> list[str]:
+    sizes = FULL if mode == "full" else SMOKE
+    return [
         "# Reliability: fault drills",
         "",
-        "<!-- Generated by `./run drill` from drills/results/*.json; edit drills/scenarios.py, not this file. -->",
+        "<!-- Generated by `./run drill` from its record; edit drills/scenarios.py or drills/report.py, "
+        "not this file. -->",
         "",
         "Drift promises that nothing acknowledged is lost when a part fails. The fault drills check that",
         "promise on the real stack: embedded Temporal (dev server on a SQLite file), NATS JetStream (file",
-        "store), Redis (Valkey) and the five services as separate processes, all on 127.0.0.1, started by",
+        "store), Redis (Valkey) and the services as separate processes, all on 127.0.0.1, started by",
         "`drift_cli`'s `InfraStack` and `Platform` in a fresh home. Each drill drives load, injects one",
-        "fault, lets the stack recover, and then counts every acknowledged command against Temporal and the",
-        "event stream:",
+        "fault while work is provably in flight (sync waiters pending in the gateway and commands the",
+        "dispatcher has not acknowledged, counted at the fault and required to be non-zero), lets the stack",
+        "recover, waits until no durable consumer (`dispatcher`, `notifier-states`, `notifier-run-contexts`,",
+        "`notifier-webhooks`) has anything pending or unacknowledged, and then judges every acknowledged",
+        "command from evidence independent of Drift's own events: Temporal (`list` and `describe` of its",
+        "workflow id: status and `commandId` memo compared), the run-context store (status and `seq`), the",
+        "webhooks the receiver got, and the event stream (`seq` 1..n without gaps).",
         "",
         "- **acknowledged**: JetStream acknowledged the publish (PubAck), or the gateway answered 200/202;",
-        "- **lost**: acknowledged, but no run, or a run whose status events have a gap, or a webhook never delivered;",
+        "- **lost**: acknowledged, but no run, a gap in its status events, a webhook never delivered, or a",
+        "  stored stream sequence gone after a NATS restart;",
         "- **duplicated**: more than one Temporal execution or event chain for one command, downstream calls",
-        "  beyond the retry policy, or one `webhook-id` for two different events;",
-        "- **stuck**: a run that did not reach its expected state by the deadline.",
-        "",
-        "The goal is 0 / 0 / 0. Before counting, each drill waits until no command or event is pending or",
-        "unacknowledged in any durable consumer, so a redelivery that arrives late (after the 30 s ack wait)",
-        "is counted too. Drills await events (a tail of the event stream, the loopback servers' requests);",
-        "they poll only the state of other processes (service readiness, consumer state), with deadlines.",
+        "  beyond the retry policy, or one (run, status) delivered under two different `webhook-id`s;",
+        "- **stuck**: Temporal, the run-context store or the events did not show the expected state by the",
+        "  deadline;",
+        "- **webhook duplicates**: every delivery beyond one per (run, status), as a user sees them; **of which",
+        "  re-deliveries**: those repeating a `webhook-id` (at-least-once delivery: receivers deduplicate by",
+        "  `webhook-id`, so these do not fail a drill);",
+        "- **5xx/timeouts**: requests answered with a 5xx or a transport failure (and publishes without a",
+        "  PubAck): each must have run exactly once to its end or never; the column says how many of each.",
         "",
         "Commands:",
         "",
         "```sh",
-        "./run drill                       # every drill, full sizes (figures: 'Last full run')",
-        "./run drill --smoke               # the trimmed set for CI; exits non-zero when an invariant fails",
-        "./run drill --only redis-stop     # some drills (figures not recorded)",
+        "./run drill                       # every drill, full sizes: writes this file and drills/results/full.json",
+        "./run drill --smoke               # the trimmed set for CI: writes under .drift/drills/ (not tracked)",
+        "./run drill --only redis-crash    # some drills (figures not recorded)",
         "./run drill --smoke --keep        # keep the stack's home: service logs under <home>/logs",
         "```",
         "",
-        f"Sizes, full / smoke: {FULL.http_runs} / {SMOKE.http_runs} HTTP runs (worker kill), "
-        f"{FULL.dispatcher_runs} / {SMOKE.dispatcher_runs} starts (dispatcher kill), "
-        f"{FULL.sync_waiters}+{FULL.webhook_runs} / {SMOKE.sync_waiters}+{SMOKE.webhook_runs} sync waiters + "
-        f"webhook runs (notifier kill), NATS down {FULL.nats_outage_s:.0f} / {SMOKE.nats_outage_s:.0f} s, "
-        f"{FULL.redis_calls} / {SMOKE.redis_calls} calls of each kind with Redis down, Temporal down "
-        f"{FULL.temporal_outage_s:.0f} / {SMOKE.temporal_outage_s:.0f} s, {FULL.ambiguous} / {SMOKE.ambiguous} "
-        "ambiguous starts.",
+        f"Sizes of this mode ({mode}): {sizes.http_runs} HTTP runs (worker kill), {sizes.dispatcher_runs} starts "
+        f"(dispatcher kill), {sizes.sync_waiters}+{sizes.webhook_runs} sync waiters + webhook runs (notifier "
+        f"kill), NATS down {sizes.nats_outage_s:.0f} s, {sizes.redis_calls} calls of each kind with Redis down, "
+        f"Temporal down {sizes.temporal_outage_s:.0f} s, {sizes.ambiguous} ambiguous starts, "
+        f"{sizes.pressure_waiters} sync waiters and {sizes.pressure_commands} unacknowledged commands at each "
+        f"fault, load {sizes.load_concurrency} concurrent requests of each kind, {sizes.order_runs} runs "
+        "for webhook order.",
         "",
     ]
-    out += _run_section("Last full run", full, "./run drill")
-    out += _run_section("Last smoke run", smoke, "./run drill --smoke")
+
+
+def _open_problems(results: list[Result]) -> list[str]:
+    """What the last run found still failing, from its record."""
+    out = ["## Open: what the last run found failing", ""]
+    failing = [r for r in results if not r.ok]
+    if not failing:
+        return [*out, "Nothing: every drill of the last run held every invariant.", ""]
+    for r in failing:
+        out.append(
+            f"- `{r.name}`: lost {r.lost}, duplicated {r.duplicated}, stuck {r.stuck}, "
+            f"{len(r.problems)} failed checks; first: {r.problems[0] if r.problems else 'none'}"
+        )
+    return [*out, ""]
+
+
+def render_doc(data: dict[str, Any]) -> str:
+    """The whole report of one recorded run."""
+    mode = data["mode"]
+    results = _as_results(data)
+    verdict = "every invariant held" if all(r.ok for r in results) else "**some invariants failed**"
+    out = _preamble(mode)
+    out += [
+        "## Last run",
+        "",
+        f"`{data.get('command', './run drill')}` on commit `{data.get('commit', 'not recorded')}`, "
+        f"finished {data['finished']} on {data['machine']}: "
+        f"{data['total_s']:.0f} s in all, {verdict}.",
+        "",
+        render_table(results),
+        "",
+    ]
+    out += _open_problems(results)
     out += ["## The drills", ""]
+    by_name = {r.name: r for r in results}
     for index, drill in enumerate(DRILLS, 1):
         out += [
             f"### {index}. {drill.title} (`{drill.name}`)",
@@ -159,69 +213,41 @@ def write_doc() -> None:
             f"**Command.** `./run drill --only {drill.name}` (add `--smoke` for the small size).",
             "",
         ]
-        for mode in ("full", "smoke"):
-            item = by_mode[mode].get(drill.name)
-            if item is None:
-                continue
-            out.append(
-                f"**Last {mode} run**: acknowledged {item['acked']}, lost {item['lost']}, duplicated "
-                f"{item['duplicated']}, stuck {item['stuck']}, {item['seconds']:.0f} s; "
-                f"{'ok' if item['ok'] else '**FAILED**'}."
-            )
-            figures = item["figures"]
-            if figures:
-                out.append("")
-                out += [f"- {name}: {_figures(value)}" for name, value in figures.items()]
-            if item["problems"]:
-                out.append("")
-                out.append(f"Failed checks ({len(item['problems'])}; first ones):")
-                out.append("")
-                out += [f"- {problem}" for problem in item["problems"][:8]]
+        item = by_name.get(drill.name)
+        if item is None:
+            out += ["Not in the last run.", ""]
+            continue
+        out.append(
+            f"**Last run**: acknowledged {item.acked}, lost {item.lost}, duplicated {item.duplicated}, stuck "
+            f"{item.stuck}, webhook duplicates {item.webhook_duplicates} (re-deliveries {item.redelivered}), "
+            f"5xx/timeouts ran once {item.unclear_ran_once} / never {item.unclear_never_ran}, "
+            f"{item.seconds:.0f} s; {'ok' if item.ok else '**FAILED**'}."
+        )
+        if item.figures:
             out.append("")
-    out += _findings()
-    out += _known_gaps()
-    DOC.write_text("\n".join(out).rstrip() + "\n")
-
-
-def _findings() -> list[str]:
-    return [
-        "## What the drills found",
+            out += [f"- {name}: {_figures(value)}" for name, value in item.figures.items()]
+        if item.problems:
+            out += ["", f"Failed checks ({len(item.problems)}; first ones):", ""]
+            out += [f"- {problem}" for problem in item.problems[:8]]
+        out.append("")
+    out += [
+        "## Beyond this report",
         "",
-        "- **Fixed: a lost ack could start a command's run twice** (`services/dispatcher/.../commands.py`,",
-        "  `CommandDispatcher.start`). Starts use `WorkflowIDReusePolicy.ALLOW_DUPLICATE` (a closed run's id",
-        "  may be reused), and the duplicate check (`_started_by`) ran only when Temporal refused the start",
-        "  because the run was still *running*. When a start's ack was lost (dispatcher killed, NATS",
-        "  restarted) and the run had completed before the redelivery, the same command started a second",
-        "  run. Found by `nats-restart` (one command, two executions 30 s apart) and reachable in",
-        "  `dispatcher-kill` and `ambiguous-start`. The dispatcher now asks Temporal first whether the",
-        "  latest run of the id was started by this command (memo `commandId`), on every delivery: after a",
-        "  NATS crash a redelivered message can arrive with `num_delivered` 1.",
-        "- **Open: the gateway answers 503 to sync calls while Redis is down** (`redis-stop`):",
-        "  `services/gateway/.../controllers/workflows.py` `_command` subscribes to the run's Redis channel",
-        "  before publishing and maps any `RedisError` to 503. The issue asks for a degraded answer instead:",
-        "  publish anyway and answer from the run's Temporal state (query) or 202.",
-        "- **Open: the gateway answers 503 right after Redis returns** (`redis-stop`, also seen in",
-        "  `temporal-stop` as 503s to sync starts): its pooled connections to the restarted Redis are dead",
-        "  and the first use of each fails with `Connection closed by server`. `services/gateway/.../app.py`",
-        "  creates the client without retries; `Redis.from_url(..., retry=Retry(ExponentialBackoff(), 3),",
-        "  retry_on_error=[ConnectionError, TimeoutError])` would reconnect transparently.",
-        "- **Observed (within the contract): after a notifier crash most sync waiters answer 202**",
-        "  (`notifier-kill`, full run: 23 of 25). The states the killed notifier had fetched but not",
-        "  acknowledged come back only after the consumer's 30 s ack wait, later than the waiters' 20 s.",
-        "  Storing a state is one Redis script call, so the `notifier-states` consumer could use a much",
-        "  shorter ack wait (a few seconds) and answer most of them with 200.",
+        f"Bugs the drills found and how they were fixed are kept by hand in `{FINDINGS}`.",
+        "What the drills do not cover: one node of each server (no JetStream or Temporal cluster); faults one",
+        "at a time; the only network fault is the ack-losing proxy between the dispatcher and NATS; kill -9",
+        "keeps the page cache, so a power loss is not simulated.",
         "",
     ]
+    return "\n".join(out).rstrip() + "\n"
 
 
-def _known_gaps() -> list[str]:
-    return [
-        "## What the drills do not cover",
-        "",
-        "- One node of each server: no JetStream cluster (replicas, leader loss), no Temporal cluster.",
-        "- Faults one at a time; no network partitions or clock skew (the ack-losing proxy is the only",
-        "  network fault, and only between the dispatcher and NATS).",
-        "- kill -9 of NATS keeps the page cache: a power loss, where JetStream's periodic fsync matters,",
-        "  is not simulated.",
-        "",
-    ]
+def write_doc(mode: str) -> Path:
+    """Write the report of the last recorded `mode` run; returns where."""
+    data = _load(mode)
+    if data is None:
+        raise FileNotFoundError(f"no recorded {mode} run")
+    _, where = paths(mode)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(render_doc(data))
+    return where

@@ -8,6 +8,7 @@ the same port and data directory, so clients reconnect to the same address.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -92,6 +93,18 @@ async def _expected(error: Exception) -> None:
     """NATS client errors while a drill has the server down are expected: the client reconnects."""
 
 
+def _deepest_descendant(pid: int) -> int:
+    """The last process in the chain of first children below `pid` (itself when it has none)."""
+    while True:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return pid
+        if not children:
+            return pid
+        pid = int(children[0])
+
+
 class DrillStack:
     """Temporal, NATS, Redis and the five services in a home of their own, plus clients of each."""
 
@@ -103,6 +116,7 @@ class DrillStack:
         self.platform = Platform(config, secrets, workers=workers, infra=self.infra)
         self.gateway: httpx.AsyncClient | None = None
         self.dsl: httpx.AsyncClient | None = None
+        self.runs: httpx.AsyncClient | None = None
         self.nc: NatsClient | None = None
         self.temporal: TemporalClient | None = None
         self.redis: Redis | None = None
@@ -124,6 +138,13 @@ class DrillStack:
             self.dsl = httpx.AsyncClient(
                 base_url=self.platform.dsl_store_url, headers=headers, timeout=30, trust_env=False
             )
+            # The run-context store as the gateway reads it (service token): evidence the drills compare.
+            self.runs = httpx.AsyncClient(
+                base_url=self.platform.dsl_store_url,
+                headers={"Authorization": f"Bearer {self.platform.secrets.service_token}"},
+                timeout=30,
+                trust_env=False,
+            )
             self.nc = await nats.connect(
                 self.infra.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.25, error_cb=_expected
             )
@@ -143,7 +164,7 @@ class DrillStack:
             raise
 
     async def stop(self) -> None:
-        for client in (self.gateway, self.dsl):
+        for client in (self.gateway, self.dsl, self.runs):
             if client is not None:
                 await client.aclose()
         if self.redis is not None:
@@ -170,6 +191,11 @@ class DrillStack:
     def http(self) -> httpx.AsyncClient:
         assert self.gateway is not None
         return self.gateway
+
+    @property
+    def store(self) -> httpx.AsyncClient:
+        assert self.runs is not None
+        return self.runs
 
     @property
     def js(self) -> JetStreamContext:
@@ -229,6 +255,21 @@ class DrillStack:
         assert process is not None and process.pid is not None
         os.killpg(process.pid, signal.SIGKILL)
         process.wait_stopped(time.monotonic() + 10)
+
+    def crash_server(self, name: str) -> str:
+        """`kill -9` the server's real process (the binary, not a wrapper that started it), then its group.
+
+        Returns what was killed (`<comm> pid <pid>`), for the report.
+        """
+        process = self.server(name).process
+        assert process is not None and process.pid is not None
+        real = _deepest_descendant(process.pid)
+        comm = Path(f"/proc/{real}/comm").read_text().strip() if Path(f"/proc/{real}/comm").exists() else "?"
+        os.kill(real, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # a wrapper left behind would hold the port's parent
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait_stopped(time.monotonic() + 10)
+        return f"{comm} pid {real}"
 
     def stop_server(self, name: str) -> None:
         """Stop an embedded server cleanly (SIGTERM, then SIGKILL after 10 s)."""
