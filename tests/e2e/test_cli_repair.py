@@ -51,14 +51,17 @@ async def test_drift_test_passes_prints_the_trace_and_fails_on_unmet_expectation
         "definition": definition(FLOW, "fetch"),
         "mocks": {"fetch": {"response": {"status": 200, "body": {"name": "Ada"}}}},
     }
-    passing = {**request, "expect": {"disposition": "Hello Ada", "context": {"fetch": "Ada"}}}
+    passing = {
+        **request,
+        "expect": {"disposition": "Hello Ada", "context": {"fetch": "Ada"}, "visits": ["fetch", "greet", "done"]},
+    }
     code, out = await _drift(["test", _file(tmp_path, passing)], platform, monkeypatch, capsys)
     assert code == 0, out
     assert "fetch (HTTP)" in out and "greet (SCRIPT)" in out and "PASS" in out
-    failing = {**request, "expect": {"disposition": "Hello Bob", "context": {"greet": "Hi"}}}
+    failing = {**request, "expect": {"disposition": "Hello Bob", "context": {"greet": "Hi"}, "visits": ["done"]}}
     code, out = await _drift(["test", _file(tmp_path, failing)], platform, monkeypatch, capsys)
     assert code == 1, out
-    assert "UNMET disposition" in out and "UNMET context/greet" in out and "FAIL" in out
+    assert "UNMET disposition" in out and "UNMET context/greet" in out and "UNMET visits" in out and "FAIL" in out
 
 
 async def test_drift_test_exit_codes_for_a_failed_run_and_a_refused_request(

@@ -4,10 +4,12 @@ A test file holds the request of `POST /v3/workflow/test` plus, optionally, what
 
     {"workflow": {"id": "hello_approval"}, "params": {...}, "mocks": {...}, "selections": {...},
      "expect": {"workflowStatus": "COMPLETED", "disposition": "APPROVED",
-                "errorMessage": "text it contains", "context": {"greet": {"text": "Hello"}}}}
+                "errorMessage": "text it contains", "context": {"greet": {"text": "Hello"}},
+                "visits": ["greet", "ask", "route", "done"]}}
 
 `expect.context` is a subset: every key it names must be there with that value (objects compared
-the same way, recursively). Without `expect.workflowStatus` the run must be `COMPLETED`.
+the same way, recursively); `expect.visits` is the exact order of instances the trace visited.
+Without `expect.workflowStatus` the run must be `COMPLETED`.
 Exit codes: 0 every expectation holds, 1 one does not, 2 the file or the request was refused; with
 several files, the worst of theirs.
 """
@@ -28,7 +30,7 @@ from drift_schema.testrun import TestResponse
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
-EXPECTATIONS = frozenset({"workflowStatus", "disposition", "errorMessage", "context"})
+EXPECTATIONS = frozenset({"workflowStatus", "disposition", "errorMessage", "context", "visits"})
 
 
 async def _retry(client: DriftClient, args: argparse.Namespace) -> Any:
@@ -69,6 +71,9 @@ def unmet(expect: dict[str, Any], result: TestResponse) -> list[str]:
         faults.append(f"errorMessage: expected it to contain {expect['errorMessage']!r}, got {result.error_message!r}")
     if "context" in expect:
         faults += [f"context{fault}" for fault in subset_mismatches(expect["context"], result.context)]
+    visits = [entry.instance_name for entry in result.trace]
+    if "visits" in expect and expect["visits"] != visits:
+        faults.append(f"visits: expected {json.dumps(expect['visits'])}, got {json.dumps(visits)}")
     return faults
 
 
