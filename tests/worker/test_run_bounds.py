@@ -149,6 +149,25 @@ async def test_a_loop_of_large_outputs_keeps_each_workflow_task_small(big_output
     assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "24")
 
 
+async def test_a_parallel_of_large_outputs_fails_cleanly(big_outputs: Runner) -> None:
+    """Twenty branches writing 250 KB each at once: the run fails at the context bound instead of being
+    terminated for a workflow task over gRPC's 4 MB (the branches' results ride in one task)."""
+    names = [f"b{i}" for i in range(20)]
+    wf = definition(
+        {
+            "fan": state({"type": "PARALLEL", "branches": names}, "done"),
+            **{name: script("{% $global.params.blob %}", end=True) for name in names},
+            "done": success(),
+        },
+        start="fan",
+    )
+    _, handle = await start(big_outputs, wf, params={"blob": BLOB})
+    snapshot = await result(handle, timeout=60)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message is not None
+    assert "would make the run's context" in snapshot.error_message
+
+
 async def test_a_loop_that_never_exits_fails_past_its_visit_budget(runner: Runner, tap: EventTap) -> None:
     """A loop with no exit fails with a clear error once the run has made its budget of visits."""
     wf = definition(

@@ -83,8 +83,10 @@ BRANCH_HISTORY_LIMIT = 9_000
 LAST_ERROR_KEY = "lastError"
 # Once a run has spent its visit budget, its failure path may still make this many visits to end cleanly.
 FAILURE_PATH_VISITS = 100
-# Outputs one workflow task may carry before it is ended (its completion is capped at 4 MB by gRPC).
+# Outputs one workflow task may carry before it is ended (its completion is capped at 4 MB by gRPC), and
+# evaluations one run has in flight at once: at most 8 more outputs of 256 KiB may land past the mark.
 TASK_OUTPUT_BYTES = 1024 * 1024
+MAX_CONCURRENT_EVALUATIONS = 8
 MAX_WORKFLOW_ID = 128
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -104,6 +106,7 @@ class GenericWorkflow:
         # Output bytes produced in the current workflow task (see _keep_task_small).
         self.task_history_length = 0
         self.task_output_bytes = 0
+        self.evaluations = asyncio.Semaphore(MAX_CONCURRENT_EVALUATIONS)
         # CHILD runs this run may still cause, itself and through its children (budgets are handed down).
         inherited = run.descendants if run.descendants is not None else run.limits.max_descendants
         self.descendants = carry.descendants if carry and carry.descendants is not None else inherited
@@ -161,7 +164,7 @@ class GenericWorkflow:
             try:
                 step = await self._run_state(current, state)
                 if step.write_output:
-                    await self._write_output(current, step.output)
+                    self._write_output(current, step.output)
             except NodeFailure as failure:
                 current = await self._on_node_failure(current, failure.message)
                 continue
@@ -188,7 +191,7 @@ class GenericWorkflow:
             self.current_node = current
             step = await self._run_state(current, state)
             if step.write_output:
-                await self._write_output(current, step.output)
+                self._write_output(current, step.output)
             if step.final_status == WorkflowStatus.FAILED:
                 raise NodeFailure(step.error_message or f"'{current}' failed")
             if step.final_status is not None:
@@ -242,7 +245,7 @@ class GenericWorkflow:
         await self._finish(WorkflowStatus.FAILED, error=message)
         return None
 
-    async def _write_output(self, instance: str, output: Any) -> None:
+    def _write_output(self, instance: str, output: Any) -> None:
         """Write a visit's output into `$global`; NodeFailure when the context would pass its size bound.
 
         The bound keeps every payload that carries the context (the run's result, its continue-as-new
@@ -258,23 +261,27 @@ class GenericWorkflow:
                 f"over its limit of {limit} bytes"
             )
         self._put(instance, output)
-        await self._keep_task_small(size)
 
-    async def _keep_task_small(self, size: int) -> None:
-        """End the workflow task once the outputs it carries grow large.
-
-        Local activity results (every pure node's output) ride in the workflow task's completion,
-        which gRPC caps at 4 MB: a loop of large outputs inside one task got the run terminated
-        (GrpcMessageTooLarge) with no status event. A 1 ms timer ends the task; the next one starts
-        empty. Deterministic: the history length only changes at task boundaries, in replay too.
-        """
+    def _carried(self, size: int) -> None:
+        """Count `size` bytes of local activity results into the current workflow task."""
         length = workflow.info().get_current_history_length()
         if length != self.task_history_length:
             self.task_history_length = length
             self.task_output_bytes = 0
         self.task_output_bytes += size
-        if self.task_output_bytes > TASK_OUTPUT_BYTES:
-            self.task_output_bytes = 0
+
+    async def _task_room(self) -> None:
+        """Wait for the next workflow task while the current one carries over `TASK_OUTPUT_BYTES` of results.
+
+        Local activity results (every pure node's output) ride in the workflow task's completion,
+        which gRPC caps at 4 MB: a loop of large outputs, or a PARALLEL of them, inside one task got
+        the run terminated (GrpcMessageTooLarge) with no status event. A 1 ms timer ends the task.
+        Deterministic: the history length only changes at task boundaries, in replay too.
+        """
+        while True:
+            length = workflow.info().get_current_history_length()
+            if length != self.task_history_length or self.task_output_bytes <= TASK_OUTPUT_BYTES:
+                return
             await workflow.sleep(timedelta(milliseconds=1))
 
     def _put(self, key: str, value: Any) -> None:
@@ -377,9 +384,15 @@ class GenericWorkflow:
             if NODE_KINDS[node_type(visit.node)].announced_by_evaluate:
                 self.test.completed(visit, result.output)
             return result
-        return await workflow.execute_local_activity_method(
-            NodeActivities.evaluate_node, self.task(visit), start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
-        )
+        # A few evaluations at a time, and none once this workflow task carries many outputs: their
+        # results ride in the task's completion, which gRPC caps at 4 MB (see _task_room).
+        async with self.evaluations:
+            await self._task_room()
+            evaluated = await workflow.execute_local_activity_method(
+                NodeActivities.evaluate_node, self.task(visit), start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
+            )
+        self._carried(len(msgspec.json.encode(evaluated.output)))
+        return evaluated
 
     async def wait_for_input(self, visit: Visit, result: NodeResult) -> dict[str, Any]:
         """Go WAITING with the rendered view until a valid resume arrives (one view at a time)."""
