@@ -145,3 +145,20 @@ async def test_a_delete_empties_every_instances_cache(tmp_path: Path, infra: Inf
         # A fresh instance on the same Redis finds no stale version either.
         async with _serving(create_app(settings)) as c:
             assert (await c.get("/workflowDefinition/flow", params={"version": "1"}, headers=ACME)).status_code == 404
+
+
+async def test_a_version_whose_node_was_deleted_cannot_be_activated(client: Client) -> None:
+    """Rolling back to a version that refers to a deleted node answers 422 with its pointer; ACTIVE stays."""
+    await publish_nodes(client, script_node("calc"), success_node(), script_node("calc2"))
+    await _published_flow(client)
+    other = two_step_workflow()
+    other["states"]["first"]["resourceId"] = "calc2"
+    await client.put("/workflowDefinition", json=other, headers=ACME)
+    await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
+    await client.post("/workflowDefinition/flow/activate", params={"version": "2"}, headers=ACME)
+    assert (await client.delete("/nodeDefinition/calc", headers=ACME)).status_code == 204
+    refused = await client.post("/workflowDefinition/flow/activate", params={"version": "1"}, headers=ACME)
+    assert refused.status_code == 422
+    assert [e["pointer"] for e in refused.json()["errors"]] == ["/states/first/resourceId"]
+    active = await client.get("/workflowDefinition/flow", params={"version": "ACTIVE"}, headers=ACME)
+    assert active.json()["version"] == "2"

@@ -369,6 +369,17 @@ class DefinitionService:
             )
         number = int(version)
         key = DefinitionKey(tenant, Kind.WORKFLOW, definition_id)
+        stored = await self.store.get(key, str(number)) if is_definition_id(definition_id) else None
+        if stored is not None:
+            # An older version may refer to nodes deleted since (only SNAPSHOT, LATEST and ACTIVE protect theirs).
+            target = self._load(Kind.WORKFLOW, stored.body)
+            assert isinstance(target, WorkflowDefinition)
+            unresolved = await self._unresolved(tenant, target, await self._published_nodes(tenant, _node_refs(target)))
+            if unresolved:
+                raise Invalid.from_errors(
+                    f"version {number} of workflow definition '{definition_id}' refers to nodes that no longer exist",
+                    list(unresolved.values()),
+                )
         if not await self.store.activate(key, number):
             raise NotFound(f"workflow definition '{definition_id}' has no published version {number}")
         log.info("dsl.activated", kind=str(Kind.WORKFLOW), id=definition_id, version=number)
