@@ -129,3 +129,14 @@ async def test_a_start_past_the_tenants_running_limit_is_rejected_limited(stack:
     await stack.marker(_tenant("acme"))
     for workflow_id in held:
         await stack.client.get_workflow_handle(temporal_id(busy, workflow_id)).terminate("test over")
+
+
+async def test_an_event_name_ending_in_a_newline_is_rejected(stack: Stack) -> None:
+    """An event command whose name is not valid exactly (a final newline) is REJECTED INVALID; the run keeps waiting."""
+    tenant, workflow_id = _tenant("globex"), _id("evt")
+    await stack.command(tenant, "start", {"workflow": {"id": "hold"}, "workflowId": workflow_id})
+    await stack.events.status(tenant, workflow_id, "WAITING")
+    await stack.command(tenant, "event", {"workflowId": workflow_id, "event": "go\n"})
+    event = await stack.events.status(tenant, workflow_id, "REJECTED")
+    assert (event["errorCode"], event["errorMessage"]) == ("INVALID", "event is not a valid event name")
+    await stack.client.get_workflow_handle(temporal_id(tenant, workflow_id)).terminate("test over")

@@ -182,6 +182,8 @@ class CommandDispatcher:
             )
             await self._update(tenant, command.workflow_id, RESUME_UPDATE, update, command_id)
         elif isinstance(command, EventCommand):
+            if not ids.is_event_name(command.event):
+                raise Rejected(RejectionCode.INVALID, "event is not a valid event name")
             event = EventInput(
                 event=command.event, payload=command.payload, command_id=command_id, trace_context=inject_headers()
             )
