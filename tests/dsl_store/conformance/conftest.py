@@ -1,9 +1,12 @@
 """Backends of the storage conformance suite: one throwaway database (or table prefix) per backend per run.
 
-SQLite always runs. PostgreSQL and MariaDB/MySQL run against the servers of this
-machine (`DRIFT_TEST_POSTGRES_URL`, `DRIFT_TEST_MYSQL_URL` override the admin
-URLs below); each gets a fresh database that is dropped afterwards, and the
-backend is skipped, with the reason, only when its server does not answer.
+SQLite always runs. PostgreSQL and MariaDB run on throwaway servers that the suite
+starts itself from this machine's binaries, in a temp directory on a free loopback
+port (`servers.py`), so no system database service is needed; `DRIFT_TEST_POSTGRES_URL`
+and `DRIFT_TEST_MYSQL_URL` point them at an existing server's admin URL instead. Each
+gets a fresh database that is dropped afterwards. A backend is skipped only when its
+binaries are missing (the reason says what to install) or, for a configured URL, when
+the server does not answer; a server that refuses the credentials fails the run.
 HBase runs when `DRIFT_TEST_HBASE_THRIFT` (host:port of a Thrift1 server) is set, else
 in a testcontainer (`HBASE_IMAGE`) where a Docker engine answers, else it is skipped with
 that reason (this machine has no Docker engine: the container path is not exercised here);
@@ -19,20 +22,19 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from conformance.servers import MissingServer, mariadb_server, postgres_server
 from drift_dsl_store.store import DefinitionStore, open_store
 
-POSTGRES_ADMIN_URL = (
-    os.environ.get("DRIFT_TEST_POSTGRES_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
-MYSQL_ADMIN_URL = os.environ.get("DRIFT_TEST_MYSQL_URL") or "mysql+aiomysql://root@127.0.0.1:3306/"
+POSTGRES_ADMIN_URL = os.environ.get("DRIFT_TEST_POSTGRES_URL")
+MYSQL_ADMIN_URL = os.environ.get("DRIFT_TEST_MYSQL_URL")
 HBASE_THRIFT = os.environ.get("DRIFT_TEST_HBASE_THRIFT")
 HBASE_IMAGE = os.environ.get("DRIFT_TEST_HBASE_IMAGE") or "harisekhon/hbase:2.1"
 HBASE_START_TIMEOUT_S = 240.0
@@ -51,13 +53,42 @@ async def _admin(url: str, statement: str) -> None:
         await engine.dispose()
 
 
+def _refused_credentials(error: BaseException) -> bool:
+    """Whether a connection failed on authentication (the server answered), not on reaching it."""
+    text = f"{type(error).__name__} {error} {getattr(error, 'orig', '')!r}".lower()
+    return any(
+        sign in text
+        for sign in ("password authentication failed", "invalidpassword", "authorization", "access denied", "(1045")
+    )
+
+
+@contextmanager
+def _admin_url(configured: str | None, start: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
+    """The configured admin URL, else one of a throwaway server started here (skipped when it cannot be)."""
+    if configured:
+        yield configured
+        return
+    try:
+        server = start()
+        url = server.__enter__()
+    except MissingServer as missing:
+        pytest.skip(str(missing))
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
 @asynccontextmanager
 async def _throwaway_database(admin_url: str, name: str, create: str, drop: str) -> AsyncIterator[str]:
     label = sa.make_url(admin_url).get_backend_name()
+    where = sa.make_url(admin_url).render_as_string()
     try:
         await _admin(admin_url, create)
-    except (OSError, TimeoutError, sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        pytest.skip(f"{label} at {sa.make_url(admin_url).render_as_string()} does not answer: {error}")
+    except (OSError, TimeoutError, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DBAPIError) as error:
+        if _refused_credentials(error):
+            pytest.fail(f"{label} at {where} answered but refused the credentials: {error}")
+        pytest.skip(f"{label} at {where} does not answer: {error}")
     try:
         yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -108,14 +139,17 @@ async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('conformance')) / 'drift.db'}"
     elif backend == "postgresql":
-        async with _throwaway_database(
-            POSTGRES_ADMIN_URL, name, f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-        ) as url:
-            yield url
+        with _admin_url(POSTGRES_ADMIN_URL, postgres_server) as admin:
+            async with _throwaway_database(
+                admin, name, f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            ) as url:
+                yield url
     elif backend == "mariadb":
         create = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
-        async with _throwaway_database(MYSQL_ADMIN_URL, name, create, f"DROP DATABASE IF EXISTS `{name}`") as url:
-            yield url
+        base = Path(tmp_path_factory.mktemp("mariadb"))
+        with _admin_url(MYSQL_ADMIN_URL, lambda: mariadb_server(base)) as admin:
+            async with _throwaway_database(admin, name, create, f"DROP DATABASE IF EXISTS `{name}`") as url:
+                yield url
     elif backend == "hbase-emulated":
         from conformance.fake_hbase import FakeHbaseServer
 
