@@ -20,12 +20,13 @@ import pytest
 import pytest_asyncio
 from nats.aio.msg import Msg
 from support.served import served
+from temporalio.client import WorkflowExecutionStatus
 
 from drift_cli.config import dev_allow_hosts
 from drift_cli.servers import InfraStack, free_port
 from drift_gateway.app import create_app
 from drift_gateway.config import Settings
-from drift_gateway.controllers.workflows import _settled_for
+from drift_gateway.controllers.workflows import _settled_for, closed_in_temporal
 from drift_gateway.limits import Fairness, TenantLimits
 from drift_runtime.auth import ApiKeys
 from drift_runtime.ssrf import Guard, SsrfRefused, parse_hosts
@@ -34,6 +35,7 @@ from drift_schema import ids, subjects
 from drift_schema.api import StartRequest, WorkflowResponse
 from drift_schema.codec import DecodeError, decode
 from drift_schema.events import WorkflowEvent
+from drift_schema.run import RunSnapshot
 from drift_schema.statuses import RejectionCode, WorkflowStatus
 
 ACME = {"Authorization": "Bearer key-acme"}
@@ -275,3 +277,21 @@ async def test_oversized_headers_answer_431_before_authentication(gateway: httpx
         "/v3/workflow/start", json={"workflow": {"id": "x"}}, headers={**ACME, "X-User-Id": "u" * 900_000}
     )
     assert user.status_code == 431, user.text
+
+
+def test_a_run_temporal_closed_reads_failed_unless_it_said_its_own_end() -> None:
+    """A run Temporal timed out, failed or canceled reads FAILED with a reason when its own last word was not final."""
+    waiting = RunSnapshot(workflow_id="r", workflow_status=WorkflowStatus.WAITING, disposition="ASKED", view={"a": 1})
+    for status in (
+        WorkflowExecutionStatus.TIMED_OUT,
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.CANCELED,
+    ):
+        closed = closed_in_temporal(status, waiting)
+        assert closed is not None
+        assert (closed.workflow_status, closed.disposition, closed.view) == (WorkflowStatus.FAILED, None, None)
+        assert closed.error_message
+    done = msgspec.structs.replace(waiting, workflow_status=WorkflowStatus.COMPLETED)
+    assert closed_in_temporal(WorkflowExecutionStatus.FAILED, done) is None
+    assert closed_in_temporal(WorkflowExecutionStatus.RUNNING, waiting) is None
+    assert closed_in_temporal(None, waiting) is None

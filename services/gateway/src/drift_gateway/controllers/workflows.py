@@ -70,6 +70,12 @@ ACCEPTED = {
 COMMAND_RESPONSES = {**ACCEPTED, **problem_responses(429)}
 """Command routes also answer 429: a tenant over its starts per second, open sync calls or concurrent runs."""
 EXISTS_TIMEOUT = timedelta(seconds=2)
+_ENDED_IN_TEMPORAL = {
+    WorkflowExecutionStatus.CANCELED: "the run was canceled in Temporal",
+    WorkflowExecutionStatus.TIMED_OUT: "the run timed out in Temporal",
+    WorkflowExecutionStatus.FAILED: "the run failed in Temporal",
+}
+"""Temporal closes that a run cannot report itself: its last status is not final, and FAILED is the truth."""
 
 
 def _decode(body: bytes, into: type[Any]) -> Any:
@@ -186,6 +192,24 @@ def _settled_for(state: WorkflowResponse, kind: str, command_id: str) -> bool:
     return kind == "start"
 
 
+def closed_in_temporal(status: WorkflowExecutionStatus | None, snapshot: RunSnapshot) -> WorkflowDetail | None:
+    """The run as FAILED when Temporal closed it (timed out, failed, canceled) before it could say so itself.
+
+    A WAITING or RUNNING answer would promise a resume that can no longer happen; None when the
+    run's own status stands (it is final, or Temporal has not closed the run that way).
+    """
+    ended = _ENDED_IN_TEMPORAL.get(status) if status is not None else None
+    if ended is None or snapshot.workflow_status.is_final:
+        return None
+    return WorkflowDetail(
+        workflow_id=snapshot.workflow_id,
+        workflow_status=WorkflowStatus.FAILED,
+        current_node=snapshot.current_node,
+        error_message=snapshot.error_message or ended,
+        context=snapshot.context,
+    )
+
+
 class WorkflowController(Controller):
     path = "/v3/workflow"
     tags = ["runtime"]
@@ -268,6 +292,9 @@ class WorkflowController(Controller):
                 return kept
             return WorkflowDetail(**msgspec.structs.asdict(response_of(stored)))
         terminated = description.status == WorkflowExecutionStatus.TERMINATED
+        closed = closed_in_temporal(description.status, snapshot)
+        if closed is not None:
+            return closed
         return WorkflowDetail(
             workflow_id=snapshot.workflow_id,
             # A terminated run never saw its own end: Temporal's word is final.
