@@ -26,11 +26,9 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
-from temporalio.converter import decode_typed_search_attributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Invalid, Unavailable
-from drift_runtime.search_attributes import keyword
 from drift_schema import codec, redis_keys, search
 from drift_schema.api import ProblemError
 from drift_schema.run import public_id
@@ -146,6 +144,23 @@ async def _current_nodes(redis: Redis, tenant: str, workflow_ids: list[str]) -> 
     return nodes
 
 
+def _keyword(info: WorkflowExecutionInfo, name: str) -> str | None:
+    """One Keyword attribute of a listed execution (its payload is the JSON string)."""
+    payload = info.search_attributes.indexed_fields.get(name)
+    if payload is None:
+        return None
+    try:
+        value = msgspec.json.decode(payload.data)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _status_of(info: WorkflowExecutionInfo) -> WorkflowStatus:
+    return search.summary_status(_keyword(info, search.STATUS), _EXECUTION_STATUS.get(info.status, "Running"))
+
+
+_RETRIABLE = frozenset({WorkflowStatus.FAILED, WorkflowStatus.TERMINATED})
 _RETRIED_STATUSES = frozenset(
     {
         WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED,
@@ -162,7 +177,14 @@ async def _superseded(temporal: Client, executions: Sequence[WorkflowExecutionIn
     cannot be re-tagged once closed), so one more query per page finds the latest execution of each
     closed run on it, and the older ones are left out.
     """
-    closed = sorted({info.execution.workflow_id for info in executions if info.status in _RETRIED_STATUSES})
+    # Only a FAILED or TERMINATED run can be retried: a page of completed runs costs no second query.
+    closed = sorted(
+        {
+            info.execution.workflow_id
+            for info in executions
+            if info.status in _RETRIED_STATUSES and _status_of(info) in _RETRIABLE
+        }
+    )
     if not closed:
         return set()
     ids = ", ".join(f"'{workflow_id}'" for workflow_id in closed if _TEMPORAL_ID.match(workflow_id))
@@ -220,16 +242,12 @@ async def list_runs(
         if owner != tenant or workflow_id in seen:
             continue
         seen.add(workflow_id)
-        attributes = decode_typed_search_attributes(info.search_attributes)
-        status = search.summary_status(
-            keyword(attributes, search.STATUS), _EXECUTION_STATUS.get(info.status, "Running")
-        )
         summaries.append(
             search.RunSummary(
                 workflow_id=workflow_id,
-                workflow_status=status,
-                definition_id=keyword(attributes, search.DEFINITION_ID),
-                definition_version=keyword(attributes, search.DEFINITION_VERSION) or None,
+                workflow_status=_status_of(info),
+                definition_id=_keyword(info, search.DEFINITION_ID),
+                definition_version=_keyword(info, search.DEFINITION_VERSION) or None,
                 started_at=_iso(info, closed=False),
                 closed_at=_iso(info, closed=True),
             )
