@@ -16,7 +16,7 @@ which keeps the context of the run's last stored state.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -39,6 +39,7 @@ log = structlog.get_logger("drift.notifier")
 
 TENANT_HEADER = "X-Drift-Tenant"
 TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+QUERY_TIMEOUT = timedelta(seconds=5)
 # Answers that a later attempt can change; any other 4xx means the write itself is wrong.
 RETRIED_CLIENT_ERRORS = frozenset({401, 403, 408, 409, 425, 429})
 
@@ -133,7 +134,9 @@ class RunContextWriter:
             raise TransientFault("the context was left out of the event and no Temporal client is configured")
         handle = self.temporal.get_workflow_handle(temporal_id(event.tenant, event.workflow_id))
         try:
-            snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot)
+            # Bounded: a run whose worker is gone leaves a query waiting on the server, and every such wait
+            # holds one of the consumer's slots that other runs' writes (a TERMINATED copy) queue for.
+            snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 log.warning("notifier.run_context_unqueryable", tenant=event.tenant, workflow_id=event.workflow_id)
