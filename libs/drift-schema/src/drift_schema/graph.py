@@ -9,6 +9,7 @@ import msgspec
 from drift_schema.api import ProblemError
 from drift_schema.expressions import syntax_errors
 from drift_schema.nodes import BranchNode, FailureNode, NodeBase, ParallelNode, SuccessNode
+from drift_schema.nodes.timing import timing_faults
 from drift_schema.run import DEFAULT_MAX_BRANCHES
 from drift_schema.workflow import State, WorkflowDefinition
 
@@ -30,6 +31,11 @@ def node_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
 
 def bounds_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
     """Bounds a node breaks before it ever runs (a run would fail the node at the same bound)."""
+    timing = [ProblemError(pointer=where, message=message) for where, message in timing_faults(node, pointer)]
+    return timing + _parallel_bounds(node, pointer)
+
+
+def _parallel_bounds(node: NodeBase, pointer: str) -> list[ProblemError]:
     if isinstance(node, ParallelNode) and len(node.branches) > DEFAULT_MAX_BRANCHES:
         return [
             ProblemError(

@@ -88,6 +88,7 @@ FAILURE_PATH_VISITS = 100
 TASK_OUTPUT_BYTES = 1024 * 1024
 MAX_CONCURRENT_EVALUATIONS = 8
 MAX_WORKFLOW_ID = 128
+CANCELLED_RUN_PATCH = "cancelled-run-announced"
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -141,7 +142,15 @@ class GenericWorkflow:
         if start is None:
             await self._finish(WorkflowStatus.FAILED, error="the workflow definition has no startNode")
         else:
-            await self._walk_main(start)
+            try:
+                await self._walk_main(start)
+            except BaseException as error:
+                # Cancelled (a SYNC CHILD node whose timeoutMs passed): announce the end, then end as cancelled.
+                # Patched in, so histories of cancelled runs recorded before this replay as they ran.
+                if not is_cancelled_exception(error) or not workflow.patched(CANCELLED_RUN_PATCH):
+                    raise
+                await self._finish(WorkflowStatus.TERMINATED, error="cancelled by its parent run")
+                raise
         if not self.status.is_final:
             await self._finish(WorkflowStatus.COMPLETED)
         await self._post_completion()
@@ -394,8 +403,11 @@ class GenericWorkflow:
         self._carried(len(msgspec.json.encode(evaluated.output)))
         return evaluated
 
-    async def wait_for_input(self, visit: Visit, result: NodeResult) -> dict[str, Any]:
-        """Go WAITING with the rendered view until a valid resume arrives (one view at a time)."""
+    async def wait_for_input(self, visit: Visit, result: NodeResult, timeout_ms: int | None = None) -> dict[str, Any]:
+        """Go WAITING with the rendered view until a valid resume arrives (one view at a time).
+
+        NodeFailure when `timeout_ms` passes first (counted from when this view is shown).
+        """
         if self.test is not None:
             return self.test.selections(visit, result.view)
         await workflow.wait_condition(lambda: self.awaiting_input is None)
@@ -403,10 +415,13 @@ class GenericWorkflow:
         self.view = result.view
         self.disposition = result.disposition
         try:
-            await self._hold(visit, WorkflowStatus.WAITING, lambda: self.pending_resume is not None, None)
+            limit = timedelta(milliseconds=timeout_ms) if timeout_ms is not None else None
+            answered = await self._hold(visit, WorkflowStatus.WAITING, lambda: self.pending_resume is not None, limit)
         finally:
             self.awaiting_input = None
             self.view = None
+        if not answered:
+            raise NodeFailure(f"nobody answered within timeoutMs ({timeout_ms} ms)")
         resume = self.pending_resume
         assert resume is not None
         self.pending_resume = None

@@ -87,8 +87,11 @@ class Interpreter(Protocol):
         """Evaluate the node's expressions in a local activity (one history marker)."""
         ...
 
-    async def wait_for_input(self, visit: Visit, result: NodeResult) -> dict[str, Any]:
-        """Go WAITING with the rendered view until a valid resume arrives; answer its selections."""
+    async def wait_for_input(self, visit: Visit, result: NodeResult, timeout_ms: int | None = None) -> dict[str, Any]:
+        """Go WAITING with the rendered view until a valid resume arrives; answer its selections.
+
+        NodeFailure when `timeout_ms` passes first.
+        """
         ...
 
     async def wait_for_event(self, visit: Visit, event: str, timeout_seconds: float | None) -> Any:

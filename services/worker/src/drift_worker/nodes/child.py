@@ -9,6 +9,7 @@ a SYNC child is terminated with its parent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -28,6 +29,7 @@ from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, rende
 
 MAX_CHILD_DEPTH = 8
 TENANT_RUNS_PATCH = "tenant-running-runs-bound"
+CHILD_TIMEOUT_PATCH = "child-timeout"
 TENANT_RUNS_TIMEOUT = timedelta(seconds=10)
 # Asking visibility must eventually succeed: while it is away the CHILD node waits.
 TENANT_RUNS_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10))
@@ -111,7 +113,7 @@ class Child:
         output: dict[str, Any] = {"workflowId": child_id}
         if mode == ExecutionMode.SYNC:
             try:
-                snapshot = await handle
+                snapshot = await _within(handle, child_id, node.timeout_ms)
             except ChildWorkflowError as error:
                 raise NodeFailure(f"child workflow '{child_id}' {_outcome(error)}") from None
             if snapshot.workflow_status != WorkflowStatus.COMPLETED:
@@ -124,6 +126,28 @@ class Child:
             }
         await run.completed(visit, output)
         return Step(next_node=visit.next_node, output=output)
+
+
+async def _within(
+    handle: workflow.ChildWorkflowHandle[Any, RunSnapshot], child_id: str, timeout_ms: int | None
+) -> RunSnapshot:
+    """The SYNC child's result; past `timeout_ms` the child is cancelled (it announces TERMINATED) and the node fails.
+
+    Patched in, so histories of SYNC children recorded while `timeoutMs` was ignored replay as they ran.
+    """
+    if timeout_ms is None or not workflow.patched(CHILD_TIMEOUT_PATCH):
+        return await handle
+    try:
+        done, _ = await workflow.wait([handle], timeout=timeout_ms / 1000)
+    except asyncio.CancelledError:
+        handle.cancel()  # this visit is itself cancelled (a failed PARALLEL sibling): take the child down too
+        raise
+    if not done:
+        handle.cancel()
+        # Wait for the child to acknowledge, so it has announced its end before the parent moves on.
+        await asyncio.gather(handle, return_exceptions=True)
+        raise NodeFailure(f"child workflow '{child_id}' did not finish within timeoutMs ({timeout_ms} ms): cancelled")
+    return await handle
 
 
 def _outcome(error: ChildWorkflowError) -> str:

@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
+from temporalio import workflow
 
 from drift_schema import expressions
 from drift_schema.nodes import InstructionNode
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, Step, Visit, render_field
+
+INSTRUCTION_TIMEOUT_PATCH = "instruction-timeout"
 
 
 class SelectionError(ValueError):
@@ -78,7 +81,13 @@ class Instruction:
 
     async def execute(self, run: Interpreter, visit: Visit) -> Step:
         result = await run.evaluate(visit)
-        selections = await run.wait_for_input(visit, result)
+        # timeoutMs bounds the wait for a person (a human step with a deadline); patched in, so histories of
+        # INSTRUCTION nodes recorded while it was ignored replay as they ran.
+        node = visit.node
+        timeout = (
+            node.timeout_ms if node.timeout_ms is not None and workflow.patched(INSTRUCTION_TIMEOUT_PATCH) else None
+        )
+        selections = await run.wait_for_input(visit, result, timeout)
         output = {"selectedOptions": selections}
         await run.completed(visit, output)
         return Step(next_node=visit.next_node, output=output, disposition=result.disposition)

@@ -18,6 +18,8 @@ from drift_schema.nodes import AbsoluteWait, OnEventWait, SchedulerWait, WaitNod
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
 
+WAIT_TIMEOUT_PATCH = "wait-timeout"
+
 
 def parse_instant(value: Any) -> datetime:
     """An RFC 3339 timestamp as an aware datetime; one without an offset is taken as UTC."""
@@ -58,19 +60,43 @@ class Wait:
         assert isinstance(node, WaitNode)
         config = node.config
         output: Any
+        # A `timeoutMs` shorter than the wait fails the node once it passes (patched in: histories recorded
+        # while WAIT ignored timeoutMs replay as they ran).
+        limit = node.timeout_ms / 1000 if node.timeout_ms is not None and workflow.patched(WAIT_TIMEOUT_PATCH) else None
         if isinstance(config, SchedulerWait):
-            await run.sleep(visit, config.duration)
+            await self._sleep(run, visit, config.duration, limit)
             output = {"waitedSeconds": config.duration}
         elif isinstance(config, AbsoluteWait):
             until = await self._instant(run, visit, config)
-            await run.sleep(visit, (until - workflow.now()).total_seconds())
+            await self._sleep(run, visit, (until - workflow.now()).total_seconds(), limit)
             output = {"until": iso(until)}
         elif isinstance(config, OnEventWait):
-            output = await run.wait_for_event(visit, config.event, config.timeout_seconds)
+            timeout = config.timeout_seconds
+            if limit is not None and (timeout is None or limit < timeout):
+                try:
+                    output = await run.wait_for_event(visit, config.event, limit)
+                except NodeFailure:
+                    raise NodeFailure(
+                        f"event '{config.event}' did not arrive within timeoutMs ({node.timeout_ms} ms)"
+                    ) from None
+            else:
+                output = await run.wait_for_event(visit, config.event, timeout)
         else:  # pragma: no cover - the union is closed
             raise NodeFailure(f"unknown wait type {type(config).__name__}")
         await run.completed(visit, output)
         return Step(next_node=visit.next_node, output=output)
+
+    async def _sleep(self, run: Interpreter, visit: Visit, seconds: float, limit: float | None) -> None:
+        """Sleep `seconds`; NodeFailure after `limit` seconds when the wait is longer than that."""
+        if limit is None or seconds <= limit:
+            await run.sleep(visit, seconds)
+            return
+        await run.sleep(visit, limit)
+        node = visit.node
+        raise NodeFailure(
+            f"the wait of {seconds:g} seconds is longer than its timeoutMs ({node.timeout_ms} ms): "
+            f"failed after {limit:g} seconds"
+        )
 
     async def _instant(self, run: Interpreter, visit: Visit, config: AbsoluteWait) -> datetime:
         if expressions.is_expression(config.timestamp):
