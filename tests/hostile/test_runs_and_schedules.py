@@ -44,9 +44,9 @@ async def test_the_attacker_never_lists_the_victims_runs(
     mine = [f"victim-listed-{uuid.uuid4().hex[:8]}-{n}" for n in range(2)]
     for workflow_id in mine:
         await ordinary_run(victim, workflow_id)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15  # the listing must settle before absence means anything
     while {run["workflowId"] for run in await _all_runs(victim, definitionId="ordinary")} < set(mine):
-        assert time.monotonic() < deadline, "the victim's runs were not listed within 5 s"
+        assert time.monotonic() < deadline, "the victim's runs were not listed"
         await asyncio.sleep(0.1)
 
     seen = {run["workflowId"] for run in await _all_runs(attacker)}
