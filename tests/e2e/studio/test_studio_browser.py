@@ -83,6 +83,10 @@ async def test_design_publish_and_run_a_workflow_without_typing_json(
 ) -> None:
     """From an empty canvas: a SCRIPT then a SUCCESS, published (so ACTIVE), run; its nodes show COMPLETED."""
     workflow = f"studio_sum_{uuid.uuid4().hex[:6]}"
+    # The definitions list (GET /workflowDefinition): the examples, with their active versions.
+    example = page.locator("table.list tr", has=page.get_by_role("link", name="hello_approval", exact=True))
+    await example.wait_for()
+    assert "1" in await example.locator("td").nth(1).inner_text()
     await page.screenshot(path=str(screenshots / "definitions.png"))
     await page.get_by_label("Workflow id").fill(workflow)
     await page.get_by_role("button", name="Open or create").click()
@@ -140,9 +144,13 @@ async def test_a_server_validation_error_lands_on_its_node_and_field(page: Any) 
 async def test_answer_a_human_step_in_tasks_and_watch_the_run_complete(page: Any, screenshots: Path) -> None:
     """hello_approval waits on a person; its task is a form with the options as choices; Approve completes the run."""
     run_id = f"studio-hello-{uuid.uuid4().hex[:6]}"
-    await page.goto("/workflows/hello_approval")
+    await page.get_by_role("link", name="hello_approval", exact=True).click()
     for name in ("greet", "ask_approval", "route_decision", "approved", "rejected"):
         await page.locator(f".step[data-instance='{name}']").wait_for()
+    # Branch and failure edges carry their labels.
+    for label in ("otherwise", "on failure"):
+        await page.locator(".react-flow__edge-text", has_text=label).first.wait_for(state="attached")
+    await page.screenshot(path=str(screenshots / "designer-example.png"))
     await page.get_by_role("tab", name="Run").click()
     await page.get_by_label("Run id (optional)").fill(run_id)
     await _type_code(page, "params", '{"name": "Ada"}')

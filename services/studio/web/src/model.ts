@@ -90,6 +90,7 @@ export function edgesOf(def: WorkflowDefinition, library: Record<string, NodeDef
       const type = typeOf(state, library);
       if (name === failure || type === "SUCCESS" || type === "FAILURE" || (state.end && !state.nextNode)) continue;
       if (!reached.has(name) && name !== def.startNode) continue; // disconnected states never run in the flow
+      if (edges.some((e) => e.source === name && e.target === failure)) continue; // already drawn, with its own label
       edges.push({ id: `failure:${name}:${failure}`, source: name, target: failure, kind: "failure", label: "on failure" });
     }
   }
