@@ -91,13 +91,17 @@ async def test_platform_gives_every_service_the_drift_environment(
             "DRIFT_DSL_STORE_PORT": str(config.dsl_store_port),
             "DRIFT_DSL_STORE_URL": f"http://127.0.0.1:{config.dsl_store_port}",
             "DRIFT_WEBHOOK_SECRET": secrets.webhook_secret,
-            "DRIFT_HTTP_ALLOW_HOSTS": "localhost,127.0.0.1,::1",
             "DRIFT_LOG_FORMAT": "console",
         }
+        # The dev hosts, then every port of Drift's own servers taken back (`!<port>`).
+        own = {f"!{port}" for port in platform.own_ports()}
+        assert {str(config.gateway_port), str(config.dsl_store_port)} <= {entry[1:] for entry in own}
         metrics_ports = set()
         for name, recorded in envs.items():
             for env in recorded:
                 assert {k: env.get(k) for k in expected} == expected, name
+                hosts, *denied = env["DRIFT_HTTP_ALLOW_HOSTS"].split(",!")
+                assert hosts == "localhost,127.0.0.1,::1" and {f"!{port}" for port in denied} == own, name
                 assert json.loads(env["DRIFT_API_KEYS"]) == secrets.api_keys
                 if name in ("gateway", "dsl-store"):
                     assert "DRIFT_METRICS_PORT" not in env
