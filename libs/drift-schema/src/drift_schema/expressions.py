@@ -83,6 +83,8 @@ def _regex_engine(pattern: str, flags: RegexFlags) -> regex.Re2Pattern:
     try:
         return regex.compile_regex(pattern, flags, _max_string)
     except regex.RegexError as error:
+        # `$eval` turns any error of its inner parse into a bare D3120: keep the reason for that message.
+        _limits.regex_refusal = str(error)
         raise ExpressionError(str(error)) from None
 
 
@@ -255,10 +257,15 @@ def evaluate(value: Any, bindings: Mapping[str, Any], bounds: Bounds = DEFAULT_B
     _bound_ranges(frame, bounds.max_range, bounds.max_string)
     outer = getattr(_limits, "max_string", None)
     _limits.max_string = bounds.max_string
+    _limits.regex_refusal = None
     try:
         return _plain(expression.evaluate(None, frame))
     except JException as error:
-        raise ExpressionError(str(error), position=error.location, code=error.error) from None
+        message = str(error)
+        refusal = getattr(_limits, "regex_refusal", None)
+        if error.error == "D3120" and refusal:
+            message = f"{message}: {refusal}"
+        raise ExpressionError(message, position=error.location, code=error.error) from None
     except regex.RegexError as error:
         raise ExpressionError(str(error)) from None
     except RecursionError:

@@ -21,6 +21,7 @@ from drift_schema.nodes import node_type
 from drift_worker.evaluator import (
     NODE,
     EvaluationTimeout,
+    EvaluatorBusy,
     EvaluatorPool,
 )
 from drift_worker.model import NODE_FAILED, EmitBatch, NodeResult, NodeTask
@@ -123,6 +124,11 @@ class NodeActivities:
             result = await self.pool.evaluate(NODE, task, self.bounds_for(task), self.limits.max_output_bytes, limit_ms)
         except expressions.ExpressionError as error:
             raise node_failed(error.message) from None
+        except EvaluatorBusy as busy:
+            raise node_failed(
+                f"evaluating '{task.instance}' waited {busy.args[0]} ms for an evaluator: "
+                "this tenant's share of the evaluators stayed busy"
+            ) from None
         except EvaluationTimeout as timeout:
             # Several expressions, each within its bound, may still add up past the node's time limit.
             raise node_failed(

@@ -48,6 +48,9 @@ DEFAULT_MEMORY_MIB = 512
 DEFAULT_TENANT_SHARE = 0.5
 DEFAULT_NODE_TIMEOUT_MS = 3_000
 STARTUP_TIMEOUT_S = 60.0
+EVALUATOR_NICENESS = 10
+WAIT_FACTOR = 3
+"""Without a deadline from the caller, how many node timeouts an evaluation may wait for a process."""
 _HEADER = struct.Struct(">I")
 _READY = b"R"
 
@@ -102,6 +105,10 @@ class EvalReply(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class EvaluationTimeout(Exception):
     """An evaluation ran past its deadline; its process was killed."""
+
+
+class EvaluatorBusy(EvaluationTimeout):
+    """No process of the tenant's share became free before the deadline (nothing was evaluated)."""
 
 
 class EvaluatorUnavailable(RuntimeError):
@@ -190,6 +197,9 @@ def child_main(memory_mib: int) -> None:
 
     limit = memory_mib * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # Below the worker and the platform's other processes: a tenant's CPU-heavy expression can slow
+    # evaluations, never the orchestration every run (of every tenant) goes through.
+    os.nice(EVALUATOR_NICENESS)
     decoder = msgspec.msgpack.Decoder(EvalRequest)
     encoder = msgspec.msgpack.Encoder()
     replies.write(_READY)
@@ -360,7 +370,8 @@ class EvaluatorPool:
         self._turns: collections.deque[str] = collections.deque()
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(EvalReply)
-        self._reapers: set[asyncio.Task[Any]] = set()
+        self._reapers: set[asyncio.Future[Any]] = set()
+        self._closed = False
         _LIVE.add(self)
 
     def _ensure_processes(self) -> None:
@@ -387,10 +398,12 @@ class EvaluatorPool:
         self._idle.clear()
 
     async def close(self) -> None:
-        """Stop every process."""
+        """Stop every process (successors still warming are killed as they come up)."""
+        self._closed = True
         self.kill_all()
         if self._reapers:
             await asyncio.gather(*self._reapers, return_exceptions=True)
+        self.kill_all()
         _LIVE.discard(self)
 
     # ------------------------------------------------------------------ fairness
@@ -443,23 +456,53 @@ class EvaluatorPool:
             self._in_use[tenant] += 1
             waiter.set_result(self._idle.pop())
 
-    def _release(self, tenant: str, process: _Evaluator) -> None:
+    def _release(self, tenant: str, process: _Evaluator | None) -> None:
+        """Give back one of `tenant`'s slots, with its process (None: a successor joins once warm)."""
         self._in_use[tenant] -= 1
         if self._in_use[tenant] <= 0:
             del self._in_use[tenant]
-        self._idle.append(process)
+        if process is not None:
+            self._idle.append(process)
         self._dispatch()
 
-    def _replace(self, process: _Evaluator) -> _Evaluator:
-        """Kill a process and start its successor (warming up in the background)."""
+    def _replace(self, process: _Evaluator, tenant: str) -> None:
+        """Kill a process and start its successor, still counted in `tenant`'s share until warm.
+
+        The successor is never handed out cold, and its start-up is charged to the tenant whose
+        evaluation was killed: another tenant never waits for it, and a tenant whose evaluations keep
+        being killed cannot grow past its share while the pool refills.
+        """
         process.kill()
-        reaper = asyncio.ensure_future(asyncio.to_thread(process.process.wait))
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
-        successor = _Evaluator(self.settings.memory_mib)
-        warming = asyncio.ensure_future(successor.wait_ready())
-        warming.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return successor
+        self._background(asyncio.to_thread(process.process.wait))
+        self._background(self._succeed(tenant))
+
+    async def _succeed(self, tenant: str) -> None:
+        try:
+            await self._start_successor()
+        finally:
+            self._release(tenant, None)
+
+    async def _start_successor(self) -> None:
+        for attempt in range(5):
+            successor = _Evaluator(self.settings.memory_mib)
+            try:
+                await successor.wait_ready()
+            except (TimeoutError, EOFError):
+                successor.kill()
+                log.error("worker.evaluator_start_failed", attempt=attempt)
+                await asyncio.sleep(1.0)
+                continue
+            if self._closed:
+                successor.kill()
+                return
+            self._idle.append(successor)
+            self._dispatch()
+            return
+
+    def _background(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._reapers.add(task)
+        task.add_done_callback(self._reapers.discard)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -489,17 +532,20 @@ class EvaluatorPool:
         )
         payload = self._encoder.encode(request)
         limit = min(timeout_ms, self.settings.node_timeout_ms) if timeout_ms > 0 else self.settings.node_timeout_ms
+        # Waiting for a process (the tenant's share busy) may use the caller's whole deadline: only the
+        # evaluation itself is held to the pool's node timeout.
+        wait = timeout_ms if timeout_ms > 0 else WAIT_FACTOR * self.settings.node_timeout_ms
         try:
-            async with asyncio.timeout(limit / 1000):
+            async with asyncio.timeout(wait / 1000):
                 process = await self._acquire(task.tenant)
         except TimeoutError:
-            raise EvaluationTimeout(limit) from None
+            raise EvaluatorBusy(wait) from None
         # The evaluation's own deadline starts once it has a warm process (a replacement may still be starting).
         try:
             await process.wait_ready()
         except (TimeoutError, EOFError):
             # Not the expression's doing: fail the attempt (retried), not the node.
-            self._release(task.tenant, self._replace(process))
+            self._replace(process, task.tenant)
             raise EvaluatorUnavailable("an evaluator process failed to start") from None
         except BaseException:
             self._release(task.tenant, process)
@@ -508,12 +554,12 @@ class EvaluatorPool:
             async with asyncio.timeout(limit / 1000):
                 answer = await process.call(payload)
         except TimeoutError:
-            self._release(task.tenant, self._replace(process))
+            self._replace(process, task.tenant)
             log.warning("worker.evaluation_killed", tenant=task.tenant, node=task.instance, limit_ms=limit)
             raise EvaluationTimeout(limit) from None
         except EOFError:
             code = process.exit_code()
-            self._release(task.tenant, self._replace(process))
+            self._replace(process, task.tenant)
             log.warning("worker.evaluator_died", tenant=task.tenant, node=task.instance, exit_code=code)
             raise MemoryBoundExceeded(
                 f"expression exceeded the memory bound of {self.settings.memory_mib} MiB "
@@ -521,11 +567,11 @@ class EvaluatorPool:
             ) from None
         except BaseException:
             # Cancelled mid-evaluation: stop the work, do not leave it running.
-            self._release(task.tenant, self._replace(process))
+            self._replace(process, task.tenant)
             raise
         reply = self._decoder.decode(answer)
         if reply.out_of_memory:
-            self._release(task.tenant, self._replace(process))
+            self._replace(process, task.tenant)
             raise MemoryBoundExceeded(reply.error or "expression exceeded the memory bound")
         self._release(task.tenant, process)
         if reply.error is not None:
