@@ -60,7 +60,7 @@ async def test_terminate_ends_a_waiting_run_and_it_stays_terminated(gateway: htt
 async def test_async_start_delivers_signed_webhooks_and_retries_with_the_same_id(
     gateway: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    """With callbackUrl: 202 at once; WAITING arrives signed; a failed delivery is retried with the same id."""
+    """With callbackUrl: 202 at once; WAITING arrives signed; a retry keeps its id; each carries its `webhook-seq`."""
     receiver.statuses = [503]
     workflow_id = _run_id("hook")
     accepted = await gateway.post("/v3/workflow/start", json=_start_body(workflow_id, callbackUrl=receiver.hook_url))
@@ -85,6 +85,10 @@ async def test_async_start_delivers_signed_webhooks_and_retries_with_the_same_id
     assert final["workflowStatus"] == "COMPLETED"
     assert final["disposition"] == "APPROVED: Hello, Ada!"
     assert completed.headers["webhook-id"] != first.headers["webhook-id"]
+    # Each carries its status's seq (receivers order by it), the same number its signed webhook-id ends with.
+    for hook in (first, retry, completed):
+        assert hook.headers["webhook-seq"] == hook.headers["webhook-id"].rsplit(":s", 1)[1]
+    assert int(completed.headers["webhook-seq"]) > int(retry.headers["webhook-seq"])
 
 
 async def test_callback_urls_pass_the_ssrf_guard(gateway: httpx.AsyncClient) -> None:

@@ -11,7 +11,9 @@ a problem+json of a client error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -19,10 +21,11 @@ from typing import Any
 
 import httpx
 import msgspec
+import nats
 import pytest_asyncio
 import schemathesis
 from fuzz_support import SERVICE_TOKEN, bearer
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -44,7 +47,14 @@ from drift_schema.testrun import RetryRequest, TestRequest
 from drift_schema.workflow import Bundle, WorkflowDefinition
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("DRIFT_FUZZ_EXAMPLES", "6"))
-"""Per operation and generation mode (DRIFT_FUZZ_EXAMPLES raises it for a longer run)."""
+"""The fewest cases per operation and generation mode, whatever the budget."""
+MAX_EXAMPLES = int(os.environ.get("DRIFT_FUZZ_MAX_EXAMPLES", "500"))
+"""The most cases per operation and generation mode."""
+PASS_BUDGET_S = float(os.environ.get("DRIFT_FUZZ_BUDGET_S", "20"))
+"""Wall-clock seconds one pass (one document) spends beyond the minimum: shared out over the operations,
+time a quick operation leaves is handed on to the next. Raise it for a longer run (DRIFT_FUZZ_BUDGET_S=600)."""
+FUZZ_SEED = int(os.environ.get("DRIFT_FUZZ_SEED") or random.SystemRandom().getrandbits(32))
+"""Fresh cases every run; the seed is printed with the tallies, DRIFT_FUZZ_SEED replays a run."""
 REQUEST_TIMEOUT_S = 20.0
 MAX_SYNC_TIMEOUT_MS = 2_000
 """Sync calls are bounded so that a generated `syncTimeoutMs` of ten minutes cannot stall the run."""
@@ -63,6 +73,7 @@ class Hooks(LoopbackServer):
 
     async def respond(self, request: HttpRequest) -> HttpAnswer:
         self.received.append(request)
+        await self.notify()
         return HttpAnswer(204)
 
 
@@ -138,7 +149,11 @@ class Tally:
 
     def summary(self) -> str:
         statuses = ", ".join(f"{status}: {count}" for status, count in sorted(self.statuses.items()))
-        return f"{self.requests} requests ({statuses})"
+        return f"{self.requests} requests ({statuses}), seed {FUZZ_SEED}"
+
+
+class _BudgetSpent(Exception):
+    """Raised inside a Hypothesis run to end it once its time budget is spent (caught by `_exercise`)."""
 
 
 def _problem_failure(response: Any) -> str | None:
@@ -172,8 +187,10 @@ def fuzz(
     """
     schema = schemathesis.openapi.from_dict(document)
     tally = Tally()
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    pairs = 2 * len(operations)
+    deadline = time.monotonic() + PASS_BUDGET_S
+    for operation in operations:
         path_names = [p.name for p in operation.path_parameters]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategies = [operation.as_strategy(generation_mode=mode)]
@@ -187,7 +204,11 @@ def fuzz(
                             )
                         )
                     )
-            _exercise(operation, st.one_of(strategies).map(sanitise), base_url, headers_for, checks, tally, lenient)
+            share = max(0.0, deadline - time.monotonic()) / pairs
+            pairs -= 1
+            _exercise(
+                operation, st.one_of(strategies).map(sanitise), base_url, headers_for, checks, tally, lenient, share
+            )
     return tally
 
 
@@ -199,19 +220,27 @@ def _exercise(
     checks: list[Any],
     tally: Tally,
     lenient: bool,
+    budget_s: float,
 ) -> None:
-    """Send EXAMPLES_PER_OPERATION cases of `strategy` and check each answer into `tally`."""
+    """Send cases of `strategy` (at least EXAMPLES_PER_OPERATION, more while `budget_s` lasts); check each answer."""
+    started = time.monotonic()
+    sent = 0
 
+    @seed(FUZZ_SEED)
     @given(case=strategy)
     @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
+        max_examples=max(MAX_EXAMPLES, EXAMPLES_PER_OPERATION),
         deadline=None,
         database=None,
-        derandomize=True,
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.generate],
+        verbosity=Verbosity.quiet,
     )
     def run(case: Any) -> None:
+        nonlocal sent
+        if sent >= EXAMPLES_PER_OPERATION and time.monotonic() - started > budget_s:
+            raise _BudgetSpent
+        sent += 1
         headers = headers_for(operation.label)
         try:
             response = case.call(base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT_S)
@@ -233,7 +262,8 @@ def _exercise(
             if problem is not None:
                 tally.failures.append(f"{operation.label} {case.as_curl_command()}: {problem}")
 
-    run()
+    with contextlib.suppress(_BudgetSpent):
+        run()
 
 
 DSL_BODIES: dict[tuple[str, str], Any] = {
@@ -347,3 +377,58 @@ async def test_every_gateway_status_answered_is_documented(fuzz_platform: Platfo
         lenient=False,
     )
     assert not tally.failures, "\n\n".join(tally.failures[:3])
+
+
+COMMAND_SERVICES = {"gateway", "dsl-store", "dispatcher", "notifier"}
+"""With the workers: the services an accepted command passes through."""
+SERVICE_CONSUMERS = (
+    ("DRIFT_COMMANDS", "dispatcher"),
+    ("DRIFT_EVENTS", "notifier-states"),
+    ("DRIFT_EVENTS", "notifier-run-contexts"),
+)
+
+
+async def test_the_consumers_behind_accepted_commands_are_alive_after_the_fuzzing(
+    fuzz_platform: Platform, hooks: Hooks
+) -> None:
+    """After the fuzzers: every service runs, every consumer drained, a new run is answered (sync and webhook)."""
+    behind = [s for s in fuzz_platform.services if s.name in COMMAND_SERVICES or s.name.startswith("worker")]
+    dead = [service.name for service in behind if not service.process.running]
+    assert not dead, f"services died during the fuzzing: {dead}"
+    connection = await nats.connect(fuzz_platform.infra.nats_url)
+    try:
+        js = connection.jetstream()
+        # Consumer state lives in the NATS server and announces nothing: polled, with a deadline.
+        deadline = time.monotonic() + 60
+        while True:
+            infos = [await js.consumer_info(stream, durable) for stream, durable in SERVICE_CONSUMERS]
+            stuck = {i.name: (i.num_pending, i.num_ack_pending) for i in infos if i.num_pending or i.num_ack_pending}
+            webhooks = await js.consumer_info("DRIFT_EVENTS", "notifier-webhooks")
+            if webhooks.num_pending:  # retries of refused callbacks may still be held; nothing may be left unread
+                stuck[webhooks.name] = (webhooks.num_pending, webhooks.num_ack_pending)
+            if not stuck:
+                break
+            assert time.monotonic() < deadline, f"consumers not drained after the fuzzing: {stuck}"
+            await asyncio.sleep(0.5)
+    finally:
+        await connection.close()
+    suffix = FUZZ_SEED % 100_000
+    async with httpx.AsyncClient(base_url=fuzz_platform.gateway_url, headers=bearer(GATEWAY_KEY), timeout=60) as gw:
+        sync = await gw.post(
+            "/v3/workflow/start",
+            json={"workflow": {"id": "hello_approval"}, "workflowId": f"alive-{suffix}", "params": {"name": "A"}},
+        )
+        assert sync.status_code == 200 and sync.json()["workflowStatus"] == "WAITING", sync.text
+        hooked = await gw.post(
+            "/v3/workflow/start",
+            json={
+                "workflow": {"id": "hello_approval"},
+                "workflowId": f"alive-hook-{suffix}",
+                "params": {"name": "A"},
+                "callbackUrl": f"{hooks.url}/hook",
+            },
+        )
+        assert hooked.status_code == 202, hooked.text
+    assert await hooks.holds_within(
+        lambda: any(f"alive-hook-{suffix}".encode() in r.body for r in hooks.received), 30
+    ), "no webhook for a run started after the fuzzing"
