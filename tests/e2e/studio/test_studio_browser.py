@@ -118,6 +118,13 @@ async def test_design_publish_and_run_a_workflow_without_typing_json(
     await page.get_by_role("tab", name="Inspector").click()
     await page.screenshot(path=str(screenshots / "designer.png"))
 
+    # A test run of the definition on the real engine: its trace is painted on the graph.
+    await page.get_by_role("tab", name="Test").click()
+    await page.get_by_role("button", name="Run test").click()
+    await page.get_by_label("test trace").get_by_text("compute").wait_for()
+    await page.locator(".test-run .status", has_text="COMPLETED").wait_for()
+    await page.locator(".step[data-instance='finish']", has_text="COMPLETED").wait_for()
+
     await page.get_by_role("tab", name="Run").click()
     await page.get_by_role("button", name="Start run").click()
     await page.wait_for_url(re.compile(r"/runs/"))

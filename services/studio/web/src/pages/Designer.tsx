@@ -11,6 +11,8 @@ import {
   disconnected,
   edgesOf,
   emptyNode,
+  nodeStatuses,
+  pathOf,
   pointerTarget,
   removeEdge,
   removeState,
@@ -20,6 +22,7 @@ import {
   type Json,
   type NodeDefinition,
   type State,
+  type TimelineEntry,
   type WorkflowDefinition,
 } from "../model";
 import { navigate } from "../router";
@@ -31,7 +34,7 @@ interface VersionInfo {
   weight?: number | null;
 }
 
-type Tab = "inspect" | "json" | "versions" | "run";
+type Tab = "inspect" | "json" | "versions" | "test" | "run";
 
 function strip(def: WorkflowDefinition): WorkflowDefinition {
   const copy: WorkflowDefinition = { ...def };
@@ -54,6 +57,7 @@ export function Designer({ id }: { id: string }) {
   const [newName, setNewName] = useState("");
   const [dirty, setDirty] = useState(false);
   const [versions, setVersions] = useState<VersionInfo[]>([]);
+  const [trace, setTrace] = useState<TimelineEntry[] | null>(null);
 
   const edit = useCallback((change: (current: WorkflowDefinition) => WorkflowDefinition) => {
     setDef((current) => change(current));
@@ -281,6 +285,8 @@ export function Designer({ id }: { id: string }) {
             selected={selected}
             selectedEdge={selectedEdge?.id}
             errorsByInstance={errorsByInstance}
+            runStates={tab === "test" && trace ? nodeStatuses(trace) : undefined}
+            path={tab === "test" && trace ? pathOf(trace) : undefined}
             editable
             onSelect={(name) => {
               setSelected(name);
@@ -308,9 +314,9 @@ export function Designer({ id }: { id: string }) {
       </section>
       <section className="side">
         <div className="tabs" role="tablist">
-          {(["inspect", "json", "versions", "run"] as Tab[]).map((t) => (
+          {(["inspect", "json", "versions", "test", "run"] as Tab[]).map((t) => (
             <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>
-              {{ inspect: "Inspector", json: "JSON", versions: "Versions", run: "Run" }[t]}
+              {{ inspect: "Inspector", json: "JSON", versions: "Versions", test: "Test", run: "Run" }[t]}
             </button>
           ))}
         </div>
@@ -431,6 +437,7 @@ export function Designer({ id }: { id: string }) {
         )}
         {tab === "json" && <RawJson def={def} onChange={(next) => edit(() => next)} />}
         {tab === "versions" && <Versions id={id} versions={versions} onActivate={activate} onChanged={loadVersions} onMessage={setMessage} />}
+        {tab === "test" && <TestRun def={def} library={library} onTrace={setTrace} />}
         {tab === "run" && <StartRun definitionId={id} versions={versions} />}
       </section>
     </main>
@@ -687,6 +694,105 @@ export function StartRun({ definitionId, versions }: { definitionId: string; ver
         <div className="error-text" role="alert">
           {message}
         </div>
+      )}
+    </div>
+  );
+}
+
+interface TestResult {
+  workflowStatus: string;
+  disposition?: unknown;
+  errorMessage?: string | null;
+  context?: unknown;
+  trace: { instanceName: string; nodeType: string; status: string; output?: unknown; error?: string | null }[];
+}
+
+/** Mocks to start from: every HTTP and CHILD instance answers a placeholder output. */
+export function mockTemplate(def: WorkflowDefinition, library: Record<string, NodeDefinition>): Record<string, Json> {
+  const mocks: Record<string, Json> = {};
+  for (const [name, state] of Object.entries(def.states)) {
+    const type = typeOf(state, library);
+    if (type === "HTTP" || type === "CHILD") mocks[name] = { output: {} };
+  }
+  return mocks;
+}
+
+/** A test run of the draft on the real engine, outside world mocked (POST /v3/workflow/test). */
+function TestRun(props: { def: WorkflowDefinition; library: Record<string, NodeDefinition>; onTrace: (trace: TimelineEntry[] | null) => void }) {
+  const [params, setParams] = useState("{}");
+  const [mocks, setMocks] = useState(() => JSON.stringify(mockTemplate(props.def, props.library), null, 2));
+  const [selections, setSelections] = useState("{}");
+  const [result, setResult] = useState<TestResult | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async () => {
+    setBusy(true);
+    setMessage(null);
+    try {
+      const answer = await gateway.post<TestResult>("/v3/workflow/test", {
+        definition: strip(props.def),
+        params: JSON.parse(params || "{}") as Json,
+        mocks: JSON.parse(mocks || "{}") as Json,
+        selections: JSON.parse(selections || "{}") as Json,
+      });
+      setResult(answer);
+      props.onTrace(answer.trace.map((t) => ({ instanceName: t.instanceName, nodeType: t.nodeType, status: t.status, error: t.error })));
+    } catch (error) {
+      setResult(null);
+      props.onTrace(null);
+      setMessage(error instanceof SyntaxError ? `JSON: ${error.message}` : missingRoute(error) ? "This gateway has no test route yet." : describe(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="test-run">
+      <h2>Test the draft</h2>
+      <p className="muted">Runs on the real engine; HTTP nodes with a mock make no call, WAIT timers fire at once, INSTRUCTION steps take the selections.</p>
+      <label>params</label>
+      <CodeEditor label="test params" value={params} onChange={setParams} minHeight="3em" />
+      <label>mocks (instance: output, response or error)</label>
+      <CodeEditor label="test mocks" value={mocks} onChange={setMocks} minHeight="5em" />
+      <label>selections (instance: optionId: value)</label>
+      <CodeEditor label="test selections" value={selections} onChange={setSelections} minHeight="3em" />
+      <button onClick={() => void run()} disabled={busy}>
+        Run test
+      </button>
+      {message && (
+        <div className="error-text" role="alert">
+          {message}
+        </div>
+      )}
+      {result && (
+        <>
+          <h3>
+            Result: <span className={`status status-${result.workflowStatus}`}>{result.workflowStatus}</span>
+          </h3>
+          {result.disposition !== undefined && result.disposition !== null && <div>disposition: {JSON.stringify(result.disposition)}</div>}
+          {result.errorMessage && <div className="error-text">error: {result.errorMessage}</div>}
+          <table className="list" aria-label="test trace">
+            <thead>
+              <tr>
+                <th>#</th>
+                <th>instance</th>
+                <th>status</th>
+                <th>output or error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.trace.map((step, index) => (
+                <tr key={index}>
+                  <td>{index + 1}</td>
+                  <td>{step.instanceName}</td>
+                  <td className={`status-${step.status}`}>{step.status}</td>
+                  <td>
+                    <code>{step.error ?? JSON.stringify(step.output)}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
     </div>
   );
