@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from drift_dispatcher.definitions import DefinitionClient
 from drift_dispatcher.retry import RetryRefused, retry_run
 from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
+from drift_dispatcher.traffic import resolve_version
 from drift_runtime import metrics
 from drift_runtime.locks import RunLocks
 from drift_runtime.messaging import (
@@ -207,7 +208,11 @@ class CommandDispatcher:
             return
         if not ids.is_definition_id(command.workflow.id):
             raise Rejected(RejectionCode.INVALID, "workflow.id is not a valid definition id")
-        definition = await self.definitions.pinned(tenant, command.workflow.id, command.workflow.version)
+        # ACTIVE follows the workflow's traffic split: the workflowId's hash picks the version it runs.
+        version = await resolve_version(
+            self.definitions, tenant, command.workflow.id, command.workflow.version, command.workflow_id
+        )
+        definition = await self.definitions.pinned(tenant, command.workflow.id, version)
         if definition is None:
             raise Rejected(
                 RejectionCode.NOT_FOUND,

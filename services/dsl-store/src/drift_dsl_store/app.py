@@ -20,12 +20,14 @@ from drift_dsl_store.controllers import EnumController, RunContextController
 from drift_dsl_store.controllers.bundles import BundleController
 from drift_dsl_store.controllers.listing import NodeDefinitionAdminController, WorkflowDefinitionAdminController
 from drift_dsl_store.controllers.node_types import NodeTypesController
+from drift_dsl_store.controllers.traffic import TrafficController
 from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
 from drift_dsl_store.openapi import DriftStructSchemaPlugin
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
+from drift_dsl_store.traffic import TrafficService
 from drift_runtime.logging import configure_logging
 from drift_runtime.swagger import offline_swagger, swagger_assets
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
@@ -67,6 +69,7 @@ def create_app(
     enums = EnumService(store, changes)
     runs = RunService(store)
     bundles = BundleService(service)
+    traffic = TrafficService(service)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -103,6 +106,9 @@ def create_app(
     def provide_bundles() -> BundleService:
         return bundles
 
+    def provide_traffic() -> TrafficService:
+        return traffic
+
     def provide_service_token() -> str | None:
         return settings.service_token
 
@@ -119,6 +125,7 @@ def create_app(
             NodeTypesController,
             swagger_assets(),
             BundleController,
+            TrafficController,
             *health_handlers(ready),
         ],
         dependencies={
@@ -126,6 +133,7 @@ def create_app(
             "enums": Provide(provide_enums, sync_to_thread=False),
             "runs": Provide(provide_runs, sync_to_thread=False),
             "bundles": Provide(provide_bundles, sync_to_thread=False),
+            "traffic": Provide(provide_traffic, sync_to_thread=False),
             "service_token": Provide(provide_service_token, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },

@@ -287,6 +287,16 @@ class CachingStore:
         finally:
             self.invalidate(key.tenant, str(key.kind), key.id)
 
+    async def set_traffic(self, key: DefinitionKey, weights: Sequence[tuple[int, int]]) -> bool:
+        try:
+            return await self.inner.set_traffic(key, weights)
+        finally:
+            self.invalidate(key.tenant, str(key.kind), key.id)
+
+    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
+        # Not cached here: read once per start by the dispatcher, which caches it under the change events.
+        return await self.inner.traffic(key)
+
     async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
         try:
             latest = await self.inner.delete(key, refers_to)

@@ -271,9 +271,14 @@ class DefinitionService:
         if records is None:
             raise NotFound(f"{kind} definition '{definition_id}' does not exist")
         # Without a traffic split the active version takes every ACTIVE start.
+        split = await self.store.traffic(DefinitionKey(tenant, kind, definition_id)) if kind is Kind.WORKFLOW else None
+        weights = dict(split) if split is not None else {}
         return [
             VersionInfo(
-                version=str(r.version), published_at=_rfc3339(r.published_at), active=r.active, weight=100 * r.active
+                version=str(r.version),
+                published_at=_rfc3339(r.published_at),
+                active=r.active,
+                weight=weights.get(r.version, 0) if split is not None else 100 * r.active,
             )
             for r in records
         ]
@@ -385,6 +390,17 @@ class DefinitionService:
         log.info("dsl.activated", kind=str(Kind.WORKFLOW), id=definition_id, version=number)
         await self._announce(key, str(number), Change.ACTIVATED)
         return Activation(id=definition_id, version=str(number))
+
+    def load_workflow(self, body: bytes) -> WorkflowDefinition:
+        """A stored workflow body, decoded."""
+        loaded = self._load(Kind.WORKFLOW, body)
+        assert isinstance(loaded, WorkflowDefinition)
+        return loaded
+
+    async def unresolved_nodes(self, tenant: str, definition: WorkflowDefinition) -> list[ProblemError]:
+        """A fault for each referenced node a run of `definition` could not pin (deleted since it was published)."""
+        nodes = await self._published_nodes(tenant, _node_refs(definition))
+        return list((await self._unresolved(tenant, definition, nodes)).values())
 
     async def publish_faults(
         self, tenant: str, draft: WorkflowDefinition, extra_nodes: dict[str, NodeBase] | None = None

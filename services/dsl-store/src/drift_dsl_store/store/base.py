@@ -193,6 +193,16 @@ class DefinitionStore(Protocol):
     async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
         """Published versions, oldest first; None when the definition was never created."""
 
+    async def set_traffic(self, key: DefinitionKey, weights: Sequence[tuple[int, int]]) -> bool:
+        """Store a workflow's traffic split `(version, weight)` and make its heaviest version active, atomically.
+
+        False (nothing changed) when the definition does not exist or a version is not published.
+        `activate` (and a bundle write that activates, and `delete`) clear the split.
+        """
+
+    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
+        """The stored traffic split, in the order it was given; None when ACTIVE is one version."""
+
     async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         """Up to `limit` definitions whose id starts with `prefix` and sorts after `after`, by id."""
 

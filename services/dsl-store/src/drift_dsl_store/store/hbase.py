@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,7 @@ from drift_dsl_store.store.base import (
     VersionRecord,
     WriteContention,
 )
+from drift_schema.traffic import heaviest
 from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
 
 log = structlog.get_logger("drift.dsl_store.hbase")
@@ -76,6 +78,7 @@ BODY = b"main:body"
 CREATED = b"main:created"
 LATEST_CELL = b"main:latest"
 ACTIVE_CELL = b"main:active"
+TRAFFIC_CELL = b"main:traffic"
 RETIRED_CELL = b"main:retired"
 RETIRED, ALIVE = b"1", b"0"
 VALUE = b"main:value"
@@ -328,10 +331,41 @@ class HBaseStore:
                 return False
             if version < 1 or not table.row(self._row(key.tenant, key.id, str(version)), columns=[BODY]):
                 return False
-            table.put(self._row(key.tenant, key.id, POINTERS), {ACTIVE_CELL: str(version).encode()})
+            row = self._row(key.tenant, key.id, POINTERS)
+            # The split goes first: a reader never sees an old split next to the new active version for long.
+            table.delete(row, columns=[TRAFFIC_CELL])
+            table.put(row, {ACTIVE_CELL: str(version).encode()})
             return True
 
         return await self._run(activate)
+
+    async def set_traffic(self, key: DefinitionKey, weights: Sequence[tuple[int, int]]) -> bool:
+        def set_traffic(connection: happybase.Connection) -> bool:
+            table = self._definitions(connection, key.kind)
+            if not weights or self._pointers(table, key) is None:
+                return False
+            for version, _ in weights:
+                if version < 1 or not table.row(self._row(key.tenant, key.id, str(version)), columns=[BODY]):
+                    return False
+            body = json.dumps([[version, weight] for version, weight in weights]).encode()
+            # One row mutation: the split and the active version it implies change together.
+            table.put(
+                self._row(key.tenant, key.id, POINTERS),
+                {TRAFFIC_CELL: body, ACTIVE_CELL: str(heaviest(list(weights))).encode()},
+            )
+            return True
+
+        return await self._run(set_traffic)
+
+    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
+        def traffic(connection: happybase.Connection) -> list[tuple[int, int]] | None:
+            table = self._definitions(connection, key.kind)
+            if self._pointers(table, key) is None:
+                return None
+            cell = table.row(self._row(key.tenant, key.id, POINTERS), columns=[TRAFFIC_CELL]).get(TRAFFIC_CELL)
+            return None if cell is None else [(int(v), int(w)) for v, w in json.loads(cell)]
+
+        return await self._run(traffic)
 
     async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
         def versions(connection: happybase.Connection) -> list[VersionRecord] | None:
@@ -482,7 +516,7 @@ class HBaseStore:
                 self._check_and_put(table, pointer_row, RETIRED_CELL, RETIRED, ALIVE)
                 raise Referenced(referrers)
             latest = max(pointers[0], int(table.row(pointer_row, columns=[LATEST_CELL]).get(LATEST_CELL, b"0")))
-            table.delete(pointer_row, columns=[ACTIVE_CELL])
+            table.delete(pointer_row, columns=[ACTIVE_CELL, TRAFFIC_CELL])
             for version in [SNAPSHOT, *(str(n) for n in range(1, latest + 1))]:
                 table.delete(self._row(key.tenant, key.id, version), columns=[BODY, CREATED])
             return latest
@@ -517,6 +551,8 @@ class HBaseStore:
                 active = await self.get(write.key, ACTIVE)
                 if active is None or int(active.version) != number:
                     activated = await self.activate(write.key, number) or activated
+                else:
+                    await self.activate(write.key, number)  # the version alone: any traffic split goes
             done.append(BundleWritten(write.key, number, published, activated))
         return done
 

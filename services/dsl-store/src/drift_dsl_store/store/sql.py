@@ -18,6 +18,7 @@ An import (`apply`) is one transaction.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from drift_dsl_store.store.base import (
     VersionRecord,
     WriteContention,
 )
+from drift_schema.traffic import heaviest
 from drift_schema.workflow import ACTIVE, LATEST, SNAPSHOT, is_published_version
 
 log = structlog.get_logger("drift.dsl_store.sql")
@@ -124,6 +126,22 @@ runs = sa.Table(
     sa.Column("body", _BODY, nullable=False),
     mysql_charset="utf8mb4",
 )
+
+
+# A workflow's traffic split (a JSON list of [version, weight]); no row: ACTIVE is one version.
+traffic = sa.Table(
+    "dsl_traffic",
+    metadata,
+    sa.Column("tenant", _key_string(128), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", _key_string(128), primary_key=True),
+    sa.Column("split", _BODY, nullable=False),
+    mysql_charset="utf8mb4",
+)
+
+
+RUN_WRITE_ATTEMPTS = 10
+"""Compare-and-set rounds of one run-context write; each lost round means another write of the run landed."""
 
 
 class _LostRace(Exception):
@@ -321,7 +339,34 @@ class SqlDefinitionStore:
             result = await conn.execute(
                 pointers.update().where(_is(pointers, key)).values(active=version, updated_at=_now())
             )
+            await conn.execute(traffic.delete().where(_is(traffic, key)))
             return result.rowcount == 1
+
+    async def set_traffic(self, key: DefinitionKey, weights: Sequence[tuple[int, int]]) -> bool:
+        numbers = [str(version) for version, _ in weights]
+        async with self.engine.begin() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(definitions.c.version).where(_is(definitions, key), definitions.c.version.in_(numbers))
+                )
+            ).all()
+            if not weights or len({row.version for row in found}) != len(set(numbers)):
+                return False
+            top = heaviest(list(weights))
+            result = await conn.execute(
+                pointers.update().where(_is(pointers, key)).values(active=top, updated_at=_now())
+            )
+            if result.rowcount != 1:
+                return False
+            body = json.dumps([[version, weight] for version, weight in weights])
+            await conn.execute(traffic.delete().where(_is(traffic, key)))
+            await conn.execute(traffic.insert().values(tenant=key.tenant, kind=str(key.kind), id=key.id, split=body))
+            return True
+
+    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(traffic.c.split).where(_is(traffic, key)))).first()
+        return None if row is None else [(int(v), int(w)) for v, w in json.loads(row.split)]
 
     async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
         async with self.engine.connect() as conn:
@@ -414,6 +459,7 @@ class SqlDefinitionStore:
                     raise Referenced(referrers)
             await conn.execute(definitions.delete().where(_is(definitions, key)))
             await conn.execute(pointers.delete().where(_is(pointers, key)))
+            await conn.execute(traffic.delete().where(_is(traffic, key)))
             await conn.execute(retired.delete().where(_is(retired, key)))
             await conn.execute(
                 retired.insert().values(tenant=key.tenant, kind=str(key.kind), id=key.id, latest=pointer[0])
@@ -574,6 +620,10 @@ class SqlDefinitionStore:
             .values(latest=sa.bindparam("b_latest"), active=sa.bindparam("b_active")),
             moves,
         )
+        # Activating a version sets the split to that version alone.
+        for write in writes:
+            if write.activate:
+                await conn.execute(traffic.delete().where(_is(traffic, write.key)))
         return done
 
     async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
@@ -618,7 +668,7 @@ class SqlDefinitionStore:
             runs.c.tenant == record.tenant, runs.c.workflow_id == record.workflow_id, runs.c.run_id == record.run_id
         )
         values = {"seq": record.seq, "updated_at": _naive_utc(record.updated_at), "body": record.body.decode()}
-        for _ in range(2):
+        for _ in range(RUN_WRITE_ATTEMPTS):
             try:
                 async with self.engine.begin() as conn:
                     # The guard on seq makes the write a compare-and-set: an older state never lands on a newer one.
@@ -626,8 +676,12 @@ class SqlDefinitionStore:
                     if result.rowcount == 1:
                         return record.seq
                     held = (await conn.execute(sa.select(runs.c.seq).where(same))).first()
-                    if held is not None:
+                    if held is not None and int(held.seq) >= record.seq:
                         return int(held.seq)
+                    if held is not None:
+                        # An older first write committed between the update (it saw no row: READ COMMITTED takes
+                        # a fresh snapshot per statement) and this read: compare-and-set against it again.
+                        continue
                     await conn.execute(
                         runs.insert().values(
                             tenant=record.tenant, workflow_id=record.workflow_id, run_id=record.run_id, **values
