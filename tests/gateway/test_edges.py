@@ -33,7 +33,7 @@ from drift_runtime.ssrf import Guard, SsrfRefused, parse_hosts
 from drift_runtime.web import MAX_CALLER_HEADER_CHARS, TooManyRequests, oversized_header
 from drift_schema import ids, subjects
 from drift_schema.api import StartRequest, WorkflowResponse
-from drift_schema.codec import DecodeError, decode
+from drift_schema.codec import DecodeError, check_depth, decode, nesting_depth
 from drift_schema.events import WorkflowEvent
 from drift_schema.run import RunSnapshot
 from drift_schema.statuses import RejectionCode, WorkflowStatus
@@ -295,3 +295,13 @@ def test_a_run_temporal_closed_reads_failed_unless_it_said_its_own_end() -> None
     assert closed_in_temporal(WorkflowExecutionStatus.FAILED, done) is None
     assert closed_in_temporal(WorkflowExecutionStatus.RUNNING, waiting) is None
     assert closed_in_temporal(None, waiting) is None
+
+
+def test_nesting_depth_is_measured_without_parsing_and_strings_do_not_count() -> None:
+    """Brackets inside strings (escaped quotes included) are not structure; depth is the deepest open bracket."""
+    assert nesting_depth(b'{"a": "[[[[", "b": [1, {"c": "\\"[{"}]}') == 3
+    assert nesting_depth(b"1") == 0
+    check_depth(b"[" * 128 + b"]" * 128)
+    with pytest.raises(DecodeError, match="129 levels deep"):
+        check_depth(b"[" * 129 + b"]" * 129)
+    check_depth(b'["' + b"[" * 10_000 + b'"]')  # one string: depth 1

@@ -142,6 +142,20 @@ async def test_bad_bodies_never_answer_5xx_on_gateway_routes(attacker: httpx.Asy
             _problem(response, 400, 404, 422)
 
 
+async def test_deeply_nested_bodies_are_refused_at_the_gateway_before_anything_runs(
+    attacker: httpx.AsyncClient,
+) -> None:
+    """A body nested 3,000 levels deep (which the JSON parser still reads) is a 422 at the edge; no run starts."""
+    run_id = f"edge-deep-{uuid.uuid4().hex[:8]}"
+    deep = b"[" * 3000 + b"]" * 3000
+    start = b'{"workflow": {"id": "ordinary"}, "workflowId": "' + run_id.encode() + b'", "params": ' + deep + b"}"
+    answer = await attacker.post("/v3/workflow/start", content=start, headers=JSON)
+    assert "levels deep" in _problem(answer, 422)["errors"][0]["message"]
+    event = await attacker.post(f"/v3/workflow/{run_id}/event/go", content=deep, headers=JSON)
+    assert "levels deep" in _problem(event, 422)["errors"][0]["message"]
+    _problem(await attacker.get(f"/v3/workflow/{run_id}"), 404)
+
+
 async def test_bad_bodies_and_versions_never_answer_5xx_on_the_dsl_store(attacker_store: httpx.AsyncClient) -> None:
     """Bad definition bodies answer 422 problem+json; a 5,000-digit or non-ASCII `?version=` answers 4xx, never 500."""
     for kind in ("nodeDefinition", "workflowDefinition"):

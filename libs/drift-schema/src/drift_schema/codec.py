@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from typing import Any, TypeVar
 
@@ -149,6 +151,39 @@ def parse(data: bytes | str) -> Any:
         raise DecodeError("malformed JSON: nested too deeply", "") from None
     except UnicodeDecodeError:
         raise DecodeError("malformed JSON: not valid UTF-8", "") from None
+
+
+MAX_JSON_DEPTH = 128
+"""The deepest nesting of arrays and objects a request body may have (every service downstream can follow it)."""
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+def nesting_depth(raw: bytes | str) -> int:
+    """How deeply arrays and objects nest in a JSON text, found without parsing it (linear, in C loops).
+
+    Strings are cut out first (a bracket in a string is not structure); each remaining opening
+    bracket counts +1 and each closing one -1, and the answer is the highest running total.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    steps = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS).translate(_BRACKETS)
+    if not steps:
+        return 0
+    # Opening brackets are 2 and closing ones 0, so the running sum minus the count so far is the depth.
+    return max(map(operator.sub, itertools.accumulate(steps), itertools.count(1)))
+
+
+def check_depth(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
+    """DecodeError (pointer "") when `raw` nests arrays and objects deeper than `limit`."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return
+    depth = nesting_depth(data)
+    if depth > limit:
+        raise DecodeError(f"nested {depth} levels deep; at most {limit} are allowed", "")
 
 
 def convert(value: Any, into: type[T]) -> T:

@@ -80,6 +80,7 @@ _ENDED_IN_TEMPORAL = {
 
 def _decode(body: bytes, into: type[Any]) -> Any:
     try:
+        codec.check_depth(body)
         return codec.decode(body, into)
     except codec.DecodeError as error:
         raise from_decode_error(error) from None
@@ -338,6 +339,7 @@ class WorkflowController(Controller):
             raise NotFound(f"run '{workflow_id}' does not wait for an event of that name")
         raw = await request.body()
         try:
+            codec.check_depth(raw)
             payload = codec.parse(raw) if raw.strip() else None
         except codec.DecodeError as error:
             raise Invalid("the body is not JSON", errors=[error.as_problem_error()]) from None
