@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -284,6 +285,17 @@ async def test_dispatchers_sharing_the_durable_consumer_split_the_commands(
     )
     stop = asyncio.Event()
     second = asyncio.create_task(run_dispatcher(settings, stop))
+    # It starts consuming right after its health endpoint answers: publish only then, or the platform's
+    # dispatcher alone takes every command. Another task's start-up has no event to await: polled.
+    async with httpx.AsyncClient(timeout=2) as probe:
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await probe.get(f"http://127.0.0.1:{settings.metrics_port}/health/ready")).status_code == 200:
+                    break
+            assert not second.done(), second
+            assert asyncio.get_running_loop().time() < deadline, "the second dispatcher never became ready"
+            await asyncio.sleep(0.1)
     prefix = _run_id("qg")
     workflow_ids = [f"{prefix}-{n}" for n in range(24)]
     connection, events = await _subscribe(infra.nats_url, "drift.acme.evt.workflow.*")
