@@ -14,8 +14,12 @@ from drift_schema import expressions
 ITEMS: list[dict[str, Any]] = [{"id": n, "name": f"item {n}", "price": n % 7} for n in range(10_000)]
 
 
+# The default depth bound, and time to spare: these tests are about depth, on a host that may be busy.
+BOUNDS = expressions.Bounds(timeout_ms=60_000)
+
+
 def ev(body: str, bindings: dict[str, Any] | None = None) -> Any:
-    return expressions.evaluate("{% " + body + " %}", bindings or {})
+    return expressions.evaluate("{% " + body + " %}", bindings or {}, BOUNDS)
 
 
 def test_map_building_multi_key_objects_over_10000_items() -> None:
