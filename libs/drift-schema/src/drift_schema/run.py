@@ -63,7 +63,7 @@ DEFAULT_MAX_VISITS = 1_000_000
 """Node visits per run (across continue-as-new): a loop that never exits fails instead of running forever."""
 DEFAULT_MAX_BRANCHES = 100
 """Branches of one PARALLEL node: each is a task of the run's workflow task, which must stay short."""
-DEFAULT_MAX_DESCENDANTS = 100
+DEFAULT_MAX_DESCENDANTS = 50
 """CHILD runs a run may cause in all (children, their children, ...)."""
 
 
