@@ -39,6 +39,8 @@ from drills.checks import (
     consumers_drained,
     quiesce,
     run_chain,
+    stored_context,
+    temporal_runs,
 )
 from drills.loopback import Downstream, WebhookReceiver
 from drills.stack import DrillStack, wait_for
@@ -702,6 +704,42 @@ async def ambiguous_start(ctx: Context, result: Result) -> None:
     if len(rule.lost) != len(sequences):
         result.problem(f"only {len(rule.lost)} of {len(sequences)} acks were intercepted")
     stack.proxy.rule = None
+    await _terminated_promptly(ctx, result, [w for i, w in enumerate(ids) if i % 2 == 0])
+
+
+TERMINATED_STORED_WITHIN_S = 5.0
+
+
+async def _terminated_promptly(ctx: Context, result: Result, workflow_ids: list[str]) -> None:
+    """Terminate WAITING runs: TERMINATED must reach Temporal and the run-context store within seconds."""
+    slowest = 0.0
+    for workflow_id in workflow_ids:
+        ended = await ctx.stack.http.delete(f"/v3/workflow/terminate/{workflow_id}")
+        began = time.monotonic()
+        if ended.status_code != 200:
+            result.problem(f"{workflow_id}: terminate answered {ended.status_code}")
+            continue
+        # The store's write has no event to await: polled, with a deadline.
+        while True:
+            stored = await stored_context(ctx.stack, workflow_id)
+            if stored is not None and stored.get("workflowStatus") == WorkflowStatus.TERMINATED.value:
+                if not (stored.get("context") or {}).get("greet"):
+                    result.problem(f"{workflow_id}: the TERMINATED run context lost the run's last context")
+                break
+            if time.monotonic() - began > TERMINATED_STORED_WITHIN_S:
+                result.problem(
+                    f"{workflow_id}: no TERMINATED run context {TERMINATED_STORED_WITHIN_S:.0f} s after the "
+                    f"terminate (store: {stored and stored.get('workflowStatus')})"
+                )
+                break
+            await asyncio.sleep(0.05)
+        slowest = max(slowest, time.monotonic() - began)
+        temporal = await temporal_runs(ctx.stack, workflow_id)
+        if temporal.status != "TERMINATED":
+            result.problem(f"{workflow_id}: Temporal says {temporal.status} after the terminate answered 200")
+    result.figures["TERMINATED run contexts stored, slowest after the terminate (s)"] = (
+        f"{len(workflow_ids)}, {slowest:.2f}"
+    )
 
 
 # -- 8 ------------------------------------------------------------------------------------------
@@ -849,7 +887,8 @@ DRILLS = [
         "`Nats-Msg-Id` after losing its PubAck.",
         "Each command has one Temporal execution and one event chain, started by that command (memo "
         "`commandId`, which must be present); the redelivered starts were recognised; the re-publish was "
-        "deduplicated.",
+        "deduplicated. Then the WAITING runs are terminated: TERMINATED must reach Temporal and the run-context "
+        "store (with the run's last context) within 5 s of each terminate's answer.",
         ambiguous_start,
     ),
     Drill(
