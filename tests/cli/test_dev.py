@@ -205,14 +205,14 @@ async def test_drift_dev_uses_external_servers_and_starts_none(tmp_path: Path) -
         await dev.wait_ready()
         tree = descendants(dev.process.pid)
         commands = {Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1].decode()).name for pid in tree}
-        assert commands == {"fake_service.py"}, commands  # only the five stand-in services
-        assert len(tree) == 5
+        assert commands == {"fake_service.py"}, commands  # only the six stand-in services (Studio included)
+        assert len(tree) == 6
         summary = "\n".join(dev.stdout)
         for value in external.values():
             assert value in summary
         assert "web UI" not in summary  # no embedded Temporal, so no UI to offer
         envs = [json.loads(p.read_text()) for p in home.glob("env-*.json")]
-        assert len(envs) == 5
+        assert len(envs) == 6
         for env in envs:
             assert {k: env[k] for k in external} == external
         dev.process.send_signal(signal.SIGTERM)

@@ -72,13 +72,14 @@ async def test_platform_gives_every_service_the_drift_environment(
             "worker-1",
             "worker-2",
             "notifier",
+            "studio",
         ]
         async with httpx.AsyncClient(trust_env=False) as client:
             assert (await client.get(f"{platform.gateway_url}/health/ready")).status_code == 200
             assert (await client.get(f"{platform.dsl_store_url}/health/ready")).status_code == 200
 
         envs = _recorded_envs(home)
-        assert sorted(envs) == ["dispatcher", "dsl-store", "gateway", "notifier", "worker"]
+        assert sorted(envs) == ["dispatcher", "dsl-store", "gateway", "notifier", "studio", "worker"]
         assert len(envs["worker"]) == 2
         expected = {
             "DRIFT_HOME": str(home.resolve()),
@@ -103,11 +104,14 @@ async def test_platform_gives_every_service_the_drift_environment(
                 hosts, *denied = env["DRIFT_HTTP_ALLOW_HOSTS"].split(",!")
                 assert hosts == "localhost,127.0.0.1,::1" and {f"!{port}" for port in denied} == own, name
                 assert json.loads(env["DRIFT_API_KEYS"]) == secrets.api_keys
-                if name in ("gateway", "dsl-store"):
+                if name in ("gateway", "dsl-store", "studio"):
                     assert "DRIFT_METRICS_PORT" not in env
                 else:
                     metrics_ports.add(env["DRIFT_METRICS_PORT"])
         assert len(metrics_ports) == 4  # dispatcher, two workers, notifier
+        studio = envs["studio"][0]
+        assert studio["DRIFT_STUDIO_PORT"] == str(platform.studio_port)
+        assert studio["DRIFT_GATEWAY_URL"] == platform.gateway_url
     finally:
         platform.stop()
         kill_leftovers(pids)
@@ -125,7 +129,7 @@ async def test_platform_start_failure_names_the_service_and_stops_the_others(
     with pytest.raises(ServerStartError, match=r"(?s)dsl-store exited with code 3.*simulated start-up failure"):
         await platform.start()
     pids = _pids(platform)
-    assert len(pids) == 5
+    assert len(pids) == 6  # five services and the Studio
     assert not alive(pids)
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-PORT_VARIABLE = {"gateway": "DRIFT_GATEWAY_PORT", "dsl-store": "DRIFT_DSL_STORE_PORT"}
+PORT_VARIABLE = {"gateway": "DRIFT_GATEWAY_PORT", "dsl-store": "DRIFT_DSL_STORE_PORT", "studio": "DRIFT_STUDIO_PORT"}
 
 
 class _Health(http.server.BaseHTTPRequestHandler):

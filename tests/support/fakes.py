@@ -6,7 +6,7 @@ import stat
 import sys
 from pathlib import Path
 
-from drift_cli.platform import SERVICE_SCRIPTS
+from drift_cli.platform import SERVICE_SCRIPTS, STUDIO_SCRIPT
 
 FAKE_SERVICE = Path(__file__).with_name("fake_service.py")
 
@@ -17,7 +17,7 @@ def make_fake_service_bin(directory: Path) -> Path:
     Each execs fake_service.py, so the pid the platform sees is the fake's own.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    for script in SERVICE_SCRIPTS:
+    for script in (*SERVICE_SCRIPTS, STUDIO_SCRIPT):
         path = directory / script
         name = script.removeprefix("drift-")
         path.write_text(f"#!/bin/sh\nexec '{sys.executable}' '{FAKE_SERVICE}' {name}\n")
