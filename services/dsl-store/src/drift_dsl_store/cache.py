@@ -59,6 +59,8 @@ V = TypeVar("V")
 DEFAULT_PUBLISHED_ENTRIES = 4096
 DEFAULT_POINTER_ENTRIES = 16384
 REDIS_TIMEOUT_S = 0.5
+MAX_FORGOTTEN = 100_000
+"""Versions a deleted-definition event makes an instance drop from Redis at most (a bound on a forged event)."""
 LOOKUPS = Counter("drift_dsl_cache_lookups_total", "Definition cache lookups by layer and result", ["layer", "result"])
 
 Invalidated = Callable[[str, str, str], None]
@@ -419,6 +421,12 @@ class ChangeListener:
             log.debug("dsl.cache_invalidated", kind=event.kind, id=event.id, change=str(event.change))
         if event.change is Change.DELETED:
             self._cache.forget(event.tenant, event.kind, event.id)
+            # Again from every instance, after its own reads were told (forget): a read racing the delete on any
+            # instance either put its stale copy before this, or is kept from putting it by the generation check.
+            latest = event.version or ""
+            if self._cache.redis is not None and event.kind in (Kind.NODE, Kind.WORKFLOW) and latest.isdigit():
+                key = DefinitionKey(event.tenant, Kind(event.kind), event.id)
+                await self._cache.redis.forget(key, min(int(latest), MAX_FORGOTTEN))
         else:
             self._cache.invalidate(event.tenant, event.kind, event.id)
 

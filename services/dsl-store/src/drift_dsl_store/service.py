@@ -476,7 +476,8 @@ class DefinitionService:
         if latest is None:
             raise NotFound(f"{kind} definition '{definition_id}' does not exist")
         log.info("dsl.deleted", kind=str(kind), id=definition_id, latest=latest)
-        await self._announce(key, None, Change.DELETED)
+        # The event carries the highest deleted number: every instance drops 1..N from Redis too.
+        await self._announce(key, str(latest), Change.DELETED)
 
     async def validate(self, tenant: str, raw: bytes) -> Validation:
         """The checks of create and publish on a workflow body, storing nothing."""
