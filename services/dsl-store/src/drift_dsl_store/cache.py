@@ -11,10 +11,12 @@ delivery delay: an activation takes effect for the next start everywhere
 within milliseconds.
 
 A delete is the one change to published versions: the deleting instance drops
-them from its LRU and from Redis, and every other instance drops them from its
-LRU when it hears the `deleted` event. Numbers are never reused after a delete
-(see the store), so an entry that a racing read puts back can only ever hold the
-body that number had; reads of a deleted definition by pointer answer nothing.
+them from its LRU and from Redis, and every instance, when it hears the `deleted`
+event (which carries the highest number), drops them from its LRU and then again
+from Redis, so a read racing the delete cannot leave a stale copy behind (a read
+under way when the event arrives is not cached: the generation check). Numbers are
+never reused after a delete (see the store), so even a copy left by an instance
+that missed the event only ever holds the body that number had.
 """
 
 from __future__ import annotations
