@@ -53,13 +53,28 @@ async def _admin(url: str, statement: str) -> None:
         await engine.dispose()
 
 
+AUTH_SQLSTATE_CLASS = "28"
+"""PostgreSQL's class of authorization errors (bad password, unknown role, no pg_hba entry)."""
+MYSQL_ACCESS_DENIED = {1044, 1045, 1698}
+
+
 def _refused_credentials(error: BaseException) -> bool:
     """Whether a connection failed on authentication (the server answered), not on reaching it."""
-    text = f"{type(error).__name__} {error} {getattr(error, 'orig', '')!r}".lower()
-    return any(
-        sign in text
-        for sign in ("password authentication failed", "invalidpassword", "authorization", "access denied", "(1045")
-    )
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(AUTH_SQLSTATE_CLASS):
+            return True
+        if current.args and current.args[0] in MYSQL_ACCESS_DENIED:
+            return True
+        orig = getattr(current, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__]
+    return False
 
 
 @contextmanager
