@@ -8,7 +8,7 @@ import msgspec
 
 from drift_schema.api import ProblemError
 from drift_schema.expressions import syntax_errors
-from drift_schema.nodes import BranchNode, FailureNode, NodeBase, ParallelNode, SuccessNode
+from drift_schema.nodes import BranchNode, FailureNode, MapNode, NodeBase, ParallelNode, SuccessNode
 from drift_schema.nodes.timing import timing_faults
 from drift_schema.run import DEFAULT_MAX_BRANCHES
 from drift_schema.workflow import State, WorkflowDefinition
@@ -36,6 +36,14 @@ def bounds_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
 
 
 def _parallel_bounds(node: NodeBase, pointer: str) -> list[ProblemError]:
+    if isinstance(node, MapNode) and node.max_concurrency > DEFAULT_MAX_BRANCHES:
+        return [
+            ProblemError(
+                pointer=f"{pointer}/maxConcurrency",
+                message=f"a MAP node runs at most {DEFAULT_MAX_BRANCHES} items at once (the PARALLEL branch limit); "
+                f"this one asks for {node.max_concurrency}",
+            )
+        ]
     if isinstance(node, ParallelNode) and len(node.branches) > DEFAULT_MAX_BRANCHES:
         return [
             ProblemError(
@@ -56,9 +64,17 @@ def edges(state: State, node: NodeBase | None) -> list[tuple[str, str]]:
         targets += [(f"/choices/{i}/nextNode", choice.next_node) for i, choice in enumerate(node.choices)]
         if node.default_node is not None:
             targets.append(("/defaultNode", node.default_node))
-    if isinstance(node, ParallelNode):
-        targets += [(f"/branches/{i}", branch) for i, branch in enumerate(node.branches)]
+    targets += _branch_edges(node)
     return targets
+
+
+def _branch_edges(node: NodeBase | None) -> list[tuple[str, str]]:
+    """(relative pointer, start) of the branches a node runs: PARALLEL's branches, MAP's item branch."""
+    if isinstance(node, ParallelNode):
+        return [(f"/branches/{i}", branch) for i, branch in enumerate(node.branches)]
+    if isinstance(node, MapNode):
+        return node.branch_starts()
+    return []
 
 
 def _node_of(state: State, resolve: NodeResolver | None) -> NodeBase | None:
@@ -132,6 +148,11 @@ def _maybe_terminal(state: State, node: NodeBase | None, resolve: NodeResolver |
     return resolve is None and node is None and state.resource_id is not None and state.next_node is None
 
 
+def _state_pointer(name: str, state: State, relative: str) -> str:
+    base = f"/states/{_escape(name)}"
+    return f"{base}/nodeDefinition{relative}" if state.node_definition is not None else f"{base}/resourceId"
+
+
 def _branch_pointer(name: str, state: State, index: int) -> str:
     base = f"/states/{_escape(name)}"
     return f"{base}/nodeDefinition/branches/{index}" if state.node_definition is not None else f"{base}/resourceId"
@@ -164,10 +185,11 @@ def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeR
     seen: set[str] = {parallel}
     stack = [root for root in roots if root is not None and root in definition.states]
     parallel_state = definition.states[parallel]
+    branch_edges = _branch_edges(_node_of(parallel_state, resolve))
     stack += [
         target
         for relative, target in edges(parallel_state, _node_of(parallel_state, resolve))
-        if not relative.startswith("/branches/")
+        if (relative, target) not in branch_edges
     ]
     while stack:
         name = stack.pop()
@@ -192,12 +214,13 @@ def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | Non
     errors: list[ProblemError] = []
     for name, state in definition.states.items():
         node = _node_of(state, resolve)
-        if not isinstance(node, ParallelNode):
+        branches = _branch_edges(node)
+        if not branches:
             continue
-        starts = [start for start in node.branches if start in definition.states]
+        starts = [start for _, start in branches if start in definition.states]
         regions = {start: branch_states(definition, start, resolve) for start in starts}
         outside = _outside_reach(definition, name, resolve)
-        for index, start in enumerate(node.branches):
+        for index, (relative, start) in enumerate(branches):
             if start not in regions:
                 continue  # a missing target is reported with the other edges
             # A sibling that reaches into this branch is the one escaping; this branch is not at fault for it.
@@ -208,7 +231,9 @@ def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | Non
                 if reached in outside or reached in siblings:
                     errors.append(
                         ProblemError(
-                            pointer=_branch_pointer(name, state, index),
+                            pointer=_branch_pointer(name, state, index)
+                            if isinstance(node, ParallelNode)
+                            else _state_pointer(name, state, relative),
                             message=f"branch '{start}' reaches '{reached}', a state outside the branch "
                             "(a branch leaves only through an instance with end: true)",
                         )

@@ -120,6 +120,8 @@ def _edge_label(relative: str, node: NodeBase | None) -> tuple[str | None, str]:
         return f"branch {int(parts[1]) + 1}", "branch"
     if parts[0] == "defaultNode":
         return "default", "default"
+    if parts[0] == "itemNode":
+        return "each item", "branch"
     return None, "next"
 
 

@@ -135,6 +135,7 @@ def bindings_for(task: NodeTask, bounds: expressions.Bounds) -> dict[str, Any]:
             "definitionVersion": task.definition_version,
         },
         "enums": task.enums,
+        **(task.bindings or {}),  # $item and $index inside a MAP item
     }
     params = {
         name: render_field(f"parameters/{name}", value, shared, bounds) for name, value in task.parameters.items()

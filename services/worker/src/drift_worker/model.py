@@ -25,6 +25,8 @@ class NodeTask(Message, frozen=True):
     enums: dict[str, Any]
     event_id: str
     started_at: str
+    bindings: dict[str, Any] | None = None
+    """Variables besides contract 3's: `$item` and `$index` inside a MAP item's branch."""
 
 
 class NodeResult(Message, frozen=True):

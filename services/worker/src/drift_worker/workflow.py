@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         Visit,
         check_selections,
     )
+    from drift_worker.nodes.map import CURRENT_SCOPE
     from drift_worker.retry import Checkpoints
     from drift_worker.testing import TEST_EVALUATE, TestMode
 
@@ -188,7 +189,8 @@ class GenericWorkflow:
         Used for PARALLEL branches and post-completion nodes: a SUCCESS ends the
         walk, a FAILURE fails it, and neither changes the run's status.
         """
-        if self.checkpoints.skip_branch(start):
+        in_item = CURRENT_SCOPE.get() is not None
+        if not in_item and self.checkpoints.skip_branch(start):
             return  # completed before the failure this run was retried from: its outputs are in $global
         current: str | None = start
         while current is not None:
@@ -206,7 +208,8 @@ class GenericWorkflow:
             if step.final_status is not None:
                 break
             current = step.next_node
-        self.checkpoints.branch_completed(start)
+        if not in_item:
+            self.checkpoints.branch_completed(start)
 
     async def _run_state(self, instance: str, state: State, parameters: dict[str, Any] | None = None) -> Step:
         """One visit of one state; any failure is announced once and raised as NodeFailure."""
@@ -230,6 +233,7 @@ class GenericWorkflow:
             number=self.visits,
             started_at=_iso(workflow.now()),
             parameters=state.parameters if parameters is None else parameters,
+            scope=CURRENT_SCOPE.get(),
         )
         try:
             if self.test is not None and (mocked := await self.test.intercept(self, visit)) is not None:
@@ -261,6 +265,12 @@ class GenericWorkflow:
         input, status events) under Temporal's limit: past it Temporal refuses the workflow task and
         retries it forever, re-running every node.
         """
+        scope = CURRENT_SCOPE.get()
+        if scope is not None:
+            # Inside a MAP item: the item's own outputs (the MAP's output list is bounded when it is written).
+            scope.outputs[instance] = output
+            scope.last = output
+            return
         limit = self.run_input.limits.max_context_bytes
         size = _entry_bytes(instance, output)
         total = self._context_bytes() - self.context_sizes.get(instance, 0) + size
@@ -370,13 +380,14 @@ class GenericWorkflow:
             workflow_id=run.workflow_id,
             definition_id=run.definition.id,
             definition_version=run.definition.version,
-            instance=visit.instance,
+            instance=visit.instance if visit.scope is None else visit.scope.label(visit.instance),
             node=visit.node,
             parameters=visit.parameters,
-            context=self.context,
+            context=self.context if visit.scope is None else visit.scope.overlay(self.context),
             enums=run.enums,
             event_id=self._event_id("n", visit.number),
             started_at=visit.started_at,
+            bindings=None if visit.scope is None else visit.scope.bindings(),
         )
 
     async def evaluate(self, visit: Visit) -> NodeResult:
@@ -594,7 +605,7 @@ class GenericWorkflow:
             event_id=self._event_id("n", visit.number),
             workflow_id=self.run_input.workflow_id,
             tenant=self.run_input.tenant,
-            instance_name=visit.instance,
+            instance_name=visit.instance if visit.scope is None else visit.scope.label(visit.instance),
             node_type=node_type(visit.node),
             status=status,
             output=output,

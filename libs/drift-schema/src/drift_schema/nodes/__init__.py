@@ -8,6 +8,7 @@ from drift_schema.nodes.common import NODE_ID_PATTERN, NodeBase, NodeId, RetryPo
 from drift_schema.nodes.failure import FailureNode
 from drift_schema.nodes.http import DEFAULT_HTTP_OUTPUT, HttpNode, HttpRequest
 from drift_schema.nodes.instruction import Instruction, InstructionNode, Option, PossibleValue, Tags, View
+from drift_schema.nodes.map import MapNode
 from drift_schema.nodes.parallel import ParallelNode
 from drift_schema.nodes.script import ScriptNode
 from drift_schema.nodes.success import SuccessNode
@@ -21,6 +22,7 @@ NodeDefinition = (
     | WaitNode
     | ChildNode
     | ParallelNode
+    | MapNode
     | SuccessNode
     | FailureNode
 )
@@ -35,6 +37,7 @@ NODE_TYPES: dict[str, type[NodeBase]] = {
         WaitNode,
         ChildNode,
         ParallelNode,
+        MapNode,
         SuccessNode,
         FailureNode,
     )
@@ -60,6 +63,7 @@ __all__ = [
     "HttpRequest",
     "Instruction",
     "InstructionNode",
+    "MapNode",
     "NodeBase",
     "NodeDefinition",
     "NodeId",

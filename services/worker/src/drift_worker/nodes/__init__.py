@@ -8,6 +8,7 @@ from drift_worker.nodes.child import Child
 from drift_worker.nodes.failure import Failure
 from drift_worker.nodes.http import Http
 from drift_worker.nodes.instruction import Instruction, SelectionError, check_selections
+from drift_worker.nodes.map import Map
 from drift_worker.nodes.parallel import Parallel
 from drift_worker.nodes.script import Script
 from drift_worker.nodes.success import Success
@@ -21,6 +22,7 @@ _KINDS: tuple[NodeKind, ...] = (
     Wait(),
     Child(),
     Parallel(),
+    Map(),
     Success(),
     Failure(),
 )

@@ -41,6 +41,8 @@ class Visit:
     number: int
     started_at: str
     parameters: dict[str, Any]
+    scope: Any = None
+    """The MAP item this visit runs in (`drift_worker.nodes.map.ItemScope`), None outside any."""
 
     @property
     def next_node(self) -> str | None:

@@ -1,0 +1,30 @@
+"""MAP node: runs one branch per item of a list (dynamic fan-out), at most `maxConcurrency` at once.
+
+Each item's branch starts at `itemNode` and runs along `nextNode` as a PARALLEL branch does. Inside
+it `$item` is the item, `$index` its 0-based position, and `$global.<instance>` reads that item's
+own node outputs first. The node's output is the list, in item order, of each branch's last node
+output; a failed item's entry is `{"error": message}`, and more failed items than
+`toleratedFailures` fail the node.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from drift_schema.nodes.common import NodeBase
+
+DEFAULT_MAX_CONCURRENCY = 10
+
+
+class MapNode(NodeBase, tag="MAP", kw_only=True, frozen=True):
+    items: Any
+    """An expression giving the list (a literal list is accepted too)."""
+    item_node: str
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_CONCURRENCY
+    tolerated_failures: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+    def branch_starts(self) -> list[tuple[str, str]]:
+        """(relative pointer, start instance) of each branch this node runs: its one item branch."""
+        return [("/itemNode", self.item_node)]

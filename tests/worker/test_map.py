@@ -1,0 +1,146 @@
+"""MAP (dynamic fan-out): items, `$item`/`$index`, item-scoped `$global`, order, tolerance, nesting, validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from worker_support import EventTap, Runner, definition, failure, script, state, success
+
+from drift_schema.graph import check_workflow
+from drift_schema.workflow import WorkflowDefinition
+
+
+def map_state(items: Any, item_node: str, next_node: str = "done", end: bool = False, **extra: Any) -> dict[str, Any]:
+    return state({"type": "MAP", "items": items, "itemNode": item_node, **extra}, None if end else next_node, end)
+
+
+def pointers(wf: WorkflowDefinition) -> set[str]:
+    return {error.pointer for error in check_workflow(wf)}
+
+
+async def test_each_item_runs_its_branch_and_the_output_keeps_item_order(runner: Runner, tap: EventTap) -> None:
+    """Each item's branch sees `$item` and `$index`; the MAP's output is each branch's last output, in item order."""
+    wf = definition(
+        {
+            "each": map_state("{% $global.params.numbers %}", "double", maxConcurrency=3),
+            "double": script("{% $item * 2 %}", "label"),
+            "label": script("{% $string($index) & ':' & $string($global.double) %}", end=True),
+            "done": success("{% $join($global.each, ',') %}"),
+        }
+    )
+    public, handle = await runner.start(wf, {"numbers": [5, 1, 4, 2, 3, 9, 7]})
+    snapshot = await handle.result()
+    assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
+    assert snapshot.context["each"] == ["0:10", "1:2", "2:8", "3:4", "4:6", "5:18", "6:14"]
+    # Item outputs stay in their items: $global holds only the MAP's list.
+    assert "double" not in snapshot.context and "label" not in snapshot.context
+    # Every item visit has its node event, the item named in the instance.
+    assert (await tap.node(public, "double[3]"))["output"] == 4
+    assert (await tap.node(public, "label[6]"))["output"] == "6:14"
+    assert (await tap.node(public, "each"))["output"] == snapshot.context["each"]
+
+
+async def test_global_reads_the_items_own_outputs_first(runner: Runner) -> None:
+    """Inside an item `$global.<instance>` is that item's output; outside the item the run's own one is kept."""
+    wf = definition(
+        {
+            "seed": script("OUTER", "each"),
+            "each": map_state(["a", "b"], "seed_inner"),
+            "seed_inner": script("{% 'before:' & $global.seed %}", "seed_again"),
+            "seed_again": script("{% $item & '/' & $global.seed_inner %}", end=True),
+            "done": success("{% $global.seed %}"),
+        },
+        start="seed",
+    )
+    snapshot = await runner.run(wf)
+    assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
+    assert snapshot.context["each"] == ["a/before:OUTER", "b/before:OUTER"]
+    assert snapshot.disposition == "OUTER"
+
+
+async def test_failed_items_within_tolerance_are_error_entries(runner: Runner) -> None:
+    """Failed items within toleratedFailures become `{"error": message}` entries and the run goes on."""
+    wf = definition(
+        {
+            "each": map_state([1, 0, 2, 0], "check", toleratedFailures=2),
+            "check": state(
+                {"type": "BRANCH", "choices": [{"rule": "{% $item = 0 %}", "nextNode": "bad"}], "defaultNode": "ok"}
+            ),
+            "ok": script("{% 10 / $item %}", end=True),
+            "bad": failure("{% 'zero at ' & $string($index) %}"),
+            "done": success(),
+        }
+    )
+    snapshot = await runner.run(wf)
+    assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
+    assert snapshot.context["each"] == [10, {"error": "zero at 1"}, 5, {"error": "zero at 3"}]
+
+
+async def test_more_failures_than_tolerated_fail_the_node_to_the_failure_path(runner: Runner) -> None:
+    """More failed items than toleratedFailures fail the MAP node into defaultFailureNode."""
+    wf = definition(
+        {
+            "each": map_state([1, 0, 0, 3], "ok", toleratedFailures=1, maxConcurrency=1),
+            "ok": script("{% $item = 0 ? $error('no zero') : $item %}", end=True),
+            "done": success(),
+            "failed": failure("{% $global.lastError.message %}"),
+        },
+        defaultFailureNode="failed",
+    )
+    snapshot = await runner.run(wf)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message == "2 items failed, more than toleratedFailures (1); item 2: output: no zero"
+    assert snapshot.context["lastError"]["node"] == "each"
+
+
+async def test_items_must_be_a_list(runner: Runner) -> None:
+    """`items` that is not a list fails the node, naming the field."""
+    wf = definition({"each": map_state("{% {'a': 1} %}", "ok"), "ok": script(1, end=True), "done": success()})
+    snapshot = await runner.run(wf)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message == "items: expected a list, got an object"
+
+
+async def test_parallel_inside_map_and_map_inside_parallel(runner: Runner, tap: EventTap) -> None:
+    """A PARALLEL inside an item runs in that item; a MAP inside a PARALLEL branch (and inside a MAP) works."""
+    wf = definition(
+        {
+            "fork": state({"type": "PARALLEL", "branches": ["outer_map", "side"]}, "done"),
+            "side": script("SIDE", end=True),
+            "outer_map": map_state([1, 2], "both", "after_map"),
+            "after_map": script("{% $global.outer_map %}", end=True),
+            "both": state({"type": "PARALLEL", "branches": ["plus", "inner_map"]}, "sum"),
+            "plus": script("{% $item + 100 %}", end=True),
+            "inner_map": map_state("{% [1..$item] %}", "times", end=True),
+            "times": script("{% $item * 10 + $index %}", end=True),
+            "sum": script("{% $global.plus + $sum($global.inner_map) %}", end=True),
+            "done": success(),
+        },
+        start="fork",
+    )
+    public, handle = await runner.start(wf)
+    snapshot = await handle.result()
+    assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
+    # item 1: 101 + [10]; item 2: 102 + [10, 21]
+    assert snapshot.context["outer_map"] == [111, 133]
+    assert snapshot.context["after_map"] == [111, 133]
+    assert snapshot.context["side"] == "SIDE"
+    assert "plus" not in snapshot.context and "inner_map" not in snapshot.context
+    assert (await tap.node(public, "times[1][1]"))["output"] == 21
+
+
+def test_validation_checks_item_node_targets_and_branch_ends() -> None:
+    """A missing itemNode target, an item branch that leaves other than by ending, and a too wide maxConcurrency
+    are each refused with a pointer."""
+    missing = definition({"each": map_state([1], "nowhere"), "done": success()})
+    assert pointers(missing) == {"/states/each/nodeDefinition/itemNode"}
+    escaping = definition(
+        {"each": map_state([1], "work"), "work": script(1, "done"), "done": success()},
+    )
+    assert pointers(escaping) == {"/states/each/nodeDefinition/itemNode"}
+    wide = definition({"each": map_state([1], "w", maxConcurrency=1000), "w": script(1, end=True), "done": success()})
+    assert pointers(wide) == {"/states/each/nodeDefinition/maxConcurrency"}
+    fine = definition({"each": map_state([1], "w"), "w": script(1, end=True), "done": success()})
+    assert pointers(fine) == set()
+    assert msgspec.to_builtins(fine.states["each"].node_definition)["itemNode"] == "w"
