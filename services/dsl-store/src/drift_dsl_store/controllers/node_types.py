@@ -17,8 +17,8 @@ from drift_schema.workflow import WorkflowDefinition
 
 
 @cache
-def node_type_schemas() -> bytes:
-    """`{"types": {TYPE: schema}, "workflowDefinition": schema, "$defs": {...}}`, encoded once."""
+def node_type_schemas() -> dict[str, Any]:
+    """`{"types": {TYPE: schema}, "workflowDefinition": schema, "$defs": {...}}`, built once."""
     kinds = sorted(NODE_TYPES)
     schemas, components = msgspec.json.schema_components(
         [*(NODE_TYPES[kind] for kind in kinds), WorkflowDefinition], ref_template="#/$defs/{name}"
@@ -28,7 +28,7 @@ def node_type_schemas() -> bytes:
         "workflowDefinition": schemas[-1],
         "$defs": components,
     }
-    return msgspec.json.encode(document)
+    return document
 
 
 class NodeTypesController(Controller):
@@ -37,6 +37,6 @@ class NodeTypesController(Controller):
     path = "/nodeTypes"
     tags = ["node types"]
 
-    @get("/", summary="JSON Schema of every node type and of a workflow definition", media_type="application/json")
-    async def node_types(self) -> Response[bytes]:
-        return Response(node_type_schemas(), media_type="application/json", headers={"Cache-Control": "max-age=300"})
+    @get("/", summary="JSON Schema of every node type and of a workflow definition")
+    async def node_types(self) -> Response[dict[str, Any]]:
+        return Response(node_type_schemas(), headers={"Cache-Control": "max-age=300"})
