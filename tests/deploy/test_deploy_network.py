@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from deploy_helpers import Obj, of_kind, selector_matches
-from kustomize_lite import containers
+from kubectl_kustomize import containers
 
 NAMESPACE = "drift"
 

@@ -16,7 +16,7 @@ import pytest
 import starlark as sl
 from deploy_helpers import ROOT, SERVICES, Obj, find, of_kind
 from dockerfile_lite import parse
-from kustomize_lite import containers
+from kubectl_kustomize import containers
 
 TILTFILE = ROOT / "Tiltfile"
 # Builtins of Tilt the Tiltfile may call, and the extension functions it may load.
