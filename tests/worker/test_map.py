@@ -9,6 +9,7 @@ from worker_support import EventTap, Runner, definition, failure, script, state,
 
 from drift_schema.graph import check_workflow
 from drift_schema.workflow import WorkflowDefinition
+from drift_worker.nodes.map import SLICE_ITEMS
 
 
 def map_state(items: Any, item_node: str, next_node: str = "done", end: bool = False, **extra: Any) -> dict[str, Any]:
@@ -144,3 +145,48 @@ def test_validation_checks_item_node_targets_and_branch_ends() -> None:
     fine = definition({"each": map_state([1], "w"), "w": script(1, end=True), "done": success()})
     assert pointers(fine) == set()
     assert msgspec.to_builtins(fine.states["each"].node_definition)["itemNode"] == "w"
+
+
+async def test_a_map_larger_than_a_slice_runs_in_child_slices_with_bounded_histories(
+    runner: Runner, tap: EventTap
+) -> None:
+    """A MAP over more items than one slice holds completes in item order, item indexes global across slices,
+    tolerance counted across slices, and no history (the run's or a slice's) holds more than a slice's visits."""
+    count = SLICE_ITEMS * 2 + 7
+    wf = definition(
+        {
+            "each": map_state("{% [0..$global.params.n - 1] %}", "square", maxConcurrency=20, toleratedFailures=1),
+            "square": script("{% $item = 3 ? $error('three') : $item * $item + $index %}", end=True),
+            "done": success("{% $count($global.each) %}"),
+        }
+    )
+    public, handle = await runner.start(wf, {"n": count})
+    snapshot = await handle.result()
+    assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
+    outputs = snapshot.context["each"]
+    assert len(outputs) == count
+    assert outputs[3] == {"error": "output: three"}
+    assert [o for i, o in enumerate(outputs) if i != 3] == [i * i + i for i in range(count) if i != 3]
+    assert (await tap.node(public, f"square[{count - 1}]"))["output"] == (count - 1) ** 2 + count - 1
+    parent_events = len((await handle.fetch_history()).events)
+    assert parent_events < 100
+    # Only the run's own status events: slices announce none.
+    assert tap.statuses(public) == ["RUNNING", "COMPLETED"]
+
+
+async def test_failures_past_tolerance_across_slices_fail_the_map(runner: Runner) -> None:
+    """Failed items are counted over every slice: one more than toleratedFailures fails the MAP."""
+    count = SLICE_ITEMS + 10
+    failing = [2, SLICE_ITEMS + 3]
+    wf = definition(
+        {
+            "each": map_state(list(range(count)), "check", toleratedFailures=1),
+            "check": script(f"{{% $item in {failing} ? $error('bad') : $item %}}", end=True),
+            "done": success(),
+        }
+    )
+    snapshot = await runner.run(wf)
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message == (
+        f"2 items failed, more than toleratedFailures (1); item {SLICE_ITEMS + 3}: output: bad"
+    )

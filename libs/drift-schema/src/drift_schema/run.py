@@ -76,6 +76,21 @@ class RunLimits(Message, frozen=True):
     max_descendants: int = DEFAULT_MAX_DESCENDANTS
 
 
+class MapSlice(Message, frozen=True):
+    """Items `offset..offset+len(items)` of a large MAP node, run by a child run of the interpreter.
+
+    Such a run walks only these items' branches: it publishes their node events under the parent
+    run's workflow id, no status events, and is never listed; its snapshot's context holds the
+    outputs (`outputs`, `failed`, `error`).
+    """
+
+    instance: str
+    offset: int
+    items: list[Any]
+    tolerated: int
+    """Failed items this slice may still have before the MAP fails (the parent's remaining tolerance)."""
+
+
 class RunInput(Message, frozen=True):
     """Everything a run needs, pinned at start: the definition has every node inlined."""
 
@@ -97,6 +112,8 @@ class RunInput(Message, frozen=True):
     """CHILD runs this run may still cause in all; None: `limits.max_descendants` (a run started by a command)."""
     test: TestConfig | None = None
     """Set on test runs (contract 8.3): mocks, selections and events; such a run publishes no events."""
+    map_slice: MapSlice | None = None
+    """Set on the child runs a large MAP node runs its items in (see MapSlice)."""
 
 
 class RunSnapshot(Message, frozen=True):

@@ -64,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         Visit,
         check_selections,
     )
-    from drift_worker.nodes.map import CURRENT_SCOPE
+    from drift_worker.nodes.map import CURRENT_SCOPE, SLICE_CANNOT_WAIT, run_slice
     from drift_worker.retry import Checkpoints
     from drift_worker.testing import TEST_EVALUATE, TestMode
 
@@ -137,6 +137,9 @@ class GenericWorkflow:
 
     @workflow.run
     async def run(self, run: RunInput) -> RunSnapshot:
+        if run.map_slice is not None:
+            # A slice of a large MAP's items: no status of its own, its parent's node events (see MapSlice).
+            return await run_slice(self, run.map_slice)
         start = run.carry.current_node if run.carry else run.definition.start_node
         if run.carry is None or run.carry.retried:
             await self._set_status(WorkflowStatus.RUNNING)
@@ -421,6 +424,8 @@ class GenericWorkflow:
         """
         if self.test is not None:
             return self.test.selections(visit, result.view)
+        if self.run_input.map_slice is not None:
+            raise NodeFailure(SLICE_CANNOT_WAIT)
         await workflow.wait_condition(lambda: self.awaiting_input is None)
         self.awaiting_input = visit.number
         self.view = result.view
@@ -446,6 +451,8 @@ class GenericWorkflow:
         """Go WAITING until the `event` update names `event`; NodeFailure when the timeout passes first."""
         if self.test is not None:
             return self.test.event(visit, event)
+        if self.run_input.map_slice is not None:
+            raise NodeFailure(SLICE_CANNOT_WAIT)
         self.event_waits[event] = self.event_waits.get(event, 0) + 1
         try:
             timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
@@ -624,7 +631,7 @@ class GenericWorkflow:
 
     async def _announce(self, nodes: list[NodeEvent]) -> None:
         """Publish node events, with a status event when what the run holds for changed its status."""
-        if not self.status.is_final:
+        if not self.status.is_final and self.run_input.map_slice is None:  # a MAP slice has no status of its own
             status = self._held_status()
             if status != self.status:
                 await self._set_status(status, nodes)

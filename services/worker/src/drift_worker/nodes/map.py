@@ -23,15 +23,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import msgspec
 from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
 
 from drift_schema import expressions
 from drift_schema.nodes import MapNode
+from drift_schema.run import WORKFLOW_NAME, MapSlice, RunSnapshot, temporal_id
+from drift_schema.statuses import WorkflowStatus
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
 
-MAX_ITEMS = 2_000
-"""Items one MAP runs inside its run's history (each item visit is at least one history event)."""
+MAX_ITEMS = 100_000
+"""Items one MAP node runs at most (its output list must also fit the run's context bound)."""
+SLICE_ITEMS = 500
+"""Up to this many items run inside the MAP's own run; more run in child runs of this many each, so no
+history holds more than one slice's visits (each item visit is at least one history event)."""
+SLICE_CANNOT_WAIT = (
+    f"an item of a MAP over more than {SLICE_ITEMS} items cannot wait for a person or an event "
+    "(resumes and events reach the run, not the item's slice)"
+)
 
 
 @dataclass(slots=True)
@@ -92,49 +103,128 @@ class Map:
         items = (await run.evaluate(visit)).output
         if len(items) > MAX_ITEMS:
             raise NodeFailure(f"a MAP node runs at most {MAX_ITEMS} items; items gave {len(items)}")
-        width = min(node.max_concurrency, run.run_input.limits.max_branches, len(items))
-        outputs: list[Any] = [None] * len(items)
-        failures: list[int] = []
-        pending = iter(range(len(items)))
-        parent = CURRENT_SCOPE.get()
-
-        async def worker() -> None:
-            # A fixed set of workers takes items in order: deterministic, and no task per item.
-            for index in pending:
-                scope = ItemScope(item=items[index], index=index, parent=parent)
-                token = CURRENT_SCOPE.set(scope)
-                try:
-                    await run.walk_branch(node.item_node)
-                except NodeFailure as failure:
-                    outputs[index] = {"error": failure.message}
-                    failures.append(index)
-                    if len(failures) > node.tolerated_failures:
-                        raise NodeFailure(
-                            f"{len(failures)} items failed, more than toleratedFailures ({node.tolerated_failures}); "
-                            f"item {index}: {failure.message}"
-                        ) from None
-                else:
-                    outputs[index] = scope.last
-                finally:
-                    CURRENT_SCOPE.reset(token)
-
-        workers = [asyncio.create_task(worker()) for _ in range(width)]
-        try:
-            if workers:
-                await workflow.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-        except asyncio.CancelledError:
-            for task in workers:
-                task.cancel()
-            raise
-        failed = next((task for task in workers if task.done() and not task.cancelled() and task.exception()), None)
-        if failed is not None:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            error = failed.exception()
-            raise error if isinstance(error, NodeFailure) else NodeFailure(str(error))
+        if len(items) <= SLICE_ITEMS:
+            outputs, _ = await run_items(run, node, items, 0, node.tolerated_failures)
+        else:
+            outputs = await self._in_slices(run, visit, node, items)
         await run.completed(visit, outputs)
         return Step(next_node=visit.next_node, output=outputs)
+
+    async def _in_slices(self, run: Interpreter, visit: Visit, node: MapNode, items: list[Any]) -> list[Any]:
+        """Items in child runs of `SLICE_ITEMS` each, one slice at a time (so `maxConcurrency` still holds).
+
+        Each child's history holds only its slice; this run's holds a few events per slice.
+        """
+        pinned = run.run_input
+        scope = CURRENT_SCOPE.get()
+        context = run.context if scope is None else scope.overlay(run.context)
+        base_id = run.child_workflow_id(visit)
+        outputs: list[Any] = []
+        failed = 0
+        for number, offset in enumerate(range(0, len(items), SLICE_ITEMS)):
+            part = MapSlice(
+                instance=visit.instance,
+                offset=offset,
+                items=items[offset : offset + SLICE_ITEMS],
+                tolerated=node.tolerated_failures - failed,
+            )
+            child = msgspec.structs.replace(
+                pinned, context=context, carry=None, descendants=0, callback_url=None, map_slice=part
+            )
+            try:
+                snapshot = await workflow.execute_child_workflow(
+                    WORKFLOW_NAME,
+                    child,
+                    id=temporal_id(pinned.tenant, f"{base_id}-m{number}"),
+                    result_type=RunSnapshot,
+                    parent_close_policy=workflow.ParentClosePolicy.TERMINATE,
+                    memo={"tenant": pinned.tenant, "parent": pinned.workflow_id, "mapSlice": offset},
+                )
+            except ChildWorkflowError as error:
+                raise NodeFailure(
+                    f"items {offset}..{offset + len(part.items) - 1} did not complete: {error.cause}"
+                ) from None
+            result = snapshot.context
+            if result.get("error"):
+                raise NodeFailure(str(result["error"]))
+            outputs += result["outputs"]
+            failed += int(result["failed"])
+        return outputs
+
+
+async def run_items(
+    run: Interpreter, node: MapNode, items: list[Any], offset: int, tolerated: int
+) -> tuple[list[Any], int]:
+    """Walk each item's branch, at most `maxConcurrency` at once; (outputs in item order, failed items).
+
+    NodeFailure once more than `tolerated` items failed (the remaining items are cancelled).
+    """
+    width = min(node.max_concurrency, run.run_input.limits.max_branches, len(items))
+    outputs: list[Any] = [None] * len(items)
+    failures: list[int] = []
+    pending = iter(range(len(items)))
+    parent = CURRENT_SCOPE.get()
+
+    async def worker() -> None:
+        # A fixed set of workers takes items in order: deterministic, and no task per item.
+        for position in pending:
+            index = offset + position
+            scope = ItemScope(item=items[position], index=index, parent=parent)
+            token = CURRENT_SCOPE.set(scope)
+            try:
+                await run.walk_branch(node.item_node)
+            except NodeFailure as failure:
+                outputs[position] = {"error": failure.message}
+                failures.append(index)
+                if len(failures) > tolerated:
+                    raise NodeFailure(
+                        f"{len(failures) + node.tolerated_failures - tolerated} items failed, more than "
+                        f"toleratedFailures ({node.tolerated_failures}); item {index}: {failure.message}"
+                    ) from None
+            else:
+                outputs[position] = scope.last
+            finally:
+                CURRENT_SCOPE.reset(token)
+
+    workers = [asyncio.create_task(worker()) for _ in range(width)]
+    try:
+        if workers:
+            await workflow.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for task in workers:
+            task.cancel()
+        raise
+    failed = next((task for task in workers if task.done() and not task.cancelled() and task.exception()), None)
+    if failed is not None:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        error = failed.exception()
+        raise error if isinstance(error, NodeFailure) else NodeFailure(str(error))
+    return outputs, len(failures)
+
+
+async def run_slice(run: Interpreter, part: MapSlice) -> RunSnapshot:
+    """The whole of a slice run (see `MapSlice`): its items' branches, and their outputs as its context."""
+    state = run.run_input.definition.states[part.instance]
+    node = state.node_definition
+    assert isinstance(node, MapNode)
+    result: dict[str, Any]
+    try:
+        outputs, failed = await run_items(run, node, part.items, part.offset, part.tolerated)
+        result = {"outputs": outputs, "failed": failed, "error": None}
+        size = len(msgspec.json.encode(result))
+        if size > run.run_input.limits.max_context_bytes:
+            # Checked here: a result past Temporal's payload limit would never complete this child.
+            result = {
+                "outputs": [],
+                "failed": failed,
+                "error": f"the outputs of items {part.offset}.. are {size} "
+                f"bytes, over the run's context limit of {run.run_input.limits.max_context_bytes} bytes",
+            }
+    except NodeFailure as failure:
+        result = {"outputs": [], "failed": 0, "error": failure.message}
+    return RunSnapshot(workflow_id=run.run_input.workflow_id, workflow_status=WorkflowStatus.COMPLETED, context=result)
 
 
 def _json_type(value: Any) -> str:
