@@ -518,8 +518,8 @@ class EvaluatorPool:
     ) -> NodeResult:
         """Evaluate one node's expressions in a process of the pool; ExpressionError or EvaluationTimeout.
 
-        `timeout_ms` (capped by the pool's node timeout) covers the wait for a process as well:
-        a tenant whose share is busy waits, and its wait counts against its own deadline only.
+        `timeout_ms` is the caller's deadline (0: none): the evaluation gets the least of it and the pool's
+        node timeout; waiting for a process (a tenant whose share is busy waits) gets what is left of it.
         """
         request = EvalRequest(
             op=op,
@@ -533,9 +533,9 @@ class EvaluatorPool:
         )
         payload = self._encoder.encode(request)
         limit = min(timeout_ms, self.settings.node_timeout_ms) if timeout_ms > 0 else self.settings.node_timeout_ms
-        # Waiting for a process (the tenant's share busy) may use the caller's whole deadline: only the
-        # evaluation itself is held to the pool's node timeout.
-        wait = timeout_ms if timeout_ms > 0 else WAIT_FACTOR * self.settings.node_timeout_ms
+        # Waiting for a process (the tenant's share busy) may use what the evaluation leaves of the caller's
+        # deadline (at least as long as the evaluation's own): the two together stay within the activity's.
+        wait = max(timeout_ms - limit, limit) if timeout_ms > 0 else WAIT_FACTOR * self.settings.node_timeout_ms
         try:
             async with asyncio.timeout(wait / 1000):
                 process = await self._acquire(task.tenant)
