@@ -82,17 +82,87 @@ STREAMS = (
 )
 
 
-async def connect(url: str, name: str) -> NatsClient:
-    """Connect with unbounded reconnects (a NATS restart must not end a service) and Drift's inbox prefix."""
-    return await nats.connect(
-        url,
-        name=name,
-        inbox_prefix=SERVICE_INBOX_PREFIX,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=5,
-        allow_reconnect=True,
-    )
+CONNECT_FIRST_DELAY_S = 0.5
+CONNECT_MAX_DELAY_S = 10.0
+
+
+class Stopped(Exception):
+    """The process was asked to stop before NATS could be reached at start-up."""
+
+
+class _AttemptFailed(Exception):
+    """Ends nats-py's own start-up loop after one attempt (it retries forever inside connect())."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause) or type(cause).__name__)
+
+
+async def _until_stopped(stop: asyncio.Event | None) -> None:
+    if stop is None:
+        await asyncio.Event().wait()
+    else:
+        await stop.wait()
+
+
+async def connect(url: str, name: str, stop: asyncio.Event | None = None) -> NatsClient:
+    """Connect with Drift's inbox prefix, retrying the first connection until it is up or `stop` is set.
+
+    Each failed start-up attempt logs one line and the next waits longer (0.5 s doubling to 10 s);
+    setting `stop` ends the wait at once with `Stopped`, so a supervisor's SIGTERM is obeyed even
+    while NATS is unreachable. Once connected, reconnects are unbounded: a NATS restart must not end
+    a service.
+    """
+    delay = CONNECT_FIRST_DELAY_S
+    attempt = 0
+    connected = False
+
+    async def on_error(error: Exception) -> None:
+        # nats-py's default callback logs a traceback per failed attempt. At start-up the attempt ends here
+        # and this loop logs it with its backoff; once connected, each failure is one line.
+        if not connected:
+            raise _AttemptFailed(error)
+        log.warning("messaging.nats_error", service=name, error=str(error) or type(error).__name__)
+
+    while True:
+        attempt += 1
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                url,
+                name=name,
+                inbox_prefix=SERVICE_INBOX_PREFIX,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=5,
+                allow_reconnect=True,
+                error_cb=on_error,
+            )
+        )
+        stopping = asyncio.ensure_future(_until_stopped(stop))
+        done, _ = await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if connecting in done and connecting.exception() is None:
+            client: NatsClient = connecting.result()
+            connected = True
+            return client
+        if connecting not in done:
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+            raise Stopped("stopped while connecting to NATS")
+        error = connecting.exception()
+        log.warning(
+            "messaging.connect_failed",
+            service=name,
+            attempt=attempt,
+            error=str(error) or type(error).__name__,
+            retry_in_s=delay,
+        )
+        try:
+            await asyncio.wait_for(_until_stopped(stop), delay)
+        except TimeoutError:
+            delay = min(delay * 2, CONNECT_MAX_DELAY_S)
+            continue
+        raise Stopped("stopped while waiting to reconnect to NATS")
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
@@ -208,7 +278,8 @@ async def consume(js: JetStreamContext, spec: ConsumerSpec, handler: Handler, st
     while not stop.is_set():
         try:
             messages = await subscription.fetch(spec.batch, timeout=1.0)
-        except NatsTimeoutError:
+        except (NatsTimeoutError, TimeoutError):
+            # An empty fetch: nats-py raises its own TimeoutError or, from inside fetch, asyncio's bare one.
             continue
         except Exception as error:
             log.warning("messaging.fetch_failed", consumer=spec.durable, error=str(error))

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import structlog
 
 from drift_runtime.logging import configure_logging
+from drift_runtime.messaging import Stopped
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 
 
@@ -23,8 +28,39 @@ def run_until_signalled(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(stop)
+        try:
+            await run(stop)
+        except Stopped:
+            # Asked to stop before a dependency was reachable: nothing was started, nothing to drain.
+            structlog.get_logger("drift.process").info("process.stopped_during_startup", service=service)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())
     shutdown_tracing()
+
+
+@contextlib.contextmanager
+def stop_on_signal() -> Iterator[asyncio.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs, for waits a server's own handling cannot end.
+
+    uvicorn only notes a signal and acts once its lifespan start-up returns; a start-up that waits for a
+    dependency uses this event to give up at once. The handlers in place before are still called and are
+    restored afterwards, so the server's own shutdown proceeds as usual.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop.set)
+        before = previous.get(signum)
+        if callable(before):
+            before(signum, frame)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handle)
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -36,7 +36,7 @@ CONSUMER = messaging.ConsumerSpec(
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    nc = await messaging.connect(settings.nats_url, name="drift-dispatcher")
+    nc = await messaging.connect(settings.nats_url, name="drift-dispatcher", stop=stop)
     js = nc.jetstream()
     await messaging.ensure_streams(js, settings.stream_replicas)
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)

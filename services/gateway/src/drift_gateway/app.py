@@ -19,6 +19,7 @@ from drift_gateway.runtime import Runtime, run_store_client
 from drift_gateway.schedules import schedules_dependency
 from drift_gateway.testruns import testruns_dependency
 from drift_runtime import messaging
+from drift_runtime.process import stop_on_signal
 from drift_runtime.redis_client import connect_redis
 from drift_runtime.search_attributes import ensure_registered
 from drift_runtime.ssrf import Guard
@@ -44,7 +45,14 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        nc = await messaging.connect(settings.nats_url, name="drift-gateway")
+        try:
+            with stop_on_signal() as stop:
+                nc = await messaging.connect(settings.nats_url, name="drift-gateway", stop=stop)
+        except messaging.Stopped:
+            # uvicorn saw the signal too and exits as soon as this start-up returns.
+            log.info("gateway.stopped_during_startup")
+            yield
+            return
         js = nc.jetstream()
         await messaging.ensure_streams(js, settings.stream_replicas)
         redis = connect_redis(settings.redis_url)

@@ -44,7 +44,7 @@ CONTEXT_CONSUMER = messaging.ConsumerSpec(
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    nc = await messaging.connect(settings.nats_url, name="drift-notifier")
+    nc = await messaging.connect(settings.nats_url, name="drift-notifier", stop=stop)
     js = nc.jetstream()
     await messaging.ensure_streams(js, settings.stream_replicas)
     redis = connect_redis(settings.redis_url)

@@ -98,7 +98,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set."""
     providers = discover_token_providers()
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
-    nc = await messaging.connect(settings.nats_url, name="drift-worker")
+    nc = await messaging.connect(settings.nats_url, name="drift-worker", stop=stop)
     js = nc.jetstream()
     await messaging.ensure_streams(js, settings.stream_replicas)
     health = await start_health(settings, nc)
