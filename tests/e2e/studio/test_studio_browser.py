@@ -211,3 +211,18 @@ async def test_runs_and_schedules_pages_render(page: Any, screenshots: Path) -> 
     await page.get_by_role("link", name="Schedules", exact=True).click()
     await page.get_by_role("heading", name="Schedules").wait_for()
     await page.screenshot(path=str(screenshots / "schedules.png"))
+
+
+async def test_swagger_pages_render_their_operations_offline(browser: Any, platform: Platform) -> None:
+    """The gateway's and dsl-store's Swagger pages draw their operations with no request leaving the host."""
+    context = await browser.new_context()
+    try:
+        tab = await context.new_page()
+        requested: list[str] = []
+        tab.on("request", lambda request: requested.append(request.url))
+        for base in (platform.gateway_url, platform.dsl_store_url):
+            await tab.goto(f"{base}/schema/swagger")
+            await tab.locator(".opblock").first.wait_for()
+        assert requested and all(url.startswith("http://127.0.0.1:") for url in requested), requested
+    finally:
+        await context.close()
