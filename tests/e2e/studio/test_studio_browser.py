@@ -115,6 +115,13 @@ async def test_design_publish_and_run_a_workflow_without_typing_json(
     await page.get_by_role("tab", name="Versions").click()
     # The first published version becomes ACTIVE by itself.
     await page.locator(".versions tr", has_text="ACTIVE").get_by_text("1", exact=True).wait_for()
+    # Side-by-side diff of version 1 and the SNAPSHOT: identical content, so no changed row.
+    await page.get_by_label("left version").select_option("1")
+    await page.get_by_label("right version").select_option("SNAPSHOT")
+    await page.get_by_role("button", name="Diff").click()
+    diff = page.get_by_label("version diff")
+    await diff.get_by_text('"startNode": "compute"').first.wait_for()
+    assert await diff.locator("tr.diff-changed, tr.diff-added, tr.diff-removed").count() == 0
     await page.get_by_role("tab", name="Inspector").click()
     await page.screenshot(path=str(screenshots / "designer.png"))
 
@@ -178,6 +185,29 @@ async def test_answer_a_human_step_in_tasks_and_watch_the_run_complete(page: Any
     for name in ("greet", "ask_approval", "route_decision", "approved"):
         await page.locator(f".step[data-instance='{name}']", has_text="COMPLETED").wait_for()
     await page.get_by_label("timeline").get_by_text("route_decision").wait_for()
+
+
+async def test_the_run_page_follows_a_run_live(page: Any, platform: Platform) -> None:
+    """With a run's page open, a resume made elsewhere turns its nodes COMPLETED without a reload."""
+    run_id = f"studio-live-page-{uuid.uuid4().hex[:6]}"
+    headers = {"Authorization": "Bearer key-acme"}
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60, headers=headers) as gateway:
+        started = await gateway.post(
+            "/v3/workflow/start",
+            json={"workflow": {"id": "hello_approval"}, "workflowId": run_id, "params": {"name": "Cy"}},
+        )
+        assert started.json()["workflowStatus"] == "WAITING"
+        await page.goto(f"/runs/{run_id}?definition=hello_approval")
+        await page.locator(".step[data-instance='ask_approval']", has_text="WAITING").wait_for()
+        await page.locator(".live.on").wait_for()
+        resumed = await gateway.put(
+            f"/v3/workflow/resume/{run_id}", json={"viewResponse": {"selectedOptions": {"decision": "REJECT"}}}
+        )
+        assert resumed.json()["workflowStatus"] == "FAILED"
+    # No navigation: the live feed brings the change.
+    await page.locator(".step[data-instance='rejected']", has_text="COMPLETED").wait_for()
+    await page.locator(".toolbar .status", has_text="FAILED").wait_for()
+    await page.get_by_text("error: rejected by someone").wait_for()
 
 
 async def test_terminate_then_retry_a_run_from_its_page(page: Any, platform: Platform) -> None:
