@@ -11,9 +11,11 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import (
     BinaryNullPayloadConverter,
     BinaryPlainPayloadConverter,
+    BinaryProtoPayloadConverter,
     CompositePayloadConverter,
     DataConverter,
     EncodingPayloadConverter,
+    JSONProtoPayloadConverter,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
@@ -39,8 +41,21 @@ class MsgspecJSONPayloadConverter(EncodingPayloadConverter):
 
 
 class MsgspecPayloadConverter(CompositePayloadConverter):
+    """The SDK's default converters in their order, with msgspec in place of its plain JSON one.
+
+    The protobuf converters stay: Temporal's own queries answer with protobuf messages
+    (`__temporal_workflow_metadata`, read by the UI's Queries tab and `temporal workflow metadata`).
+    They only take protobuf messages, so every Drift payload still goes through msgspec.
+    """
+
     def __init__(self) -> None:
-        super().__init__(BinaryNullPayloadConverter(), BinaryPlainPayloadConverter(), MsgspecJSONPayloadConverter())
+        super().__init__(
+            BinaryNullPayloadConverter(),
+            BinaryPlainPayloadConverter(),
+            JSONProtoPayloadConverter(),
+            BinaryProtoPayloadConverter(),
+            MsgspecJSONPayloadConverter(),
+        )
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=MsgspecPayloadConverter)

@@ -393,6 +393,14 @@ class GenericWorkflow:
             bindings=None if visit.scope is None else visit.scope.bindings(),
         )
 
+    def summary(self, visit: Visit) -> str:
+        """How the Temporal UI names an activity of this visit: the Drift node's instance and type.
+
+        Metadata only (not part of what replay compares), so older histories replay unchanged.
+        """
+        instance = visit.instance if visit.scope is None else visit.scope.label(visit.instance)
+        return f"{instance} ({node_type(visit.node)})"
+
     async def evaluate(self, visit: Visit) -> NodeResult:
         """Evaluate one visit of a node in a local activity (one history marker)."""
         node = visit.node
@@ -402,7 +410,11 @@ class GenericWorkflow:
         if self.test is not None:
             # Same evaluation, nothing published: the visit goes to the test run's trace instead.
             result: NodeResult = await workflow.execute_local_activity(
-                TEST_EVALUATE, self.task(visit), result_type=NodeResult, start_to_close_timeout=timeout
+                TEST_EVALUATE,
+                self.task(visit),
+                result_type=NodeResult,
+                start_to_close_timeout=timeout,
+                summary=self.summary(visit),
             )
             if NODE_KINDS[node_type(visit.node)].announced_by_evaluate:
                 self.test.completed(visit, result.output)
@@ -412,7 +424,11 @@ class GenericWorkflow:
         async with self.evaluations:
             await self._task_room()
             evaluated = await workflow.execute_local_activity_method(
-                NodeActivities.evaluate_node, self.task(visit), start_to_close_timeout=timeout, retry_policy=UNTIL_DONE
+                NodeActivities.evaluate_node,
+                self.task(visit),
+                start_to_close_timeout=timeout,
+                retry_policy=UNTIL_DONE,
+                summary=self.summary(visit),
             )
         self._carried(len(msgspec.json.encode(evaluated.output)))
         return evaluated

@@ -85,6 +85,10 @@ class Interpreter(Protocol):
         """Everything an activity needs to evaluate this visit."""
         ...
 
+    def summary(self, visit: Visit) -> str:
+        """The summary Temporal shows for this visit's activities: the node's instance and type."""
+        ...
+
     async def evaluate(self, visit: Visit) -> NodeResult:
         """Evaluate the node's expressions in a local activity (one history marker)."""
         ...

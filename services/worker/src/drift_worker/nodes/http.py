@@ -132,6 +132,7 @@ class Http:
                     result_type=NodeResult,
                     start_to_close_timeout=timeout,
                     retry_policy=temporal_retry(node.retry),
+                    summary=run.summary(visit),
                 )
                 break
             except ActivityError as error:
