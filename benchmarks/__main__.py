@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import figures as fig
+from benchmarks import map_fanout
 from benchmarks.report import Figure, Row, machine, median, ratio, render
 from benchmarks.stack import BenchPlatform, Clients
 from drift_cli.servers import InfraStack
@@ -326,6 +327,13 @@ async def measure(sizes: Sizes, home: Path, skip: frozenset[str] = frozenset()) 
             found["P3"] = p3_figure(times, events, sizes.chain_nodes, sizes)
             step_seconds = median(times["baseline"]) / sizes.chain_nodes
 
+            if "P7" not in skip:
+                log("P7")
+                smoke = sizes is SMOKE
+                found["P7"] = await map_fanout.measure(
+                    clients, 50 if smoke else 1_000, 600 if smoke else 10_000, sizes.rounds
+                )
+
             log("P2 (and P6 under load)")
             bursts: dict[str, list[fig.Burst]] = {"baseline": [], "drift": []}
             base_start = fig.baseline_async_start(clients, pinned)
@@ -372,7 +380,7 @@ async def measure(sizes: Sizes, home: Path, skip: frozenset[str] = frozenset()) 
         "total time": f"{time.monotonic() - started:.0f} s",
         "measured at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-    order = ["P1", "P2", "P3", "P4", "P5", "P6"]
+    order = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"]
     return [found[key] for key in order if key in found], settings
 
 

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 import drift_worker.app
-from benchmarks.baseline_workflows import STEP_ACTIVITY, BaselineWorkflow, HandWrittenChain
+from benchmarks.baseline_workflows import STEP_ACTIVITY, BaselineWorkflow, HandWrittenChain, HandWrittenFanOut
 
 
 @activity.defn(name=STEP_ACTIVITY)
@@ -25,7 +25,7 @@ async def step(context: dict[str, Any]) -> dict[str, Any]:
 
 def _worker(client: Client, **options: Any) -> Worker:
     # build_worker's own Worker(...) call, with the baselines registered instead of the bare interpreter.
-    options["workflows"] = [BaselineWorkflow, HandWrittenChain]
+    options["workflows"] = [BaselineWorkflow, HandWrittenChain, HandWrittenFanOut]
     options["activities"] = [*options["activities"], step]
     return Worker(client, **options)
 

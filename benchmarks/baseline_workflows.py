@@ -8,6 +8,7 @@ Temporal user would write by hand for a chain of pure steps: one local activity 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -56,3 +57,26 @@ class HandWrittenChain:
                 STEP_ACTIVITY, context, start_to_close_timeout=timedelta(seconds=10), result_type=dict
             )
         return context
+
+
+FAN_OUT_WORKFLOW = "bench.hand_written_fan_out"
+
+
+@workflow.defn(name=FAN_OUT_WORKFLOW)
+class HandWrittenFanOut:
+    """What a Temporal user writes for "for each item, a pure step": `items` local activities, 10 at a time,
+    results kept in item order (the MAP figure's baseline)."""
+
+    @workflow.run
+    async def run(self, items: int) -> list[Any]:
+        results: list[Any] = [None] * items
+        pending = iter(range(items))
+
+        async def worker() -> None:
+            for index in pending:
+                results[index] = await workflow.execute_local_activity(
+                    STEP_ACTIVITY, {"count": index}, start_to_close_timeout=timedelta(seconds=10), result_type=dict
+                )
+
+        await asyncio.gather(*(worker() for _ in range(min(10, items))))
+        return results
