@@ -80,6 +80,9 @@ class StubDefinitions:
     async def enums(self, tenant: str) -> dict[str, Any]:
         return {}
 
+    async def traffic_split(self, tenant: str, definition_id: str) -> None:
+        return None  # no splits: ACTIVE stays ACTIVE and the pinning lookup decides
+
 
 @dataclass
 class Events:

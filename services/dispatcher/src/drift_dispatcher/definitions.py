@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 
 from drift_runtime.messaging import TransientFault
 from drift_schema import codec, subjects
+from drift_schema.traffic import TrafficSplit
 from drift_schema.workflow import WorkflowDefinition
 
 TENANT_HEADER = "X-Drift-Tenant"
@@ -145,6 +146,29 @@ class DefinitionClient:
         if response.status_code != 200:
             raise TransientFault(f"dsl-store answered {response.status_code} for enums")
         return codec.decode(response.content, dict[str, Any])
+
+    async def traffic_split(self, tenant: str, definition_id: str) -> TrafficSplit | None:
+        """The workflow's traffic split between published versions; None when it has no ACTIVE version."""
+        key = (tenant, "traffic", definition_id)
+        hit, cached = self.cache.get(key)
+        if hit:
+            found: TrafficSplit | None = cached
+            return found
+        generation = self.cache.generation
+        try:
+            response = await self.http.get(
+                f"/workflowDefinition/{definition_id}/traffic", headers={TENANT_HEADER: tenant}
+            )
+        except httpx.HTTPError as error:
+            raise TransientFault(f"dsl-store unreachable: {error}") from None
+        if response.status_code in (404, 422):
+            split = None
+        elif response.status_code != 200:
+            raise TransientFault(f"dsl-store answered {response.status_code} for the traffic split")
+        else:
+            split = codec.decode(response.content, TrafficSplit)
+        self.cache.put(key, split, generation)
+        return split
 
     async def aclose(self) -> None:
         await self.http.aclose()
