@@ -384,9 +384,10 @@ async def notifier_kill(ctx: Context, result: Result) -> None:
         everyone = sync_ids + hook_ids
         if not await downstream.holds_within(lambda: all(downstream.calls.get(w) for w in everyone), 60):
             result.problem("not every run reached its HTTP call before the kill")
-        await pressure.build(ledger)
     finally:
+        # Released at once: a call held longer than the node's retry budget (5 attempts of 5 s) fails its run.
         downstream.release()
+    await pressure.build(ledger)
     # The runs now complete: kill the notifier once the first webhooks are on their way.
     await receiver.holds_within(lambda: receiver.arrived >= 1, 30)
     result.figures["webhooks in flight or done at the kill"] = receiver.arrived
