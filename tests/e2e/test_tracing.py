@@ -22,7 +22,7 @@ from e2e.receiver import Receiver
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-CLIENT, PRODUCER, CONSUMER = 3, 4, 5
+SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
 SERVICES = {"drift-gateway", "drift-dispatcher", "drift-worker", "drift-notifier"}
 
 
@@ -184,3 +184,53 @@ async def test_a_webhook_is_a_client_span_of_the_trace_and_carries_its_context(
     assert client.service == "drift-notifier" and client.kind == CLIENT and client.trace_id == trace_id
     roots = [s for s in receiver.spans if s.trace_id == trace_id and not s.parent_id]
     assert [r.service for r in roots] == ["drift-gateway"], "the webhook hangs from the start's request span"
+
+
+async def test_the_dsl_store_hop_of_a_sync_start_is_inside_the_starts_trace(
+    traced: tuple[Platform, OtlpReceiver],
+) -> None:
+    """The dispatcher's definition read is an httpx CLIENT span; the dsl-store's server span joins the start's trace."""
+    platform, receiver = traced
+    # A definition change empties the dispatcher's cache of the tenant, so this start reads the dsl-store.
+    connection = await nats.connect(platform.infra.nats_url)
+    try:
+        heard = await connection.subscribe("drift.tracing.evt.dsl.>", max_msgs=1)
+        async with httpx.AsyncClient(
+            base_url=platform.dsl_store_url, headers={"Authorization": "Bearer key-t"}
+        ) as store:
+            changed = await store.put(f"/enums/trace-{uuid.uuid4().hex[:8]}", json={"any": "value"})
+            assert changed.status_code in (200, 201), changed.text
+        await heard.next_msg(timeout=10)
+    finally:
+        await connection.close()
+    async with httpx.AsyncClient(base_url=platform.gateway_url, headers={"Authorization": "Bearer key-t"}) as http:
+        before = len(receiver.spans)
+        started = await http.post(
+            "/v3/workflow/start",
+            json={
+                "workflow": {"id": "hello_approval"},
+                "workflowId": f"trd-{uuid.uuid4().hex[:10]}",
+                "params": {"name": "D"},
+            },
+            timeout=60,
+        )
+        assert started.json()["workflowStatus"] == "WAITING"
+    await _assert_one_trace(receiver, "start", before)
+
+    def hop_arrived() -> bool:
+        root = _roots(receiver.spans[before:], "start")[-1]
+        return any(s.service == "drift-dsl-store" for s in _trace_of(receiver.spans, root))
+
+    await receiver.wait_until(hop_arrived, timeout=30)
+    root = _roots(receiver.spans[before:], "start")[-1]
+    trace = _trace_of(receiver.spans, root)
+    by_id = {span.span_id: span for span in trace}
+    served = [
+        s for s in trace if s.service == "drift-dsl-store" and s.kind == SERVER and "workflowDefinition" in s.name
+    ]
+    assert served, [(s.service, s.name) for s in trace]
+    caller = by_id[served[0].parent_id]
+    assert caller.service == "drift-dispatcher" and caller.kind == CLIENT, (caller.service, caller.name, caller.kind)
+    assert root in _ancestors(served[0], by_id)
+    stray = [s for s in receiver.spans[before:] if s.service == "drift-dsl-store" and not s.parent_id]
+    assert not [s for s in stray if "workflowDefinition" in s.name], "a definition read started a trace of its own"

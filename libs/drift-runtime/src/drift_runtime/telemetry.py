@@ -33,7 +33,27 @@ def setup_tracing(service_name: str) -> TracerProvider:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _provider = provider
+    instrument_clients()
     return provider
+
+
+def instrument_clients() -> None:
+    """Standard instrumentation of the clients Drift uses, where a maintained package exists.
+
+    Every httpx client (the dsl-store hops, webhooks, HTTP nodes) gets a CLIENT span and sends its
+    `traceparent`, so the server's span joins the caller's trace; every Redis command gets a span
+    beside Drift's own domain spans. NATS has no maintained instrumentation: `messaging` propagates
+    the context itself.
+    """
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    httpx_instrumentor = HTTPXClientInstrumentor()
+    if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+        httpx_instrumentor.instrument()
+    redis_instrumentor = RedisInstrumentor()
+    if not redis_instrumentor.is_instrumented_by_opentelemetry:
+        redis_instrumentor.instrument()
 
 
 def shutdown_tracing() -> None:
