@@ -103,7 +103,11 @@ export const NODE_HEIGHT = 58;
 /** Automatic top-to-bottom layout (dagre); failure edges are drawn but do not shape the layout. */
 export function layout(def: WorkflowDefinition, edges: FlowEdge[]): Record<string, { x: number; y: number }> {
   const graph = new dagre.graphlib.Graph();
-  graph.setGraph({ rankdir: "TB", nodesep: 40, ranksep: 70, marginx: 20, marginy: 20 });
+  const size = Object.keys(def.states ?? {}).length;
+  // network-simplex (dagre's default) balances ranks best but grows fast; big graphs take the
+  // linear longest-path ranking so that a 200-state definition still opens at once.
+  const ranker = size > 60 ? "longest-path" : "network-simplex";
+  graph.setGraph({ rankdir: "TB", nodesep: 40, ranksep: 70, marginx: 20, marginy: 20, ranker });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const name of Object.keys(def.states ?? {})) graph.setNode(name, { width: NODE_WIDTH, height: NODE_HEIGHT });
   for (const edge of edges) if (edge.kind !== "failure" && edge.source !== edge.target) graph.setEdge(edge.source, edge.target);

@@ -89,7 +89,17 @@ export function GraphView(props: Props) {
   const states = definition.states ?? {};
   const count = Object.keys(states).length;
   const flowEdges = useMemo(() => edgesOf(definition, library, count <= 40), [definition, library, count]);
-  const positions = useMemo(() => layout(definition, flowEdges), [definition, flowEdges]);
+  // Laid out again only when the graph's shape changes, not when a field inside a node does.
+  const shape = useMemo(
+    () =>
+      `${Object.keys(states).join(",")}|${flowEdges
+        .filter((e) => e.kind !== "failure")
+        .map((e) => `${e.source}>${e.target}`)
+        .join(",")}`,
+    [states, flowEdges],
+  );
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const positions = useMemo(() => layout(definition, flowEdges), [shape]);
 
   const nodes: Node<StepData>[] = useMemo(
     () =>

@@ -36,6 +36,19 @@ interface VersionInfo {
 
 type Tab = "inspect" | "json" | "versions" | "test" | "run";
 
+/** The definition as stored: referenced states without the node definitions enrichment added. */
+export function unenriched(def: WorkflowDefinition): WorkflowDefinition {
+  const states: Record<string, State> = {};
+  for (const [name, state] of Object.entries(def.states ?? {})) {
+    if (state.resourceId && state.nodeDefinition) {
+      const copy = { ...state };
+      delete copy.nodeDefinition;
+      states[name] = copy;
+    } else states[name] = state;
+  }
+  return { ...def, states };
+}
+
 function strip(def: WorkflowDefinition): WorkflowDefinition {
   const copy: WorkflowDefinition = { ...def };
   delete copy.version;
@@ -76,11 +89,16 @@ export function Designer({ id }: { id: string }) {
     let cancelled = false;
     (async () => {
       let found: WorkflowDefinition | null = null;
-      let version = "SNAPSHOT";
       for (const candidate of ["SNAPSHOT", "LATEST"]) {
         try {
-          found = await dsl.get<WorkflowDefinition>(`/workflowDefinition/${encodeURIComponent(id)}`, { version: candidate });
-          version = candidate;
+          // One call: the enriched definition carries the referenced nodes' types; `unenriched`
+          // takes them out again for editing, so a save never inlines a reference.
+          const path = `/workflowDefinition/${encodeURIComponent(id)}`;
+          found = await dsl.get<WorkflowDefinition>(path, { version: candidate, enrichNodeDefinition: true }).catch((error) => {
+            // A draft may reference a node not published yet: then it opens without those types.
+            if (error instanceof ApiError && error.status === 422) return dsl.get<WorkflowDefinition>(path, { version: candidate });
+            throw error;
+          });
           break;
         } catch (error) {
           if (!(error instanceof ApiError && error.status === 404)) {
@@ -90,19 +108,15 @@ export function Designer({ id }: { id: string }) {
         }
       }
       if (cancelled) return;
+      const known: Record<string, NodeDefinition> = {};
+      for (const state of Object.values(found?.states ?? {})) {
+        if (state.resourceId && state.nodeDefinition) known[state.resourceId] = state.nodeDefinition;
+      }
+      // Set together (one render, one layout): the graph is drawn once its node types are known.
       if (found) {
-        setDef(strip(found));
+        setDef(unenriched(strip(found)));
         setExists(true);
-        try {
-          const enriched = await dsl.get<WorkflowDefinition>(`/workflowDefinition/${encodeURIComponent(id)}`, { version, enrichNodeDefinition: true });
-          const known: Record<string, NodeDefinition> = {};
-          for (const state of Object.values(enriched.states ?? {})) {
-            if (state.resourceId && state.nodeDefinition) known[state.resourceId] = state.nodeDefinition;
-          }
-          if (!cancelled) setLibrary(known);
-        } catch {
-          // Types of referenced nodes stay unknown; the graph still draws.
-        }
+        setLibrary(known);
       }
       setLoaded(true);
     })();
