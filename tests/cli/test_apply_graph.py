@@ -182,18 +182,21 @@ def test_apply_prints_the_stores_pointers_and_fails(
 def test_apply_to_an_unreachable_store_fails_readably(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With no dsl-store listening, `drift apply` names the URL it tried and exits 1."""
+    """With no dsl-store listening, `drift apply` says in one stderr line which URL it tried and where that
+    came from, and exits 3 (unreachable)."""
     url = f"http://127.0.0.1:{_free_port()}"
     monkeypatch.setenv("DRIFT_API_KEY", KEY)
-    assert main(["apply", "-f", str(_bundle(tmp_path, "away")), "--dsl-store-url", url]) == 1
-    assert f"cannot reach the dsl-store at {url}" in capsys.readouterr().err
+    assert main(["apply", "-f", str(_bundle(tmp_path, "away")), "--dsl-store-url", url]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"cannot reach the dsl-store at {url} (Connection refused) [set by --dsl-store-url]" in err
 
 
 def test_graph_writes_each_format_and_reports_a_missing_workflow(
     store: httpx.Client, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`drift graph ID --format png|svg|mermaid -o FILE [--version V]` writes the store's tree view bytes;
-    an unknown id prints the store's problem and exits 1."""
+    an unknown id prints the store's problem as one stderr line and exits 5 (not found)."""
     assert main(["apply", "-f", str(_bundle(tmp_path, "draw")), "--publish", "--activate"]) == 0
     capsys.readouterr()
     png, svg, mermaid = tmp_path / "g.png", tmp_path / "g.svg", tmp_path / "g.mmd"
@@ -206,8 +209,8 @@ def test_graph_writes_each_format_and_reports_a_missing_workflow(
     assert mermaid.read_bytes() == expected and expected.startswith(b"flowchart")
 
     missing = tmp_path / "missing.svg"
-    assert main(["graph", "no-such-workflow", "-o", str(missing)]) == 1
-    assert "no-such-workflow -> 404" in capsys.readouterr().err
+    assert main(["graph", "no-such-workflow", "-o", str(missing)]) == 5
+    assert "drift graph: no-such-workflow: 404" in capsys.readouterr().err
     assert not missing.exists()
-    assert main(["graph", "draw-hello", "--version", "7", "-o", str(missing)]) == 1
+    assert main(["graph", "draw-hello", "--version", "7", "-o", str(missing)]) == 5
     assert "has no version '7'" in capsys.readouterr().err

@@ -145,8 +145,9 @@ def _fake_argv(tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
-    """With stand-in services, drift dev prints its summary and ready line, and on SIGTERM/SIGINT
-    exits 0 leaving none of the servers and services it started."""
+    """With stand-in services, drift dev reports each server and service starting and ready, prints its
+    summary and ready line, writes where its servers listen to DRIFT_HOME/endpoints.json, and on
+    SIGTERM/SIGINT exits 0 leaving none of the servers and services it started (and no endpoints file)."""
     home = tmp_path / "home"
     env = _dev_env(home)
     async with drift_dev(_fake_argv(tmp_path), home, env) as dev:
@@ -159,6 +160,32 @@ async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signa
         assert key in summary
         assert str(home) in summary
         assert "curl" in summary
+        progress = dev.stderr()
+        for name in ("nats", "temporal", "redis"):
+            assert f"drift: starting {name} at " in progress and f"drift: {name} ready at " in progress
+        for name in ("dsl-store", "gateway", "dispatcher", "worker-1", "notifier", "studio"):
+            assert f"drift: starting {name} (" in progress and f"drift: {name} ready\n" in progress
+        written = json.loads((home / "endpoints.json").read_text())
+        assert written["pid"] == dev.process.pid
+        assert written["nats"] == f"nats://127.0.0.1:{env['DRIFT_NATS_PORT']}"
+        assert written["gateway"] == f"http://127.0.0.1:{env['DRIFT_GATEWAY_PORT']}"
+        assert written["dslStore"] == f"http://127.0.0.1:{env['DRIFT_DSL_STORE_PORT']}"
+        # Another shell, with no NATS variable: `drift events` asks drift dev's NATS (not 4222) and says it has none.
+        shell = {k: v for k, v in env.items() if not k.startswith("DRIFT_") or k == "DRIFT_HOME"}
+        events = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "drift_cli",
+            "events",
+            "nothing-yet",
+            env=shell,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, events_err = await events.communicate()
+        assert events.returncode == 5, events_err
+        assert f"on nats://127.0.0.1:{env['DRIFT_NATS_PORT']}" in events_err.decode()
 
         tree = descendants(dev.process.pid)
         assert len(tree) >= 8  # temporal, nats, redis + five services
@@ -166,6 +193,7 @@ async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signa
         assert await dev.wait_exit() == 0
         assert not alive(tree)
         assert not processes_mentioning(str(home))
+        assert not (home / "endpoints.json").exists()
 
 
 async def test_drift_dev_exits_nonzero_when_a_service_dies(tmp_path: Path) -> None:

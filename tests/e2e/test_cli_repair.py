@@ -26,7 +26,7 @@ FLOW = {
 async def _drift(
     argv: list[str], platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str]:
-    """Run the `drift` command line (in a thread: it runs its own event loop); answers (exit code, stdout)."""
+    """Run the `drift` command line (in a thread: it runs its own event loop); answers (exit code, stdout + stderr)."""
     monkeypatch.setenv("DRIFT_GATEWAY_URL", platform.gateway_url)
     monkeypatch.setenv("DRIFT_API_KEY", "key-acme")
     capsys.readouterr()
@@ -34,7 +34,8 @@ async def _drift(
         code = await asyncio.to_thread(main, argv)
     except SystemExit as exit_:
         code = int(exit_.code or 0)
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
 def _file(tmp_path: Path, body: dict[str, Any], name: str = "case") -> str:
@@ -67,7 +68,8 @@ async def test_drift_test_passes_prints_the_trace_and_fails_on_unmet_expectation
 async def test_drift_test_exit_codes_for_a_failed_run_and_a_refused_request(
     platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A run that does not complete exits 1 unless FAILED is expected; a refused request exits 2; several: the worst."""
+    """A run that does not complete exits 1 unless FAILED is expected; a refused request exits 7 (422, pointers on
+    stderr); several: the worst."""
     unmocked = {"definition": definition(FLOW, "fetch")}
     code, out = await _drift(["test", _file(tmp_path, unmocked)], platform, monkeypatch, capsys)
     assert code == 1 and "UNMET workflowStatus: expected COMPLETED, got FAILED" in out
@@ -76,7 +78,7 @@ async def test_drift_test_exit_codes_for_a_failed_run_and_a_refused_request(
     assert code == 0, out
     refused = {**unmocked, "mocks": {"nope": {"output": 1}}}
     code, out = await _drift(["test", _file(tmp_path, refused)], platform, monkeypatch, capsys)
-    assert code == 2 and "/mocks/nope" in out
+    assert code == 7 and "/mocks/nope" in out
     # Several files (a CI job's glob): each runs, the exit code is the worst.
     files = [_file(tmp_path, expected, "passes"), _file(tmp_path, unmocked, "fails")]
     code, out = await _drift(["test", *files], platform, monkeypatch, capsys)
@@ -89,7 +91,7 @@ async def test_drift_retry_answers_like_start(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """`drift retry ID --from NODE` prints the retried run's state; an unknown run exits 1 with its problem."""
+    """`drift retry ID --from NODE` prints the retried run's state; an unknown run exits 5 with its problem."""
     definition_id = await define(platform, {"first": script("{% 1 %}", "stop"), "stop": failure("'always'")}, "first")
     workflow_id = run_id("cli")
     assert (await start(gateway, definition_id, workflow_id))["workflowStatus"] == "FAILED"
@@ -97,4 +99,4 @@ async def test_drift_retry_answers_like_start(
     assert code == 0, out
     assert json.loads(out)["workflowStatus"] == "FAILED" and json.loads(out)["workflowId"] == workflow_id
     code, out = await _drift(["retry", run_id("nobody")], platform, monkeypatch, capsys)
-    assert code == 1 and json.loads(out)["status"] == 404
+    assert code == 5 and out.startswith("drift retry: 404 ")

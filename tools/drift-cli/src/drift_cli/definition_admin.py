@@ -4,7 +4,8 @@
 they refer to; `drift import FILE [--publish] [--activate]` loads one all or nothing (the server
 checks every definition first and stores nothing when one is invalid); `drift defs list|delete|
 validate` list, delete and check definitions. Where to and as whom: as `drift apply` (see
-drift_cli.definitions).
+drift_cli.definitions). `drift defs list` prints a table (`-o json|yaml` for data); a refused
+request or an unreachable store is one line on stderr with the exit codes of `drift --help`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,27 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
 from drift_cli.definitions import dsl_store_url
+from drift_cli.output import EXIT_USAGE, CliError, Column, add_output, emit
 from drift_cli.runs import api_key
-from drift_client import DefinitionsClient, DriftError
+from drift_client import DefinitionsClient
 
 __all__ = ["add_commands"]
 
 T = TypeVar("T")
+
+_WORKFLOW_COLUMNS: list[Column] = [
+    ("id", lambda row: row["id"]),
+    ("latest", lambda row: row["latest"]),
+    ("active", lambda row: row["active"]),
+    ("comment", lambda row: row["comment"]),
+]
+_NODE_COLUMNS: list[Column] = [
+    ("id", lambda row: row["id"]),
+    ("type", lambda row: row["type"]),
+    ("latest", lambda row: row["latest"]),
+    ("comment", lambda row: row["comment"]),
+]
 
 
 def _err(text: str) -> None:
@@ -38,34 +51,19 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _problem(error: DriftError) -> str:
-    problem = error.problem
-    lines = [f"{problem.status} {problem.detail or problem.title}"]
-    lines += [f"    {e.pointer or '/'}: {e.message}" for e in problem.errors or []]
-    return "\n".join(lines)
-
-
-def _call(command: str, args: argparse.Namespace, work: Callable[[DefinitionsClient], Awaitable[T]]) -> T | None:
-    """Run `work` against the dsl-store; print a readable error and answer None when it fails."""
+def _call(command: str, args: argparse.Namespace, work: Callable[[DefinitionsClient], Awaitable[T]]) -> T:
+    """Run `work` against the dsl-store; its DriftError or transport error goes up to `drift_cli.main`."""
     url = args.dsl_store_url or dsl_store_url()
 
     async def run() -> T:
         async with DefinitionsClient(url, api_key(), trust_env=False) as client:
             return await work(client)
 
-    try:
-        return asyncio.run(run())
-    except DriftError as error:
-        _err(f"drift {command}: {_problem(error)}")
-    except httpx.HTTPError as error:
-        _err(f"drift {command}: cannot reach the dsl-store at {url}: {error}")
-    return None
+    return asyncio.run(run())
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     raw = _call("export", args, lambda client: client.export_raw(args.ids, version=args.version))
-    if raw is None:
-        return 1
     text = json.dumps(json.loads(raw), indent=2, ensure_ascii=False) + "\n"
     if args.output == "-":
         sys.stdout.write(text)
@@ -83,22 +81,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _read_json(command: str, path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        _err(f"drift {command}: {path}: {error}")
-        return None
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror}", EXIT_USAGE) from None
+    except json.JSONDecodeError as error:
+        raise CliError(f"{path} is not JSON: {error}", EXIT_USAGE) from None
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
     bundle = _read_json("import", args.file)
-    if bundle is None:
-        return 2
     result = _call(
         "import",
         args,
         lambda client: client.import_bundle(bundle, publish=args.publish, activate=args.activate),
     )
-    if result is None:
-        return 1
+    if args.output_format:
+        emit(result, args.output_format)
+        return 0
     for label, ids in (("created", result.created), ("updated", result.updated), ("unchanged", result.unchanged)):
         _out(f"{label}: {', '.join(ids) if ids else '-'}")
     return 0
@@ -117,15 +115,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ]
 
     rows = _call("defs list", args, collect)
-    if rows is None:
-        return 1
-    if args.json:
-        _out(json.dumps(rows, indent=2))
-        return 0
-    columns = list(rows[0]) if rows else []
-    for row in rows:
-        _out("  ".join(f"{column}={row[column] if row[column] is not None else '-'}" for column in columns))
-    if not rows:
+    emit(rows, "json" if args.json else args.output_format, _NODE_COLUMNS if args.nodes else _WORKFLOW_COLUMNS)
+    if not rows and not args.json and args.output_format == "table":
         _err("drift defs list: none")
     return 0
 
@@ -135,19 +126,17 @@ def _cmd_delete(args: argparse.Namespace) -> int:
         await (client.delete_node(args.id) if args.node else client.delete_workflow(args.id))
         return True
 
-    if _call("defs delete", args, remove) is None:
-        return 1
+    _call("defs delete", args, remove)
     _out(f"deleted {'node' if args.node else 'workflow'} definition {args.id}")
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     workflow = _read_json("defs validate", args.file)
-    if workflow is None:
-        return 2
     result = _call("defs validate", args, lambda client: client.validate(workflow))
-    if result is None:
-        return 1
+    if args.output_format:
+        emit(result, args.output_format)
+        return 0
     detached = ", ".join(result.disconnected_states) or "none"
     _out(f"valid (disconnected states: {detached})")
     return 0
@@ -180,6 +169,7 @@ def add_commands(commands: Any) -> None:
     load.add_argument("--publish", action="store_true", help="publish each definition that differs from its LATEST")
     load.add_argument("--activate", action="store_true", help="make each workflow's latest version ACTIVE")
     load.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    add_output(load, None)
     load.set_defaults(handler=_cmd_import)
 
     defs = commands.add_parser("defs", help="list, delete or validate definitions")
@@ -188,7 +178,8 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--nodes", action="store_true", help="list node definitions instead of workflows")
     listing.add_argument("--prefix", default="", help="only ids starting with this")
     listing.add_argument("--type", help="only nodes of this type (with --nodes)")
-    listing.add_argument("--json", action="store_true", help="print JSON")
+    add_output(listing, "table")
+    listing.add_argument("--json", action="store_true", help="the same as -o json")
     listing.add_argument("--dsl-store-url", metavar="URL", help=url_help)
     listing.set_defaults(handler=_cmd_list)
     remove = actions.add_parser("delete", help="delete a workflow (or, with --node, a node) definition")
@@ -199,4 +190,5 @@ def add_commands(commands: Any) -> None:
     check = actions.add_parser("validate", help="check a workflow definition file without storing it")
     check.add_argument("file", type=Path, metavar="FILE", help="a workflow definition (JSON)")
     check.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    add_output(check, None)
     check.set_defaults(handler=_cmd_validate)

@@ -1,7 +1,8 @@
 """`drift apply|graph`: definitions managed in a running dsl-store from the command line.
 
-Where to: `--dsl-store-url`, else `DRIFT_DSL_STORE_URL`, else http://127.0.0.1:$DRIFT_DSL_STORE_PORT
-(8100 by default); as whom: `DRIFT_API_KEY` (default: the dev key `drift dev` wrote to
+Where to: `--dsl-store-url`, else `DRIFT_DSL_STORE_URL`, else http://127.0.0.1:$DRIFT_DSL_STORE_PORT,
+else the dsl-store a running `drift dev` wrote to $DRIFT_HOME/endpoints.json (8100 by default);
+as whom: `DRIFT_API_KEY` (default: the dev key `drift dev` wrote to
 $DRIFT_HOME/dev-api-key), exactly as `drift start` and friends find the gateway.
 """
 
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from drift_cli import endpoints
 from drift_cli.bundles import BundleError, dsl_store_client, load_bundles, problem_text, read_bundle
+from drift_cli.output import EXIT_UNREACHABLE, EXIT_USAGE, CliError, exit_code_for_status, failure_reason, one_line
 from drift_cli.runs import api_key
 
 __all__ = ["add_commands", "dsl_store_url"]
@@ -25,9 +27,8 @@ GRAPH_FORMATS = ("svg", "png", "mermaid")
 
 
 def dsl_store_url() -> str:
-    """The dsl-store's base URL from the environment."""
-    url = os.environ.get("DRIFT_DSL_STORE_URL") or f"http://127.0.0.1:{os.environ.get('DRIFT_DSL_STORE_PORT', '8100')}"
-    return url.rstrip("/")
+    """The dsl-store's base URL (see drift_cli.endpoints)."""
+    return endpoints.dsl_store().url
 
 
 def _err(text: str) -> None:
@@ -39,17 +40,20 @@ def _cmd_apply(args: argparse.Namespace) -> int:
     try:
         bundle = read_bundle(args.file)
     except BundleError as error:
-        _err(f"drift apply: {error}")
-        return 2
+        raise CliError(str(error), EXIT_USAGE) from None
     url = args.dsl_store_url or dsl_store_url()
 
     async def run() -> int:
         async with dsl_store_client(url, api_key()) as client:
             try:
                 await client.get("/health/ready")
-            except httpx.TransportError as unreachable:
-                _err(f"drift apply: cannot reach the dsl-store at {url}: {unreachable}")
-                return 1
+            except httpx.TransportError as error:
+                raise CliError(
+                    endpoints.unreachable(
+                        url, failure_reason(error), flag="--dsl-store-url" if args.dsl_store_url else None
+                    ),
+                    EXIT_UNREACHABLE,
+                ) from None
             report = await load_bundles(client, [bundle], publish=args.publish, activate=args.activate)
         for applied in report.applied:
             sys.stdout.write(applied.describe() + "\n")
@@ -73,12 +77,16 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
     try:
         response = asyncio.run(fetch())
-    except httpx.HTTPError as error:
-        _err(f"drift graph: cannot reach the dsl-store at {url}: {error}")
-        return 1
+    except httpx.TransportError as error:
+        raise CliError(
+            endpoints.unreachable(url, failure_reason(error), flag="--dsl-store-url" if args.dsl_store_url else None),
+            EXIT_UNREACHABLE,
+        ) from None
     if not response.is_success:
-        _err(f"drift graph: {args.workflow_id} -> {response.status_code}: {problem_text(response)}")
-        return 1
+        raise CliError(
+            one_line(f"{args.workflow_id}: {response.status_code} " + problem_text(response).replace("\n    ", "; ")),
+            exit_code_for_status(response.status_code),
+        )
     if args.output == "-":
         sys.stdout.buffer.write(response.content)
         sys.stdout.flush()

@@ -10,9 +10,13 @@ import logging
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 
+import httpx
+
+from drift_cli import endpoints
 from drift_cli.bundles import (
     BundleError,
     LoadReport,
@@ -21,15 +25,27 @@ from drift_cli.bundles import (
     load_bundle_files,
     read_try_requests,
 )
+from drift_cli.completion import add_commands as add_completion_commands
 from drift_cli.config import ConfigError, DevConfig, ensure_dev_secrets, find_examples_dir
 from drift_cli.definition_admin import add_commands as add_definition_admin_commands
 from drift_cli.definitions import add_commands as add_definition_commands
 from drift_cli.logs import LogFollower
 from drift_cli.operations import add_commands as add_operation_commands
+from drift_cli.output import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_UNREACHABLE,
+    CliError,
+    exit_code_for_status,
+    failure_reason,
+    one_line,
+    problem_line,
+)
 from drift_cli.platform import Platform
 from drift_cli.repair import add_commands as add_repair_commands
 from drift_cli.runs import add_commands
 from drift_cli.servers import ServerStartError
+from drift_client import DriftError
 
 __all__ = ["READY_LINE", "build_parser", "main", "run_dev", "try_commands"]
 
@@ -60,6 +76,7 @@ async def _start(platform: Platform, bundle_paths: list[Path]) -> LoadReport:
     await platform.start()
     if not bundle_paths:
         return LoadReport()
+    log.info("loading %d bundle file(s) into the dsl-store", len(bundle_paths))
     return await load_bundle_files(platform.dsl_store_url, platform.dev_api_key, bundle_paths)
 
 
@@ -96,6 +113,21 @@ def try_commands(gateway_url: str, key: str, samples: dict[str, TryRequests], fa
         lines.append("  # params as the workflow expects")
         lines += _curl("POST", f"{gateway_url}/v3/workflow/start", key, body)
     return lines
+
+
+def _addresses(platform: Platform) -> dict[str, str]:
+    """Where this platform's servers listen, for other `drift` commands (DRIFT_HOME/endpoints.json)."""
+    addresses = {
+        "gateway": platform.gateway_url,
+        "dslStore": platform.dsl_store_url,
+        "studio": platform.studio_url,
+        "nats": platform.infra.nats_url,
+        "temporal": platform.infra.temporal_address,
+        "redis": platform.infra.redis_url,
+    }
+    if platform.infra.temporal_ui_url:
+        addresses["temporalUi"] = platform.infra.temporal_ui_url
+    return addresses
 
 
 def _print_summary(
@@ -174,6 +206,7 @@ async def run_dev(
         if follow_logs:
             follower = LogFollower({s.name: s.process.log_path for s in platform.services}, sys.stderr)
             follower.seek_to_end()
+        endpoints.write_endpoints(config.home, _addresses(platform))
         _print_summary(platform, report, bundle_paths, samples)
         if follower is not None:
             tasks.append(asyncio.create_task(follower.run()))
@@ -195,6 +228,7 @@ async def run_dev(
         with contextlib.suppress(BaseException):
             await asyncio.gather(*tasks, return_exceptions=True)
         log.info("stopping")
+        endpoints.remove_endpoints(config.home)
         platform.stop()
         if follower is not None:
             follower.drain(final=True)  # what the services logged while stopping
@@ -227,10 +261,66 @@ def _positive(text: str) -> int:
     return value
 
 
+def _version() -> str:
+    try:
+        return metadata.version("drift-cli")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`drift defs list`, `drift schedule get`, ...: how error lines name the command."""
+    words = [getattr(args, name, None) for name in ("command", "defs_action", "schedule_command")]
+    return " ".join(["drift", *(word for word in words if word)])
+
+
+DSL_STORE_COMMANDS = frozenset({"apply", "graph", "export", "import", "defs"})
+"""Commands that talk to the dsl-store rather than the gateway."""
+
+
+def _flag(args: argparse.Namespace) -> str | None:
+    return "--dsl-store-url" if getattr(args, "dsl_store_url", None) else None
+
+
+def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; every failure becomes one line on stderr and its exit code (see EXIT_CODES_HELP)."""
+    name = _command_name(args)
+    try:
+        return handler(args)
+    except CliError as error:
+        message, code = error.message, error.code
+    except DriftError as error:
+        message, code = problem_line(error.problem), exit_code_for_status(error.status)
+    except httpx.TransportError as error:
+        try:
+            url = str(error.request.url)
+        except RuntimeError:  # no request attached
+            url = "the server"
+        message, code = (
+            endpoints.unreachable(
+                url, failure_reason(error), flag=_flag(args), dsl_store_first=args.command in DSL_STORE_COMMANDS
+            ),
+            EXIT_UNREACHABLE,
+        )
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    sys.stderr.write(f"{name}: {one_line(message)}\n")
+    sys.stderr.flush()
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: one subparser per command, each setting `handler`."""
-    parser = argparse.ArgumentParser(prog="drift", description="Drift workflow platform command line")
+    parser = argparse.ArgumentParser(
+        prog="drift",
+        description="Drift workflow platform command line. Servers are found through DRIFT_GATEWAY_URL, "
+        "DRIFT_DSL_STORE_URL and DRIFT_NATS_URL (or their _PORT variables), else where a running `drift dev` "
+        "wrote them ($DRIFT_HOME/endpoints.json); the API key is DRIFT_API_KEY or $DRIFT_HOME/dev-api-key.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    parser.add_argument("--version", action="version", version=f"drift {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     dev = commands.add_parser(
@@ -260,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_definition_admin_commands(commands)
     add_repair_commands(commands)
     add_operation_commands(commands)
+    add_completion_commands(commands, parser)
     return parser
 
 
@@ -279,8 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    code: int = handler(args)
-    return code
+    return run_handler(handler, args)
 
 
 if __name__ == "__main__":

@@ -1,70 +1,46 @@
 """`drift runs` and `drift schedule ...`: find runs and manage schedules from the shell (contract 8.1, 9).
 
-Same gateway and key as the other run commands (`DRIFT_GATEWAY_URL`, `DRIFT_API_KEY`).
-`drift runs` prints a table (or the page as JSON with `--json`); schedule commands print JSON.
-Exit codes: 0 done, 1 the gateway refused (its problem details are printed).
+Same gateway and key as the other run commands (see drift_cli.runs). Lists (`drift runs`,
+`drift schedule list`) print a table by default, objects JSON; `-o json|yaml|table` chooses.
+Errors are one line on stderr with the exit codes of `drift --help`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from drift_cli.runs import _gateway_url, _json_arg, _print, api_key
-from drift_client import DriftClient, DriftError
+from drift_cli.output import Column, add_output, builtins, emit, table
+from drift_cli.runs import _json_arg, _with_client
+from drift_client import DriftClient
 from drift_schema.api import WorkflowRef
 from drift_schema.schedules import Overlap, ScheduleRequest
 from drift_schema.search import LISTABLE_STATUSES, RunPage
 
-_COLUMNS = ("WORKFLOW ID", "STATUS", "DEFINITION", "CURRENT NODE", "STARTED", "CLOSED")
-
-
-def _with_client(
-    call: Callable[[DriftClient, argparse.Namespace], Awaitable[Any]],
-) -> Callable[[argparse.Namespace], int]:
-    """A command handler: `call` with a client; its answer printed as JSON unless it printed itself (None)."""
-
-    def handler(args: argparse.Namespace) -> int:
-        async def run() -> int:
-            async with DriftClient(_gateway_url(), api_key()) as client:
-                try:
-                    answer = await call(client, args)
-                except DriftError as error:
-                    _print(error.problem)
-                    return 1
-            if answer is not None:
-                _print(answer)
-            return 0
-
-        return asyncio.run(run())
-
-    return handler
+RUN_COLUMNS: list[Column] = [
+    ("workflow id", lambda run: run.get("workflowId")),
+    ("status", lambda run: run.get("workflowStatus")),
+    ("definition", lambda run: f"{run.get('definitionId') or '-'}@{run.get('definitionVersion') or '-'}"),
+    ("current node", lambda run: run.get("currentNode")),
+    ("started", lambda run: run.get("startedAt")),
+    ("closed", lambda run: run.get("closedAt")),
+]
+SCHEDULE_COLUMNS: list[Column] = [
+    ("schedule id", lambda s: s.get("scheduleId")),
+    ("workflow", lambda s: f"{(s.get('workflow') or {}).get('id')}@{(s.get('workflow') or {}).get('version')}"),
+    ("spec", lambda s: s.get("cron") or (f"every {s['intervalSeconds']}s" if s.get("intervalSeconds") else None)),
+    ("paused", lambda s: s.get("paused")),
+    ("next run", lambda s: (s.get("nextRunTimes") or [None])[0]),
+]
 
 
 def runs_table(page: RunPage) -> str:
     """The page as aligned columns, with the command for the next page when there is one."""
-    rows = [
-        (
-            run.workflow_id,
-            run.workflow_status.value,
-            f"{run.definition_id or '-'}@{run.definition_version or '-'}",
-            run.current_node or "-",
-            run.started_at or "-",
-            run.closed_at or "-",
-        )
-        for run in page.runs
-    ]
-    widths = [max(len(row[index]) for row in [_COLUMNS, *rows]) for index in range(len(_COLUMNS))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [_COLUMNS, *rows]
-    ]
+    text = table([builtins(run) for run in page.runs], RUN_COLUMNS)
     if page.next_page_token:
-        lines.append(f"more: --page-token {page.next_page_token}")
-    return "\n".join(lines) + "\n"
+        text += f"more: --page-token {page.next_page_token}\n"
+    return text
 
 
 async def _runs(client: DriftClient, args: argparse.Namespace) -> Any:
@@ -78,7 +54,8 @@ async def _runs(client: DriftClient, args: argparse.Namespace) -> Any:
         page_size=args.page_size,
         page_token=args.page_token,
     )
-    if args.json:
+    fmt = "json" if args.json else args.output_format or "table"
+    if fmt != "table":
         return page
     sys.stdout.write(runs_table(page))
     return None
@@ -98,7 +75,11 @@ async def _create(client: DriftClient, args: argparse.Namespace) -> Any:
 
 
 async def _list(client: DriftClient, args: argparse.Namespace) -> Any:
-    return {"schedules": await client.list_schedules()}
+    schedules = await client.list_schedules()
+    if (args.output_format or "table") == "table":
+        emit(schedules, "table", SCHEDULE_COLUMNS)
+        return None
+    return {"schedules": schedules}
 
 
 async def _get(client: DriftClient, args: argparse.Namespace) -> Any:
@@ -133,7 +114,8 @@ def add_commands(commands: Any) -> None:
     runs.add_argument("--until", metavar="TIME", help="started before this RFC 3339 time")
     runs.add_argument("--page-size", type=int, metavar="N", help="1 to 500 (default 50)")
     runs.add_argument("--page-token", metavar="TOKEN", help="the next page of an earlier listing")
-    runs.add_argument("--json", action="store_true", help="print the page as JSON")
+    add_output(runs, None)
+    runs.add_argument("--json", action="store_true", help="the same as -o json")
     runs.set_defaults(handler=_with_client(_runs))
 
     schedule = commands.add_parser("schedule", help="create, list and manage schedules")
@@ -148,8 +130,10 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--params", type=_json_arg, help="JSON (or @file) for each run's $global.params")
     create.add_argument("--paused", action="store_true", help="create it paused")
     create.add_argument("--overlap", default="SKIP", choices=[overlap.value for overlap in Overlap])
+    add_output(create, None)
     create.set_defaults(handler=_with_client(_create))
     listing = actions.add_parser("list", help="the tenant's schedules")
+    add_output(listing, None)
     listing.set_defaults(handler=_with_client(_list))
     for name, call, text in (
         ("get", _get, "one schedule, with its next run times and recent runs"),
@@ -160,4 +144,5 @@ def add_commands(commands: Any) -> None:
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("schedule_id")
+        add_output(action, None)
         action.set_defaults(handler=_with_client(call))

@@ -222,6 +222,10 @@ class Platform:
         return Service("studio", STUDIO_SCRIPT, process, port, True)
 
     async def _wait_service(self, service: Service) -> None:
+        await self._wait_service_ready(service)
+        log.info("%s ready", service.name)
+
+    async def _wait_service_ready(self, service: Service) -> None:
         process = service.process
         if service.http_api:
             await process.wait_ready(http_probe(service.ready_url), self.ready_timeout)
@@ -255,6 +259,8 @@ class Platform:
             self.services = self._build_services()
             self.services.append(self._studio_service())
             for service in self.services:
+                where = f"http://{LOOPBACK}:{service.port}" if service.http_api else f"metrics port {service.port}"
+                log.info("starting %s (%s)", service.name, where)
                 service.process.start()
             async with asyncio.TaskGroup() as group:
                 for service in self.services:

@@ -10,8 +10,9 @@ A test file holds the request of `POST /v3/workflow/test` plus, optionally, what
 `expect.context` is a subset: every key it names must be there with that value (objects compared
 the same way, recursively); `expect.visits` is the exact order of instances the trace visited.
 Without `expect.workflowStatus` the run must be `COMPLETED`.
-Exit codes: 0 every expectation holds, 1 one does not, 2 the file or the request was refused; with
-several files, the worst of theirs.
+Exit codes: 0 every expectation holds, 1 one does not, 2 the file cannot be used, and for a request
+the gateway refused the code of its status (7 invalid, 5 not found, ...: see `drift --help`); with
+several files, the highest of theirs.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drift_cli.runs import _gateway_url, _print, _with_client, api_key
+from drift_cli.output import EXIT_USAGE, add_output, emit, exit_code_for_status, problem_line
+from drift_cli.runs import _gateway_url, _with_client, api_key
 from drift_client import DriftClient, DriftError
 from drift_schema.testrun import TestResponse
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
-EXIT_REFUSED = 2
+EXIT_REFUSED = EXIT_USAGE
 EXPECTATIONS = frozenset({"workflowStatus", "disposition", "errorMessage", "context", "visits"})
 
 
@@ -110,7 +112,7 @@ def _load(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | str:
     return document, expect
 
 
-async def _test_one(client: DriftClient, path: Path, as_json: bool) -> int:
+async def _test_one(client: DriftClient, path: Path, fmt: str) -> int:
     loaded = _load(path)
     if isinstance(loaded, str):
         sys.stderr.write(f"drift test: {loaded}\n")
@@ -119,13 +121,13 @@ async def _test_one(client: DriftClient, path: Path, as_json: bool) -> int:
     try:
         result = await client.test(request)
     except DriftError as error:
-        sys.stderr.write(f"drift test: {path}: the request was refused\n")
-        _print(error.problem)
-        return EXIT_REFUSED
-    if as_json:
-        _print(result)
-    else:
+        sys.stderr.write(f"drift test: {path}: refused: {problem_line(error.problem)}\n")
+        sys.stdout.write(f"REFUSED {path}\n")
+        return exit_code_for_status(error.status)
+    if fmt == "table":
         render(result, sys.stdout)
+    else:
+        emit(result, fmt)
     faults = unmet(expect, result)
     for fault in faults:
         sys.stdout.write(f"UNMET {fault}\n")
@@ -138,7 +140,8 @@ def _test(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with DriftClient(_gateway_url(), api_key()) as client:
-            codes = [await _test_one(client, path, args.json) for path in args.files]
+            fmt = "json" if args.json else args.output_format
+            codes = [await _test_one(client, path, fmt) for path in args.files]
         return max(codes)
 
     return asyncio.run(run())
@@ -151,6 +154,7 @@ def add_commands(commands: Any) -> None:
     retry.add_argument("--from", dest="from_node", metavar="NODE", help="default: where it failed or stopped")
     retry.add_argument("--callback-url", help="async mode: stable states are POSTed here")
     retry.add_argument("--timeout-ms", type=int, help="syncTimeoutMs")
+    add_output(retry, None)
     retry.set_defaults(handler=_with_client(_retry))
 
     test = commands.add_parser(
@@ -162,7 +166,8 @@ def add_commands(commands: Any) -> None:
     test.add_argument(
         "files", type=Path, nargs="+", metavar="FILE", help="a JSON file: the test request, plus optional 'expect'"
     )
-    test.add_argument("--json", action="store_true", help="print the whole answer as JSON instead of the trace")
+    add_output(test, "table")
+    test.add_argument("--json", action="store_true", help="the same as -o json")
     test.set_defaults(handler=_test)
 
 

@@ -1,8 +1,10 @@
 """`drift start|resume|get|terminate|events`: runs driven from the command line through the client.
 
-Where to: `DRIFT_GATEWAY_URL` (default http://127.0.0.1:$DRIFT_GATEWAY_PORT), as whom:
-`DRIFT_API_KEY` (default: the dev key `drift dev` wrote to $DRIFT_HOME/dev-api-key).
-Events come from NATS (`DRIFT_NATS_URL`, default nats://127.0.0.1:$DRIFT_NATS_PORT) for `--tenant`.
+Where to: `DRIFT_GATEWAY_URL`, else http://127.0.0.1:$DRIFT_GATEWAY_PORT, else the gateway a
+running `drift dev` wrote to $DRIFT_HOME/endpoints.json, else port 8000 (see drift_cli.endpoints);
+as whom: `DRIFT_API_KEY` (default: the dev key `drift dev` wrote to $DRIFT_HOME/dev-api-key).
+Events come from NATS (`DRIFT_NATS_URL`, `DRIFT_NATS_PORT`, endpoints.json, 4222) for `--tenant`.
+Answers print as JSON by default (`-o yaml|table`); lists (timelines, events) as a table.
 """
 
 from __future__ import annotations
@@ -11,39 +13,70 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
+import nats.errors
+import nats.js.errors
 
-from drift_client import DriftClient, DriftError, follow_events
+from drift_cli import endpoints
+from drift_cli.output import (
+    EXIT_NOT_FOUND,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    Column,
+    add_output,
+    builtins,
+    emit,
+    failure_reason,
+    one_line,
+)
+from drift_client import DriftClient, follow_events
+from drift_schema.events import NodeEvent, WorkflowEvent
+
+TIMELINE_COLUMNS: list[Column] = [
+    ("node", lambda row: row.get("instanceName")),
+    ("type", lambda row: row.get("nodeType")),
+    ("status", lambda row: row.get("status")),
+    ("attempt", lambda row: row.get("attempt")),
+    ("started", lambda row: row.get("startedAt")),
+    ("ms", lambda row: row.get("durationMs")),
+    ("error", lambda row: row.get("error")),
+]
 
 
 def _gateway_url() -> str:
-    return os.environ.get("DRIFT_GATEWAY_URL") or f"http://127.0.0.1:{os.environ.get('DRIFT_GATEWAY_PORT', '8000')}"
+    return endpoints.gateway().url
 
 
 def _nats_url() -> str:
-    return os.environ.get("DRIFT_NATS_URL") or f"nats://127.0.0.1:{os.environ.get('DRIFT_NATS_PORT', '4222')}"
+    return endpoints.nats().url
 
 
 def api_key() -> str:
-    """The API key from `DRIFT_API_KEY`, else the dev key in $DRIFT_HOME; exits when there is none."""
+    """The API key from `DRIFT_API_KEY`, else the dev key in $DRIFT_HOME; a CliError when there is none."""
     key = os.environ.get("DRIFT_API_KEY")
     if key:
         return key
-    path = Path(os.environ.get("DRIFT_HOME") or ".drift") / "dev-api-key"
+    path = endpoints.home() / "dev-api-key"
     try:
         return path.read_text().strip()
     except OSError:
-        raise SystemExit(f"drift: set DRIFT_API_KEY (no dev key at {path})") from None
+        raise CliError(f"set DRIFT_API_KEY (no dev key at {path}; `drift dev` writes one)", EXIT_USAGE) from None
 
 
 def _json_arg(text: str) -> Any:
     """A JSON value, or @file holding one."""
-    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {error.strerror}") from None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as error:
@@ -56,18 +89,24 @@ def _print(value: Any) -> None:
 
 def _with_client(
     call: Callable[[DriftClient, argparse.Namespace], Awaitable[Any]],
+    *,
+    columns: Sequence[Column] | None = None,
 ) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        async def run() -> int:
-            async with DriftClient(_gateway_url(), api_key()) as client:
-                try:
-                    _print(await call(client, args))
-                except DriftError as error:
-                    _print(error.problem)
-                    return 1
-            return 0
+    """A command handler: `call` with a gateway client, its answer printed in the format asked for.
 
-        return asyncio.run(run())
+    A DriftError (an answer outside 2xx) or a transport error goes up to `drift_cli.main`, which
+    prints it as one line and picks the exit code.
+    """
+
+    def handler(args: argparse.Namespace) -> int:
+        async def run() -> Any:
+            async with DriftClient(_gateway_url(), api_key()) as client:
+                return await call(client, args)
+
+        answer = asyncio.run(run())
+        if answer is not None:
+            emit(answer, getattr(args, "output_format", None) or "json", columns)
+        return 0
 
     return handler
 
@@ -90,7 +129,11 @@ async def _resume(client: DriftClient, args: argparse.Namespace) -> Any:
 
 async def _get(client: DriftClient, args: argparse.Namespace) -> Any:
     if args.timeline:
-        return await client.timeline(args.workflow_id)
+        timeline = await client.timeline(args.workflow_id)
+        if (args.output_format or "table") != "table":
+            return timeline
+        emit(timeline.nodes, "table", TIMELINE_COLUMNS)
+        return None
     return await client.get(args.workflow_id)
 
 
@@ -98,17 +141,70 @@ async def _terminate(client: DriftClient, args: argparse.Namespace) -> Any:
     return await client.terminate(args.workflow_id, args.reason)
 
 
+EVENT_COLUMNS: list[Column] = [
+    ("seq", lambda row: row.get("seq")),
+    ("kind", lambda row: "status" if "workflowStatus" in row else "node"),
+    ("status", lambda row: row.get("workflowStatus") or row.get("status")),
+    ("node", lambda row: row.get("currentNode") or row.get("instanceName")),
+    ("time", lambda row: row.get("finishedAt") or row.get("updatedAt") or row.get("startedAt")),
+    ("detail", lambda row: row.get("errorMessage") or row.get("error") or row.get("disposition")),
+]
+_EVENT_WIDTHS = (5, 7, 12, 24, 25)
+
+
+def _event_row(event: WorkflowEvent | NodeEvent) -> str:
+    """One event as a table row of fixed widths (events stream in: later rows cannot realign earlier ones)."""
+    plain = builtins(event)
+    values = [one_line(str(read(plain))) if read(plain) is not None else "-" for _, read in EVENT_COLUMNS]
+    head = "  ".join(value.ljust(width) for value, width in zip(values, _EVENT_WIDTHS, strict=False))
+    return (head + "  " + values[-1]).rstrip()
+
+
+def _check_reachable(endpoint: endpoints.Endpoint) -> None:
+    """A one-line CliError now, rather than nats-py's retries and tracebacks, when nothing listens there."""
+    parts = urlsplit(endpoint.url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=3):
+            pass
+    except OSError as error:
+        raise CliError(endpoint.unreachable(failure_reason(error)), EXIT_UNREACHABLE) from None
+
+
 def _events(args: argparse.Namespace) -> int:
+    endpoint = endpoints.nats()
+    _check_reachable(endpoint)
+    fmt = args.output_format or "table"
+
     async def run() -> int:
-        async for event in follow_events(_nats_url(), args.tenant, args.workflow_id, follow=args.follow):
-            sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
+        count = 0
+        if fmt == "table":
+            headers = [header.upper() for header, _ in EVENT_COLUMNS]
+            sys.stdout.write("  ".join(h.ljust(w) for h, w in zip(headers, _EVENT_WIDTHS, strict=False)))
+            sys.stdout.write("  DETAIL\n")
+        async for event in follow_events(endpoint.url, args.tenant, args.workflow_id, follow=args.follow):
+            count += 1
+            if fmt == "json":
+                sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
+            elif fmt == "yaml":
+                emit([event], "yaml")
+            else:
+                sys.stdout.write(_event_row(event) + "\n")
             sys.stdout.flush()
+        if count == 0:
+            raise CliError(
+                f"no events of run {args.workflow_id!r} (tenant {args.tenant!r}) on {endpoint.url}", EXIT_NOT_FOUND
+            )
         return 0
 
     try:
         return asyncio.run(run())
-    except KeyboardInterrupt:
-        return 0
+    except nats.js.errors.NotFoundError:
+        raise CliError(
+            f"no Drift event stream on the NATS server at {endpoint.url}: is it Drift's? (set {endpoint.variable})",
+            EXIT_UNREACHABLE,
+        ) from None
+    except (nats.errors.Error, OSError) as error:
+        raise CliError(endpoint.unreachable(failure_reason(error)), EXIT_UNREACHABLE) from None
 
 
 def _selection(text: str) -> tuple[str, Any]:
@@ -130,26 +226,36 @@ def add_commands(commands: Any) -> None:
     start.add_argument("--params", type=_json_arg, help="JSON (or @file) for $global.params")
     start.add_argument("--callback-url", help="async mode: stable states are POSTed here")
     start.add_argument("--timeout-ms", type=int, help="syncTimeoutMs")
+    add_output(start, None)
     start.set_defaults(handler=_with_client(_start))
 
     resume = commands.add_parser("resume", help="resume a WAITING run with selections")
     resume.add_argument("workflow_id")
     resume.add_argument("--select", type=_selection, action="append", metavar="OPTION=VALUE", help="repeatable")
     resume.add_argument("--timeout-ms", type=int, help="syncTimeoutMs")
+    add_output(resume, None)
     resume.set_defaults(handler=_with_client(_resume))
 
     get = commands.add_parser("get", help="a run's state and context")
     get.add_argument("workflow_id")
     get.add_argument("--timeline", action="store_true", help="the node events in order, with timings")
+    add_output(get, None)
     get.set_defaults(handler=_with_client(_get))
 
     terminate = commands.add_parser("terminate", help="terminate a run")
     terminate.add_argument("workflow_id")
     terminate.add_argument("--reason")
+    add_output(terminate, None)
     terminate.set_defaults(handler=_with_client(_terminate))
 
-    events = commands.add_parser("events", help="a run's status and node events, from NATS")
+    events = commands.add_parser(
+        "events",
+        help="a run's status and node events, from NATS",
+        description="Print a run's events from the NATS event stream: a table by default, one JSON object a "
+        "line with -o json. Exit code 5 when the run has none.",
+    )
     events.add_argument("workflow_id")
     events.add_argument("--tenant", default=os.environ.get("DRIFT_TENANT", "default"))
     events.add_argument("--follow", "-f", action="store_true", help="keep printing new events until Ctrl-C")
+    add_output(events, None)
     events.set_defaults(handler=_events)

@@ -451,10 +451,16 @@ class EmbeddedServer(abc.ABC):
         self.process.start()
         return self.process
 
+    def where(self) -> str:
+        """Its address, as the summary and progress lines show it."""
+        return str(getattr(self, "url", None) or getattr(self, "address", ""))
+
     async def start(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - see wait_ready
-        """Start the server and wait until it is ready."""
+        """Start the server and wait until it is ready (a progress line says when)."""
+        began = time.monotonic()
         process = self.process or self.spawn()
         await process.wait_ready(self.probe, timeout)
+        log.info("%s ready at %s (%.1f s)", self.name, self.where(), time.monotonic() - began)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and everything it spawned."""
@@ -727,6 +733,7 @@ class InfraStack:
                 self._started.append(self.redis)
             # Spawn all before waiting on any: their start-up times overlap.
             for server in self._started:
+                log.info("starting %s at %s", server.name, server.where())
                 server.spawn()
             async with asyncio.TaskGroup() as group:
                 for server in self._started:
