@@ -304,6 +304,9 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as error:  # never a traceback for a person; -v shows it
+        log.debug("unexpected error", exc_info=True)
+        message, code = f"unexpected {type(error).__name__}: {error} (drift -v {args.command} ... shows more)", 1
     sys.stderr.write(f"{name}: {one_line(message)}\n")
     sys.stderr.flush()
     return code
