@@ -11,6 +11,7 @@ import {
   pointerTarget,
   removeEdge,
   removeState,
+  unenriched,
   type WorkflowDefinition,
 } from "./model";
 
@@ -116,5 +117,21 @@ describe("run state", () => {
     expect(states.loop).toEqual({ status: "COMPLETED", visits: 2, lastError: "boom" });
     expect(states.ask.status).toBe("WAITING");
     expect([...pathOf(timeline)]).toEqual(["greet->loop", "loop->loop"]);
+  });
+});
+
+describe("enriched reads", () => {
+  it("takes inlined references out again and keeps inline nodes and pinned versions", () => {
+    const enriched: WorkflowDefinition = {
+      id: "w",
+      states: {
+        a: { resourceId: "greet", resourceVersion: "3", nodeDefinition: { id: "greet", type: "SCRIPT" } },
+        b: { nodeDefinition: { id: "b", type: "SUCCESS" } },
+      },
+    };
+    expect(unenriched(enriched).states).toEqual({
+      a: { resourceId: "greet", resourceVersion: "3" },
+      b: { nodeDefinition: { id: "b", type: "SUCCESS" } },
+    });
   });
 });

@@ -143,6 +143,19 @@ export function pointerTarget(pointer: string): { instance?: string; field?: str
   return { field: parts.join("/") || undefined };
 }
 
+/** The definition as stored: referenced states without the node definitions enrichment added. */
+export function unenriched(def: WorkflowDefinition): WorkflowDefinition {
+  const states: Record<string, State> = {};
+  for (const [name, state] of Object.entries(def.states ?? {})) {
+    if (state.resourceId && state.nodeDefinition) {
+      const copy = { ...state };
+      delete copy.nodeDefinition;
+      states[name] = copy;
+    } else states[name] = state;
+  }
+  return { ...def, states };
+}
+
 // -- editing: every operation returns a new definition ------------------------------------------
 
 export const INSTANCE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;

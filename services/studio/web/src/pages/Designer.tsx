@@ -17,6 +17,7 @@ import {
   removeEdge,
   removeState,
   typeOf,
+  unenriched,
   updateState,
   type FlowEdge,
   type Json,
@@ -35,19 +36,6 @@ interface VersionInfo {
 }
 
 type Tab = "inspect" | "json" | "versions" | "test" | "run";
-
-/** The definition as stored: referenced states without the node definitions enrichment added. */
-export function unenriched(def: WorkflowDefinition): WorkflowDefinition {
-  const states: Record<string, State> = {};
-  for (const [name, state] of Object.entries(def.states ?? {})) {
-    if (state.resourceId && state.nodeDefinition) {
-      const copy = { ...state };
-      delete copy.nodeDefinition;
-      states[name] = copy;
-    } else states[name] = state;
-  }
-  return { ...def, states };
-}
 
 function strip(def: WorkflowDefinition): WorkflowDefinition {
   const copy: WorkflowDefinition = { ...def };
