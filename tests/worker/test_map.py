@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
-from worker_support import EventTap, Runner, definition, failure, script, state, success
+from worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 from drift_schema.graph import check_workflow
+from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.nodes.map import SLICE_ITEMS
 
@@ -190,3 +192,31 @@ async def test_failures_past_tolerance_across_slices_fail_the_map(runner: Runner
     assert snapshot.error_message == (
         f"2 items failed, more than toleratedFailures (1); item {SLICE_ITEMS + 3}: output: bad"
     )
+
+
+async def test_slices_spend_the_runs_visit_budget(runner: Runner) -> None:
+    """Item visits in slice runs count towards the run's visit budget: a slice gets only what is left."""
+    wf = definition(
+        {
+            "each": map_state(list(range(SLICE_ITEMS + 100)), "step", maxConcurrency=20),
+            "step": script("{% $item %}", end=True),
+            "done": success(),
+        }
+    )
+    public = f"budget-{uuid.uuid4().hex[:8]}"
+    run = RunInput(
+        tenant=TENANT,
+        workflow_id=public,
+        definition=wf,
+        context={"params": None},
+        command_id=f"cmd-{public}",
+        limits=RunLimits(max_visits=SLICE_ITEMS + 50),
+    )
+    handle = await runner.client.start_workflow(
+        WORKFLOW_NAME, run, id=temporal_id(TENANT, public), task_queue=runner.task_queue, result_type=RunSnapshot
+    )
+    snapshot = await handle.result()
+    assert snapshot.workflow_status == "FAILED"
+    assert snapshot.error_message is not None
+    assert "1 items failed, more than toleratedFailures (0)" in snapshot.error_message
+    assert f"its budget of {SLICE_ITEMS + 50 - SLICE_ITEMS - 1}" in snapshot.error_message

@@ -313,6 +313,12 @@ class GenericWorkflow:
     def _context_bytes(self) -> int:
         return 2 + sum(self.context_sizes.values())
 
+    def visits_left(self) -> int:
+        return max(0, self.run_input.limits.max_visits - self.visits)
+
+    def spend_visits(self, count: int) -> None:
+        self.visits += count
+
     def take_descendants(self, child: WorkflowDefinition) -> int:
         """Reserve one CHILD run of this run's descendant budget; answer the budget handed to the child.
 

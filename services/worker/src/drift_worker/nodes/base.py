@@ -112,6 +112,14 @@ class Interpreter(Protocol):
         """Announce the visit's completion (for nodes whose activity did not)."""
         ...
 
+    def visits_left(self) -> int:
+        """Node visits the run may still make: its visit budget less the visits made."""
+        ...
+
+    def spend_visits(self, count: int) -> None:
+        """Count `count` visits made on the run's behalf elsewhere (a MAP's slice runs)."""
+        ...
+
     def take_descendants(self, child: WorkflowDefinition) -> int:
         """Reserve one CHILD run of the run's descendant budget (NodeFailure when spent); the child's budget."""
         ...

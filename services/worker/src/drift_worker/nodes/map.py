@@ -128,8 +128,10 @@ class Map:
                 items=items[offset : offset + SLICE_ITEMS],
                 tolerated=node.tolerated_failures - failed,
             )
+            # The slice spends the run's visit budget: it gets what is left and reports what it used.
+            limits = msgspec.structs.replace(pinned.limits, max_visits=run.visits_left())
             child = msgspec.structs.replace(
-                pinned, context=context, carry=None, descendants=0, callback_url=None, map_slice=part
+                pinned, context=context, carry=None, descendants=0, callback_url=None, map_slice=part, limits=limits
             )
             try:
                 snapshot = await workflow.execute_child_workflow(
@@ -145,6 +147,7 @@ class Map:
                     f"items {offset}..{offset + len(part.items) - 1} did not complete: {error.cause}"
                 ) from None
             result = snapshot.context
+            run.spend_visits(int(result.get("visits", 0)))
             if result.get("error"):
                 raise NodeFailure(str(result["error"]))
             outputs += result["outputs"]
@@ -210,6 +213,7 @@ async def run_slice(run: Interpreter, part: MapSlice) -> RunSnapshot:
     node = state.node_definition
     assert isinstance(node, MapNode)
     result: dict[str, Any]
+    budget = run.visits_left()
     try:
         outputs, failed = await run_items(run, node, part.items, part.offset, part.tolerated)
         result = {"outputs": outputs, "failed": failed, "error": None}
@@ -224,6 +228,7 @@ async def run_slice(run: Interpreter, part: MapSlice) -> RunSnapshot:
             }
     except NodeFailure as failure:
         result = {"outputs": [], "failed": 0, "error": failure.message}
+    result["visits"] = budget - run.visits_left()
     return RunSnapshot(workflow_id=run.run_input.workflow_id, workflow_status=WorkflowStatus.COMPLETED, context=result)
 
 
