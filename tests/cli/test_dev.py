@@ -49,6 +49,7 @@ def _dev_env(home: Path, **extra: str) -> dict[str, str]:
     for name in (
         "DRIFT_GATEWAY_PORT",
         "DRIFT_DSL_STORE_PORT",
+        "DRIFT_STUDIO_PORT",
         "DRIFT_NATS_PORT",
         "DRIFT_TEMPORAL_PORT",
         "DRIFT_TEMPORAL_UI_PORT",
@@ -157,6 +158,7 @@ async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signa
         assert f"http://127.0.0.1:{env['DRIFT_GATEWAY_PORT']}/schema/swagger" in summary
         assert f"http://127.0.0.1:{env['DRIFT_DSL_STORE_PORT']}/schema/swagger" in summary
         assert f"http://127.0.0.1:{env['DRIFT_TEMPORAL_UI_PORT']}" in summary
+        assert f"Studio      http://127.0.0.1:{env['DRIFT_STUDIO_PORT']}" in summary  # contract 13
         assert key in summary
         assert str(home) in summary
         assert "curl" in summary
