@@ -1,25 +1,32 @@
-"""Drawings of a workflow graph for `treeView`: a Mermaid flowchart, a self-made SVG and a PNG (Pillow).
+"""Drawings of a workflow graph for `treeView`: a Mermaid flowchart, an SVG, and a PNG rendered from that SVG.
 
-SVG and PNG share one layout (breadth-first rows from the start state). Every
-state shows its instance name and node type; edges are drawn for `nextNode`,
-each branch choice (labelled with its rule), the default and each parallel
-branch. The start state is blue with a thick border and a `start` tag,
-terminal states (SUCCESS, FAILURE or `end: true`) have a double border, and
-disconnected states (no edge reaches them) are grey and dashed.
+One drawing: the PNG is the SVG rasterised by resvg, so both show the same thing. States are laid
+out in layers by longest path (a state sits below every state with an edge into it, so a join is
+drawn below both its parents; only loops point upwards, along a lane right of the graph); edges
+that skip layers pass through slots of their own, never across a box. Every text is measured with
+the font the drawing uses (Aileron, shipped with the package and embedded in the SVG, the font
+resvg is given), so boxes are as wide as their text. Every state shows its instance name and node
+type; edges are drawn for `nextNode`, each branch choice (labelled with its full rule, wrapped; a
+rule too long for two lines gets a numbered note in the legend below), the default, each parallel
+branch and a MAP's item node. The start state is blue with a thick border and a `start` tag,
+terminal states (SUCCESS, FAILURE or `end: true`) have a double border, and disconnected states
+(no edge reaches them) are grey and dashed.
 """
 
 from __future__ import annotations
 
-import io
+import base64
 import itertools
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from statistics import fmean
 from xml.sax.saxutils import escape
 
-from PIL import Image, ImageDraw, ImageFont
+import resvg_py
+from PIL import ImageFont
 
 from drift_schema.expressions import expression_body, is_expression
 from drift_schema.graph import disconnected, edges
@@ -29,8 +36,21 @@ from drift_schema.workflow import WorkflowDefinition
 Nodes = Mapping[str, NodeBase | None]
 Point = tuple[float, float]
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN, TOP, LANE = 224, 48, 40, 72, 24, 40, 14
+BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN, TOP, LANE = 160, 48, 40, 80, 24, 44, 14
+"""BOX_W is the narrowest box; a box is as wide as its text, up to MAX_BOX_W."""
+MAX_BOX_W = 360
+PAD_X = 12
+DUMMY_W = 16
+"""Width of the slot an edge takes in each layer it passes through."""
+NAME_SIZE, TEXT_SIZE, LINE = 13, 11, 14
+LABEL_W = 180
+"""The widest line of an edge label; a rule needing more than LABEL_LINES lines goes to the legend."""
+LABEL_LINES = 2
+MIN_LEGEND_W = 480
 MAX_LABEL = 28
+FONT_PATH = Path(__file__).with_name("fonts") / "Aileron-Regular.ttf"
+"""Aileron Regular (CC0), the font Pillow bundles: measured here, embedded in the SVG, given to resvg."""
+FONT_FAMILY = "Aileron"
 FILLS = {
     "start": "#dbeafe",
     "SUCCESS": "#dcfce7",
@@ -39,7 +59,7 @@ FILLS = {
     "other": "#f8fafc",
 }
 INK, EDGE, BORDER, MUTED = "#0f172a", "#475569", "#334155", "#6b7280"
-# PNG is drawn at twice the SVG's scale so that text stays crisp.
+# PNG is rendered at twice the SVG's scale so that text stays crisp.
 PNG_SCALE = 2
 MAX_DRAWN_STATES = 250
 """The most states an SVG or PNG draws; a larger graph is refused (mermaid has no such limit)."""
@@ -64,11 +84,12 @@ def check_drawable(definition: WorkflowDefinition) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Box:
-    """One state as drawn."""
+    """One state as drawn (`x`, `y` its top-left corner, `w` its width; BOX_H high)."""
 
     name: str
     x: float
     y: float
+    w: float
     subtitle: str
     fill: str
     start: bool
@@ -79,7 +100,7 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """One edge as drawn: a polyline from the source to the target, its label centred at `label_at`."""
+    """One edge as drawn: a polyline from the source to the target, its label's lines centred at `label_at`."""
 
     source: str
     target: str
@@ -87,6 +108,7 @@ class Edge:
     kind: str
     points: tuple[Point, ...]
     label_at: Point
+    label_lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +118,9 @@ class Layout:
     title: str
     boxes: tuple[Box, ...]
     edges: tuple[Edge, ...]
+    legend: tuple[str, ...] = ()
+    """Lines of the notes below the graph: rules too long to label their edge."""
+    legend_y: float = 0.0
 
 
 def _short(text: str, limit: int = MAX_LABEL) -> str:
@@ -115,7 +140,7 @@ def _edge_label(relative: str, node: NodeBase | None) -> tuple[str | None, str]:
     if parts[0] == "choices":
         index = int(parts[1])
         rule = node.choices[index].rule if isinstance(node, BranchNode) else ""
-        return _short(f"{index + 1}: {_rule_text(rule)}"), "choice"
+        return " ".join(f"{index + 1}: {_rule_text(rule)}".split()), "choice"
     if parts[0] == "branches":
         return f"branch {int(parts[1]) + 1}", "branch"
     if parts[0] == "defaultNode":
@@ -192,54 +217,168 @@ def mermaid(definition: WorkflowDefinition, nodes: Nodes) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _layers(definition: WorkflowDefinition, links: list[tuple[str, str, str | None, str]]) -> list[list[str]]:
-    """Breadth-first rows from the start node; states it does not reach get rows of their own below."""
-    following: dict[str, list[str]] = {name: [] for name in definition.states}
-    for source, target, _, _ in links:
-        following[source].append(target)
-    depth: dict[str, int] = {}
-    roots = [definition.start_node] if definition.start_node in definition.states else []
-    roots += [name for name in definition.states if name not in roots]
-    for root in roots:
-        if root is None or root in depth:
+# -- measuring -------------------------------------------------------------------------------
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """The drawing's font at `size` px, for measuring (the same file resvg draws with)."""
+    return ImageFont.truetype(str(FONT_PATH), size)
+
+
+@cache
+def _font_face() -> str:
+    """The font as an SVG @font-face rule, so a browser draws the SVG with the font it was measured in."""
+    data = base64.b64encode(FONT_PATH.read_bytes()).decode()
+    return f"@font-face{{font-family:{FONT_FAMILY};src:url(data:font/ttf;base64,{data}) format('truetype')}}"
+
+
+def text_width(text: str, size: int) -> float:
+    """How wide `text` is drawn at `size` px, in SVG units."""
+    return float(_font(size).getlength(text))
+
+
+def _fit(text: str, size: int, width: float) -> str:
+    """`text`, cut with an ellipsis where it would be wider than `width`."""
+    if text_width(text, size) <= width:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits with the ellipsis
+        middle = (low + high + 1) // 2
+        if text_width(text[:middle] + "…", size) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "…"
+
+
+def wrap(text: str, size: int, width: float) -> list[str]:
+    """`text` in lines no wider than `width` (at spaces; a word wider than a line is split)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if text_width(candidate, size) <= width:
+            current = candidate
             continue
-        depth[root] = max(depth.values(), default=-1) + 1 if depth else 0
-        queue = deque([root])
-        while queue:
-            current = queue.popleft()
-            for target in following[current]:
-                if target not in depth:
-                    depth[target] = depth[current] + 1
-                    queue.append(target)
-    rows: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for name in definition.states:
-        rows[depth[name]].append(name)
-    return [row for row in rows if row]
+        if current:
+            lines.append(current)
+        while text_width(word, size) > width:
+            cut = len(_fit(word, size, width)) - 1 or 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines or [""]
 
 
-def _route(source: Point, target: Point, lane: float, fan: int) -> tuple[tuple[Point, ...], Point]:
-    """(polyline, label position) of an edge between boxes whose top-left corners are given.
+# -- layers ----------------------------------------------------------------------------------
 
-    Downward edges go straight from the bottom of the source to the top of the
-    target. Edges within a row dip into the gap below it; upward edges (loops)
-    climb in their own lane right of every box. Both run through the gaps
-    between rows, never across a box. `fan` staggers the labels of edges
-    leaving one state, so that they do not overlap.
+Link = tuple[str, str, str | None, str]
+
+
+def _upward(definition: WorkflowDefinition, links: list[Link]) -> tuple[set[int], set[str]]:
+    """(indexes of the links that close a loop, states reachable from the start).
+
+    A depth-first search from the start, then from each state it did not reach (in definition
+    order): an edge to a state still on the search's stack closes a loop.
     """
-    (x1, y1), (x2, y2) = source, target
-    gap = GAP_Y / 3
-    if y2 > y1:
-        start, end = (x1 + BOX_W / 2, y1 + BOX_H), (x2 + BOX_W / 2, y2)
-        share = 0.4 + 0.3 * (fan % 2)
-        return (start, end), (start[0] + (end[0] - start[0]) * share, start[1] + (end[1] - start[1]) * share)
-    if y2 == y1:
-        out, into = (x1 + BOX_W * 0.6, y1 + BOX_H), (x2 + BOX_W * 0.4, y2 + BOX_H)
-        below = y1 + BOX_H + gap
-        return (out, (out[0], below), (into[0], below), into), ((out[0] + into[0]) / 2, below)
-    out, into = (x1 + BOX_W * 0.75, y1), (x2 + BOX_W * 0.75, y2 + BOX_H)
-    above, below = y1 - gap, y2 + BOX_H + gap
-    points = (out, (out[0], above), (lane, above), (lane, below), (into[0], below), into)
-    return points, (lane, (above + below) / 2)
+    following: dict[str, list[tuple[int, str]]] = {name: [] for name in definition.states}
+    for index, (source, target, _, _) in enumerate(links):
+        following[source].append((index, target))
+    roots = [definition.start_node] if definition.start_node in definition.states else []
+    roots += [name for name in definition.states if name != definition.start_node]
+    status: dict[str, int] = {}  # 1 on the stack, 2 done
+    loops: set[int] = set()
+    reached: set[str] = set()
+    for number, root in enumerate(roots):
+        if root in status:
+            continue
+        status[root] = 1
+        stack = [(root, iter(following[root]))]
+        while stack:
+            node, pending = stack[-1]
+            for index, target in pending:
+                if status.get(target) == 1:
+                    loops.add(index)
+                elif target not in status:
+                    status[target] = 1
+                    stack.append((target, iter(following[target])))
+                    break
+            else:
+                status[node] = 2
+                stack.pop()
+        if number == 0 and roots[0] == definition.start_node:
+            reached = {name for name in status}
+    return loops, reached
+
+
+def _layers(definition: WorkflowDefinition, links: list[Link]) -> dict[str, int]:
+    """Layer of each state by longest path: below every state with a (non-loop) edge into it.
+
+    States the start does not reach come in layers of their own below the others.
+    """
+    loops, reached = _upward(definition, links)
+    parents: dict[str, list[str]] = {name: [] for name in definition.states}
+    for index, (source, target, _, _) in enumerate(links):
+        if index not in loops and source != target:
+            parents[target].append(source)
+    layer: dict[str, int] = {}
+
+    def place(group: list[str], base: int) -> None:
+        members = set(group)
+        remaining = {name: sum(1 for p in parents[name] if p in members) for name in group}
+        ready = [name for name in group if remaining[name] == 0]
+        children: dict[str, list[str]] = {name: [] for name in group}
+        for name in group:
+            for parent in parents[name]:
+                if parent in members:
+                    children[parent].append(name)
+        while ready:  # Kahn's order: every parent is placed before its children
+            name = ready.pop()
+            layer[name] = max((layer[p] + 1 for p in parents[name] if p in members), default=base)
+            for child in children[name]:
+                remaining[child] -= 1
+                if remaining[child] == 0:
+                    ready.append(child)
+
+    place([name for name in definition.states if name in reached], 0)
+    base = max(layer.values(), default=-1) + 1
+    place([name for name in definition.states if name not in reached], base)
+    return layer
+
+
+def _order(rows: list[list[str]], ups: dict[str, list[str]], downs: dict[str, list[str]]) -> None:
+    """Reorder each row in place by the mean position of its neighbours (fewer crossings), a few sweeps."""
+
+    def sweep(sequence: list[int], neighbours: dict[str, list[str]]) -> None:
+        position = {name: slot for row in rows for slot, name in enumerate(row)}
+        for index in sequence:
+            row = rows[index]
+            keys = {
+                name: fmean(position[n] for n in neighbours[name]) if neighbours[name] else float(slot)
+                for slot, name in enumerate(row)
+            }
+            row.sort(key=lambda name: keys[name])
+            position.update({name: slot for slot, name in enumerate(row)})
+
+    for _ in range(2):
+        sweep(list(range(1, len(rows))), ups)
+        sweep(list(range(len(rows) - 2, -1, -1)), downs)
+    sweep(list(range(1, len(rows))), ups)
+
+
+# -- layout ----------------------------------------------------------------------------------
+
+
+def _box_width(name: str, subtitle: str) -> float:
+    wanted = max(text_width(name, NAME_SIZE), text_width(subtitle, TEXT_SIZE)) + 2 * PAD_X
+    return float(min(max(BOX_W, math.ceil(wanted)), MAX_BOX_W))
+
+
+def _spread(count: int, index: int, left: float, width: float) -> float:
+    return left + width * (index + 1) / (count + 1)
 
 
 def layout(definition: WorkflowDefinition, nodes: Nodes) -> Layout:
@@ -250,34 +389,131 @@ def layout(definition: WorkflowDefinition, nodes: Nodes) -> Layout:
         raise TooLargeToDraw(
             f"{len(links)} edges: svg and png draw at most {MAX_DRAWN_EDGES}; use format=mermaid for larger graphs"
         )
-    rows = _layers(definition, links)
     detached = _detached(definition, nodes)
-    row_of = {name: index for index, row in enumerate(rows) for name in row}
-    loops = sum(1 for source, target, _, _ in links if row_of[target] < row_of[source])
-    widest = max((len(row) for row in rows), default=1)
-    boxes_width = widest * BOX_W + (widest - 1) * GAP_X
-    width = 2 * MARGIN + boxes_width + (GAP_X + LANE * loops if loops else 0)
-    height = TOP + MARGIN + max(len(rows), 1) * (BOX_H + GAP_Y) - GAP_Y
-    where: dict[str, Point] = {}
-    for index, row in enumerate(rows):
-        left = MARGIN + (boxes_width - (len(row) * BOX_W + (len(row) - 1) * GAP_X)) / 2
-        for slot, name in enumerate(row):
-            where[name] = (left + slot * (BOX_W + GAP_X), TOP + index * (BOX_H + GAP_Y))
+    layer = _layers(definition, links)
+    subtitles = {
+        name: _subtitle(definition, name, nodes) + (" · disconnected" if name in detached else "")
+        for name in definition.states
+    }
+    width_of = {name: _box_width(name, subtitles[name]) for name in definition.states}
 
+    # Rows of states plus one slot per layer an edge passes through without stopping.
+    rows: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
+    for name in definition.states:
+        rows[layer[name]].append(name)
+    ups: dict[str, list[str]] = {name: [] for name in definition.states}
+    downs: dict[str, list[str]] = {name: [] for name in definition.states}
+    chains: dict[int, list[str]] = {}
+    for index, (source, target, _, _) in enumerate(links):
+        if layer[target] <= layer[source]:
+            continue
+        chain = [source]
+        for depth in range(layer[source] + 1, layer[target]):
+            slot = f"\0{index}:{depth}"
+            rows[depth].append(slot)
+            width_of[slot] = DUMMY_W
+            ups[slot], downs[slot] = [], []
+            chain.append(slot)
+        chain.append(target)
+        for upper, lower in itertools.pairwise(chain):
+            downs[upper].append(lower)
+            ups[lower].append(upper)
+        chains[index] = chain
+    _order(rows, ups, downs)
+
+    row_widths = [sum(width_of[n] for n in row) + GAP_X * max(len(row) - 1, 0) for row in rows]
+    graph_width = max(row_widths, default=BOX_W)
+    where: dict[str, Point] = {}
+    for depth, row in enumerate(rows):
+        x = MARGIN + (graph_width - row_widths[depth]) / 2
+        for name in row:
+            where[name] = (x, TOP + depth * (BOX_H + GAP_Y))
+            x += width_of[name] + GAP_X
+
+    # Where each downward edge leaves its source and enters its target: spread along the side,
+    # in the order of where the edges go, so edges of one state do not cross each other.
+    def centre(name: str) -> float:
+        return where[name][0] + width_of[name] / 2
+
+    leaving: dict[str, list[int]] = {}
+    entering: dict[str, list[int]] = {}
+    for index, chain in chains.items():
+        leaving.setdefault(chain[0], []).append(index)
+        entering.setdefault(chain[-1], []).append(index)
+    exit_x: dict[int, float] = {}
+    entry_x: dict[int, float] = {}
+    for name, indexes in leaving.items():
+        indexes.sort(key=lambda i: centre(chains[i][1]))
+        for position, index in enumerate(indexes):
+            exit_x[index] = _spread(len(indexes), position, where[name][0], width_of[name])
+    for name, indexes in entering.items():
+        indexes.sort(key=lambda i: centre(chains[i][-2]))
+        for position, index in enumerate(indexes):
+            entry_x[index] = _spread(len(indexes), position, where[name][0], width_of[name])
+
+    loops = sum(1 for source, target, _, _ in links if layer[target] < layer[source])
+    lane_x = MARGIN + graph_width + GAP_X / 2
+    notes: list[str] = []
     drawn: list[Edge] = []
     lanes = 0
     fans: dict[str, int] = {}
-    for source, target, label, kind in links:
-        lane = MARGIN + boxes_width + GAP_X / 2 + LANE * lanes
-        if row_of[target] < row_of[source]:
-            lanes += 1
+    for index, (source, target, label, kind) in enumerate(links):
         fan = fans.get(source, 0)
         fans[source] = fan + 1
-        points, label_at = _route(where[source], where[target], lane, fan)
-        drawn.append(Edge(source, target, label, kind, points, label_at))
+        lines: tuple[str, ...] = ()
+        if label:
+            wrapped = wrap(label, TEXT_SIZE, LABEL_W)
+            if len(wrapped) > LABEL_LINES:
+                notes.append(f"[{len(notes) + 1}] {source} -> {target}: {label}")
+                wrapped = [
+                    _fit(label, TEXT_SIZE, LABEL_W - text_width(f" [{len(notes)}]", TEXT_SIZE)) + f" [{len(notes)}]"
+                ]
+            lines = tuple(wrapped)
+        (x1, y1), (x2, y2) = where[source], where[target]
+        if index in chains:
+            chain = chains[index]
+            points: list[Point] = [(exit_x[index], y1 + BOX_H)]
+            for slot in chain[1:-1]:
+                sx, sy = where[slot]
+                points += [(sx + DUMMY_W / 2, sy), (sx + DUMMY_W / 2, sy + BOX_H)]
+            points.append((entry_x[index], y2))
+            (ax, ay), (bx, by) = points[0], points[1]
+            share = 0.3 + 0.35 * (fan % 2)
+            label_y = ay + GAP_Y * share
+            label_x = ax + (bx - ax) * (label_y - ay) / (by - ay)
+            drawn.append(Edge(source, target, label, kind, tuple(points), (label_x, label_y), lines))
+            continue
+        gap = GAP_Y / 3
+        if y2 == y1:  # a state's edge to itself (or within a row): dip into the gap below
+            out, into = (x1 + width_of[source] * 0.6, y1 + BOX_H), (x2 + width_of[target] * 0.4, y2 + BOX_H)
+            below = y1 + BOX_H + gap
+            points = [out, (out[0], below), (into[0], below), into]
+            drawn.append(Edge(source, target, label, kind, tuple(points), ((out[0] + into[0]) / 2, below), lines))
+            continue
+        # A loop: up a lane of its own right of every box, through the gaps between rows.
+        lane = lane_x + LANE * lanes
+        lanes += 1
+        out, into = (x1 + width_of[source] * 0.75, y1), (x2 + width_of[target] * 0.75, y2 + BOX_H)
+        above, below = y1 - gap, y2 + BOX_H + gap
+        points = [out, (out[0], above), (lane, above), (lane, below), (into[0], below), into]
+        drawn.append(Edge(source, target, label, kind, tuple(points), (lane, (above + below) / 2), lines))
+
+    title = f"{definition.id} {definition.version or ''}".strip()
+    width = 2 * MARGIN + graph_width + (GAP_X + LANE * loops if loops else 0)
+    width = max(width, 2 * MARGIN + text_width(title, NAME_SIZE))
+    height: float = TOP + MARGIN + max(len(rows), 1) * (BOX_H + GAP_Y) - GAP_Y
+    legend: list[str] = []
+    legend_y = height
+    if notes:
+        width = max(width, MIN_LEGEND_W + 2 * MARGIN)
+        legend = ["Branch rules too long to label their edge:"]
+        for note in notes:
+            legend += wrap(note, TEXT_SIZE, width - 2 * MARGIN)
+        height += LINE * len(legend) + MARGIN / 2
 
     boxes = []
-    for name, (x, y) in where.items():
+    for name in definition.states:
+        x, y = where[name]
         node = nodes.get(name)
         kind = node_type(node) if node is not None else "other"
         if name in detached:
@@ -286,13 +522,13 @@ def layout(definition: WorkflowDefinition, nodes: Nodes) -> Layout:
             fill = FILLS["start"]
         else:
             fill = FILLS.get(kind, FILLS["other"])
-        subtitle = _subtitle(definition, name, nodes) + (" · disconnected" if name in detached else "")
         boxes.append(
             Box(
                 name=name,
                 x=x,
                 y=y,
-                subtitle=subtitle,
+                w=width_of[name],
+                subtitle=subtitles[name],
                 fill=fill,
                 start=name == definition.start_node,
                 terminal=_is_terminal(definition, name, nodes),
@@ -300,31 +536,37 @@ def layout(definition: WorkflowDefinition, nodes: Nodes) -> Layout:
                 failure_handler=name == definition.default_failure_node,
             )
         )
-    title = f"{definition.id} {definition.version or ''}".strip()
-    return Layout(width, height, title, tuple(boxes), tuple(drawn))
+    return Layout(width, height, title, tuple(boxes), tuple(drawn), tuple(legend), legend_y)
 
 
 def svg(definition: WorkflowDefinition, nodes: Nodes) -> str:
-    """A compact, dependency-free SVG of the layout."""
-    plan = layout(definition, nodes)
-    width, height = plan.width, plan.height
+    """The SVG of the layout, its font embedded (so it looks the same in a browser as in the PNG)."""
+    return _svg(layout(definition, nodes))
+
+
+def _svg(plan: Layout) -> str:
+    width, height = math.ceil(plan.width), math.ceil(plan.height)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="{FONT_FAMILY}, sans-serif" font-size="{TEXT_SIZE}">',
         f"<title>{escape(plan.title)}</title>",
+        f"<style>{_font_face()}</style>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         f'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="{EDGE}"/></marker></defs>',
-        f'<text x="{MARGIN}" y="{MARGIN}" font-weight="bold" fill="{INK}">{escape(plan.title)}</text>',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{MARGIN}" y="{MARGIN}" font-size="{NAME_SIZE}" fill="{INK}">{escape(plan.title)}</text>',
     ]
     for edge in plan.edges:
-        path = "M" + "L".join(f"{x:.0f},{y:.0f}" for x, y in edge.points)
+        path = "M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in edge.points)
         dash = ' stroke-dasharray="5 3"' if edge.kind == "branch" else ""
         out.append(f'<path d="{path}" fill="none" stroke="{EDGE}"{dash} marker-end="url(#arrow)"/>')
-        if edge.label:
-            x, y = edge.label_at
+    for edge in plan.edges:  # labels over every line
+        x, y = edge.label_at
+        top = y - LINE * (len(edge.label_lines) - 1) / 2
+        for number, line in enumerate(edge.label_lines):
             out.append(
-                f'<text x="{x:.0f}" y="{y + 4:.0f}" text-anchor="middle" fill="{EDGE}" stroke="white" '
-                f'stroke-width="4" paint-order="stroke">{escape(edge.label)}</text>'
+                f'<text x="{x:.1f}" y="{top + number * LINE + 4:.1f}" text-anchor="middle" fill="{EDGE}" '
+                f'stroke="white" stroke-width="4" paint-order="stroke">{escape(line)}</text>'
             )
     for box in plan.boxes:
         dash = ' stroke-dasharray="4 3"' if box.failure_handler or box.detached else ""
@@ -334,44 +576,31 @@ def svg(definition: WorkflowDefinition, nodes: Nodes) -> str:
             f'{" disconnected" if box.detached else ""}">'
         )
         out.append(
-            f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{box.fill}" '
+            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.w:.0f}" height="{BOX_H}" rx="6" fill="{box.fill}" '
             f'stroke="{BORDER}"{stroke}{dash}/>'
         )
         if box.terminal:
             out.append(
-                f'<rect x="{box.x + 4:.0f}" y="{box.y + 4:.0f}" width="{BOX_W - 8}" height="{BOX_H - 8}" rx="4" '
+                f'<rect x="{box.x + 4:.1f}" y="{box.y + 4:.1f}" width="{box.w - 8:.0f}" height="{BOX_H - 8}" rx="4" '
                 f'fill="none" stroke="{BORDER}"/>'
             )
         if box.start:
-            out.append(f'<text x="{box.x:.0f}" y="{box.y - 5:.0f}" fill="#1d4ed8" font-weight="bold">start</text>')
+            out.append(f'<text x="{box.x:.1f}" y="{box.y - 5:.1f}" fill="#1d4ed8">start</text>')
         colour = MUTED if box.detached else INK
+        inner = box.w - 2 * PAD_X
         out += [
-            f'<text x="{box.x + BOX_W / 2:.0f}" y="{box.y + 20:.0f}" text-anchor="middle" font-weight="bold" '
-            f'fill="{colour}">{escape(_short(box.name, 28))}</text>',
-            f'<text x="{box.x + BOX_W / 2:.0f}" y="{box.y + 36:.0f}" text-anchor="middle" fill="{EDGE}">'
-            f"{escape(_short(box.subtitle, 36))}</text></g>",
+            f'<text x="{box.x + box.w / 2:.1f}" y="{box.y + 21:.1f}" text-anchor="middle" font-size="{NAME_SIZE}" '
+            f'fill="{colour}">{escape(_fit(box.name, NAME_SIZE, inner))}</text>',
+            f'<text x="{box.x + box.w / 2:.1f}" y="{box.y + 37:.1f}" text-anchor="middle" fill="{EDGE}">'
+            f"{escape(_fit(box.subtitle, TEXT_SIZE, inner))}</text></g>",
         ]
+    for number, line in enumerate(plan.legend):
+        out.append(
+            f'<text class="legend" x="{MARGIN}" y="{plan.legend_y + number * LINE:.1f}" fill="{INK}">'
+            f"{escape(line)}</text>"
+        )
     out.append("</svg>")
     return "\n".join(out) + "\n"
-
-
-@cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled font (no system fonts needed); bold is faked by a stroke when drawing."""
-    return ImageFont.load_default(size=size)
-
-
-def _dashed(draw: ImageDraw.ImageDraw, points: list[Point], fill: str, width: int, dash: float = 8) -> None:
-    for (x1, y1), (x2, y2) in itertools.pairwise(points):
-        length = math.hypot(x2 - x1, y2 - y1)
-        steps = max(int(length // dash), 1)
-        for step in range(0, steps, 2):
-            a, b = step / steps, min((step + 1) / steps, 1.0)
-            draw.line([(x1 + (x2 - x1) * a, y1 + (y2 - y1) * a), (x1 + (x2 - x1) * b, y1 + (y2 - y1) * b)], fill, width)
-
-
-def _rect_outline(x: float, y: float, w: float, h: float) -> list[Point]:
-    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y)]
 
 
 def _pixels(plan: Layout, scale: int) -> int:
@@ -379,67 +608,23 @@ def _pixels(plan: Layout, scale: int) -> int:
 
 
 def png(definition: WorkflowDefinition, nodes: Nodes) -> bytes:
-    """The same layout as the SVG, drawn with Pillow into a PNG."""
+    """The SVG rendered by resvg (with the same font) into a PNG: one drawing in two formats."""
     plan = layout(definition, nodes)
     # Twice the SVG's scale when that fits the pixel budget, else the SVG's own scale; else refused.
-    s = next((scale for scale in (PNG_SCALE, 1) if _pixels(plan, scale) <= MAX_PNG_PIXELS), 0)
-    if not s:
+    scale = next((scale for scale in (PNG_SCALE, 1) if _pixels(plan, scale) <= MAX_PNG_PIXELS), 0)
+    if not scale:
         raise TooLargeToDraw(
             f"the drawing would be {_pixels(plan, 1)} pixels: png draws at most {MAX_PNG_PIXELS}; "
             "use svg or format=mermaid"
         )
-    image = Image.new("RGB", (math.ceil(plan.width * s), math.ceil(plan.height * s)), "white")
-    draw = ImageDraw.Draw(image)
-    regular, small = _font(12 * s), _font(11 * s)
-    draw.text((MARGIN * s, (MARGIN - 12) * s), plan.title, fill=INK, font=regular, stroke_width=1, stroke_fill=INK)
-
-    for edge in plan.edges:
-        points = [(x * s, y * s) for x, y in edge.points]
-        if edge.kind == "branch":
-            _dashed(draw, points, EDGE, s)
-        else:
-            draw.line(points, fill=EDGE, width=s)
-        (ax, ay), (bx, by) = points[-2], points[-1]
-        angle = math.atan2(by - ay, bx - ax)
-        size = 7 * s
-        head = [
-            (bx, by),
-            (bx - size * math.cos(angle - 0.4), by - size * math.sin(angle - 0.4)),
-            (bx - size * math.cos(angle + 0.4), by - size * math.sin(angle + 0.4)),
-        ]
-        draw.polygon(head, fill=EDGE)
-        if edge.label:
-            x, y = edge.label_at[0] * s, edge.label_at[1] * s
-            left, top, right, bottom = draw.textbbox((x, y), edge.label, font=small, anchor="mm")
-            draw.rectangle((left - 3, top - 2, right + 3, bottom + 2), fill="white")
-            draw.text((x, y), edge.label, fill=EDGE, font=small, anchor="mm")
-
-    for box in plan.boxes:
-        x, y, w, h = box.x * s, box.y * s, BOX_W * s, BOX_H * s
-        draw.rounded_rectangle((x, y, x + w, y + h), radius=6 * s, fill=box.fill)
-        if box.detached or box.failure_handler:
-            _dashed(draw, _rect_outline(x, y, w, h), BORDER, s)
-        else:
-            draw.rounded_rectangle((x, y, x + w, y + h), radius=6 * s, outline=BORDER, width=3 * s if box.start else s)
-        if box.terminal:
-            inset = 4 * s
-            draw.rounded_rectangle(
-                (x + inset, y + inset, x + w - inset, y + h - inset), radius=4 * s, outline=BORDER, width=s
-            )
-        if box.start:
-            draw.text((x, y - 17 * s), "start", fill="#1d4ed8", font=small, stroke_width=1, stroke_fill="#1d4ed8")
-        colour = MUTED if box.detached else INK
-        draw.text(
-            (x + w / 2, y + 15 * s),
-            _short(box.name, 28),
-            fill=colour,
-            font=regular,
-            anchor="mm",
-            stroke_width=1,
-            stroke_fill=colour,
+    return bytes(
+        resvg_py.svg_to_bytes(
+            svg_string=_svg(plan),
+            zoom=scale,
+            background="white",
+            skip_system_fonts=True,
+            font_files=[str(FONT_PATH)],
+            font_family=FONT_FAMILY,
+            sans_serif_family=FONT_FAMILY,
         )
-        draw.text((x + w / 2, y + 33 * s), _short(box.subtitle, 36), fill=EDGE, font=small, anchor="mm")
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    )
