@@ -23,7 +23,7 @@ from drift_dsl_store.controllers.node_types import NodeTypesController
 from drift_dsl_store.controllers.traffic import TrafficController
 from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
-from drift_dsl_store.openapi import DriftStructSchemaPlugin
+from drift_dsl_store.openapi import DriftStructSchemaPlugin, document_request_bodies
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
@@ -115,7 +115,7 @@ def create_app(
     def provide_tenant(request: Request[Any, Any, Any]) -> str:
         return tenant_of(request)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             # The node and workflow controllers with the listing and deleting routes of contract 10 added.
             NodeDefinitionAdminController,
@@ -147,6 +147,7 @@ def create_app(
         # configure_logging() owns logging; Litestar's default config would replace its root handler.
         logging_config=None,
     )
+    return document_request_bodies(app)
 
 
 def main() -> None:

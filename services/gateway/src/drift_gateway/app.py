@@ -19,6 +19,7 @@ from drift_gateway.runtime import Runtime, run_store_client
 from drift_gateway.schedules import schedules_dependency
 from drift_gateway.testruns import testruns_dependency
 from drift_runtime import messaging
+from drift_runtime.openapi import DriftStructSchemaPlugin, document_request_bodies
 from drift_runtime.process import stop_on_signal
 from drift_runtime.redis_client import connect_redis
 from drift_runtime.search_attributes import ensure_registered
@@ -97,12 +98,12 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[header_limits(), auth_middleware(settings.api_keys)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=offline_swagger(openapi_config("Drift gateway")),
-        plugins=[tracing_plugin(), ProblemResponses()],
+        plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
         request_max_body_size=MAX_BODY_BYTES,
         # configure_logging() owns logging; Litestar's default config would replace its root handler.
         logging_config=None,
     )
-    return app
+    return document_request_bodies(app)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter, RawBody
 
 from drift_dsl_store.bundles import BundleService
-from drift_dsl_store.controllers.listing import json_body
+from drift_runtime.openapi import json_request
 from drift_runtime.web import problem_responses
 from drift_schema.definitions import ImportResult
 from drift_schema.workflow import Bundle
@@ -45,7 +45,7 @@ class BundleController(Controller):
         "/",
         summary="Import a bundle, all or nothing and idempotently (as `drift apply`)",
         status_code=200,
-        operation_class=json_body("Bundle", '{"nodeDefinitions": [...], "workflowDefinitions": [...]}'),
+        opt=json_request(Bundle, "node and workflow definitions, imported all or nothing"),
         responses=problem_responses(409, 422),
     )
     async def import_bundle(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import delete, get, post
 from litestar.di import NamedDependency
-from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody
 from litestar.params import FromPath, QueryParameter, RawBody
 
 from drift_dsl_store.controllers.nodes import NodeDefinitionController
 from drift_dsl_store.controllers.workflows import WorkflowDefinitionController
 from drift_dsl_store.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE, DefinitionService
 from drift_dsl_store.store import Kind
+from drift_runtime.openapi import json_request
 from drift_runtime.web import problem_responses
 from drift_schema.definitions import NodePage, NodeSummary, Validation, WorkflowPage, WorkflowSummary
+from drift_schema.workflow import WorkflowDefinition
 
 Service = NamedDependency[DefinitionService]
 Tenant = NamedDependency[str]
@@ -38,25 +38,6 @@ PageToken = Annotated[
     ),
 ]
 NodeType = Annotated[str | None, QueryParameter(name="type", description="only nodes of this type (`HTTP`, ...)")]
-
-
-def json_body(component: str, description: str) -> type[Operation]:
-    """An Operation documenting a raw JSON request body as the named component schema.
-
-    The body is read raw and decoded by drift_schema (errors carry JSON pointers), so
-    Litestar cannot derive its schema from the handler's signature.
-    """
-
-    @dataclass
-    class WithBody(Operation):
-        def __post_init__(self) -> None:
-            self.request_body = RequestBody(
-                content={"application/json": OpenAPIMediaType(schema=Reference(f"#/components/schemas/{component}"))},
-                description=description,
-                required=True,
-            )
-
-    return WithBody
 
 
 class WorkflowDefinitionAdminController(WorkflowDefinitionController):
@@ -90,7 +71,7 @@ class WorkflowDefinitionAdminController(WorkflowDefinitionController):
         "/validate",
         summary="Check a workflow definition as publishing would, storing nothing",
         status_code=200,
-        operation_class=json_body("WorkflowDefinition", "a workflow definition; its nodes inline or referenced"),
+        opt=json_request(WorkflowDefinition, "a workflow definition; its nodes inline or referenced"),
         responses=problem_responses(422),
     )
     async def validate_workflow(self, body: RawBody, service: Service, tenant: Tenant) -> Validation:

@@ -10,6 +10,7 @@ from litestar.params import FromPath, QueryParameter, RawBody
 
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import Kind
+from drift_runtime.openapi import json_request
 from drift_schema.nodes import NodeDefinition
 
 Version = Annotated[str, QueryParameter(description="`SNAPSHOT`, `LATEST` (highest published) or a number")]
@@ -23,13 +24,22 @@ class NodeDefinitionController(Controller):
     path = "/nodeDefinition"
     tags = ["node definitions"]
 
-    @post("/", summary="Create a node definition (its SNAPSHOT)", status_code=201)
+    @post(
+        "/",
+        summary="Create a node definition (its SNAPSHOT)",
+        status_code=201,
+        opt=json_request(NodeDefinition, "a node definition of any type"),
+    )
     async def create_node(self, body: RawBody, service: Service, tenant: Tenant) -> Response[NodeDefinition]:
         node = await service.create(tenant, Kind.NODE, body)
         location = f"/nodeDefinition/{node.id}?version=SNAPSHOT"
         return Response(cast(NodeDefinition, node), status_code=201, headers={"Location": location})
 
-    @put("/", summary="Replace the SNAPSHOT of a node definition")
+    @put(
+        "/",
+        summary="Replace the SNAPSHOT of a node definition",
+        opt=json_request(NodeDefinition, "the node definition's new SNAPSHOT"),
+    )
     async def update_node(self, body: RawBody, service: Service, tenant: Tenant) -> NodeDefinition:
         return cast(NodeDefinition, await service.update(tenant, Kind.NODE, body))
 

@@ -11,7 +11,9 @@ from litestar.params import FromPath, RawBody
 
 from drift_dsl_store.tenant_data import EnumService, RunService, RunWrite
 from drift_runtime.auth import bearer_token
+from drift_runtime.openapi import json_request
 from drift_runtime.web import DriftProblem, problem_responses
+from drift_schema.context import RunContext
 
 JSON = "application/json"
 # Handlers answer stored JSON bytes as they are; `Response[Any]` documents them as any JSON value
@@ -39,7 +41,12 @@ class EnumController(Controller):
     async def all_enums(self, enums: Enums, tenant: Tenant) -> Response[Any]:
         return Response(await enums.all(tenant), media_type=JSON)
 
-    @put("/{key:str}", summary="Create or replace an enum value (any JSON)", media_type=JSON)
+    @put(
+        "/{key:str}",
+        summary="Create or replace an enum value (any JSON)",
+        media_type=JSON,
+        opt=json_request(Any, "the enum's value: any JSON"),
+    )
     async def put_enum(self, key: FromPath[str], body: RawBody, enums: Enums, tenant: Tenant) -> Response[Any]:
         return Response(await enums.put(tenant, key, body), media_type=JSON)
 
@@ -62,6 +69,7 @@ class RunContextController(Controller):
         "/{workflow_id:str}",
         summary="Store a run's stable state (service token only)",
         responses=problem_responses(403),
+        opt=json_request(RunContext, "the run's last stable state and context"),
     )
     async def put_run(
         self,

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 
 from drift_dsl_store.traffic import TrafficService
+from drift_runtime.openapi import json_request
 from drift_runtime.web import problem_responses
 from drift_schema.traffic import TrafficSplit
 
@@ -23,6 +24,7 @@ class TrafficController(Controller):
         summary="Split ACTIVE starts between published versions by weight",
         status_code=200,
         responses=problem_responses(404, 422),
+        opt=json_request(TrafficSplit, "the published versions and their weights (summing to 100)"),
     )
     async def put_traffic(
         self, definition_id: FromPath[str], body: RawBody, traffic: Traffic, tenant: Tenant

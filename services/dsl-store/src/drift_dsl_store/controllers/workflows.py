@@ -17,6 +17,7 @@ from drift_dsl_store.errors import Invalid
 from drift_dsl_store.render import TooLargeToDraw, check_drawable, mermaid, png, svg
 from drift_dsl_store.service import Activation, DefinitionService
 from drift_dsl_store.store import Kind
+from drift_runtime.openapi import json_request
 from drift_schema.api import ProblemError
 from drift_schema.workflow import VersionInfo, WorkflowDefinition
 
@@ -39,6 +40,8 @@ FORMATS = ("svg", "png", "mermaid")
 
 DISCONNECTED_DOC = ResponseHeader(
     name=DISCONNECTED_HEADER,
+    # Only documented (the handlers set the header): a string value makes its OpenAPI schema `string`.
+    value='["state"]',
     description="JSON array of the states no edge reaches (allowed; run them with the disconnected-node route)",
     documentation_only=True,
 )
@@ -83,13 +86,19 @@ class WorkflowDefinitionController(Controller):
         summary="Create a workflow definition (its SNAPSHOT)",
         status_code=201,
         response_headers=[DISCONNECTED_DOC],
+        opt=json_request(WorkflowDefinition, "a workflow definition; its nodes inline or referenced"),
     )
     async def create_workflow(self, body: RawBody, service: Service, tenant: Tenant) -> Response[WorkflowDefinition]:
         workflow = await service.create(tenant, Kind.WORKFLOW, body)
         location = f"/workflowDefinition/{workflow.id}?version=SNAPSHOT"
         return await _answer(service, tenant, workflow, status_code=201, headers={"Location": location})
 
-    @put("/", summary="Replace the SNAPSHOT of a workflow definition", response_headers=[DISCONNECTED_DOC])
+    @put(
+        "/",
+        summary="Replace the SNAPSHOT of a workflow definition",
+        response_headers=[DISCONNECTED_DOC],
+        opt=json_request(WorkflowDefinition, "the workflow definition's new SNAPSHOT"),
+    )
     async def update_workflow(self, body: RawBody, service: Service, tenant: Tenant) -> Response[WorkflowDefinition]:
         return await _answer(service, tenant, await service.update(tenant, Kind.WORKFLOW, body))
 

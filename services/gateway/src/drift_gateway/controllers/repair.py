@@ -7,11 +7,19 @@ from typing import Any, cast
 from litestar import Controller, Request, Response, post, put
 from litestar.status_codes import HTTP_200_OK
 
-from drift_gateway.controllers.workflows import ACCEPTED, WorkflowController, _check_callback, _checked_id, _decode
+from drift_gateway.controllers.workflows import (
+    ACCEPTED,
+    ANSWERED,
+    WorkflowController,
+    _check_callback,
+    _checked_id,
+    _decode,
+)
 from drift_gateway.errors import Invalid
 from drift_gateway.retry import FROM_NODE_POINTER, closed_run, unknown_from_node
 from drift_gateway.runtime import Runtime
 from drift_gateway.testruns import TestRuns
+from drift_runtime.openapi import json_request
 from drift_runtime.web import tenant_of
 from drift_schema.commands import RetryCommand, ThreadContext
 from drift_schema.testrun import RetryRequest, TestRequest, TestResponse
@@ -25,7 +33,10 @@ class RepairController(Controller):
         "/retry/{workflow_id:str}",
         status_code=HTTP_200_OK,
         summary="Run a FAILED or TERMINATED run again from a node (sync, or async with callbackUrl)",
-        responses=ACCEPTED,
+        responses={**ANSWERED, **ACCEPTED},
+        opt=json_request(
+            RetryRequest, "where to start again (default: the first failed node); may be empty", required=False
+        ),
     )
     async def retry(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
         tenant = tenant_of(request)
@@ -57,7 +68,10 @@ class RepairController(Controller):
             raise
 
     @post(
-        "/test", status_code=HTTP_200_OK, summary="Run a definition with its outside world mocked; answers at its end"
+        "/test",
+        status_code=HTTP_200_OK,
+        summary="Run a definition with its outside world mocked; answers at its end",
+        opt=json_request(TestRequest, "the definition (stored or inline), params, mocks and answers to waits"),
     )
     async def test(self, request: Request[Any, Any, Any], runtime: Runtime, test_runs: TestRuns) -> TestResponse:
         tenant = tenant_of(request)

@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from drift_gateway.errors import from_decode_error
 from drift_gateway.schedules import Schedules
+from drift_runtime.openapi import json_request
 from drift_runtime.web import problem_responses, tenant_of
 from drift_schema import codec
 from drift_schema.schedules import Schedule, ScheduleList, ScheduleRequest
@@ -23,6 +24,7 @@ class ScheduleController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Create a schedule (cron or intervalSeconds)",
         responses=problem_responses(429),  # over the tenant's schedule limit
+        opt=json_request(ScheduleRequest, "the schedule: its id, the definition to start, cron or intervalSeconds"),
     )
     async def create(self, request: Request[Any, Any, Any], schedules: Schedules) -> Schedule:
         try:

@@ -24,6 +24,7 @@ from drift_gateway.runtime import Runtime
 from drift_gateway.waiters import SyncCall, last_state, response_of
 from drift_runtime import metrics
 from drift_runtime.messaging import publish, replay
+from drift_runtime.openapi import json_request
 from drift_runtime.ssrf import SsrfRefused
 from drift_runtime.web import problem_responses, tenant_of
 from drift_schema import codec, subjects
@@ -67,7 +68,15 @@ ACCEPTED = {
     )
 }
 """The other success answer of every command route (contract 5); errors are documented by web.ProblemResponses."""
-COMMAND_RESPONSES = {**ACCEPTED, **problem_responses(429)}
+ANSWERED = {
+    HTTP_200_OK: ResponseSpec(
+        data_container=WorkflowResponse,
+        description="The run's first stable state caused by this command (sync)",
+        generate_examples=False,
+    )
+}
+"""The 200 of every command route: the handlers return a `Response`, so the type is named here."""
+COMMAND_RESPONSES = {**ANSWERED, **ACCEPTED, **problem_responses(429)}
 """Command routes also answer 429: a tenant over its starts per second, open sync calls or concurrent runs."""
 EXISTS_TIMEOUT = timedelta(seconds=2)
 _ENDED_IN_TEMPORAL = {
@@ -220,6 +229,7 @@ class WorkflowController(Controller):
         status_code=HTTP_200_OK,
         summary="Start a run (sync, or async with callbackUrl)",
         responses=COMMAND_RESPONSES,
+        opt=json_request(StartRequest, "the definition to run, the run's id and params, sync or callbackUrl"),
     )
     async def start(self, request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
         tenant = tenant_of(request)
@@ -241,6 +251,7 @@ class WorkflowController(Controller):
         status_code=HTTP_200_OK,
         summary="Resume a WAITING run with selections",
         responses=COMMAND_RESPONSES,
+        opt=json_request(ResumeRequest, "the selections answering the run's view"),
     )
     async def resume(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
         tenant = tenant_of(request)
@@ -312,7 +323,12 @@ class WorkflowController(Controller):
         status_code=HTTP_200_OK,
         summary="Terminate a run",
         media_type="application/json",
-        responses=ACCEPTED,
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=TerminateResponse, description="The run is terminated", generate_examples=False
+            ),
+            **ACCEPTED,
+        },
     )
     async def terminate(
         self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, reason: str | None = None
@@ -329,6 +345,7 @@ class WorkflowController(Controller):
         status_code=HTTP_200_OK,
         summary="Deliver an ON_EVENT event",
         responses=COMMAND_RESPONSES,
+        opt=json_request(Any, "the event's payload: any JSON, or no body", required=False),
     )
     async def event(
         self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, event: str
@@ -351,6 +368,7 @@ class WorkflowController(Controller):
         "/{workflow_id:str}/disconnected-node/execute",
         status_code=HTTP_200_OK,
         summary="Run a disconnected node against the run's context",
+        opt=json_request(DisconnectedRequest, "the disconnected state to run and its parameters"),
     )
     async def disconnected(
         self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str
