@@ -1,4 +1,5 @@
-"""treeView in svg, png and mermaid, and disconnected states listed on every workflow write."""
+"""treeView in svg, png and mermaid (layers, routes, measured text, full labels), and disconnected states listed
+on every workflow write."""
 
 from __future__ import annotations
 
@@ -16,14 +17,22 @@ from PIL import Image
 from drift_dsl_store.render import (
     BOX_H,
     FILLS,
+    LINE,
     MAX_DRAWN_STATES,
     MAX_PNG_PIXELS,
+    NAME_SIZE,
+    PAD_X,
     PNG_SCALE,
+    TEXT_SIZE,
     TooLargeToDraw,
     layout,
+    mermaid,
     png,
+    svg,
+    text_width,
 )
 from drift_schema.codec import workflow_definition_decoder
+from drift_schema.expressions import expression_body
 
 Client = AsyncTestClient[Any]
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -105,9 +114,7 @@ async def test_png_is_the_svg_rendered_with_each_state_drawn(client: Client) -> 
     root = ET.fromstring((await _view(client, "svg")).text)
     assert image.size == (int(root.get("width", "0")) * PNG_SCALE, int(root.get("height", "0")) * PNG_SCALE)
     rgb = image.convert("RGB")
-    boxes = {
-        group.findall(f"{SVG_NS}text")[-2].text: group.find(f"{SVG_NS}rect") for group in root.iter(f"{SVG_NS}g")
-    }
+    boxes = {group.findall(f"{SVG_NS}text")[-2].text: group.find(f"{SVG_NS}rect") for group in root.iter(f"{SVG_NS}g")}
 
     def fill_of(name: str) -> str:
         rect = boxes[name]
@@ -233,3 +240,117 @@ def test_a_png_wider_than_the_pixel_limit_is_refused_before_drawing() -> None:
     assert plan.width * plan.height > MAX_PNG_PIXELS
     with pytest.raises(TooLargeToDraw, match="pixels"):
         png(definition, nodes)
+
+
+def _inline(start: str, states: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A decoded definition of inline states and its nodes by instance name (what the store hands the drawing)."""
+    definition = workflow_definition_decoder.decode(json.dumps({"id": "w", "startNode": start, "states": states}))
+    return definition, {name: state.node_definition for name, state in definition.states.items()}
+
+
+def _script(next_node: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"nodeDefinition": {"id": "s", "type": "SCRIPT", "output": 1}}
+    if next_node is None:
+        state["end"] = True
+    else:
+        state["nextNode"] = next_node
+    return state
+
+
+def _branch(*targets: str, rules: list[str] | None = None) -> dict[str, Any]:
+    rules = rules or [f"{{% $params.n = {i} %}}" for i in range(len(targets) - 1)]
+    choices = [{"rule": rule, "nextNode": target} for rule, target in zip(rules, targets, strict=False)]
+    return {"nodeDefinition": {"id": "b", "type": "BRANCH", "choices": choices, "defaultNode": targets[-1]}}
+
+
+def _joins() -> tuple[Any, dict[str, Any]]:
+    """A BRANCH into a short and a long path that join, a join of the join, and a loop back to the start."""
+    return _inline(
+        "route",
+        {
+            "route": _branch("short", "long1", "join"),
+            "short": _script("join"),
+            "long1": _script("long2"),
+            "long2": _script("long3"),
+            "long3": _script("join"),
+            "join": _script("again"),
+            "again": _branch("route", "end"),
+            "end": {"nodeDefinition": {"id": "d", "type": "SUCCESS"}, "end": True},
+        },
+    )
+
+
+def test_layers_put_a_join_below_every_parent_and_only_loops_point_up() -> None:
+    """Layers go by longest path: a join is drawn below each of its parents (the short path's too), and the only
+    edge drawn upwards is the loop back to the start."""
+    plan = layout(*_joins())
+    top = {box.name: box.y for box in plan.boxes}
+    for parent in ("route", "short", "long1", "long2", "long3"):
+        assert top["join"] > top[parent], parent
+    assert top["long1"] < top["long2"] < top["long3"] < top["join"] < top["again"] < top["end"]
+    upward = [(e.source, e.target) for e in plan.edges if e.points[-1][1] < e.points[0][1]]
+    assert upward == [("again", "route")]
+
+
+def test_no_edge_runs_across_a_box() -> None:
+    """Edges that skip layers pass beside the boxes in between: no edge's line crosses a box it does not join."""
+    plan = layout(*_joins())
+    for edge in plan.edges:
+        for (x1, y1), (x2, y2) in itertools.pairwise(edge.points):
+            for box in plan.boxes:
+                if box.name in (edge.source, edge.target):
+                    continue
+                for step in range(101):
+                    x, y = x1 + (x2 - x1) * step / 100, y1 + (y2 - y1) * step / 100
+                    inside = box.x + 1 < x < box.x + box.w - 1 and box.y + 1 < y < box.y + BOX_H - 1
+                    assert not inside, (edge.source, edge.target, box.name)
+
+
+LONG_NAME = "a_state_with_a_rather_long_instance_name_indeed"
+LONG_RULE = (
+    "{% $params.kind = 'gift' and $count($params.items[price > 10 and category in ['toys', 'books']]) > 3 "
+    "or $params.customer.vip = true %}"
+)
+
+
+def test_text_fits_its_box_in_the_svg_and_in_the_png() -> None:
+    """Boxes are as wide as their measured text: each name and type fits its box in the SVG, and in the PNG (the
+    SVG rendered with the same font) no ink of a box's text falls outside it."""
+    definition, nodes = _inline("first", {"first": _script(LONG_NAME), LONG_NAME: _script("x"), "x": _script()})
+    plan = layout(definition, nodes)
+    root = ET.fromstring(svg(definition, nodes))
+    texts = [element.text for element in root.iter(f"{SVG_NS}text")]
+    assert LONG_NAME in texts  # whole, not cut
+    for box in plan.boxes:
+        assert text_width(box.name, NAME_SIZE) <= box.w - 2 * PAD_X
+        assert text_width(box.subtitle, TEXT_SIZE) <= box.w - 2 * PAD_X
+    image = Image.open(io.BytesIO(png(definition, nodes))).convert("L")
+    assert image.size == (int(root.get("width", "0")) * PNG_SCALE, int(root.get("height", "0")) * PNG_SCALE)
+    for box in plan.boxes:
+        band = (int(box.y + 6) * PNG_SCALE, int(box.y + BOX_H - 6) * PNG_SCALE)
+        left_side = (max(int(box.x - 18), 0) * PNG_SCALE, int(box.x - 3) * PNG_SCALE)
+        right_side = (int(box.x + box.w + 3) * PNG_SCALE, int(min(box.x + box.w + 18, plan.width)) * PNG_SCALE)
+        for x0, x1 in (left_side, right_side):
+            ink = [image.getpixel((x, y)) for x in range(x0, x1) for y in range(*band)]
+            assert min(ink, default=255) > 200, box.name
+        # ...and there is ink inside: the text was drawn.
+        inside = range(int(box.x + 8) * PNG_SCALE, int(box.x + box.w - 8) * PNG_SCALE)
+        assert min(image.getpixel((x, y)) for x in inside for y in range(*band)) < 128, box.name
+
+
+def test_branch_labels_are_full_on_the_edge_or_in_the_legend() -> None:
+    """A short rule labels its edge in full; a rule too long for two lines is numbered on its edge and written in
+    full in the legend below the graph; Mermaid carries every rule in full."""
+    definition, nodes = _inline(
+        "route",
+        {"route": _branch("a", "b", "c", rules=["{% $params.n > 1 %}", LONG_RULE]), **{n: _script() for n in "abc"}},
+    )
+    root = ET.fromstring(svg(definition, nodes))
+    texts = [element.text or "" for element in root.iter(f"{SVG_NS}text")]
+    assert "1: $params.n > 1" in texts and "default" in texts
+    assert any(text.startswith("2: $params.kind = 'gift'") and text.endswith(" [1]") for text in texts)
+    legend = " ".join(e.text or "" for e in root.iter(f"{SVG_NS}text") if e.get("class") == "legend")
+    assert "[1] route -> b: 2: " + " ".join(expression_body(LONG_RULE).split()) in legend
+    plan = layout(definition, nodes)
+    assert plan.height > max(box.y for box in plan.boxes) + BOX_H + LINE * 2  # room for the legend
+    assert " ".join(expression_body(LONG_RULE).split()).replace(">", "#gt;") in mermaid(definition, nodes)
