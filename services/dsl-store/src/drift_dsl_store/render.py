@@ -544,13 +544,14 @@ def svg(definition: WorkflowDefinition, nodes: Nodes) -> str:
     return _svg(layout(definition, nodes))
 
 
-def _svg(plan: Layout) -> str:
+def _svg(plan: Layout, *, embed_font: bool = True) -> str:
+    """The SVG; `embed_font` False leaves out the @font-face (resvg is handed the file, and parsing it costs time)."""
     width, height = math.ceil(plan.width), math.ceil(plan.height)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="{FONT_FAMILY}, sans-serif" font-size="{TEXT_SIZE}">',
         f"<title>{escape(plan.title)}</title>",
-        f"<style>{_font_face()}</style>",
+        f"<style>{_font_face()}</style>" if embed_font else "",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         f'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="{EDGE}"/></marker></defs>',
         f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -619,7 +620,7 @@ def png(definition: WorkflowDefinition, nodes: Nodes) -> bytes:
         )
     return bytes(
         resvg_py.svg_to_bytes(
-            svg_string=_svg(plan),
+            svg_string=_svg(plan, embed_font=False),
             zoom=scale,
             background="white",
             skip_system_fonts=True,
