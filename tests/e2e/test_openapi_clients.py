@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 import uuid
@@ -158,3 +159,17 @@ async def test_a_generated_client_starts_and_resumes_a_run(
         )
         assert refused.status_code >= 400
         assert isinstance(refused.parsed, models.Problem), refused.content
+
+
+@pytest.mark.parametrize("service", ["gateway", "dsl-store"])
+async def test_swagger_page_loads_nothing_from_outside(platform: Platform, service: str) -> None:
+    """The Swagger page names only its own assets (no CDN), and each of them is served."""
+    base_url = platform.gateway_url if service == "gateway" else platform.dsl_store_url
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        page = await http.get("/schema/swagger")
+        assert page.status_code == 200
+        assert "https://" not in page.text and "//cdn" not in page.text, page.text
+        assets = re.findall(r"""(?:src|href)=['"](/schema/assets/[^'"]+)['"]""", page.text)
+        assert any(asset.endswith(".js") for asset in assets), page.text
+        for asset in assets:
+            assert (await http.get(asset)).status_code == 200, asset
