@@ -9,6 +9,7 @@ import msgspec
 from worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 from drift_schema.graph import check_workflow
+from drift_schema.nodes import child_key
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.nodes.map import SLICE_ITEMS
@@ -220,3 +221,28 @@ async def test_slices_spend_the_runs_visit_budget(runner: Runner) -> None:
     assert snapshot.error_message is not None
     assert "1 items failed, more than toleratedFailures (0)" in snapshot.error_message
     assert f"its budget of {SLICE_ITEMS + 50 - SLICE_ITEMS - 1}" in snapshot.error_message
+
+
+async def test_child_runs_inside_slices_spend_the_runs_descendant_budget(runner: Runner) -> None:
+    """A CHILD node inside a MAP larger than one slice starts its child from the run's descendant budget."""
+    leaf = definition({"done": success("LEAF")}, id="leaf")
+    call = {"type": "CHILD", "childWorkflowId": "leaf", "executionMode": "SYNC"}
+    wf = definition(
+        {
+            "each": map_state(list(range(SLICE_ITEMS + 2)), "pick", maxConcurrency=50),
+            "pick": state(
+                {
+                    "type": "BRANCH",
+                    "choices": [{"rule": f"{{% $item >= {SLICE_ITEMS} %}}", "nextNode": "call"}],
+                    "defaultNode": "plain",
+                }
+            ),
+            "plain": script("{% $item %}", end=True),
+            "call": state(call, end=True),
+            "done": success(),
+        }
+    )
+    snapshot = await runner.run(wf, children={child_key("leaf", "ACTIVE"): leaf})
+    assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
+    tail = snapshot.context["each"][SLICE_ITEMS:]
+    assert [entry["disposition"] for entry in tail] == ["LEAF", "LEAF"]

@@ -319,6 +319,12 @@ class GenericWorkflow:
     def spend_visits(self, count: int) -> None:
         self.visits += count
 
+    def descendants_left(self) -> int:
+        return self.descendants
+
+    def spend_descendants(self, count: int) -> None:
+        self.descendants = max(0, self.descendants - count)
+
     def take_descendants(self, child: WorkflowDefinition) -> int:
         """Reserve one CHILD run of this run's descendant budget; answer the budget handed to the child.
 

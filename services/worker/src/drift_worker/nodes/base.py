@@ -120,6 +120,14 @@ class Interpreter(Protocol):
         """Count `count` visits made on the run's behalf elsewhere (a MAP's slice runs)."""
         ...
 
+    def descendants_left(self) -> int:
+        """CHILD runs the run may still cause (its descendant budget)."""
+        ...
+
+    def spend_descendants(self, count: int) -> None:
+        """Count `count` CHILD runs caused on the run's behalf elsewhere (a MAP's slice runs)."""
+        ...
+
     def take_descendants(self, child: WorkflowDefinition) -> int:
         """Reserve one CHILD run of the run's descendant budget (NodeFailure when spent); the child's budget."""
         ...

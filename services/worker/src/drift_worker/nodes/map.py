@@ -128,10 +128,16 @@ class Map:
                 items=items[offset : offset + SLICE_ITEMS],
                 tolerated=node.tolerated_failures - failed,
             )
-            # The slice spends the run's visit budget: it gets what is left and reports what it used.
+            # The slice spends the run's budgets (visits, CHILD runs): it gets what is left, reports what it used.
             limits = msgspec.structs.replace(pinned.limits, max_visits=run.visits_left())
             child = msgspec.structs.replace(
-                pinned, context=context, carry=None, descendants=0, callback_url=None, map_slice=part, limits=limits
+                pinned,
+                context=context,
+                carry=None,
+                descendants=run.descendants_left(),
+                callback_url=None,
+                map_slice=part,
+                limits=limits,
             )
             try:
                 snapshot = await workflow.execute_child_workflow(
@@ -148,6 +154,7 @@ class Map:
                 ) from None
             result = snapshot.context
             run.spend_visits(int(result.get("visits", 0)))
+            run.spend_descendants(int(result.get("descendants", 0)))
             if result.get("error"):
                 raise NodeFailure(str(result["error"]))
             outputs += result["outputs"]
@@ -213,7 +220,7 @@ async def run_slice(run: Interpreter, part: MapSlice) -> RunSnapshot:
     node = state.node_definition
     assert isinstance(node, MapNode)
     result: dict[str, Any]
-    budget = run.visits_left()
+    budget, descendants = run.visits_left(), run.descendants_left()
     try:
         outputs, failed = await run_items(run, node, part.items, part.offset, part.tolerated)
         result = {"outputs": outputs, "failed": failed, "error": None}
@@ -229,6 +236,7 @@ async def run_slice(run: Interpreter, part: MapSlice) -> RunSnapshot:
     except NodeFailure as failure:
         result = {"outputs": [], "failed": 0, "error": failure.message}
     result["visits"] = budget - run.visits_left()
+    result["descendants"] = descendants - run.descendants_left()
     return RunSnapshot(workflow_id=run.run_input.workflow_id, workflow_status=WorkflowStatus.COMPLETED, context=result)
 
 
