@@ -144,16 +144,16 @@ async def test_export_from_one_tenant_import_and_start_in_another(
     assert started.status_code == 200, started.text
     assert started.json()["workflowStatus"] == "COMPLETED", started.json()
 
-    # An invalid bundle is refused whole, with pointers, and the CLI exits 1.
+    # An invalid bundle is refused whole, with pointers on one stderr line, and the CLI exits 7 (invalid).
     bundle["workflowDefinitions"][0]["startNode"] = "nowhere"
     bundle["nodeDefinitions"].append({"id": f"new_{suffix}", "type": "SCRIPT", "output": "{% 1 %}"})
     bundle_file.write_text(json.dumps(bundle))
     code, _, err = await _drift(platform, "key-globex", "import", str(bundle_file), "--publish")
-    assert code == 1 and "/workflowDefinitions/0/startNode" in err
+    assert code == 7 and "/workflowDefinitions/0/startNode" in err and err.count("\n") == 1
     async with dsl_store_client(platform.dsl_store_url, "key-globex") as dsl:
         assert (await dsl.get(f"/nodeDefinition/new_{suffix}", params={"version": "SNAPSHOT"})).status_code == 404
 
     code, out, _ = await _drift(platform, "key-globex", "defs", "list", "--prefix", "parent_", "--json")
     assert code == 0 and [row["id"] for row in json.loads(out)] == [parent["id"]]
     code, _, err = await _drift(platform, "key-globex", "defs", "delete", "--node", node["id"])
-    assert code == 1 and child["id"] in err
+    assert code == 6 and child["id"] in err  # 409: still referenced
