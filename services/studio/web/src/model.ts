@@ -100,6 +100,37 @@ export function edgesOf(def: WorkflowDefinition, library: Record<string, NodeDef
 export const NODE_WIDTH = 190;
 export const NODE_HEIGHT = 58;
 
+/**
+ * The edges that shape the layout. Failure edges never do. In a big graph only the first edge to
+ * reach each state (breadth-first from the start) does: an edge that skips many ranks makes dagre
+ * add a placeholder on every rank it crosses, and a 200-state chain with a few such exits took
+ * seconds to lay out. The other edges are still drawn; they just do not move the nodes.
+ */
+export function layoutEdges(def: WorkflowDefinition, edges: FlowEdge[], treeOnly: boolean): FlowEdge[] {
+  const flow = edges.filter((e) => e.kind !== "failure" && e.source !== e.target);
+  if (!treeOnly) return flow;
+  const out = new Map<string, FlowEdge[]>();
+  for (const edge of flow) out.set(edge.source, [...(out.get(edge.source) ?? []), edge]);
+  const seen = new Set<string>();
+  const tree: FlowEdge[] = [];
+  const roots = [def.startNode, ...Object.keys(def.states ?? {})].filter((n): n is string => !!n && n in (def.states ?? {}));
+  for (const root of roots) {
+    if (seen.has(root)) continue;
+    seen.add(root);
+    const queue = [root];
+    while (queue.length) {
+      const name = queue.shift() as string;
+      for (const edge of out.get(name) ?? []) {
+        if (seen.has(edge.target)) continue;
+        seen.add(edge.target);
+        tree.push(edge);
+        queue.push(edge.target);
+      }
+    }
+  }
+  return tree;
+}
+
 /** Automatic top-to-bottom layout (dagre); failure edges are drawn but do not shape the layout. */
 export function layout(def: WorkflowDefinition, edges: FlowEdge[]): Record<string, { x: number; y: number }> {
   const graph = new dagre.graphlib.Graph();
@@ -110,7 +141,7 @@ export function layout(def: WorkflowDefinition, edges: FlowEdge[]): Record<strin
   graph.setGraph({ rankdir: "TB", nodesep: 40, ranksep: 70, marginx: 20, marginy: 20, ranker });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const name of Object.keys(def.states ?? {})) graph.setNode(name, { width: NODE_WIDTH, height: NODE_HEIGHT });
-  for (const edge of edges) if (edge.kind !== "failure" && edge.source !== edge.target) graph.setEdge(edge.source, edge.target);
+  for (const edge of layoutEdges(def, edges, size > 60)) graph.setEdge(edge.source, edge.target);
   dagre.layout(graph);
   const positions: Record<string, { x: number; y: number }> = {};
   for (const name of Object.keys(def.states ?? {})) {
