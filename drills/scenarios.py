@@ -88,7 +88,7 @@ FULL = Sizes(
     ambiguous=10,
     pressure_waiters=10,
     pressure_commands=20,
-    load_concurrency=8,
+    load_concurrency=4,
     order_runs=10,
     lose_ack_by_nak=False,
     settle_s=240.0,
@@ -511,6 +511,8 @@ async def nats_restart(ctx: Context, result: Result) -> None:
     result.figures["requests sent during the outage"] = load.sent - sent_before
     await ctx.stack.start_server("nats")
     await ctx.stack.wait_healthy(60)
+    await asyncio.sleep(LOAD_AFTER_RECOVERY_S)  # load goes on against the restarted server for a while
+    await load.stop()
     # Every sequence stored before the kill, one by one: a count could hide a loss behind a new message.
     for name, info in before.items():
         state = info.state
@@ -522,8 +524,6 @@ async def nats_restart(ctx: Context, result: Result) -> None:
             result.problem(
                 f"{name}: {len(missing)} sequences up to {state.last_seq} gone after the restart: {missing[:10]}"
             )
-    await asyncio.sleep(LOAD_AFTER_RECOVERY_S)  # load goes on against the restarted server for a while
-    await load.stop()
     await pressure.finish(ledger, result)
     result.figures["refused (not acknowledged)"] = dict(load.refused)
     await check(ctx.stack, ctx.log, ledger, result, sizes.settle_s, ctx.receiver)
