@@ -339,15 +339,23 @@ def test_text_fits_its_box_in_the_svg_and_in_the_png() -> None:
 
 
 def test_branch_labels_are_full_on_the_edge_or_in_the_legend() -> None:
-    """A short rule labels its edge in full; a rule too long for two lines is numbered on its edge and written in
-    full in the legend below the graph; Mermaid carries every rule in full."""
+    """A short rule labels its edge in full, a longer one wrapped over lines (a long path cut after its dots); a rule
+    too long for three lines is numbered on its edge and written in full in the legend below the graph; Mermaid
+    carries every rule in full."""
+    dotted = "{% $global.ask_approval.selectedOptions.decision = 'APPROVE' %}"
     definition, nodes = _inline(
         "route",
-        {"route": _branch("a", "b", "c", rules=["{% $params.n > 1 %}", LONG_RULE]), **{n: _script() for n in "abc"}},
+        {
+            "route": _branch("a", "b", "d", "c", rules=["{% $params.n > 1 %}", LONG_RULE, dotted]),
+            **{n: _script() for n in "abcd"},
+        },
     )
     root = ET.fromstring(svg(definition, nodes))
     texts = [element.text or "" for element in root.iter(f"{SVG_NS}text")]
     assert "1: $params.n > 1" in texts and "default" in texts
+    (wrapped,) = [edge.label_lines for edge in layout(definition, nodes).edges if edge.target == "d"]
+    assert len(wrapped) > 1 and "".join(wrapped).replace(" ", "") == "3:" + expression_body(dotted).replace(" ", "")
+    assert all(line in texts for line in wrapped) and wrapped[0].endswith(".")
     assert any(text.startswith("2: $params.kind = 'gift'") and text.endswith(" [1]") for text in texts)
     legend = " ".join(e.text or "" for e in root.iter(f"{SVG_NS}text") if e.get("class") == "legend")
     assert "[1] route -> b: 2: " + " ".join(expression_body(LONG_RULE).split()) in legend

@@ -7,7 +7,7 @@ that skip layers pass through slots of their own, never across a box. Every text
 the font the drawing uses (Aileron, shipped with the package and embedded in the SVG, the font
 resvg is given), so boxes are as wide as their text. Every state shows its instance name and node
 type; edges are drawn for `nextNode`, each branch choice (labelled with its full rule, wrapped; a
-rule too long for two lines gets a numbered note in the legend below), the default, each parallel
+rule too long for three lines gets a numbered note in the legend below), the default, each parallel
 branch and a MAP's item node. The start state is blue with a thick border and a `start` tag,
 terminal states (SUCCESS, FAILURE or `end: true`) have a double border, and disconnected states
 (no edge reaches them) are grey and dashed.
@@ -42,10 +42,12 @@ MAX_BOX_W = 360
 PAD_X = 12
 DUMMY_W = 16
 """Width of the slot an edge takes in each layer it passes through."""
+LOOP_GAP = 8
+"""How far above its source and below its target a loop runs to and from its lane."""
 NAME_SIZE, TEXT_SIZE, LINE = 13, 11, 14
-LABEL_W = 180
+LABEL_W = 190
 """The widest line of an edge label; a rule needing more than LABEL_LINES lines goes to the legend."""
-LABEL_LINES = 2
+LABEL_LINES = 3
 MIN_LEGEND_W = 480
 MAX_LABEL = 28
 FONT_PATH = Path(__file__).with_name("fonts") / "Aileron-Regular.ttf"
@@ -252,8 +254,24 @@ def _fit(text: str, size: int, width: float) -> str:
     return text[:low] + "…"
 
 
+def _head(word: str, size: int, width: float) -> tuple[str, str]:
+    """The longest head of `word` no wider than `width`, cut after `.`, `_`, `/`, `-` or `,` where one fits."""
+    low, high = 0, len(word)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text_width(word[:middle], size) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    if low >= len(word):
+        return word, ""
+    cut = max((index + 1 for index, char in enumerate(word[:low]) if char in "._/-,"), default=low)
+    return word[:cut], word[cut:]
+
+
 def wrap(text: str, size: int, width: float) -> list[str]:
-    """`text` in lines no wider than `width` (at spaces; a word wider than a line is split)."""
+    """`text` in lines no wider than `width`: at spaces, and inside a word wider than a line (after
+    punctuation where possible), filling the line it starts on."""
     lines: list[str] = []
     current = ""
     for word in text.split():
@@ -261,13 +279,23 @@ def wrap(text: str, size: int, width: float) -> list[str]:
         if text_width(candidate, size) <= width:
             current = candidate
             continue
-        if current:
+        if text_width(word, size) <= width:
             lines.append(current)
-        while text_width(word, size) > width:
-            cut = len(_fit(word, size, width)) - 1 or 1
-            lines.append(word[:cut])
-            word = word[cut:]
-        current = word
+            current = word
+            continue
+        prefix = f"{current} " if current else ""
+        head, rest = _head(word, size, width - text_width(prefix, size))
+        if head:
+            lines.append(prefix + head)
+        elif current:
+            lines.append(current)
+            rest = word
+        while text_width(rest, size) > width:
+            head, rest = _head(rest, size, width)
+            if not head:  # not even one character fits: give it a line of its own
+                head, rest = rest[0], rest[1:]
+            lines.append(head)
+        current = rest
     if current:
         lines.append(current)
     return lines or [""]
@@ -494,7 +522,8 @@ def layout(definition: WorkflowDefinition, nodes: Nodes) -> Layout:
         lane = lane_x + LANE * lanes
         lanes += 1
         out, into = (x1 + width_of[source] * 0.75, y1), (x2 + width_of[target] * 0.75, y2 + BOX_H)
-        above, below = y1 - gap, y2 + BOX_H + gap
+        # Close to the boxes, clear of the labels in the middle of the gaps.
+        above, below = y1 - LOOP_GAP, y2 + BOX_H + LOOP_GAP
         points = [out, (out[0], above), (lane, above), (lane, below), (into[0], below), into]
         drawn.append(Edge(source, target, label, kind, tuple(points), (lane, (above + below) / 2), lines))
 
