@@ -133,7 +133,8 @@ def problem_line(problem: Problem) -> str:
     head = f"{problem.status} {problem.title}"
     if problem.detail and problem.detail != problem.title:
         head += f": {problem.detail}"
-    parts = [head] + [f"{error.pointer or '/'}: {error.message}" for error in problem.errors or []]
+    errors = [e for e in problem.errors or [] if e.pointer not in (None, "", "/") or e.message != problem.detail]
+    parts = [head] + [f"{error.pointer or '/'}: {error.message}" for error in errors]
     return one_line("; ".join(parts))
 
 

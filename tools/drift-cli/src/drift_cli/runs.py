@@ -177,12 +177,12 @@ def _events(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         count = 0
-        if fmt == "table":
-            headers = [header.upper() for header, _ in EVENT_COLUMNS]
-            sys.stdout.write("  ".join(h.ljust(w) for h, w in zip(headers, _EVENT_WIDTHS, strict=False)))
-            sys.stdout.write("  DETAIL\n")
         async for event in follow_events(endpoint.url, args.tenant, args.workflow_id, follow=args.follow):
             count += 1
+            if fmt == "table" and count == 1:  # the header once there is something under it
+                headers = [header.upper() for header, _ in EVENT_COLUMNS]
+                sys.stdout.write("  ".join(h.ljust(w) for h, w in zip(headers, _EVENT_WIDTHS, strict=False)))
+                sys.stdout.write("  DETAIL\n")
             if fmt == "json":
                 sys.stdout.write(msgspec.json.encode(event).decode() + "\n")
             elif fmt == "yaml":
