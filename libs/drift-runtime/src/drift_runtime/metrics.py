@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 
-from prometheus_client import Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
 
 _extra_sources: list[tuple[str, int]] = []
 SCRAPE_TIMEOUT_S = 2.0
@@ -19,6 +22,43 @@ run_statuses = Counter("drift_run_status_events_total", "Run status changes seen
 sync_waiters = Gauge("drift_sync_waiters_active", "Sync HTTP calls waiting for a run's answer")
 sync_timeouts = Counter("drift_sync_waiters_timed_out_total", "Sync calls answered 202 at their timeout", ["kind"])
 node_seconds = Histogram("drift_node_seconds", "Node execution time by type and outcome", ["type", "outcome"])
+
+OWNERS: dict[str, tuple[MetricWrapperBase, ...]] = {
+    "drift-dispatcher": (commands, dispatch_seconds),
+    "drift-notifier": (run_statuses,),
+    "drift-gateway": (sync_waiters, sync_timeouts),
+    "drift-worker": (node_seconds,),
+}
+"""Which service exposes each shared family: every process imports them all, each serves only its own."""
+_service: str | None = None
+
+
+def serve_as(service: str) -> None:
+    """Serve only `service`'s own shared families from now on (the others would be series that never move)."""
+    global _service
+    _service = service
+
+
+def _foreign_names() -> set[str]:
+    if _service is None:
+        return set()
+    return {
+        family.name
+        for owner, collectors in OWNERS.items()
+        if owner != _service
+        for collector in collectors
+        for family in collector.describe()
+    }
+
+
+class _OwnFamilies:
+    """The default registry without the shared families another service owns."""
+
+    def collect(self) -> Iterator[Metric]:
+        foreign = _foreign_names()
+        for family in REGISTRY.collect():
+            if family.name not in foreign:
+                yield family
 
 
 def free_local_port() -> int:
@@ -47,7 +87,7 @@ async def _scrape(host: str, port: int) -> bytes:
 
 async def render() -> bytes:
     """The Prometheus text of this process: own registry first, then every extra source."""
-    parts = [generate_latest()]
+    parts = [generate_latest(_OwnFamilies())]  # type: ignore[arg-type]
     for host, port in _extra_sources:
         try:
             parts.append(await _scrape(host, port))

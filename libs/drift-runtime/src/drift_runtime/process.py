@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from drift_runtime import metrics
 from drift_runtime.logging import configure_logging
 from drift_runtime.messaging import Stopped
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
@@ -22,6 +23,7 @@ def run_until_signalled(
     """Set up logs and tracing for `service`, then run `run(stop)`; a signal sets `stop`."""
     configure_logging(service, log_format, log_level)
     setup_tracing(service)
+    metrics.serve_as(service)
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -62,5 +64,5 @@ def stop_on_signal() -> Iterator[asyncio.Event]:
     try:
         yield stop
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -69,7 +69,14 @@ def sdk_runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         port = free_local_port()
-        _runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"127.0.0.1:{port}")))
+        # Prometheus' conventions: counters end in _total, names carry their unit, durations are in seconds.
+        prometheus = PrometheusConfig(
+            bind_address=f"127.0.0.1:{port}",
+            counters_total_suffix=True,
+            unit_suffix=True,
+            durations_as_seconds=True,
+        )
+        _runtime = Runtime(telemetry=TelemetryConfig(metrics=prometheus))
         add_scrape_source("127.0.0.1", port)
     return _runtime
 

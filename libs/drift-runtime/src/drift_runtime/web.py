@@ -19,10 +19,12 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from drift_runtime import metrics
 from drift_runtime.auth import ApiKeys, bearer_token
 from drift_runtime.logging import configure_logging
 from drift_runtime.metrics import render
@@ -336,6 +338,26 @@ class ProblemResponses(ReceiveRoutePlugin):
             handler.responses = {**problem_responses(*sorted(statuses)), **(handler.responses or {})}
 
 
+HTTP_METRICS_PREFIX = "drift_http"
+"""Litestar's Prometheus middleware families: `drift_http_requests_total`, `..._request_duration_seconds`,
+`..._requests_in_progress`, `..._requests_error_total`; labels `app_name`, `method`, `path` (the route's
+template, so ids never become series) and `status_code`."""
+
+
+def http_metrics(service: str) -> DefineMiddleware:
+    """Request metrics by Litestar's Prometheus plugin, in the registry `/metrics` serves.
+
+    Health, metrics and schema routes are left out: probes and scrapes are not traffic.
+    """
+    config = PrometheusConfig(
+        app_name=service,
+        prefix=HTTP_METRICS_PREFIX,
+        group_path=True,
+        exclude=["^/health", "^/metrics", "^/schema"],
+    )
+    return config.middleware
+
+
 def tracing_plugin() -> OpenTelemetryPlugin:
     return OpenTelemetryPlugin(OpenTelemetryConfig(exclude=PUBLIC_PATHS))
 
@@ -377,6 +399,7 @@ def serve(app: Litestar, service: str, host: str, port: int, log_format: str, lo
     """Run an HTTP service with uvicorn, with Drift's logging and tracing set up around it."""
     configure_logging(service, log_format, log_level)
     setup_tracing(service)
+    metrics.serve_as(service)
     log.info("http.listening", service=service, host=host, port=port)
     try:
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")

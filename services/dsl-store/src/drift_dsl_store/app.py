@@ -28,6 +28,7 @@ from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_dsl_store.traffic import TrafficService
+from drift_runtime import metrics
 from drift_runtime.logging import configure_logging
 from drift_runtime.swagger import offline_swagger, swagger_assets
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
@@ -37,6 +38,7 @@ from drift_runtime.web import (
     auth_middleware,
     header_limits,
     health_handlers,
+    http_metrics,
     openapi_config,
     tenant_of,
     tracing_plugin,
@@ -137,7 +139,11 @@ def create_app(
             "service_token": Provide(provide_service_token, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },
-        middleware=[header_limits(), auth_middleware(settings.api_keys, settings.service_token)],
+        middleware=[
+            http_metrics(SERVICE_NAME),
+            header_limits(),
+            auth_middleware(settings.api_keys, settings.service_token),
+        ],
         exception_handlers=EXCEPTION_HANDLERS_DSL,
         openapi_config=offline_swagger(openapi_config("Drift dsl-store")),
         plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
@@ -155,6 +161,7 @@ def main() -> None:
     settings = Settings.from_env()
     configure_logging(SERVICE_NAME, settings.log_format, settings.log_level)
     setup_tracing(SERVICE_NAME)
+    metrics.serve_as(SERVICE_NAME)
     if not settings.api_keys and not settings.service_token:
         log.warning("dsl.no_api_keys", hint="set DRIFT_API_KEYS; every request will answer 401")
     log.info("dsl.listening", host=settings.bind_host, port=settings.port)
