@@ -83,10 +83,6 @@ def _json_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not JSON: {error}") from None
 
 
-def _print(value: Any) -> None:
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
-
-
 def _with_client(
     call: Callable[[DriftClient, argparse.Namespace], Awaitable[Any]],
     *,
