@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -59,6 +60,10 @@ def stop_on_signal() -> Iterator[asyncio.Event]:
         if callable(before):
             before(signum, frame)
 
+    if threading.current_thread() is not threading.main_thread():
+        # Signals reach the main thread only (an app run by a test client in a thread): nothing to hear.
+        yield stop
+        return
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, handle)
     try:
