@@ -248,6 +248,8 @@ class ConsumerSpec:
     ack_wait_s: float = 30.0
     batch: int = 32
     concurrency: int = 32
+    fetch_timeout_s: float = 1.0
+    """How long one fetch waits for messages: an idle consumer's loop turns this often (and sees `stop`)."""
 
 
 async def consume(js: JetStreamContext, spec: ConsumerSpec, handler: Handler, stop: asyncio.Event, name: str) -> None:
@@ -277,7 +279,7 @@ async def consume(js: JetStreamContext, spec: ConsumerSpec, handler: Handler, st
 
     while not stop.is_set():
         try:
-            messages = await subscription.fetch(spec.batch, timeout=1.0)
+            messages = await subscription.fetch(spec.batch, timeout=spec.fetch_timeout_s)
         except (NatsTimeoutError, TimeoutError):
             # An empty fetch: nats-py raises its own TimeoutError or, from inside fetch, asyncio's bare one.
             continue
