@@ -309,6 +309,8 @@ export interface NodeRunState {
   status: string;
   visits: number;
   lastError?: string | null;
+  /** A MAP's item progress, or an item branch state's counts across items (see items.ts). */
+  summary?: string;
 }
 
 /** Each visited instance's latest status; the run's current node shows the run's own status. */

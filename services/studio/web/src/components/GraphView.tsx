@@ -61,6 +61,7 @@ const Step = memo(function Step({ data, selected }: NodeProps<Node<StepData>>) {
           {data.run && data.run.visits > 1 ? ` ×${data.run.visits}` : ""}
         </div>
       )}
+      {data.run?.summary && <div className="step-items">{data.run.summary}</div>}
       {data.errors > 0 && <div className="step-errors">{data.errors} error{data.errors > 1 ? "s" : ""}</div>}
       <Handle type="source" position={Position.Bottom} />
     </div>

@@ -2,7 +2,8 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { describe, dsl, followRun, gateway, recentRuns, rememberRun } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
 import { GraphView } from "../components/GraphView";
-import { nodeStatuses, pathOf, type NodeDefinition, type TimelineEntry, type WorkflowDefinition } from "../model";
+import { groupTimeline, itemKey, itemOutput, parseInstance, runPath, runStatuses } from "../items";
+import { type NodeDefinition, type TimelineEntry, type WorkflowDefinition } from "../model";
 import { Link } from "../router";
 
 interface Detail {
@@ -13,13 +14,15 @@ interface Detail {
   errorMessage?: string | null;
   view?: unknown;
   context?: Record<string, unknown> | null;
+  definitionId?: string | null;
+  definitionVersion?: string | null;
 }
 
 export function RunPage({ workflowId }: { workflowId: string }) {
   const known = recentRuns().find((r) => r.workflowId === workflowId);
   const query = new URLSearchParams(window.location.search);
   const [definitionId, setDefinitionId] = useState(query.get("definition") ?? known?.definitionId ?? "");
-  const definitionVersion = query.get("version") ?? known?.definitionVersion ?? "LATEST";
+  const [definitionVersion, setDefinitionVersion] = useState(query.get("version") ?? known?.definitionVersion ?? "LATEST");
   const [detail, setDetail] = useState<Detail | null>(null);
   const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
   const [def, setDef] = useState<WorkflowDefinition | null>(null);
@@ -37,6 +40,9 @@ export function RunPage({ workflowId }: { workflowId: string }) {
       ]);
       setDetail(state);
       setTimeline(nodes.nodes);
+      // The gateway names the run's definition; the query string is only a fallback for older gateways.
+      if (state.definitionId) setDefinitionId((current) => current || state.definitionId!);
+      if (state.definitionVersion && !query.has("version")) setDefinitionVersion(state.definitionVersion);
     } catch (error) {
       setMessage(describe(error));
     }
@@ -85,8 +91,11 @@ export function RunPage({ workflowId }: { workflowId: string }) {
     };
   }, [definitionId, definitionVersion, workflowId]);
 
-  const statuses = useMemo(() => nodeStatuses(timeline, detail?.currentNode, detail?.workflowStatus), [timeline, detail]);
-  const path = useMemo(() => pathOf(timeline), [timeline]);
+  const statuses = useMemo(
+    () => runStatuses(def, library, timeline, detail?.currentNode, detail?.workflowStatus, detail?.context),
+    [def, library, timeline, detail],
+  );
+  const path = useMemo(() => runPath(def, library, timeline), [def, library, timeline]);
 
   const act = async (what: "retry" | "terminate") => {
     setMessage(null);
@@ -100,8 +109,19 @@ export function RunPage({ workflowId }: { workflowId: string }) {
   };
 
   const status = detail?.workflowStatus;
-  const selectedEntries = timeline.filter((t) => t.instanceName === selected);
-  const output = selected && detail?.context ? detail.context[selected] : undefined;
+  const selectedItem = selected ? parseInstance(selected) : null;
+  // An item's visits are every visit naming its indexes (`a[3]`, `b[3]`, ...), not only its first.
+  const selectedEntries = selectedItem?.indexes.length
+    ? timeline.filter((t) => itemKey(parseInstance(t.instanceName).indexes) === itemKey(selectedItem.indexes))
+    : timeline.filter((t) => t.instanceName === selected);
+  const output = !selected
+    ? undefined
+    : selectedItem?.indexes.length
+      ? itemOutput(def, library, detail?.context, selected)
+      : detail?.context
+        ? detail.context[selected]
+        : undefined;
+  const selectedStatus = selected ? (statuses[selected]?.status ?? selectedEntries[selectedEntries.length - 1]?.status) : undefined;
 
   return (
     <main className="run-page">
@@ -153,14 +173,16 @@ export function RunPage({ workflowId }: { workflowId: string }) {
           {selected ? (
             <>
               <h2>
-                {selected} <span className="muted">{statuses[selected]?.status ?? "not visited"}</span>
+                {selected} <span className="muted">{selectedStatus ?? "not visited"}</span>
               </h2>
+              {statuses[selected]?.summary && <p className="item-summary">{statuses[selected]?.summary}</p>}
               <h3>Output</h3>
               <CodeEditor label={`output of ${selected}`} readOnly value={output === undefined ? "(none)" : JSON.stringify(output, null, 2)} />
               <h3>Attempts</h3>
               <ul>
                 {selectedEntries.map((entry, index) => (
                   <li key={index}>
+                    {selectedItem?.indexes.length ? `${entry.instanceName} · ` : ""}
                     {entry.status} · attempt {entry.attempt ?? 1} · {entry.durationMs ?? "?"} ms{entry.error ? ` · ${entry.error}` : ""}
                   </li>
                 ))}
@@ -183,6 +205,7 @@ export function RunPage({ workflowId }: { workflowId: string }) {
 }
 
 function Timeline({ entries, onSelect }: { entries: TimelineEntry[]; onSelect: (name: string) => void }) {
+  const rows = useMemo(() => groupTimeline(entries), [entries]);
   const starts = entries.map((e) => (e.startedAt ? Date.parse(e.startedAt) : NaN)).filter((t) => !Number.isNaN(t));
   const ends = entries.map((e) => (e.finishedAt ? Date.parse(e.finishedAt) : NaN)).filter((t) => !Number.isNaN(t));
   const t0 = starts.length ? Math.min(...starts) : 0;
@@ -203,13 +226,29 @@ function Timeline({ entries, onSelect }: { entries: TimelineEntry[]; onSelect: (
         </tr>
       </thead>
       <tbody>
-        {entries.map((entry, index) => {
+        {rows.map((row, index) => {
+          const indent = { paddingLeft: `${0.4 + row.depth * 1.2}em` };
+          if (row.kind === "item") {
+            return (
+              <tr key={`item-${index}`} className="timeline-item" data-item={row.label} onClick={() => onSelect(row.label)}>
+                <td />
+                <td style={indent}>▸ {row.label}</td>
+                <td>item</td>
+                <td className={`status-${row.status}`}>{row.status}</td>
+                <td>{row.visits} visit{row.visits > 1 ? "s" : ""}</td>
+                <td>{row.durationMs ?? "?"} ms</td>
+                <td className="bar-col" />
+                <td />
+              </tr>
+            );
+          }
+          const entry = row.entry;
           const start = entry.startedAt ? Date.parse(entry.startedAt) - t0 : 0;
           const width = Math.max(0.5, ((entry.durationMs ?? 0) / span) * 100);
           return (
-            <tr key={index} onClick={() => onSelect(entry.instanceName)}>
-              <td>{index + 1}</td>
-              <td>{entry.instanceName}</td>
+            <tr key={`visit-${row.position}`} onClick={() => onSelect(entry.instanceName)}>
+              <td>{row.position + 1}</td>
+              <td style={indent}>{entry.instanceName}</td>
               <td>{entry.nodeType}</td>
               <td className={`status-${entry.status}`}>{entry.status}</td>
               <td>{entry.attempt ?? 1}</td>
