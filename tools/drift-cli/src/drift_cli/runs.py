@@ -13,9 +13,12 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +41,7 @@ from drift_cli.output import (
     one_line,
 )
 from drift_client import DriftClient, follow_events
+from drift_schema.api import TimelineEntry
 from drift_schema.events import NodeEvent, WorkflowEvent
 
 TIMELINE_COLUMNS: list[Column] = [
@@ -49,6 +53,94 @@ TIMELINE_COLUMNS: list[Column] = [
     ("ms", lambda row: row.get("durationMs")),
     ("error", lambda row: row.get("error")),
 ]
+
+
+_ITEM = re.compile(r"^(?P<base>.+?)(?P<indexes>(?:\[\d+\])+)$")
+INDENT = "· "
+"""One level of item nesting in a timeline table (table cells collapse leading spaces)."""
+
+
+def item_indexes(instance: str) -> tuple[int, ...]:
+    """The MAP item indexes an instance name carries (`double[3]` -> (3,), `times[1][2]` -> (1, 2))."""
+    match = _ITEM.match(instance)
+    if match is None:
+        return ()
+    return tuple(int(index) for index in re.findall(r"\[(\d+)\]", match["indexes"]))
+
+
+def _seconds(stamp: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp).timestamp() if stamp else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Item:
+    indexes: tuple[int, ...]
+    label: str
+    children: list[_Item | TimelineEntry] = field(default_factory=list)
+
+
+def timeline_rows(entries: Sequence[TimelineEntry]) -> list[dict[str, Any]]:
+    """The timeline as table rows, each MAP item's visits indented under a row for the item.
+
+    The item's row is named by its first visit (`double[3]`), stands where that visit came, and
+    spans its visits (status of the last one, milliseconds from the first start to the last end).
+    A visit at a shallower depth on an item's path (its MAP's own event) closes the item, so a
+    later MAP's items with the same indexes get rows of their own.
+    """
+    top: list[_Item | TimelineEntry] = []
+    open_items: dict[tuple[int, ...], _Item] = {}
+    for entry in entries:
+        indexes = item_indexes(entry.instance_name)
+        for key in [k for k in open_items if len(k) > len(indexes) and k[: len(indexes)] == indexes]:
+            del open_items[key]
+        into = top
+        for depth in range(1, len(indexes) + 1):
+            key = indexes[:depth]
+            item = open_items.get(key)
+            if item is None:
+                base = _ITEM.match(entry.instance_name)
+                # An outer item first seen through a nested visit is named by that visit's state.
+                label = f"{base['base'] if base else ''}" + "".join(f"[{i}]" for i in key)
+                item = open_items[key] = _Item(key, label)
+                into.append(item)
+            into = item.children
+        into.append(entry)
+    rows: list[dict[str, Any]] = []
+
+    def visits(item: _Item) -> list[TimelineEntry]:
+        found: list[TimelineEntry] = []
+        for child in item.children:
+            found += visits(child) if isinstance(child, _Item) else [child]
+        return found
+
+    def walk(nodes: list[_Item | TimelineEntry], depth: int) -> None:
+        for node in nodes:
+            if isinstance(node, TimelineEntry):
+                row = builtins(node)
+                row["instanceName"] = INDENT * depth + node.instance_name
+                rows.append(row)
+                continue
+            inside = visits(node)
+            starts = [t for t in (_seconds(e.started_at) for e in inside) if t is not None]
+            ends = [t for t in (_seconds(e.finished_at) for e in inside) if t is not None]
+            rows.append(
+                {
+                    "instanceName": INDENT * depth + node.label,
+                    "nodeType": "item",
+                    "status": inside[-1].status,
+                    "attempt": None,
+                    "startedAt": inside[0].started_at,
+                    "durationMs": round((max(ends) - min(starts)) * 1000) if starts and ends else None,
+                    "error": next((e.error for e in reversed(inside) if e.error), None),
+                }
+            )
+            walk(node.children, depth + 1)
+
+    walk(top, 0)
+    return rows
 
 
 def _gateway_url() -> str:
@@ -128,7 +220,7 @@ async def _get(client: DriftClient, args: argparse.Namespace) -> Any:
         timeline = await client.timeline(args.workflow_id)
         if (args.output_format or "table") != "table":
             return timeline
-        emit(timeline.nodes, "table", TIMELINE_COLUMNS)
+        emit(timeline_rows(timeline.nodes), "table", TIMELINE_COLUMNS)
         return None
     return await client.get(args.workflow_id)
 
