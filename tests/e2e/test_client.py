@@ -125,7 +125,7 @@ async def test_cli_terminate_timeline_and_events(platform: Platform) -> None:
     env = {"DRIFT_GATEWAY_URL": platform.gateway_url, "DRIFT_API_KEY": "key-acme"}
     workflow_id = f"clt-{uuid.uuid4().hex[:10]}"
     await _drift("start", "hello_approval", "--id", workflow_id, "--params", '{"name": "Hal"}', env=env)
-    timeline = await _drift("get", workflow_id, "--timeline", env=env)
+    timeline = await _drift("get", workflow_id, "--timeline", "-o", "json", env=env)
     # The waiting INSTRUCTION has no node event until it is answered.
     assert [entry["instanceName"] for entry in timeline["nodes"]] == ["greet"]
     ended = await _drift("terminate", workflow_id, "--reason", "from the cli", env=env)
@@ -139,6 +139,8 @@ async def test_cli_terminate_timeline_and_events(platform: Platform) -> None:
         workflow_id,
         "--tenant",
         "acme",
+        "-o",
+        "json",
         env={**os.environ, "DRIFT_NATS_URL": platform.infra.nats_url},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -163,6 +165,8 @@ async def test_cli_events_follow_prints_new_events_as_they_happen(platform: Plat
             "--tenant",
             "acme",
             "--follow",
+            "-o",
+            "json",
             env={**os.environ, "DRIFT_NATS_URL": platform.infra.nats_url},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
