@@ -17,6 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -256,3 +257,72 @@ async def test_swagger_pages_render_their_operations_offline(browser: Any, platf
         assert requested and all(url.startswith("http://127.0.0.1:") for url in requested), requested
     finally:
         await context.close()
+
+
+def _doubling_map(definition_id: str) -> dict[str, Any]:
+    """A MAP over `params.items`: each item doubled by one SCRIPT (a negative item fails), one failure tolerated."""
+    return {
+        "id": definition_id,
+        "startNode": "double_all",
+        "states": {
+            "double_all": {
+                "nodeDefinition": {
+                    "id": "double_all",
+                    "type": "MAP",
+                    "items": "{% $global.params.items %}",
+                    "itemNode": "double",
+                    "toleratedFailures": 1,
+                },
+                "nextNode": "done",
+            },
+            "double": {
+                "nodeDefinition": {
+                    "id": "double",
+                    "type": "SCRIPT",
+                    "output": "{% $item < 0 ? $error('negative item') : $item * 2 %}",
+                },
+                "end": True,
+            },
+            "done": {"nodeDefinition": {"id": "done", "type": "SUCCESS"}, "end": True},
+        },
+    }
+
+
+async def test_the_run_page_shows_map_items(page: Any, platform: Platform) -> None:
+    """A MAP run's page, opened by its id alone, draws its graph (the gateway names the definition),
+    counts the MAP's items on its node, aggregates the item branch state across items, lists each
+    item's visit under its item in the timeline, and shows a selected item's output or error."""
+    definition_id = f"studio_map_{uuid.uuid4().hex[:6]}"
+    run_id = f"studio-map-{uuid.uuid4().hex[:6]}"
+    async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
+        for path, body in (
+            (("/workflowDefinition"), _doubling_map(definition_id)),
+            (f"/workflowDefinition/{definition_id}/publishWorkflow", None),
+        ):
+            answer = await dsl.post(path, json=body)
+            assert answer.is_success, answer.text
+    headers = {"Authorization": "Bearer key-acme"}
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=60, headers=headers) as gateway:
+        started = await gateway.post(
+            "/v3/workflow/start",
+            json={"workflow": {"id": definition_id}, "workflowId": run_id, "params": {"items": [1, 2, -3]}},
+        )
+        assert started.json()["workflowStatus"] == "COMPLETED", started.text
+        detail = (await gateway.get(f"/v3/workflow/{run_id}")).json()
+    assert detail["definitionId"] == definition_id
+    assert detail["definitionVersion"]
+    await page.goto(f"/runs/{run_id}")
+    await page.locator(".step[data-instance='double_all']", has_text="2/3 completed, 1 failed").wait_for()
+    await page.locator(".step[data-instance='double_all']", has_text="COMPLETED").wait_for()
+    await page.locator(".step[data-instance='double']", has_text="items: 2 completed, 1 failed").wait_for()
+    await page.locator(".step[data-instance='done']", has_text="COMPLETED").wait_for()
+    timeline = page.get_by_label("timeline")
+    for index, status in ((0, "COMPLETED"), (1, "COMPLETED"), (2, "FAILED")):
+        await timeline.locator(f"tr.timeline-item[data-item='double[{index}]']", has_text=status).wait_for()
+    await timeline.locator("tr.timeline-item[data-item='double[2]']").click()
+    side = page.locator("section.side")
+    await side.get_by_role("heading", name="double[2]").wait_for()
+    await side.get_by_text("negative item").first.wait_for()
+    await timeline.locator("tr.timeline-item[data-item='double[1]']").click()
+    await side.get_by_role("heading", name="double[1]").wait_for()
+    await side.locator(".cm-content", has_text="4").wait_for()

@@ -70,9 +70,15 @@ class WorkflowResponse(Message, frozen=True):
 
 
 class WorkflowDetail(WorkflowResponse, frozen=True):
-    """`GET /v3/workflow/{id}`: the response plus the run's `$global`."""
+    """`GET /v3/workflow/{id}`: the response plus the run's `$global`, and the definition it runs.
+
+    `definitionId`/`definitionVersion` come from the run's search attributes while Temporal holds
+    the run (null otherwise), so a client can draw the run on its graph without being told which.
+    """
 
     context: Any = None
+    definition_id: str | None = None
+    definition_version: str | None = None
 
 
 class AcceptedResponse(Message, frozen=True):

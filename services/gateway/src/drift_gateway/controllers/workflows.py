@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from nats.errors import Error as NatsError
 from redis.exceptions import RedisError
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -27,7 +28,7 @@ from drift_runtime.messaging import publish, replay
 from drift_runtime.openapi import json_request
 from drift_runtime.ssrf import SsrfRefused
 from drift_runtime.web import problem_responses, tenant_of
-from drift_schema import codec, subjects
+from drift_schema import codec, search, subjects
 from drift_schema.api import (
     DEFAULT_SYNC_TIMEOUT_MS,
     AcceptedResponse,
@@ -202,6 +203,10 @@ def _settled_for(state: WorkflowResponse, kind: str, command_id: str) -> bool:
     return kind == "start"
 
 
+_DEFINITION_ID = SearchAttributeKey.for_keyword(search.DEFINITION_ID)
+_DEFINITION_VERSION = SearchAttributeKey.for_keyword(search.DEFINITION_VERSION)
+
+
 def closed_in_temporal(status: WorkflowExecutionStatus | None, snapshot: RunSnapshot) -> WorkflowDetail | None:
     """The run as FAILED when Temporal closed it (timed out, failed, canceled) before it could say so itself.
 
@@ -304,9 +309,12 @@ class WorkflowController(Controller):
                 return kept
             return WorkflowDetail(**msgspec.structs.asdict(response_of(stored)))
         terminated = description.status == WorkflowExecutionStatus.TERMINATED
+        attributes = description.typed_search_attributes
+        definition_id = attributes.get(_DEFINITION_ID)
+        definition_version = attributes.get(_DEFINITION_VERSION) or None
         closed = closed_in_temporal(description.status, snapshot)
         if closed is not None:
-            return closed
+            return msgspec.structs.replace(closed, definition_id=definition_id, definition_version=definition_version)
         return WorkflowDetail(
             workflow_id=snapshot.workflow_id,
             # A terminated run never saw its own end: Temporal's word is final.
@@ -316,6 +324,8 @@ class WorkflowController(Controller):
             error_message=snapshot.error_message,
             view=snapshot.view,
             context=snapshot.context,
+            definition_id=definition_id,
+            definition_version=definition_version,
         )
 
     @delete(
