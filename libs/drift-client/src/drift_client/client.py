@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 import msgspec
@@ -40,21 +40,33 @@ class DriftError(Exception):
         self.status = problem.status
 
 
-class DriftClient:
-    """Calls the gateway as one tenant (the one its API key names).
+def raise_for_problem(response: httpx.Response) -> None:
+    """Raise DriftError for an answer outside 2xx, with its problem details (or a plain one built from the answer)."""
+    if response.is_success:
+        return
+    try:
+        problem = msgspec.json.decode(response.content, type=Problem)
+    except msgspec.DecodeError:
+        problem = Problem(title=response.reason_phrase, status=response.status_code, detail=response.text)
+    raise DriftError(problem)
 
-    Sync calls answer at the run's next stable state; a 202 (timeout, or async
-    mode with `callback_url`) comes back as a WorkflowResponse with the current status.
-    """
+
+class BearerClient:
+    """An async HTTP client that calls one service as the tenant its API key names; use it as `async with`."""
+
+    default_timeout: ClassVar[httpx.Timeout] = DEFAULT_TIMEOUT
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, **http_options: Any
+        self, base_url: str, api_key: str, *, timeout: httpx.Timeout | None = None, **http_options: Any
     ) -> None:
         self.http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}, **http_options
+            base_url=base_url,
+            timeout=timeout if timeout is not None else self.default_timeout,
+            headers={"Authorization": f"Bearer {api_key}"},
+            **http_options,
         )
 
-    async def __aenter__(self) -> DriftClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -64,6 +76,14 @@ class DriftClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+class DriftClient(BearerClient):
+    """Calls the gateway as one tenant (the one its API key names).
+
+    Sync calls answer at the run's next stable state; a 202 (timeout, or async
+    mode with `callback_url`) comes back as a WorkflowResponse with the current status.
+    """
 
     async def start(
         self,
@@ -217,12 +237,7 @@ class DriftClient:
             headers={"Content-Type": "application/json", **(headers or {})},
             timeout=http_timeout if http_timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
-        if response.is_success:
-            if not response.content and into is type(None):
-                return None  # type: ignore[return-value]  # 204 No Content
-            return msgspec.json.decode(response.content, type=into)
-        try:
-            problem = msgspec.json.decode(response.content, type=Problem)
-        except msgspec.DecodeError:
-            problem = Problem(title=response.reason_phrase, status=response.status_code, detail=response.text)
-        raise DriftError(problem)
+        raise_for_problem(response)
+        if not response.content and into is type(None):
+            return None  # type: ignore[return-value]  # 204 No Content
+        return msgspec.json.decode(response.content, type=into)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
-from drift_client.client import DriftError
-from drift_schema.api import Problem
+from drift_client.client import BearerClient, raise_for_problem
 from drift_schema.definitions import ImportResult, NodePage, NodeSummary, Validation, WorkflowPage, WorkflowSummary
 from drift_schema.workflow import Bundle
 
@@ -18,26 +16,10 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
-class DefinitionsClient:
+class DefinitionsClient(BearerClient):
     """Calls the dsl-store as one tenant (the one its API key names); errors raise DriftError."""
 
-    def __init__(
-        self, base_url: str, api_key: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, **http_options: Any
-    ) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}, **http_options
-        )
-
-    async def __aenter__(self) -> DefinitionsClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    default_timeout = DEFAULT_TIMEOUT
 
     async def list_workflows(
         self, *, prefix: str = "", page_size: int | None = None, page_token: str | None = None
@@ -107,7 +89,7 @@ class DefinitionsClient:
         if version:
             params.append(("version", version))
         response = await self.http.get("/bundle", params=tuple(params))
-        _raise_for_problem(response)
+        raise_for_problem(response)
         return response.content
 
     async def import_bundle(self, bundle: Any, *, publish: bool = False, activate: bool = False) -> ImportResult:
@@ -127,7 +109,7 @@ class DefinitionsClient:
         headers = {"Content-Type": "application/json"} if content is not None else {}
         query = tuple(params or [])
         response = await self.http.request(method, path, content=content, params=query, headers=headers)
-        _raise_for_problem(response)
+        raise_for_problem(response)
         if into is None:
             return None  # type: ignore[return-value]
         return msgspec.json.decode(response.content, type=into)
@@ -142,13 +124,3 @@ def _page_params(prefix: str, page_size: int | None, page_token: str | None) -> 
     if page_token:
         params.append(("pageToken", page_token))
     return params
-
-
-def _raise_for_problem(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    try:
-        problem = msgspec.json.decode(response.content, type=Problem)
-    except msgspec.DecodeError:
-        problem = Problem(title=response.reason_phrase, status=response.status_code, detail=response.text)
-    raise DriftError(problem)
