@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
+from drift_dispatcher.faults import TRANSIENT_RPC, Rejected, temporal_unavailable
 from drift_dispatcher.retry import RetryRefused, retry_run
 from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_dispatcher.traffic import resolve_version
@@ -52,24 +53,6 @@ from drift_schema.statuses import RejectionCode, WorkflowStatus
 
 log = structlog.get_logger("drift.dispatcher")
 
-# CANCELLED and ABORTED come from a client or server shutting down mid-call: the command itself is fine.
-TRANSIENT_RPC = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.ABORTED,
-    }
-)
-
-
-class Rejected(Exception):
-    def __init__(self, code: RejectionCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
 
 def _transient(error: RPCError) -> bool:
     return error.status in TRANSIENT_RPC
@@ -81,7 +64,7 @@ def _temporal_faults_are_transient() -> Iterator[None]:
         yield
     except RPCError as error:
         if _transient(error):
-            raise TransientFault(f"temporal unavailable: {error.message}") from None
+            raise temporal_unavailable(error) from None
         raise
 
 

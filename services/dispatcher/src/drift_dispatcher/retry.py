@@ -35,7 +35,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from drift_runtime.messaging import TransientFault
+from drift_dispatcher.faults import TRANSIENT_RPC, Rejected, temporal_unavailable
 from drift_runtime.search_attributes import run_attributes
 from drift_runtime.telemetry import inject_headers
 from drift_schema.commands import RetryCommand
@@ -52,28 +52,10 @@ CLOSE_WAIT_S = 10.0
 """How long a retry waits for a run that has FAILED to close (its post-completion nodes to finish)."""
 QUERY_TIMEOUT = timedelta(seconds=30)
 """A closed run answers the query by being replayed on a worker: allow for a long history."""
-TRANSIENT_RPC = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.ABORTED,
-    }
-)
 
 
-class RetryRefused(Exception):
-    """The retry cannot run; the dispatcher answers it with a REJECTED event of this code."""
-
-    def __init__(self, code: RejectionCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _transient(error: RPCError) -> TransientFault:
-    return TransientFault(f"temporal unavailable: {error.message}")
+class RetryRefused(Rejected):
+    """The retry cannot run (nothing started); the dispatcher answers it with a REJECTED event of this code."""
 
 
 async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCommand, command_id: str) -> None:
@@ -86,7 +68,7 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         if error.status == RPCStatusCode.NOT_FOUND:
             raise RetryRefused(RejectionCode.NOT_FOUND, f"workflow '{command.workflow_id}' not found") from None
         if error.status in TRANSIENT_RPC:
-            raise _transient(error) from None
+            raise temporal_unavailable(error) from None
         raise
     memo = await description.memo()
     if memo.get("commandId") == command_id:
@@ -148,7 +130,7 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         raise RetryRefused(RejectionCode.CONFLICT, "the run is running again (another retry won)") from None
     except RPCError as error:
         if error.status in TRANSIENT_RPC:
-            raise _transient(error) from None
+            raise temporal_unavailable(error) from None
         raise
     log.info("dispatch.retried", from_node=point.node, seq=point.seq, skipped_branches=len(point.skip_branches))
 
@@ -176,7 +158,7 @@ async def _retry_point(closed: WorkflowHandle[Any, Any], from_node: str | None) 
         raise RetryRefused(RejectionCode.CONFLICT, f"the run cannot say where to retry from: {error}") from None
     except RPCError as error:
         if error.status in TRANSIENT_RPC:
-            raise _transient(error) from None
+            raise temporal_unavailable(error) from None
         raise
 
 
@@ -189,6 +171,6 @@ async def _pinned_input(client: Client, closed: WorkflowHandle[Any, Any]) -> Run
             return pinned  # type: ignore[no-any-return]
     except RPCError as error:
         if error.status in TRANSIENT_RPC:
-            raise _transient(error) from None
+            raise temporal_unavailable(error) from None
         raise
     raise RetryRefused(RejectionCode.CONFLICT, "the run's history holds no start event")
