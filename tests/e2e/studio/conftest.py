@@ -52,7 +52,13 @@ async def browser() -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    """Where the tests leave a screenshot of each page, for docs/studio.md."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests leave a screenshot of each page.
+
+    A scratch folder by default, so a test run never rewrites tracked files; with
+    `DRIFT_STUDIO_SCREENSHOTS=1` they refresh docs/studio/ (the pictures of docs/studio.md).
+    """
+    if os.environ.get("DRIFT_STUDIO_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("studio-screenshots")
