@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
 
 VICTIM_DEADLINE_S = 5.0
 """How long one ordinary sync start of the well-behaved tenant may take while an attack runs."""
@@ -48,3 +53,41 @@ async def ordinary_run(victim: httpx.AsyncClient, workflow_id: str) -> float:
     assert answer.status_code == 200, answer.text
     assert answer.json()["workflowStatus"] == "COMPLETED", answer.text
     return took
+
+
+def inline(node: dict[str, Any], next_node: str | None = None) -> dict[str, Any]:
+    """A workflow state holding its node inline: it goes on to `next_node`, or ends the run without one."""
+    state: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}}
+    if next_node is None:
+        state["end"] = True
+    else:
+        state["nextNode"] = next_node
+    return state
+
+
+async def define(
+    store: httpx.AsyncClient, states: dict[str, Any], start: str, *, prefix: str = "runs", **extra: Any
+) -> str:
+    """Create and publish (so activate) a workflow with inline nodes as the store's tenant; answers its id."""
+    definition_id = extra.pop("id", None) or f"{prefix}_{uuid.uuid4().hex[:10]}"
+    body = {"id": definition_id, "startNode": start, "states": states, **extra}
+    created = await store.post("/workflowDefinition", json=body)
+    assert created.status_code == 201, created.text
+    published = await store.post(f"/workflowDefinition/{definition_id}/publishWorkflow")
+    assert published.status_code == 200, published.text
+    return definition_id
+
+
+@dataclass
+class Hanging(LoopbackServer):
+    """A stub endpoint that holds every request until released: keeps a call open as long as a test wants."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: int = 0
+    body: bytes = b'{"ok": true}'
+
+    async def respond(self, request: HttpRequest) -> HttpAnswer:
+        self.arrived += 1
+        await self.notify()
+        await self.release.wait()
+        return HttpAnswer(200, self.body)

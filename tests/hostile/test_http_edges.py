@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
 from support.served import served
 
 from drift_cli.platform import Platform
@@ -25,7 +23,7 @@ from drift_gateway.config import Settings
 from drift_gateway.limits import TenantLimits
 from drift_runtime.auth import ApiKeys
 from hostile.conftest import KEYS, SERVICE_TOKEN, bearer
-from hostile.support import VictimCheck
+from hostile.support import Hanging, VictimCheck, define, inline
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -50,25 +48,6 @@ def _problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
 
 def _pointers(body: dict[str, Any]) -> list[str]:
     return [error["pointer"] for error in body.get("errors") or []]
-
-
-async def _define(store: httpx.AsyncClient, states: dict[str, Any], start: str) -> str:
-    """Create and publish (so activate) a workflow with inline nodes as mallory; answers its id."""
-    definition_id = f"edges_{uuid.uuid4().hex[:10]}"
-    created = await store.post("/workflowDefinition", json={"id": definition_id, "startNode": start, "states": states})
-    assert created.status_code == 201, created.text
-    published = await store.post(f"/workflowDefinition/{definition_id}/publishWorkflow")
-    assert published.status_code == 200, published.text
-    return definition_id
-
-
-def _inline(node: dict[str, Any], next_node: str | None = None) -> dict[str, Any]:
-    state: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}}
-    if next_node is None:
-        state["end"] = True
-    else:
-        state["nextNode"] = next_node
-    return state
 
 
 # -- ids ------------------------------------------------------------------------------------------
@@ -109,7 +88,7 @@ async def test_definition_ids_ending_in_a_newline_are_refused_by_the_dsl_store(
     assert _pointers(_problem(node, 422)) == ["/id"]
     workflow = await attacker_store.post(
         "/workflowDefinition",
-        json={"id": "edge_flow\n", "startNode": "a", "states": {"a": _inline({"type": "SUCCESS"})}},
+        json={"id": "edge_flow\n", "startNode": "a", "states": {"a": inline({"type": "SUCCESS"})}},
     )
     assert _pointers(_problem(workflow, 422)) == ["/id"]
     for path in ("/nodeDefinition/edge_node%0A", "/workflowDefinition/edge_flow%0A", "/workflowDefinition/edge_flow"):
@@ -278,13 +257,14 @@ async def test_http_nodes_cannot_reach_the_temporal_ui_or_drifts_servers_on_loop
         "redis": hostile_platform.infra.redis_url.replace("redis://", "http://").rsplit("/", 1)[0] + "/",
     }
     for name, url in targets.items():
-        definition_id = await _define(
+        definition_id = await define(
             attacker_store,
             {
-                "fetch": _inline({"type": "HTTP", "request": {"method": "GET", "url": url}}, "done"),
-                "done": _inline({"type": "SUCCESS", "disposition": "READ"}),
+                "fetch": inline({"type": "HTTP", "request": {"method": "GET", "url": url}}, "done"),
+                "done": inline({"type": "SUCCESS", "disposition": "READ"}),
             },
             "fetch",
+            prefix="edges",
         )
         run_id = f"edge-ssrf-{name}-{uuid.uuid4().hex[:8]}"
         answer = await attacker.post(
@@ -297,20 +277,6 @@ async def test_http_nodes_cannot_reach_the_temporal_ui_or_drifts_servers_on_loop
 
 
 # -- fairness --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Hanging(LoopbackServer):
-    """A stub API that holds every request until released: keeps a sync call open as long as a test wants."""
-
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    arrived: int = 0
-
-    async def respond(self, request: HttpRequest) -> HttpAnswer:
-        self.arrived += 1
-        await self.notify()
-        await self.release.wait()
-        return HttpAnswer(200, b'{"ok": true}')
 
 
 MALLORY_LIMITS = TenantLimits(starts_per_second=0.5, starts_burst=4, sync_waiters=3)
@@ -393,13 +359,14 @@ class TestFairness:
         """Mallory's open sync calls are bounded: one past the bound answers 429 at once while the victim completes."""
         stub = Hanging()
         await stub.start()
-        definition_id = await _define(
+        definition_id = await define(
             attacker_store,
             {
-                "fetch": _inline({"type": "HTTP", "request": {"method": "GET", "url": f"{stub.url}/slow"}}, "done"),
-                "done": _inline({"type": "SUCCESS", "disposition": "DONE"}),
+                "fetch": inline({"type": "HTTP", "request": {"method": "GET", "url": f"{stub.url}/slow"}}, "done"),
+                "done": inline({"type": "SUCCESS", "disposition": "DONE"}),
             },
             "fetch",
+            prefix="edges",
         )
         held = [
             asyncio.ensure_future(

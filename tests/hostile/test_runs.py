@@ -28,29 +28,9 @@ from drift_runtime.temporal import connect_temporal
 from drift_schema import subjects
 from drift_schema.run import DEFAULT_MAX_BRANCHES, DEFAULT_MAX_DESCENDANTS, temporal_id
 from hostile.conftest import bearer
-from hostile.support import VICTIM_DEADLINE_S, VictimCheck
+from hostile.support import VICTIM_DEADLINE_S, Hanging, VictimCheck, define, inline
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-def _inline(node: dict[str, Any], next_node: str | None = None) -> dict[str, Any]:
-    state: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}}
-    if next_node is None:
-        state["end"] = True
-    else:
-        state["nextNode"] = next_node
-    return state
-
-
-async def _define(store: httpx.AsyncClient, states: dict[str, Any], start: str, **extra: Any) -> str:
-    """Create and publish (so activate) a workflow with inline nodes; answers its id."""
-    definition_id = extra.pop("id", None) or f"runs_{uuid.uuid4().hex[:10]}"
-    body = {"id": definition_id, "startNode": start, "states": states, **extra}
-    created = await store.post("/workflowDefinition", json=body)
-    assert created.status_code == 201, created.text
-    published = await store.post(f"/workflowDefinition/{definition_id}/publishWorkflow")
-    assert published.status_code == 200, published.text
-    return definition_id
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -72,11 +52,11 @@ async def test_outputs_past_the_context_bound_fail_the_run_cleanly(
     context bound fails with a clear error, the run ends FAILED, and GET keeps answering FAILED."""
     names = [f"s{i}" for i in range(12)]
     states = {
-        name: _inline({"type": "SCRIPT", "output": "{% $global.params.blob %}"}, nxt)
+        name: inline({"type": "SCRIPT", "output": "{% $global.params.blob %}"}, nxt)
         for name, nxt in zip(names, [*names[1:], "done"], strict=True)
     }
-    definition_id = await _define(
-        attacker_store, {**states, "done": _inline({"type": "SUCCESS", "disposition": "DONE"})}, "s0"
+    definition_id = await define(
+        attacker_store, {**states, "done": inline({"type": "SUCCESS", "disposition": "DONE"})}, "s0"
     )
     run_id = f"runs-context-{uuid.uuid4().hex[:8]}"
 
@@ -109,9 +89,9 @@ async def test_a_parallel_of_three_thousand_branches_is_refused_at_publish_with_
     branches = [f"b{i}" for i in range(3000)]
     definition_id = f"runs_fan_{uuid.uuid4().hex[:8]}"
     states = {
-        "fan": _inline({"type": "PARALLEL", "branches": branches}, "done"),
-        **{name: _inline({"type": "SCRIPT", "output": 1}) for name in branches},
-        "done": _inline({"type": "SUCCESS", "disposition": "DONE"}),
+        "fan": inline({"type": "PARALLEL", "branches": branches}, "done"),
+        **{name: inline({"type": "SCRIPT", "output": 1}) for name in branches},
+        "done": inline({"type": "SUCCESS", "disposition": "DONE"}),
     }
     created = await attacker_store.post(
         "/workflowDefinition", json={"id": definition_id, "startNode": "fan", "states": states}
@@ -140,12 +120,12 @@ async def test_children_that_start_themselves_stay_within_the_descendant_budget(
     within the run's budget of descendants and the CHILD nodes past it fail with a clear error."""
     definition_id = f"runs_forker_{uuid.uuid4().hex[:8]}"
     child = {"type": "CHILD", "childWorkflowId": definition_id, "executionMode": "ASYNC"}
-    await _define(
+    await define(
         attacker_store,
         {
-            "left": _inline(child, "right"),
-            "right": _inline(child, "done"),
-            "done": _inline({"type": "SUCCESS", "disposition": "FORKED"}),
+            "left": inline(child, "right"),
+            "right": inline(child, "done"),
+            "done": inline({"type": "SUCCESS", "disposition": "FORKED"}),
         },
         "left",
         id=definition_id,
@@ -179,20 +159,6 @@ async def test_children_that_start_themselves_stay_within_the_descendant_budget(
 # -- fairness of HTTP calls -------------------------------------------------------------------------
 
 
-@dataclass
-class Hanging(LoopbackServer):
-    """An endpoint that holds every request until released."""
-
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    arrived: int = 0
-
-    async def respond(self, request: HttpRequest) -> HttpAnswer:
-        self.arrived += 1
-        await self.notify()
-        await self.release.wait()
-        return HttpAnswer(200, b'{"late": true}')
-
-
 class Fast(LoopbackServer):
     async def respond(self, request: HttpRequest) -> HttpAnswer:
         return HttpAnswer(200, b'{"ok": true}')
@@ -207,25 +173,25 @@ async def test_a_tenants_hanging_endpoints_never_stall_another_tenants_http_call
 ) -> None:
     """mallory's PARALLEL of 100 HTTP calls to an endpoint that hangs holds only its share of the worker's
     activity slots: globex's HTTP calls to a fast endpoint keep answering within seconds."""
-    hanging, fast = Hanging(), Fast()
+    hanging, fast = Hanging(body=b'{"late": true}'), Fast()
     await hanging.start()
     await fast.start()
     try:
         branches = [f"h{i}" for i in range(DEFAULT_MAX_BRANCHES)]
         call = {"type": "HTTP", "timeoutMs": 60_000, "request": {"method": "GET", "url": f"{hanging.url}/hang"}}
-        attack_id = await _define(
+        attack_id = await define(
             attacker_store,
             {
-                "fan": _inline({"type": "PARALLEL", "branches": branches}, "done"),
-                **{name: _inline(call) for name in branches},
-                "done": _inline({"type": "SUCCESS", "disposition": "DONE"}),
+                "fan": inline({"type": "PARALLEL", "branches": branches}, "done"),
+                **{name: inline(call) for name in branches},
+                "done": inline({"type": "SUCCESS", "disposition": "DONE"}),
             },
             "fan",
         )
-        victim_id = await _define(
+        victim_id = await define(
             victim_store,
             {
-                "call": _inline(
+                "call": inline(
                     {
                         "type": "HTTP",
                         "request": {"method": "GET", "url": f"{fast.url}/ok"},
@@ -233,7 +199,7 @@ async def test_a_tenants_hanging_endpoints_never_stall_another_tenants_http_call
                     },
                     "done",
                 ),
-                "done": _inline({"type": "SUCCESS", "disposition": "{% $string($global.call) %}"}),
+                "done": inline({"type": "SUCCESS", "disposition": "{% $string($global.call) %}"}),
             },
             "call",
         )
