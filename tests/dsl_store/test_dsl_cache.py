@@ -5,21 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpx
 import pytest
-from dsl_helpers import ACME, publish_nodes, script_node, success_node, two_step_workflow
-from litestar import Litestar
+from dsl_helpers import ACME, publish_nodes, script_node, success_node, two_instances, two_step_workflow
 
 from drift_cli.servers import InfraStack
-from drift_dsl_store.app import create_app
 from drift_dsl_store.cache import CachingStore, Lru, RedisVersions, store_namespace
-from drift_dsl_store.config import Settings
-from drift_dsl_store.events import NatsChangePublisher
 from drift_dsl_store.store import DefinitionKey, Kind, SqlDefinitionStore, StoredDefinition
-from drift_runtime.auth import ApiKeys
 
 KEY = DefinitionKey("acme", Kind.WORKFLOW, "flow")
 
@@ -138,29 +131,9 @@ async def test_redis_outage_is_a_miss(counting: CountingStore) -> None:
         await cache.redis.close()
 
 
-@asynccontextmanager
-async def _serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """The app's lifespan and requests on this test's event loop, so its events can be awaited here."""
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://dsl-store") as client:
-        yield client
-
-
 async def test_activation_reaches_another_instance_within_a_second(tmp_path: Path, infra: InfraStack) -> None:
     """Two instances share a database, NATS and Redis: B's cached ACTIVE follows A's activation within a second."""
-    settings = Settings(
-        store_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
-        api_keys=ApiKeys({"k-acme": "acme"}),
-        nats_url=infra.nats_url,
-        redis_url=infra.redis_url,
-    )
-    publisher_a = NatsChangePublisher(infra.nats_url)
-    app_a, app_b = create_app(settings, changes=publisher_a), create_app(settings)
-    async with _serving(app_a) as a, _serving(app_b) as b:
-        async with asyncio.timeout(10):
-            await publisher_a.connected.wait()
-            await app_b.state.listener.subscribed.wait()
-        cache_b: CachingStore = app_b.state.cache
+    async with two_instances(tmp_path, infra) as (_, a, b, cache_b):
         await publish_nodes(a, script_node("calc"), success_node())  # type: ignore[arg-type]
         await a.post("/workflowDefinition", json=two_step_workflow(comment="v1"), headers=ACME)
         await a.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)

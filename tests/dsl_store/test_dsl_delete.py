@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-from dsl_helpers import ACME, GLOBEX, RecordingChanges, publish_nodes, script_node, success_node, two_step_workflow
-from litestar import Litestar
+from dsl_helpers import (
+    ACME,
+    GLOBEX,
+    RecordingChanges,
+    publish_nodes,
+    script_node,
+    serving,
+    success_node,
+    two_instances,
+    two_step_workflow,
+)
 from litestar.testing import AsyncTestClient
 
 from drift_cli.servers import InfraStack
 from drift_dsl_store.app import create_app
-from drift_dsl_store.cache import CachingStore
-from drift_dsl_store.config import Settings
-from drift_dsl_store.events import Change, NatsChangePublisher
-from drift_runtime.auth import ApiKeys
+from drift_dsl_store.events import Change
 
 Client = AsyncTestClient[Any]
 
@@ -106,33 +109,14 @@ async def test_deletes_are_tenant_scoped(client: Client) -> None:
     assert (await client.delete("/workflowDefinition/..", headers=ACME)).status_code in (404, 422)
 
 
-@asynccontextmanager
-async def _serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://dsl-store") as client:
-        yield client
-
-
 async def test_a_delete_empties_every_instances_cache(tmp_path: Path, infra: InfraStack) -> None:
     """B has the workflow's versions cached (memory and Redis); after A deletes it, B answers 404 for each."""
-    settings = Settings(
-        store_url=f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
-        api_keys=ApiKeys({"k-acme": "acme"}),
-        nats_url=infra.nats_url,
-        redis_url=infra.redis_url,
-    )
-    publisher_a = NatsChangePublisher(infra.nats_url)
-    app_a, app_b = create_app(settings, changes=publisher_a), create_app(settings)
-    async with _serving(app_a) as a, _serving(app_b) as b:
-        async with asyncio.timeout(10):
-            await publisher_a.connected.wait()
-            await app_b.state.listener.subscribed.wait()
+    async with two_instances(tmp_path, infra) as (settings, a, b, cache_b):
         await publish_nodes(a, script_node("calc"), success_node())  # type: ignore[arg-type]
         await _published_flow(a)  # type: ignore[arg-type]
         for version in ("1", "ACTIVE", "LATEST"):
             cached = await b.get("/workflowDefinition/flow", params={"version": version}, headers=ACME)
             assert cached.status_code == 200
-        cache_b: CachingStore = app_b.state.cache
         heard = asyncio.Event()
         cache_b.listeners.append(lambda tenant, kind, name: heard.set() if name == "flow" else None)
 
@@ -143,7 +127,7 @@ async def test_a_delete_empties_every_instances_cache(tmp_path: Path, infra: Inf
             gone = await b.get("/workflowDefinition/flow", params={"version": version}, headers=ACME)
             assert gone.status_code == 404, version
         # A fresh instance on the same Redis finds no stale version either.
-        async with _serving(create_app(settings)) as c:
+        async with serving(create_app(settings)) as c:
             assert (await c.get("/workflowDefinition/flow", params={"version": "1"}, headers=ACME)).status_code == 404
 
 
