@@ -19,7 +19,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from standardwebhooks import Webhook
-from support.loopback import HttpAnswer, HttpRequest, LoopbackServer, holds_within
+from support.loopback import HttpAnswer, HttpRequest, LoopbackServer, holds_within, read_request
 
 from drift_cli.platform import Platform
 from hostile.conftest import WEBHOOK_SECRET
@@ -32,19 +32,6 @@ HEADER_DEADLINE_S = 10.0
 HANGING_RUNS = 40
 """More hanging webhooks than the notifier ever had delivery slots for all tenants together (16)."""
 HUGE_BODY = 256 * 1024 * 1024
-
-
-async def _read_request(reader: asyncio.StreamReader) -> HttpRequest:
-    request_line = await reader.readline()
-    if not request_line:
-        raise ConnectionError("closed before a request")
-    method, target, _ = request_line.decode("latin-1").split(" ", 2)
-    headers: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return HttpRequest(method, target, headers, body)
 
 
 @dataclass
@@ -100,7 +87,7 @@ class TricklingReceiver(StubServer):
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         began = time.monotonic()
-        await _read_request(reader)
+        await read_request(reader)
         self.open_now += 1
         await self.notify()
         trickle = asyncio.create_task(self._trickle(writer))
@@ -136,7 +123,7 @@ class FloodingReceiver(StubServer):
     floods: list[Flood] = field(default_factory=list)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await _read_request(reader)
+        request = await read_request(reader)
         status = self.script.pop(0) if self.script else 200
         head = f"HTTP/1.1 {status} X\r\nContent-Type: application/octet-stream\r\nContent-Length: {HUGE_BODY}\r\n\r\n"
         writer.write(head.encode())

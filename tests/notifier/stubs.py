@@ -6,21 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from support.loopback import HttpRequest, holds_within
-
-
-async def read_request(reader: asyncio.StreamReader) -> HttpRequest:
-    """One HTTP/1.1 request with a Content-Length body (what the notifier sends)."""
-    request_line = await reader.readline()
-    if not request_line:
-        raise ConnectionError("closed before a request")
-    method, target, _ = request_line.decode("latin-1").split(" ", 2)
-    headers: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return HttpRequest(method, target, headers, body)
+from support.loopback import HttpRequest, holds_within, read_request
 
 
 @dataclass

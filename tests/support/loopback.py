@@ -32,6 +32,20 @@ class HttpAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+async def read_request(reader: asyncio.StreamReader) -> HttpRequest:
+    """One HTTP/1.1 request with a Content-Length body, its target as sent; ConnectionError if the client closed."""
+    request_line = await reader.readline()
+    if not request_line:
+        raise ConnectionError("closed before a request")
+    method, target, _ = request_line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return HttpRequest(method, target, headers, body)
+
+
 async def holds_within(changed: asyncio.Condition, done: Callable[[], bool], timeout: float) -> bool:
     """Wait until `done()` holds, checked whenever `changed` is notified; whether it holds at the timeout."""
     try:
