@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from support.polling import until
 
 from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
@@ -87,15 +87,7 @@ def _many(value: Any) -> list[Any]:
 
 async def _until(check: Callable[[], Awaitable[Any]], within: float = SETTLED_S) -> Any:
     """Poll `check` until it answers something truthy; fail after `within` seconds (no event exists for this)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            pytest.fail(f"not listed within {within} s: last answer {result!r}")
-        await asyncio.sleep(0.1)
+    return await until(check, within, failure="not listed within")
 
 
 def _by_id(page: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.polling import until
 from temporalio.client import Client
 
 from drift_cli.bundles import dsl_store_client
@@ -52,15 +52,7 @@ async def _define(platform: Platform, key: str = "key-acme") -> str:
 
 async def _until(check: Callable[[], Awaitable[Any]], within: float = WITHIN_S) -> Any:
     """Poll `check` until it answers something truthy (no event announces a listing)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            pytest.fail(f"not within {within} s: last answer {result!r}")
-        await asyncio.sleep(0.2)
+    return await until(check, within, every=0.2)
 
 
 def _schedule_body(schedule_id: str, definition_id: str, **extra: Any) -> dict[str, Any]:
