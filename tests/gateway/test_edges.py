@@ -18,14 +18,14 @@ import msgspec
 import nats
 import pytest
 import pytest_asyncio
+from gateway_support import redisless_settings
 from nats.aio.msg import Msg
 from support.served import served
 from temporalio.client import WorkflowExecutionStatus
 
 from drift_cli.config import dev_allow_hosts
-from drift_cli.servers import InfraStack, free_port
+from drift_cli.servers import InfraStack
 from drift_gateway.app import create_app
-from drift_gateway.config import Settings
 from drift_gateway.controllers.workflows import _settled_for, closed_in_temporal
 from drift_gateway.limits import Fairness, TenantLimits
 from drift_runtime.auth import ApiKeys
@@ -44,19 +44,10 @@ ACME = {"Authorization": "Bearer key-acme"}
 @pytest_asyncio.fixture(loop_scope="session")
 async def gateway(infra: InfraStack) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway in-process on the real NATS and Temporal; Redis unreachable; acme limited to 2 sync calls."""
-    settings = Settings(
-        port=0,
-        bind_host="127.0.0.1",
-        nats_url=infra.nats_url,
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        temporal_address=infra.temporal_address,
-        temporal_namespace="default",
-        task_queue="drift-gateway-edges",
-        api_keys=ApiKeys({"key-acme": "acme", "key-globex": "globex"}),
-        log_format="json",
-        log_level="INFO",
-        stream_replicas=1,
-        http_allow_hosts=(),
+    settings = redisless_settings(
+        infra,
+        "drift-gateway-edges",
+        ApiKeys({"key-acme": "acme", "key-globex": "globex"}),
         tenant_limits={"acme": TenantLimits(sync_waiters=2)},
     )
     async with served(create_app(settings)) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
+from gateway_support import redisless_settings
 from litestar.testing import AsyncTestClient
 
-from drift_cli.servers import InfraStack, free_port
+from drift_cli.servers import InfraStack
 from drift_gateway.app import create_app
-from drift_gateway.config import Settings
 from drift_runtime.auth import ApiKeys
 
 ACME = {"Authorization": "Bearer key-acme"}
@@ -20,20 +20,7 @@ START = {"workflow": {"id": "hello_approval"}, "workflowId": "errors-1"}
 @pytest_asyncio.fixture(loop_scope="session")
 async def redis_down(infra: InfraStack) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
     """A gateway in-process on the real NATS and Temporal, with Redis at a port nothing listens on."""
-    settings = Settings(
-        port=0,
-        bind_host="127.0.0.1",
-        nats_url=infra.nats_url,
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        temporal_address=infra.temporal_address,
-        temporal_namespace="default",
-        task_queue="drift-gateway-errors",
-        api_keys=ApiKeys({"key-acme": "acme"}),
-        log_format="json",
-        log_level="INFO",
-        stream_replicas=1,
-        http_allow_hosts=(),
-    )
+    settings = redisless_settings(infra, "drift-gateway-errors", ApiKeys({"key-acme": "acme"}))
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
 
