@@ -23,14 +23,21 @@ async def served(app: Any) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", log_config=None, access_log=False)
+    async with serving_on(config, sock):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def serving_on(config: uvicorn.Config, sock: socket.socket) -> AsyncIterator[None]:
+    """Run uvicorn with `config` on the bound `sock` until the block ends; closes the socket after."""
     config.load()
     server = uvicorn.Server(config)
     server.lifespan = config.lifespan_class(config)
-    # startup() returns once the lifespan has run and the socket listens: no polling for readiness.
+    # startup() returns once the lifespan (if on) has run and the socket listens: no polling for readiness.
     await server.startup(sockets=[sock])
     loop = asyncio.create_task(server.main_loop())
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         server.should_exit = True
         await loop

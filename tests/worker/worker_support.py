@@ -19,6 +19,7 @@ import msgspec
 import uvicorn
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from support.served import serving_on
 from temporalio.client import Client, WorkflowHandle
 
 from drift_cli.servers import InfraStack
@@ -313,20 +314,8 @@ async def serving(stub: Stub) -> AsyncIterator[Stub]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((address, 0))
     stub.port = sock.getsockname()[1]
-    config = uvicorn.Config(stub, log_level="warning", lifespan="off")
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)
-    # startup() returns once the socket listens: no polling for readiness.
-    await server.startup(sockets=[sock])
-    loop = asyncio.create_task(server.main_loop())
-    try:
+    async with serving_on(uvicorn.Config(stub, log_level="warning", lifespan="off"), sock):
         yield stub
-    finally:
-        server.should_exit = True
-        await loop
-        await server.shutdown(sockets=[sock])
-        sock.close()
 
 
 # --------------------------------------------------------------------------- token provider
