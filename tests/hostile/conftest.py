@@ -77,6 +77,15 @@ async def victim(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]
         yield c
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def victim_store(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The dsl-store as the well-behaved tenant `globex`."""
+    async with httpx.AsyncClient(
+        base_url=hostile_platform.dsl_store_url, headers=bearer("key-globex"), timeout=60
+    ) as c:
+        yield c
+
+
 @pytest.fixture
 def victim_keeps_completing(victim: httpx.AsyncClient, request: pytest.FixtureRequest) -> VictimCheck:
     """Run `attack` while the victim starts ordinary runs one after another; each must answer within seconds.

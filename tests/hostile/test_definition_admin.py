@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from drift_cli.platform import Platform
-from hostile.conftest import bearer
 from hostile.support import ORDINARY, VictimCheck
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def victim_store(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The dsl-store as the well-behaved tenant `globex`."""
-    async with httpx.AsyncClient(
-        base_url=hostile_platform.dsl_store_url, headers=bearer("key-globex"), timeout=60
-    ) as c:
-        yield c
 
 
 async def test_the_attacker_cannot_list_export_or_delete_the_victims_definitions(

@@ -24,7 +24,7 @@ import pytest
 from drift_cli.platform import Platform
 from drift_worker.evaluator import DEFAULT_MEMORY_MIB
 from hostile.conftest import bearer
-from hostile.support import VictimCheck
+from hostile.support import VictimCheck, define, inline
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -38,20 +38,8 @@ def _script(output: Any) -> dict[str, Any]:
 
 async def _define(store: httpx.AsyncClient, output: Any, disposition: Any = "DONE") -> str:
     """Create and publish a workflow of one SCRIPT node (then SUCCESS with `disposition`); answers its id."""
-    definition_id = f"expr_{uuid.uuid4().hex[:10]}"
-    body = {
-        "id": definition_id,
-        "startNode": "script",
-        "states": {
-            "script": _script(output),
-            "done": {"nodeDefinition": {"id": "inline", "type": "SUCCESS", "disposition": disposition}, "end": True},
-        },
-    }
-    created = await store.post("/workflowDefinition", json=body)
-    assert created.status_code == 201, created.text
-    published = await store.post(f"/workflowDefinition/{definition_id}/publishWorkflow")
-    assert published.status_code == 200, published.text
-    return definition_id
+    states = {"script": _script(output), "done": inline({"type": "SUCCESS", "disposition": disposition})}
+    return await define(store, states, "script", prefix="expr")
 
 
 async def _run(client: httpx.AsyncClient, definition_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -27,19 +27,9 @@ from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
 from drift_schema import subjects
 from drift_schema.run import DEFAULT_MAX_BRANCHES, DEFAULT_MAX_DESCENDANTS, temporal_id
-from hostile.conftest import bearer
 from hostile.support import VICTIM_DEADLINE_S, Hanging, VictimCheck, define, inline
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def victim_store(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The dsl-store as the well-behaved tenant `globex`."""
-    async with httpx.AsyncClient(
-        base_url=hostile_platform.dsl_store_url, headers=bearer("key-globex"), timeout=60
-    ) as client:
-        yield client
 
 
 # -- context size -----------------------------------------------------------------------------------
