@@ -48,7 +48,10 @@ async def test_dashboards_and_rules_query_metrics_their_services_expose(platform
 
 
 async def test_each_service_exposes_only_its_own_families(platform: Platform) -> None:
-    """Shared families only on their owner, HTTP metrics only on the APIs, SDK metrics in seconds with `_total`."""
+    """Shared families only on their owner, HTTP metrics on the HTTP services only, SDK metrics in seconds."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        # A page of the Studio, so its request counter has a series to show.
+        assert (await http.get(f"{platform.studio_url}/")).status_code == 200
     pages = await _scrape(platform)
     owners = {
         "drift_commands_total": "dispatcher",
@@ -61,7 +64,7 @@ async def test_each_service_exposes_only_its_own_families(platform: Platform) ->
     for family, owner in owners.items():
         assert [name for name, page in pages.items() if family in page] == [owner], family
     http = {name for name, page in pages.items() if "drift_http_requests_total" in page}
-    assert {"gateway", "dsl-store"} <= http and not http & {"dispatcher", "worker-1", "notifier"}
+    assert {"gateway", "dsl-store", "studio"} <= http and not http & {"dispatcher", "worker-1", "notifier"}
     for name in ("dispatcher", "worker-1", "gateway"):
         sdk = {family for family in pages[name] if family.startswith("temporal_")}
         assert "temporal_request_total" in sdk, name

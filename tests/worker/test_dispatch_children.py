@@ -27,6 +27,9 @@ class StoreAtStart:
     async def enums(self, tenant: str) -> dict[str, Any]:
         return {}
 
+    async def traffic_split(self, tenant: str, definition_id: str) -> None:
+        return None  # no splits: ACTIVE is pinned as the store answers it
+
 
 def child(workflow_id: str, version: str = "ACTIVE", params: Any = None) -> dict[str, Any]:
     node = {"type": "CHILD", "childWorkflowId": workflow_id, "childWorkflowVersion": version, "executionMode": "SYNC"}

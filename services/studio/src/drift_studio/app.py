@@ -28,6 +28,7 @@ from drift_runtime.web import (
     NotFound,
     Unavailable,
     health_handlers,
+    http_metrics,
     serve,
 )
 from drift_schema import subjects
@@ -189,6 +190,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
         after_request=secure,
+        middleware=[http_metrics("drift-studio")],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=None,
         request_max_body_size=MAX_BODY_BYTES,
