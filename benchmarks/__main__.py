@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks import figures as fig
 from benchmarks import map_fanout
-from benchmarks.report import Figure, Row, machine, median, ratio, render
+from benchmarks.report import Figure, Row, machine, median, missed_goals, ratio, render
 from benchmarks.stack import BenchPlatform, Clients
 from drift_cli.servers import InfraStack
 
@@ -433,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{figure.key} {row.metric}: {row.drift} vs {row.baseline} ({row.ratio}) goal {row.goal}: "
                     f"{'met' if row.met else 'NOT met'}"
                 )
+    missed = missed_goals(figures)
+    if missed and not args.smoke:
+        # Full mode is the judge of the goals; smoke sizes are too small to hold anyone to them.
+        log(f"goals missed: {', '.join(missed)}")
+        return 1
     return 0
 
 

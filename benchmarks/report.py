@@ -207,3 +207,8 @@ def render(
     if appendix:
         parts += [appendix.strip(), ""]
     return "\n".join(parts)
+
+
+def missed_goals(figures: Sequence[Figure]) -> list[str]:
+    """`<figure> <metric>` of every row whose goal was not met (rows without a goal never count)."""
+    return [f"{figure.key} {row.metric}" for figure in figures for row in figure.rows if row.met is False]

@@ -9,7 +9,7 @@ from pathlib import Path
 # The benchmarks package lives at the repository root, next to tests/ (it is not installed).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.report import Figure, Row, machine, median, percentile, ratio, render, rss_mib
+from benchmarks.report import Figure, Row, machine, median, missed_goals, percentile, ratio, render, rss_mib
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -52,3 +52,18 @@ def test_report_has_a_table_per_figure_and_the_machine() -> None:
     assert "| p50 | 10 ms | 11 ms | 1.10x | <= 1.15x | yes |" in text
     assert "cores" in text and "python" in text
     assert "- a|note" in text
+
+
+def test_missed_goals_name_every_row_that_failed_its_goal_and_nothing_else() -> None:
+    """Full-mode `./run bench` fails on exactly the rows whose goal was not met; rows without a goal never count."""
+    figures = [
+        Figure("P1", "latency", "how", [Row("p50", "10 ms", "11 ms", "1.10x", "<= 1.15x", True)]),
+        Figure(
+            "P3",
+            "speed",
+            "how",
+            [Row("speed", "1.00x", "0.68x", "0.68x", ">= 0.8x", False), Row("wall time", "1 s", "2 s", "", "", None)],
+        ),
+    ]
+    assert missed_goals(figures) == ["P3 speed"]
+    assert missed_goals(figures[:1]) == []
