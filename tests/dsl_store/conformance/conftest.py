@@ -103,7 +103,8 @@ async def _throwaway_database(admin_url: str, name: str, create: str, drop: str)
     except (OSError, TimeoutError, sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DBAPIError) as error:
         if _refused_credentials(error):
             pytest.fail(f"{label} at {where} answered but refused the credentials: {error}")
-        pytest.skip(f"{label} at {where} does not answer: {error}")
+        # The server was started here or named by the environment: one that does not answer is a fault.
+        pytest.fail(f"{label} at {where} does not answer: {error}")
     try:
         yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
