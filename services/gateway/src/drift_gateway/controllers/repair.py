@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from litestar import Controller, Request, Response, post, put
 from litestar.status_codes import HTTP_200_OK
@@ -10,10 +10,10 @@ from litestar.status_codes import HTTP_200_OK
 from drift_gateway.controllers.workflows import (
     ACCEPTED,
     ANSWERED,
-    WorkflowController,
     _check_callback,
     _checked_id,
     _decode,
+    send_command,
 )
 from drift_gateway.errors import Invalid
 from drift_gateway.retry import FROM_NODE_POINTER, closed_run, unknown_from_node
@@ -50,10 +50,8 @@ class RepairController(Controller):
             workflow_id=workflow_id, from_node=body.from_node, callback_url=body.callback_url, run_id=run_id
         )
         # The very path of start and resume: the same sync wait, 202s, webhooks and rejection mapping.
-        send = WorkflowController._command
         try:
-            return await send(
-                cast(WorkflowController, self),
+            return await send_command(
                 runtime,
                 tenant,
                 "retry",

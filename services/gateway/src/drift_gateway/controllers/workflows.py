@@ -247,7 +247,7 @@ class WorkflowController(Controller):
             client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
         )
         command = StartCommand.from_request(body, workflow_id, thread_context)
-        return await self._command(
+        return await send_command(
             runtime, tenant, "start", workflow_id, command, body.callback_url, body.sync_timeout_ms
         )
 
@@ -273,7 +273,7 @@ class WorkflowController(Controller):
         command = ResumeCommand(
             workflow_id=workflow_id, view_response=body.view_response, callback_url=body.callback_url
         )
-        return await self._command(
+        return await send_command(
             runtime, tenant, "resume", workflow_id, command, body.callback_url, body.sync_timeout_ms
         )
 
@@ -345,7 +345,7 @@ class WorkflowController(Controller):
     ) -> Response[Any]:
         tenant = tenant_of(request)
         command = TerminateCommand(workflow_id=_checked_id(workflow_id), reason=reason)
-        answer = await self._command(runtime, tenant, "terminate", workflow_id, command, None, None)
+        answer = await send_command(runtime, tenant, "terminate", workflow_id, command, None, None)
         if answer.status_code != HTTP_200_OK:
             return answer
         return Response(TerminateResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.TERMINATED))
@@ -372,7 +372,7 @@ class WorkflowController(Controller):
             raise Invalid("the body is not JSON", errors=[error.as_problem_error()]) from None
         await _must_exist(runtime, tenant, workflow_id)
         command = EventCommand(workflow_id=workflow_id, event=event, payload=payload)
-        return await self._command(runtime, tenant, "event", workflow_id, command, None, None)
+        return await send_command(runtime, tenant, "event", workflow_id, command, None, None)
 
     @post(
         "/{workflow_id:str}/disconnected-node/execute",
@@ -425,59 +425,60 @@ class WorkflowController(Controller):
                 raise Unavailable("temporal is unavailable; retry shortly") from None
         return Timeline(workflow_id=workflow_id, nodes=entries)
 
-    async def _command(
-        self,
-        runtime: Runtime,
-        tenant: str,
-        kind: str,
-        workflow_id: str,
-        command: msgspec.Struct,
-        callback_url: str | None,
-        sync_timeout_ms: int | None,
-    ) -> Response[Any]:
-        command_id = uuid.uuid4().hex
-        subject = subjects.command(tenant, kind)
-        headers = {subjects.WORKFLOW_ID_HEADER: workflow_id}
-        structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
-        try:
-            if callback_url is not None:
-                await publish(runtime.js, subject, command, command_id, headers=headers)
-                log.info("gateway.command_accepted", kind=kind, mode="async")
-                accepted = AcceptedResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
-                return Response(accepted, status_code=HTTP_202_ACCEPTED)
-            timeout_s = (sync_timeout_ms if sync_timeout_ms is not None else DEFAULT_SYNC_TIMEOUT_MS) / 1000
-            call = SyncCall(runtime.redis, runtime.nats, runtime.js, tenant, workflow_id)
-            fairness: Fairness = runtime.fairness
-            with fairness.sync_waiter(tenant):
-                metrics.sync_waiters.inc()
-                try:
-                    # Raises only before the command is published: after that a failure is a None (202),
-                    # never a 503 that would have the client send the command twice.
-                    event = await call.send(
-                        lambda: publish(runtime.js, subject, command, command_id, headers=headers),
-                        command_id,
-                        timeout_s,
-                    )
-                finally:
-                    metrics.sync_waiters.dec()
-            if event is None:
-                metrics.sync_timeouts.labels(kind).inc()
-                current = await call.best_known(runtime.temporal)
-                log.info("gateway.sync_timeout", kind=kind, degraded=call.degraded)
-                if current is not None and _settled_for(current, kind, command_id):
-                    # Stable and caused by this command (or the run this start made): the contract's 200.
-                    return Response(response_of(current), status_code=HTTP_200_OK)
-                pending = (
-                    response_of(current)
-                    if current is not None
-                    else WorkflowResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
+
+async def send_command(
+    runtime: Runtime,
+    tenant: str,
+    kind: str,
+    workflow_id: str,
+    command: msgspec.Struct,
+    callback_url: str | None,
+    sync_timeout_ms: int | None,
+) -> Response[Any]:
+    """Publish a run command and answer as start does: async 202, or the sync wait and its outcome."""
+    command_id = uuid.uuid4().hex
+    subject = subjects.command(tenant, kind)
+    headers = {subjects.WORKFLOW_ID_HEADER: workflow_id}
+    structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
+    try:
+        if callback_url is not None:
+            await publish(runtime.js, subject, command, command_id, headers=headers)
+            log.info("gateway.command_accepted", kind=kind, mode="async")
+            accepted = AcceptedResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
+            return Response(accepted, status_code=HTTP_202_ACCEPTED)
+        timeout_s = (sync_timeout_ms if sync_timeout_ms is not None else DEFAULT_SYNC_TIMEOUT_MS) / 1000
+        call = SyncCall(runtime.redis, runtime.nats, runtime.js, tenant, workflow_id)
+        fairness: Fairness = runtime.fairness
+        with fairness.sync_waiter(tenant):
+            metrics.sync_waiters.inc()
+            try:
+                # Raises only before the command is published: after that a failure is a None (202),
+                # never a 503 that would have the client send the command twice.
+                event = await call.send(
+                    lambda: publish(runtime.js, subject, command, command_id, headers=headers),
+                    command_id,
+                    timeout_s,
                 )
-                return Response(pending, status_code=HTTP_202_ACCEPTED)
-        except (RedisError, NatsError, TimeoutError) as error:
-            log.warning("gateway.dependency_unavailable", kind=kind, error=str(error))
-            raise Unavailable("a dependency is unavailable; retry shortly", retry_after_s=2) from None
-        if event.workflow_status == WorkflowStatus.REJECTED:
-            log.info("gateway.command_rejected", kind=kind, code=event.error_code, seq=event.seq)
-            raise from_rejection(event.error_code, event.error_message)
-        log.info("gateway.command_answered", kind=kind, status=event.workflow_status, seq=event.seq)
-        return Response(response_of(event), status_code=HTTP_200_OK)
+            finally:
+                metrics.sync_waiters.dec()
+        if event is None:
+            metrics.sync_timeouts.labels(kind).inc()
+            current = await call.best_known(runtime.temporal)
+            log.info("gateway.sync_timeout", kind=kind, degraded=call.degraded)
+            if current is not None and _settled_for(current, kind, command_id):
+                # Stable and caused by this command (or the run this start made): the contract's 200.
+                return Response(response_of(current), status_code=HTTP_200_OK)
+            pending = (
+                response_of(current)
+                if current is not None
+                else WorkflowResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
+            )
+            return Response(pending, status_code=HTTP_202_ACCEPTED)
+    except (RedisError, NatsError, TimeoutError) as error:
+        log.warning("gateway.dependency_unavailable", kind=kind, error=str(error))
+        raise Unavailable("a dependency is unavailable; retry shortly", retry_after_s=2) from None
+    if event.workflow_status == WorkflowStatus.REJECTED:
+        log.info("gateway.command_rejected", kind=kind, code=event.error_code, seq=event.seq)
+        raise from_rejection(event.error_code, event.error_message)
+    log.info("gateway.command_answered", kind=kind, status=event.workflow_status, seq=event.seq)
+    return Response(response_of(event), status_code=HTTP_200_OK)
