@@ -1,8 +1,9 @@
-"""Fields every node definition has (contract 4.1)."""
+"""Fields every node definition has (contract 4.1), and the edges a node says it leaves by."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import enum
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import msgspec
 
@@ -11,6 +12,41 @@ from drift_schema.ids import DEFINITION_ID_PATTERN, DefinitionId
 
 NODE_ID_PATTERN = DEFINITION_ID_PATTERN
 NodeId = DefinitionId
+
+
+class EdgeKind(enum.StrEnum):
+    """What an edge of a workflow graph is: how a run (or a branch of it) gets from one state to the next."""
+
+    NEXT = "next"
+    """The state's own `nextNode` (every node type has it)."""
+    CHOICE = "choice"
+    """A BRANCH choice's `nextNode`, taken when its rule is true."""
+    DEFAULT = "default"
+    """A BRANCH's `defaultNode`, taken when no rule is true."""
+    BRANCH = "branch"
+    """The start of a PARALLEL branch."""
+    ITEM = "item"
+    """The start of a MAP's per-item branch."""
+
+    @property
+    def starts_branch(self) -> bool:
+        """Whether the edge starts a branch of its own (PARALLEL, MAP) rather than continuing the walk."""
+        return self in (EdgeKind.BRANCH, EdgeKind.ITEM)
+
+
+class Edge(NamedTuple):
+    """One outgoing edge of a state.
+
+    `pointer` is the JSON pointer of the field naming the target, relative to the node
+    definition (for NEXT: relative to the state). `position` is the edge's position among
+    the node's edges of its kind (a choice's or a branch's index); `rule` is a CHOICE's rule.
+    """
+
+    pointer: str
+    target: str
+    kind: EdgeKind
+    position: int = 0
+    rule: Any = None
 
 
 class RetryPolicy(Shape, frozen=True):
@@ -23,7 +59,12 @@ class RetryPolicy(Shape, frozen=True):
 
 
 class NodeBase(Shape, tag_field="type", frozen=True):
-    """Common node fields; each node type adds its own and sets its `type` tag."""
+    """Common node fields; each node type adds its own, sets its `type` tag and describes itself.
+
+    Every node type declares, in its own class, `ends_run` (whether reaching it finishes the
+    run) and `edges()` (the edges it adds to its state's `nextNode`), so graph checks and
+    drawings never need to know node types by name.
+    """
 
     id: NodeId
     name: str | None = None
@@ -32,3 +73,10 @@ class NodeBase(Shape, tag_field="type", frozen=True):
     comment: str | None = None
     timeout_ms: Annotated[int, msgspec.Meta(ge=1)] | None = None
     retry: RetryPolicy | None = None
+
+    ends_run: ClassVar[bool] = False
+    """Reaching a node of this type finishes the run (SUCCESS, FAILURE)."""
+
+    def edges(self) -> list[Edge]:
+        """The edges this node leaves by besides its state's `nextNode` (none unless the type says so)."""
+        return []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drift_schema.base import Shape
-from drift_schema.nodes.common import NodeBase
+from drift_schema.nodes.common import Edge, NodeBase
 
 DEFAULT_HTTP_OUTPUT = "{% $response.body %}"
 
@@ -22,3 +22,9 @@ class HttpRequest(Shape, frozen=True):
 class HttpNode(NodeBase, tag="HTTP", frozen=True):
     request: HttpRequest = HttpRequest()
     output: Any = DEFAULT_HTTP_OUTPUT
+
+    ends_run: ClassVar[bool] = False
+
+    def edges(self) -> list[Edge]:
+        """None of its own: the run goes on along its state's `nextNode`."""
+        return []
