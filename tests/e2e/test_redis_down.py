@@ -144,10 +144,12 @@ async def test_after_redis_returns_sync_starts_answer_over_redis_again(
     own_platform: Platform, client: httpx.AsyncClient
 ) -> None:
     """Sync starts fired at once after a Redis restart answer 200 over Redis: dead pooled connections are replaced."""
-    # Several calls at once that read the last-state key (their timeout is 0: they answer 202 from it), so the
-    # gateway's pool holds several open connections when Redis goes away.
+    # Several calls at once that read the last-state key (their timeout is 0: they answer from it, 202 while the run
+    # is on its way, or 200 if it already reached WAITING), so the gateway's pool holds several open connections
+    # when Redis goes away.
     warm = await asyncio.gather(*(_start(client, _run_id(), timeout_ms=0) for _ in range(6)))
-    assert [r.status_code for r in warm] == [202] * 6, [r.text for r in warm]
+    assert all(r.status_code in (200, 202) for r in warm), [r.text for r in warm]
+    assert all(r.json()["workflowStatus"] == "WAITING" for r in warm if r.status_code == 200), [r.text for r in warm]
     async with redis_stopped(own_platform):
         pass
     before = _logged(own_platform, REDIS_UNAVAILABLE)
