@@ -68,3 +68,82 @@ def is_definition_id(value: object) -> bool:
 def is_event_name(value: object) -> bool:
     """Whether `value` is a valid ON_EVENT name, exactly."""
     return _full(_EVENT_NAME, value)
+
+
+# ------------------------------------------------------------------ event ids
+#
+# Every event a run publishes carries an `eventId`; it is the event's JetStream dedup id, the
+# webhook's `webhook-id`, and it names the run chain (the first execution's Temporal run id), which
+# the notifier compares to decide whether a stored state belongs to the same run or to an older run
+# that reused the workflowId. The worker and the dispatcher build them, the notifier parses them:
+# the shapes below are the only place they are spelled.
+#
+#   <run chain>:n<visit>    a node event: the run's visit number (1, 2, ...)
+#   <run chain>:s<seq>      a status event: the run's status sequence number
+#   <run chain>:terminated  the dispatcher's TERMINATED event for a run that can no longer speak
+#   rejected:<command id>   the dispatcher's REJECTED event of one command (no run chain: the run may not exist)
+
+NODE_EVENT = "n"
+STATUS_EVENT = "s"
+TERMINATED_EVENT = "terminated"
+REJECTED_EVENT = "rejected"
+
+
+class EventId(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A parsed event id: what kind of event it names, its run chain and its number."""
+
+    kind: str
+    """NODE_EVENT, STATUS_EVENT, TERMINATED_EVENT or REJECTED_EVENT; "" for an id no Drift process built."""
+    run_chain: str
+    """The first execution's run id ("" for a rejection, which belongs to a command, not a run)."""
+    number: int | None = None
+    """The visit number of a node event, the seq of a status event; None otherwise."""
+    command_id: str | None = None
+    """The rejected command's id (REJECTED_EVENT only)."""
+
+
+def node_event_id(run_chain: str, visit: int) -> str:
+    """The id of a run's node event for its visit number `visit`: stable across replays and continue-as-new."""
+    return f"{run_chain}:{NODE_EVENT}{visit}"
+
+
+def status_event_id(run_chain: str, seq: int) -> str:
+    """The id of a run's status event number `seq`."""
+    return f"{run_chain}:{STATUS_EVENT}{seq}"
+
+
+def terminated_event_id(run_chain: str) -> str:
+    """The id of the TERMINATED event the dispatcher announces for a run it terminated (one per run chain)."""
+    return f"{run_chain}:{TERMINATED_EVENT}"
+
+
+def rejected_event_id(command_id: str) -> str:
+    """The id of the REJECTED event answering one command (one per command id)."""
+    return f"{REJECTED_EVENT}:{command_id}"
+
+
+def run_chain_of(event_id: str) -> str:
+    """The run chain an event belongs to: what precedes its last `:` (the whole id when it has none)."""
+    return event_id.rsplit(":", 1)[0]
+
+
+def parse_event_id(event_id: str) -> EventId:
+    """The parts of an event id built by the functions above; kind "" when it has none of their shapes."""
+    prefix = f"{REJECTED_EVENT}:"
+    if event_id.startswith(prefix):
+        return EventId(kind=REJECTED_EVENT, run_chain="", command_id=event_id[len(prefix) :])
+    run_chain, separator, tail = event_id.rpartition(":")
+    if not separator or not run_chain:
+        return EventId(kind="", run_chain=run_chain_of(event_id))
+    if tail == TERMINATED_EVENT:
+        return EventId(kind=TERMINATED_EVENT, run_chain=run_chain)
+    kind, digits = tail[:1], tail[1:]
+    if kind in (NODE_EVENT, STATUS_EVENT) and digits.isdecimal() and digits.isascii():
+        return EventId(kind=kind, run_chain=run_chain, number=int(digits))
+    return EventId(kind="", run_chain=run_chain)
+
+
+def visit_number_of(event_id: str) -> int | None:
+    """The visit number a node event's id carries; None for any other id."""
+    parsed = parse_event_id(event_id)
+    return parsed.number if parsed.kind == NODE_EVENT else None
