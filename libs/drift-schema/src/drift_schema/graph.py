@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import msgspec
 
 from drift_schema.api import ProblemError
 from drift_schema.expressions import syntax_errors
-from drift_schema.nodes import BranchNode, FailureNode, MapNode, NodeBase, ParallelNode, SuccessNode
+from drift_schema.nodes import Edge, EdgeKind, MapNode, NodeBase, ParallelNode
 from drift_schema.nodes.timing import timing_faults
 from drift_schema.run import DEFAULT_MAX_BRANCHES
 from drift_schema.workflow import State, WorkflowDefinition
 
 NodeResolver = Callable[[State], NodeBase | None]
-TERMINAL_TYPES = (SuccessNode, FailureNode)
 
 
 def _escape(token: str) -> str:
@@ -55,26 +54,15 @@ def _parallel_bounds(node: NodeBase, pointer: str) -> list[ProblemError]:
     return []
 
 
-def edges(state: State, node: NodeBase | None) -> list[tuple[str, str]]:
-    """(relative pointer, target) of every edge leaving a state."""
-    targets: list[tuple[str, str]] = []
-    if state.next_node is not None:
-        targets.append(("/nextNode", state.next_node))
-    if isinstance(node, BranchNode):
-        targets += [(f"/choices/{i}/nextNode", choice.next_node) for i, choice in enumerate(node.choices)]
-        if node.default_node is not None:
-            targets.append(("/defaultNode", node.default_node))
-    targets += _branch_edges(node)
-    return targets
+def edges(state: State, node: NodeBase | None) -> list[Edge]:
+    """Every edge leaving a state: its `nextNode`, then the edges its node says it has (none if unknown)."""
+    own = [Edge("/nextNode", state.next_node, EdgeKind.NEXT)] if state.next_node is not None else []
+    return own + (node.edges() if node is not None else [])
 
 
-def _branch_edges(node: NodeBase | None) -> list[tuple[str, str]]:
-    """(relative pointer, start) of the branches a node runs: PARALLEL's branches, MAP's item branch."""
-    if isinstance(node, ParallelNode):
-        return [(f"/branches/{i}", branch) for i, branch in enumerate(node.branches)]
-    if isinstance(node, MapNode):
-        return node.branch_starts()
-    return []
+def _branch_edges(node: NodeBase | None) -> list[Edge]:
+    """The edges that start a branch of their own (PARALLEL's branches, MAP's item branch)."""
+    return [edge for edge in node.edges() if edge.kind.starts_branch] if node is not None else []
 
 
 def _node_of(state: State, resolve: NodeResolver | None) -> NodeBase | None:
@@ -83,11 +71,17 @@ def _node_of(state: State, resolve: NodeResolver | None) -> NodeBase | None:
     return resolve(state) if resolve is not None else None
 
 
-def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[ProblemError]:
+def check_workflow(
+    definition: WorkflowDefinition,
+    resolve: NodeResolver | None = None,
+    unresolved: Mapping[str, ProblemError] | None = None,
+) -> list[ProblemError]:
     """Every structural fault of a workflow graph.
 
     `resolve` finds a referenced node definition; when given, a state whose
     node cannot be resolved is a fault. Without it, only inline nodes are checked.
+    `unresolved` (by instance name) is the fault to report for such a state when the
+    caller knows more than "does not exist" (say, which version is missing).
     """
     errors: list[ProblemError] = []
     states = definition.states
@@ -115,7 +109,8 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
         node = _node_of(state, resolve)
         if node is None and state.resource_id is not None and resolve is not None:
             errors.append(
-                ProblemError(
+                (unresolved or {}).get(name)
+                or ProblemError(
                     pointer=f"{base}/resourceId",
                     message=f"node '{state.resource_id}' version '{state.resource_version}' does not exist",
                 )
@@ -128,14 +123,14 @@ def check_workflow(definition: WorkflowDefinition, resolve: NodeResolver | None 
             ProblemError(pointer=where, message=message)
             for where, message in syntax_errors(state.parameters, f"{base}/parameters")
         ]
-        for relative, target in edges(state, node):
-            if target not in states:
-                if relative == "/nextNode":
-                    where = f"{base}{relative}"
+        for edge in edges(state, node):
+            if edge.target not in states:
+                if edge.kind is EdgeKind.NEXT:
+                    where = f"{base}{edge.pointer}"
                 else:
-                    where = f"{node_pointer}{relative}" if inline else node_pointer
-                errors.append(ProblemError(pointer=where, message=f"'{target}' is not a state"))
-        if state.end or isinstance(node, TERMINAL_TYPES) or _maybe_terminal(state, node, resolve):
+                    where = f"{node_pointer}{edge.pointer}" if inline else node_pointer
+                errors.append(ProblemError(pointer=where, message=f"'{edge.target}' is not a state"))
+        if state.end or (node is not None and node.ends_run) or _maybe_terminal(state, node, resolve):
             has_terminal = True
     if states and not has_terminal:
         errors.append(ProblemError(pointer="/states", message="no terminal state (end: true, SUCCESS or FAILURE)"))
@@ -151,11 +146,6 @@ def _maybe_terminal(state: State, node: NodeBase | None, resolve: NodeResolver |
 def _state_pointer(name: str, state: State, relative: str) -> str:
     base = f"/states/{_escape(name)}"
     return f"{base}/nodeDefinition{relative}" if state.node_definition is not None else f"{base}/resourceId"
-
-
-def _branch_pointer(name: str, state: State, index: int) -> str:
-    base = f"/states/{_escape(name)}"
-    return f"{base}/nodeDefinition/branches/{index}" if state.node_definition is not None else f"{base}/resourceId"
 
 
 def branch_states(definition: WorkflowDefinition, start: str, resolve: NodeResolver | None = None) -> list[str]:
@@ -175,7 +165,7 @@ def branch_states(definition: WorkflowDefinition, start: str, resolve: NodeResol
         state = definition.states[name]
         if state.end:
             continue
-        stack += [target for _, target in reversed(edges(state, _node_of(state, resolve)))]
+        stack += [edge.target for edge in reversed(edges(state, _node_of(state, resolve)))]
     return order
 
 
@@ -185,11 +175,8 @@ def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeR
     seen: set[str] = {parallel}
     stack = [root for root in roots if root is not None and root in definition.states]
     parallel_state = definition.states[parallel]
-    branch_edges = _branch_edges(_node_of(parallel_state, resolve))
     stack += [
-        target
-        for relative, target in edges(parallel_state, _node_of(parallel_state, resolve))
-        if (relative, target) not in branch_edges
+        edge.target for edge in edges(parallel_state, _node_of(parallel_state, resolve)) if not edge.kind.starts_branch
     ]
     while stack:
         name = stack.pop()
@@ -197,7 +184,7 @@ def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeR
             continue
         seen.add(name)
         state = definition.states[name]
-        stack += [target for _, target in edges(state, _node_of(state, resolve))]
+        stack += [edge.target for edge in edges(state, _node_of(state, resolve))]
     return seen
 
 
@@ -217,10 +204,11 @@ def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | Non
         branches = _branch_edges(node)
         if not branches:
             continue
-        starts = [start for _, start in branches if start in definition.states]
+        starts = [edge.target for edge in branches if edge.target in definition.states]
         regions = {start: branch_states(definition, start, resolve) for start in starts}
         outside = _outside_reach(definition, name, resolve)
-        for index, (relative, start) in enumerate(branches):
+        for edge in branches:
+            start = edge.target
             if start not in regions:
                 continue  # a missing target is reported with the other edges
             # A sibling that reaches into this branch is the one escaping; this branch is not at fault for it.
@@ -231,9 +219,7 @@ def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | Non
                 if reached in outside or reached in siblings:
                     errors.append(
                         ProblemError(
-                            pointer=_branch_pointer(name, state, index)
-                            if isinstance(node, ParallelNode)
-                            else _state_pointer(name, state, relative),
+                            pointer=_state_pointer(name, state, edge.pointer),
                             message=f"branch '{start}' reaches '{reached}', a state outside the branch "
                             "(a branch leaves only through an instance with end: true)",
                         )
@@ -257,9 +243,9 @@ def reachable(definition: WorkflowDefinition, resolve: NodeResolver | None = Non
             continue
         seen.add(name)
         state = definition.states[name]
-        for _, target in edges(state, _node_of(state, resolve)):
-            if target in definition.states and target not in seen:
-                stack.append(target)
+        for edge in edges(state, _node_of(state, resolve)):
+            if edge.target in definition.states and edge.target not in seen:
+                stack.append(edge.target)
     return seen
 
 

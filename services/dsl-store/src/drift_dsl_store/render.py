@@ -30,7 +30,8 @@ from PIL import ImageFont
 
 from drift_schema.expressions import expression_body, is_expression
 from drift_schema.graph import disconnected, edges
-from drift_schema.nodes import BranchNode, FailureNode, NodeBase, SuccessNode, node_type
+from drift_schema.nodes import Edge as GraphEdge  # `Edge` here is an edge as drawn
+from drift_schema.nodes import EdgeKind, NodeBase, node_type
 from drift_schema.workflow import WorkflowDefinition
 
 Nodes = Mapping[str, NodeBase | None]
@@ -136,20 +137,19 @@ def _rule_text(rule: object) -> str:
     return str(rule).lower() if isinstance(rule, bool) else str(rule)
 
 
-def _edge_label(relative: str, node: NodeBase | None) -> tuple[str | None, str]:
-    """(label, kind) of an edge: a choice shows its rule, plain `nextNode` edges stay unlabelled."""
-    parts = relative.strip("/").split("/")
-    if parts[0] == "choices":
-        index = int(parts[1])
-        rule = node.choices[index].rule if isinstance(node, BranchNode) else ""
-        return " ".join(f"{index + 1}: {_rule_text(rule)}".split()), "choice"
-    if parts[0] == "branches":
-        return f"branch {int(parts[1]) + 1}", "branch"
-    if parts[0] == "defaultNode":
-        return "default", "default"
-    if parts[0] == "itemNode":
-        return "each item", "branch"
-    return None, "next"
+def _edge_label(edge: GraphEdge) -> tuple[str | None, str]:
+    """(label, drawing style) of an edge: a choice shows its rule, plain `nextNode` edges stay unlabelled."""
+    match edge.kind:
+        case EdgeKind.CHOICE:
+            return " ".join(f"{edge.position + 1}: {_rule_text(edge.rule)}".split()), "choice"
+        case EdgeKind.BRANCH:
+            return f"branch {edge.position + 1}", "branch"
+        case EdgeKind.ITEM:
+            return "each item", "branch"
+        case EdgeKind.DEFAULT:
+            return "default", "default"
+        case EdgeKind.NEXT:
+            return None, "next"
 
 
 def _subtitle(definition: WorkflowDefinition, name: str, nodes: Nodes) -> str:
@@ -162,7 +162,8 @@ def _subtitle(definition: WorkflowDefinition, name: str, nodes: Nodes) -> str:
 
 
 def _is_terminal(definition: WorkflowDefinition, name: str, nodes: Nodes) -> bool:
-    return definition.states[name].end or isinstance(nodes.get(name), SuccessNode | FailureNode)
+    node = nodes.get(name)
+    return definition.states[name].end or (node is not None and node.ends_run)
 
 
 def _graph_edges(definition: WorkflowDefinition, nodes: Nodes) -> list[tuple[str, str, str | None, str]]:
@@ -170,10 +171,10 @@ def _graph_edges(definition: WorkflowDefinition, nodes: Nodes) -> list[tuple[str
     found = []
     for name, state in definition.states.items():
         node = nodes.get(name)
-        for relative, target in edges(state, node):
-            if target in definition.states:
-                label, kind = _edge_label(relative, node)
-                found.append((name, target, label, kind))
+        for edge in edges(state, node):
+            if edge.target in definition.states:
+                label, kind = _edge_label(edge)
+                found.append((name, edge.target, label, kind))
     return found
 
 

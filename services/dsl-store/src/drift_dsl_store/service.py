@@ -415,16 +415,12 @@ class DefinitionService:
             tenant, {ref for ref in _node_refs(draft) if not (ref[1] == LATEST and ref[0] in extra)}
         )
         nodes.update({(node_id, LATEST): node for node_id, node in extra.items()})
-        faults = check_workflow(
+        # check_workflow only knows a reference does not resolve; _unresolved says if its id or version is at fault.
+        return check_workflow(
             draft,
             lambda state: nodes.get((state.resource_id or "", _normal_version(state.resource_version))),
+            unresolved=await self._unresolved(tenant, draft, nodes),
         )
-        # check_workflow only knows a reference does not resolve; say whether its id or its version is at fault.
-        unresolved = await self._unresolved(tenant, draft, nodes)
-        missing = {f"/states/{escape(name)}/resourceId": fault for name, fault in unresolved.items()}
-        return [
-            missing.get(fault.pointer, fault) if fault.message.endswith("does not exist") else fault for fault in faults
-        ]
 
     # -- listing, deleting, validating ---------------------------------------------------------------
 

@@ -1,10 +1,16 @@
-"""Node definitions: one module per node type, joined into one tagged union."""
+"""Node definitions: one module per node type, joined into one tagged union.
+
+Adding a node type: its module here (fields, `ends_run`, `edges()`), a member of `NodeDefinition`,
+and its interpreter in the worker's registry (`drift_worker.nodes`); tests/schema checks both agree.
+"""
 
 from __future__ import annotations
 
+from typing import get_args
+
 from drift_schema.nodes.branch import BranchNode, Choice
 from drift_schema.nodes.child import ChildNode, ExecutionMode, child_key, child_references, resolve_children
-from drift_schema.nodes.common import NODE_ID_PATTERN, NodeBase, NodeId, RetryPolicy
+from drift_schema.nodes.common import NODE_ID_PATTERN, Edge, EdgeKind, NodeBase, NodeId, RetryPolicy
 from drift_schema.nodes.failure import FailureNode
 from drift_schema.nodes.http import DEFAULT_HTTP_OUTPUT, HttpNode, HttpRequest
 from drift_schema.nodes.instruction import Instruction, InstructionNode, Option, PossibleValue, Tags, View
@@ -27,21 +33,8 @@ NodeDefinition = (
     | FailureNode
 )
 
-NODE_TYPES: dict[str, type[NodeBase]] = {
-    str(cls.__struct_config__.tag): cls
-    for cls in (
-        HttpNode,
-        ScriptNode,
-        BranchNode,
-        InstructionNode,
-        WaitNode,
-        ChildNode,
-        ParallelNode,
-        MapNode,
-        SuccessNode,
-        FailureNode,
-    )
-}
+NODE_TYPES: dict[str, type[NodeBase]] = {str(cls.__struct_config__.tag): cls for cls in get_args(NodeDefinition)}
+"""The node types by `type` tag: the one list (the `NodeDefinition` union) the worker's registry must match."""
 
 
 def node_type(node: NodeBase) -> str:
@@ -57,6 +50,8 @@ __all__ = [
     "BranchNode",
     "ChildNode",
     "Choice",
+    "Edge",
+    "EdgeKind",
     "ExecutionMode",
     "FailureNode",
     "HttpNode",

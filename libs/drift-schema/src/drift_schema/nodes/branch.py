@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from drift_schema.base import Shape
-from drift_schema.nodes.common import NodeBase
+from drift_schema.nodes.common import Edge, EdgeKind, NodeBase
 
 
 class Choice(Shape, frozen=True):
@@ -18,3 +18,15 @@ class Choice(Shape, frozen=True):
 class BranchNode(NodeBase, tag="BRANCH", frozen=True):
     choices: list[Choice] = msgspec.field(default_factory=list)
     default_node: str | None = None
+
+    ends_run: ClassVar[bool] = False
+
+    def edges(self) -> list[Edge]:
+        """Each choice's `nextNode` (with its rule), then `defaultNode`."""
+        found = [
+            Edge(f"/choices/{index}/nextNode", choice.next_node, EdgeKind.CHOICE, index, choice.rule)
+            for index, choice in enumerate(self.choices)
+        ]
+        if self.default_node is not None:
+            found.append(Edge("/defaultNode", self.default_node, EdgeKind.DEFAULT))
+        return found

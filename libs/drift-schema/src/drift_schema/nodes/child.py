@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from drift_schema.nodes.common import NodeBase
+from drift_schema.nodes.common import Edge, NodeBase
 
 if TYPE_CHECKING:
     from drift_schema.workflow import WorkflowDefinition
@@ -32,6 +32,12 @@ class ChildNode(NodeBase, tag="CHILD", kw_only=True, frozen=True):
     child_workflow_version: str = "ACTIVE"
     execution_mode: ExecutionMode = ExecutionMode.SYNC
     params: Any = None
+
+    ends_run: ClassVar[bool] = False
+
+    def edges(self) -> list[Edge]:
+        """None of its own: the child runs its own graph; the parent goes on along its state's `nextNode`."""
+        return []
 
 
 def child_key(workflow_id: str, version: str) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from drift_schema.base import Shape
-from drift_schema.nodes.common import NodeBase
+from drift_schema.nodes.common import Edge, NodeBase
 
 
 class Tags(Shape, frozen=True):
@@ -47,3 +47,9 @@ class View(Shape, frozen=True):
 class InstructionNode(NodeBase, tag="INSTRUCTION", frozen=True):
     view: View = View()
     disposition: Any = None
+
+    ends_run: ClassVar[bool] = False
+
+    def edges(self) -> list[Edge]:
+        """None of its own: once answered, the run goes on along its state's `nextNode`."""
+        return []

@@ -9,11 +9,11 @@ output; a failed item's entry is `{"error": message}`, and more failed items tha
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from drift_schema.nodes.common import NodeBase
+from drift_schema.nodes.common import Edge, EdgeKind, NodeBase
 
 DEFAULT_MAX_CONCURRENCY = 10
 
@@ -25,6 +25,8 @@ class MapNode(NodeBase, tag="MAP", kw_only=True, frozen=True):
     max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_CONCURRENCY
     tolerated_failures: Annotated[int, msgspec.Meta(ge=0)] = 0
 
-    def branch_starts(self) -> list[tuple[str, str]]:
-        """(relative pointer, start instance) of each branch this node runs: its one item branch."""
-        return [("/itemNode", self.item_node)]
+    ends_run: ClassVar[bool] = False
+
+    def edges(self) -> list[Edge]:
+        """The start of its one item branch; the run goes on along the state's `nextNode` once every item ended."""
+        return [Edge("/itemNode", self.item_node, EdgeKind.ITEM)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 
 from drift_schema.base import Shape
-from drift_schema.nodes.common import NodeBase
+from drift_schema.nodes.common import Edge, NodeBase
 
 
 class SchedulerWait(Shape, tag_field="waitType", tag="SCHEDULER_WAIT", frozen=True):
@@ -28,3 +28,9 @@ WaitConfig = SchedulerWait | AbsoluteWait | OnEventWait
 
 class WaitNode(NodeBase, tag="WAIT", kw_only=True, frozen=True):
     config: WaitConfig
+
+    ends_run: ClassVar[bool] = False
+
+    def edges(self) -> list[Edge]:
+        """None of its own: once the wait is over, the run goes on along its state's `nextNode`."""
+        return []
