@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from drift_dispatcher.tenancy import DEFAULT_MAX_RUNNING
+from drift_runtime.env import Env
 from drift_runtime.messaging import COMMAND_DUPLICATE_WINDOW_S
 from drift_schema import run as runs
 from drift_schema.run import DEFAULT_TASK_QUEUE, RunLimits
@@ -33,27 +34,28 @@ class Settings:
     run_limits: RunLimits = field(default_factory=RunLimits)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
+        env = Env(environ)
         return cls(
-            nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
-            temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
-            task_queue=env.get("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            dsl_store_url=env.get("DRIFT_DSL_STORE_URL", "http://127.0.0.1:8100"),
-            service_token=env.get("DRIFT_SERVICE_TOKEN", ""),
-            metrics_port=int(env.get("DRIFT_METRICS_PORT", "9101")),
-            log_format=env.get("DRIFT_LOG_FORMAT", "json"),
-            log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
-            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
-            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
-            concurrency=int(env.get("DRIFT_DISPATCHER_CONCURRENCY", "64")),
-            max_running_runs=int(env.get("DRIFT_TENANT_MAX_RUNNING_RUNS", str(DEFAULT_MAX_RUNNING))),
-            duplicate_window_s=float(env.get("DRIFT_COMMAND_DUPLICATE_WINDOW_S", str(COMMAND_DUPLICATE_WINDOW_S))),
+            nats_url=env.nats_url(),
+            temporal_address=env.temporal_address(),
+            temporal_namespace=env.temporal_namespace(),
+            task_queue=env.text("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
+            dsl_store_url=env.dsl_store_url(),
+            service_token=env.service_token(),
+            metrics_port=env.port("DRIFT_METRICS_PORT", 9101),
+            log_format=env.log_format(),
+            log_level=env.log_level(),
+            stream_replicas=env.stream_replicas(),
+            bind_host=env.bind_host(),
+            concurrency=env.integer("DRIFT_DISPATCHER_CONCURRENCY", 64),
+            max_running_runs=env.integer("DRIFT_TENANT_MAX_RUNNING_RUNS", DEFAULT_MAX_RUNNING),
+            duplicate_window_s=env.number("DRIFT_COMMAND_DUPLICATE_WINDOW_S", COMMAND_DUPLICATE_WINDOW_S),
             run_limits=RunLimits(
-                max_context_bytes=int(env.get("DRIFT_RUN_MAX_CONTEXT_BYTES", str(runs.DEFAULT_MAX_CONTEXT_BYTES))),
-                max_visits=int(env.get("DRIFT_RUN_MAX_VISITS", str(runs.DEFAULT_MAX_VISITS))),
-                max_branches=int(env.get("DRIFT_RUN_MAX_BRANCHES", str(runs.DEFAULT_MAX_BRANCHES))),
-                max_descendants=int(env.get("DRIFT_RUN_MAX_DESCENDANTS", str(runs.DEFAULT_MAX_DESCENDANTS))),
+                max_context_bytes=env.integer("DRIFT_RUN_MAX_CONTEXT_BYTES", runs.DEFAULT_MAX_CONTEXT_BYTES),
+                max_visits=env.integer("DRIFT_RUN_MAX_VISITS", runs.DEFAULT_MAX_VISITS),
+                max_branches=env.integer("DRIFT_RUN_MAX_BRANCHES", runs.DEFAULT_MAX_BRANCHES),
+                max_descendants=env.integer("DRIFT_RUN_MAX_DESCENDANTS", runs.DEFAULT_MAX_DESCENDANTS),
             ),
         )

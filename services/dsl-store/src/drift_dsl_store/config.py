@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from drift_runtime.auth import ApiKeys
-
-DEFAULT_PORT = 8100
-DEFAULT_HOST = "127.0.0.1"
+from drift_runtime.env import DSL_STORE_PORT, LOCAL_HOST, Env
 
 
 def default_store_url(home: str) -> str:
@@ -30,36 +27,25 @@ class Settings:
     """Redis for published versions shared by every instance; unset: in-process caching only."""
     stream_replicas: int = 1
     """Replicas of the JetStream streams this service creates when they do not exist yet."""
-    port: int = DEFAULT_PORT
-    bind_host: str = DEFAULT_HOST
+    port: int = DSL_STORE_PORT
+    bind_host: str = LOCAL_HOST
     log_format: str = "json"
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables; raises ValueError on a malformed value."""
-        env = os.environ if env is None else env
-        home = env.get("DRIFT_HOME") or "./.drift"
-        log_format = env.get("DRIFT_LOG_FORMAT") or "json"
-        if log_format not in ("json", "console"):
-            raise ValueError("DRIFT_LOG_FORMAT must be json or console")
-        try:
-            port = int(env.get("DRIFT_DSL_STORE_PORT") or DEFAULT_PORT)
-        except ValueError:
-            raise ValueError("DRIFT_DSL_STORE_PORT must be a port number") from None
-        try:
-            stream_replicas = int(env.get("DRIFT_STREAM_REPLICAS") or 1)
-        except ValueError:
-            raise ValueError("DRIFT_STREAM_REPLICAS must be a number") from None
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
+        env = Env(environ)
         return cls(
-            store_url=env.get("DRIFT_STORE_URL") or default_store_url(home),
-            api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
-            service_token=env.get("DRIFT_SERVICE_TOKEN") or None,
-            nats_url=env.get("DRIFT_NATS_URL") or None,
-            redis_url=env.get("DRIFT_REDIS_URL") or None,
-            stream_replicas=stream_replicas,
-            port=port,
-            bind_host=env.get("DRIFT_BIND_HOST") or DEFAULT_HOST,
-            log_format=log_format,
-            log_level=(env.get("DRIFT_LOG_LEVEL") or "INFO").upper(),
+            store_url=env.optional("DRIFT_STORE_URL") or default_store_url(env.text("DRIFT_HOME", "./.drift")),
+            api_keys=env.api_keys(),
+            service_token=env.optional("DRIFT_SERVICE_TOKEN"),
+            # Optional here: without NATS the store announces nothing and caches no pointers.
+            nats_url=env.optional("DRIFT_NATS_URL"),
+            redis_url=env.optional("DRIFT_REDIS_URL"),
+            stream_replicas=env.stream_replicas(),
+            port=env.port("DRIFT_DSL_STORE_PORT", DSL_STORE_PORT),
+            bind_host=env.bind_host(),
+            log_format=env.log_format(),
+            log_level=env.log_level(),
         )

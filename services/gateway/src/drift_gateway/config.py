@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -10,7 +9,7 @@ import msgspec
 
 from drift_gateway.limits import Fairness, TenantLimits
 from drift_runtime.auth import ApiKeys
-from drift_runtime.ssrf import parse_hosts
+from drift_runtime.env import DSL_STORE_URL, GATEWAY_PORT, Env
 from drift_schema.run import DEFAULT_TASK_QUEUE
 
 
@@ -28,7 +27,7 @@ class Settings:
     log_level: str
     stream_replicas: int
     http_allow_hosts: tuple[str, ...]
-    dsl_store_url: str = "http://127.0.0.1:8100"
+    dsl_store_url: str = DSL_STORE_URL
     service_token: str = ""
     limits: TenantLimits = field(default_factory=TenantLimits)
     """Every tenant's limits: DRIFT_STARTS_PER_SECOND, DRIFT_STARTS_BURST, DRIFT_SYNC_WAITERS_PER_TENANT."""
@@ -41,26 +40,28 @@ class Settings:
         return Fairness(default=self.limits, per_tenant=dict(self.tenant_limits))
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
+        env = Env(environ)
+        limits = _limits(env)
         return cls(
-            port=int(env.get("DRIFT_GATEWAY_PORT", "8000")),
-            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
-            nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
-            redis_url=env.get("DRIFT_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
-            task_queue=env.get("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
-            log_format=env.get("DRIFT_LOG_FORMAT", "json"),
-            log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
-            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
-            http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
-            dsl_store_url=env.get("DRIFT_DSL_STORE_URL", "http://127.0.0.1:8100"),
-            service_token=env.get("DRIFT_SERVICE_TOKEN", ""),
-            limits=_limits(env),
-            tenant_limits=_tenant_limits(env.get("DRIFT_TENANT_LIMITS"), _limits(env)),
-            max_schedules=int(env.get("DRIFT_MAX_SCHEDULES_PER_TENANT", "100")),
+            port=env.port("DRIFT_GATEWAY_PORT", GATEWAY_PORT),
+            bind_host=env.bind_host(),
+            nats_url=env.nats_url(),
+            redis_url=env.redis_url(),
+            temporal_address=env.temporal_address(),
+            temporal_namespace=env.temporal_namespace(),
+            task_queue=env.text("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
+            api_keys=env.api_keys(),
+            log_format=env.log_format(),
+            log_level=env.log_level(),
+            stream_replicas=env.stream_replicas(),
+            http_allow_hosts=env.hosts("DRIFT_HTTP_ALLOW_HOSTS"),
+            dsl_store_url=env.dsl_store_url(),
+            service_token=env.service_token(),
+            limits=limits,
+            tenant_limits=_tenant_limits(env.optional("DRIFT_TENANT_LIMITS"), limits),
+            max_schedules=env.integer("DRIFT_MAX_SCHEDULES_PER_TENANT", 100),
         )
 
 
@@ -70,12 +71,12 @@ class _LimitsOverride(msgspec.Struct, frozen=True, forbid_unknown_fields=True, r
     sync_waiters: int | None = None
 
 
-def _limits(env: Mapping[str, str]) -> TenantLimits:
+def _limits(env: Env) -> TenantLimits:
     default = TenantLimits()
     return TenantLimits(
-        starts_per_second=float(env.get("DRIFT_STARTS_PER_SECOND", str(default.starts_per_second))),
-        starts_burst=int(env.get("DRIFT_STARTS_BURST", str(default.starts_burst))),
-        sync_waiters=int(env.get("DRIFT_SYNC_WAITERS_PER_TENANT", str(default.sync_waiters))),
+        starts_per_second=env.number("DRIFT_STARTS_PER_SECOND", default.starts_per_second),
+        starts_burst=env.integer("DRIFT_STARTS_BURST", default.starts_burst),
+        sync_waiters=env.integer("DRIFT_SYNC_WAITERS_PER_TENANT", default.sync_waiters),
     )
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drift_runtime.ssrf import parse_hosts
+from drift_runtime.env import DSL_STORE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, Env
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +33,19 @@ class WebhookLimits:
     """`DRIFT_WEBHOOK_MAX_HELD`: events held at once, all tenants together (the consumer's max ack pending)."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WebhookLimits:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookLimits:
+        """Read `DRIFT_WEBHOOK_*` (an empty one means its default); raises ValueError on a value that cannot work."""
+        env = Env(environ)
         default = cls()
         limits = cls(
-            connect_timeout_s=float(env.get("DRIFT_WEBHOOK_CONNECT_TIMEOUT_S", default.connect_timeout_s)),
-            header_timeout_s=float(env.get("DRIFT_WEBHOOK_HEADER_TIMEOUT_S", default.header_timeout_s)),
-            total_timeout_s=float(env.get("DRIFT_WEBHOOK_TOTAL_TIMEOUT_S", default.total_timeout_s)),
-            max_response_bytes=int(env.get("DRIFT_WEBHOOK_MAX_RESPONSE_BYTES", default.max_response_bytes)),
-            concurrency=int(env.get("DRIFT_WEBHOOK_CONCURRENCY", default.concurrency)),
-            tenant_concurrency=int(env.get("DRIFT_WEBHOOK_TENANT_CONCURRENCY", default.tenant_concurrency)),
-            tenant_backlog=int(env.get("DRIFT_WEBHOOK_TENANT_BACKLOG", default.tenant_backlog)),
-            max_held=int(env.get("DRIFT_WEBHOOK_MAX_HELD", default.max_held)),
+            connect_timeout_s=env.number("DRIFT_WEBHOOK_CONNECT_TIMEOUT_S", default.connect_timeout_s),
+            header_timeout_s=env.number("DRIFT_WEBHOOK_HEADER_TIMEOUT_S", default.header_timeout_s),
+            total_timeout_s=env.number("DRIFT_WEBHOOK_TOTAL_TIMEOUT_S", default.total_timeout_s),
+            max_response_bytes=env.integer("DRIFT_WEBHOOK_MAX_RESPONSE_BYTES", default.max_response_bytes),
+            concurrency=env.integer("DRIFT_WEBHOOK_CONCURRENCY", default.concurrency),
+            tenant_concurrency=env.integer("DRIFT_WEBHOOK_TENANT_CONCURRENCY", default.tenant_concurrency),
+            tenant_backlog=env.integer("DRIFT_WEBHOOK_TENANT_BACKLOG", default.tenant_backlog),
+            max_held=env.integer("DRIFT_WEBHOOK_MAX_HELD", default.max_held),
         )
         limits.check()
         return limits
@@ -85,29 +86,30 @@ class Settings:
     bind_host: str
     webhook_secret: str | None
     http_allow_hosts: tuple[str, ...]
-    dsl_store_url: str = "http://127.0.0.1:8100"
+    dsl_store_url: str = DSL_STORE_URL
     service_token: str = ""
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
+    temporal_address: str = TEMPORAL_ADDRESS
+    temporal_namespace: str = TEMPORAL_NAMESPACE
     webhooks: WebhookLimits = WebhookLimits()
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
+        env = Env(environ)
         return cls(
-            nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
-            redis_url=env.get("DRIFT_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            metrics_port=int(env.get("DRIFT_METRICS_PORT", "9103")),
-            last_state_ttl_s=int(env.get("DRIFT_LAST_STATE_TTL_S", str(7 * 24 * 3600))),
-            log_format=env.get("DRIFT_LOG_FORMAT", "json"),
-            log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
-            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
-            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
-            webhook_secret=env.get("DRIFT_WEBHOOK_SECRET") or None,
-            http_allow_hosts=parse_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS")),
-            dsl_store_url=env.get("DRIFT_DSL_STORE_URL", "http://127.0.0.1:8100"),
-            service_token=env.get("DRIFT_SERVICE_TOKEN", ""),
-            temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
-            webhooks=WebhookLimits.from_env(env),
+            nats_url=env.nats_url(),
+            redis_url=env.redis_url(),
+            metrics_port=env.port("DRIFT_METRICS_PORT", 9103),
+            last_state_ttl_s=env.integer("DRIFT_LAST_STATE_TTL_S", 7 * 24 * 3600),
+            log_format=env.log_format(),
+            log_level=env.log_level(),
+            stream_replicas=env.stream_replicas(),
+            bind_host=env.bind_host(),
+            webhook_secret=env.optional("DRIFT_WEBHOOK_SECRET"),
+            http_allow_hosts=env.hosts("DRIFT_HTTP_ALLOW_HOSTS"),
+            dsl_store_url=env.dsl_store_url(),
+            service_token=env.service_token(),
+            temporal_address=env.temporal_address(),
+            temporal_namespace=env.temporal_namespace(),
+            webhooks=WebhookLimits.from_env(environ),
         )

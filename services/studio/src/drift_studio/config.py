@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from drift_runtime.auth import ApiKeys
+from drift_runtime.env import STUDIO_PORT, Env
 
 STATIC_DIR = Path(__file__).parent / "static"
 """The built front end (Vite output), shipped inside the package."""
@@ -33,17 +34,16 @@ class Settings:
     """How often an idle live feed sends a comment, so proxies keep the connection open."""
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
-        gateway_port = env.get("DRIFT_GATEWAY_PORT", "8000")
-        dsl_port = env.get("DRIFT_DSL_STORE_PORT", "8100")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
+        env = Env(environ)
         return cls(
-            port=int(env.get("DRIFT_STUDIO_PORT", "8300")),
-            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
-            gateway_url=env.get("DRIFT_GATEWAY_URL", f"http://127.0.0.1:{gateway_port}").rstrip("/"),
-            dsl_store_url=env.get("DRIFT_DSL_STORE_URL", f"http://127.0.0.1:{dsl_port}").rstrip("/"),
-            nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
-            api_keys=ApiKeys.from_json(env.get("DRIFT_API_KEYS")),
-            log_format=env.get("DRIFT_LOG_FORMAT", "json"),
-            log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
+            port=env.port("DRIFT_STUDIO_PORT", STUDIO_PORT),
+            bind_host=env.bind_host(),
+            gateway_url=env.gateway_url(),
+            dsl_store_url=env.dsl_store_url(),
+            nats_url=env.nats_url(),
+            api_keys=env.api_keys(),
+            log_format=env.log_format(),
+            log_level=env.log_level(),
         )

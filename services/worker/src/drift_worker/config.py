@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from drift_runtime.env import LOCAL_HOST, Env
 from drift_schema import expressions
 from drift_schema.run import DEFAULT_TASK_QUEUE
 from drift_worker import evaluator
 
-
-def _hosts(value: str) -> tuple[str, ...]:
-    return tuple(host.strip().lower() for host in value.split(",") if host.strip())
+HTTP_MAX_RESPONSE_BYTES = 1024 * 1024
+HTTP_MAX_REDIRECTS = 5
+NODE_OUTPUT_MAX_BYTES = 256 * 1024
+TENANT_MAX_RUNNING_RUNS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +32,17 @@ class Settings:
     max_concurrent_activities: int
     expression_max_depth: int = expressions.DEFAULT_MAX_DEPTH
     expression_max_range: int = expressions.DEFAULT_MAX_RANGE
-    http_max_response_bytes: int = 1024 * 1024
-    http_max_redirects: int = 5
-    node_output_max_bytes: int = 256 * 1024
+    http_max_response_bytes: int = HTTP_MAX_RESPONSE_BYTES
+    http_max_redirects: int = HTTP_MAX_REDIRECTS
+    node_output_max_bytes: int = NODE_OUTPUT_MAX_BYTES
     # Activities (HTTP calls) one tenant may run at once on this worker; 0: a quarter of max_concurrent_activities.
     tenant_max_activities: int = 0
     # Running runs per tenant past which a CHILD node fails (the dispatcher refuses starts at the same bound).
-    tenant_max_running_runs: int = 10_000
+    tenant_max_running_runs: int = TENANT_MAX_RUNNING_RUNS
     # Replicas of the JetStream streams the worker creates when they are missing (the prod overlay sets 3).
     stream_replicas: int = 1
     # Address the health/metrics server binds: 0.0.0.0 in a pod so the kubelet and Prometheus reach it.
-    bind_host: str = "127.0.0.1"
+    bind_host: str = LOCAL_HOST
     # The evaluator pool (drift_worker.evaluator): processes, each one's memory bound, one tenant's share,
     # and how long one node's evaluation may run before its process is killed.
     evaluator_processes: int = evaluator.DEFAULT_PROCESSES
@@ -49,34 +51,33 @@ class Settings:
     evaluator_node_timeout_ms: int = evaluator.DEFAULT_NODE_TIMEOUT_MS
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
+        env = Env(environ)
         return cls(
-            temporal_address=env.get("DRIFT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-            temporal_namespace=env.get("DRIFT_TEMPORAL_NAMESPACE", "default"),
-            task_queue=env.get("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            nats_url=env.get("DRIFT_NATS_URL", "nats://127.0.0.1:4222"),
-            metrics_port=int(env.get("DRIFT_METRICS_PORT", "9102")),
-            http_allow_hosts=_hosts(env.get("DRIFT_HTTP_ALLOW_HOSTS", "")),
-            log_format=env.get("DRIFT_LOG_FORMAT", "json"),
-            log_level=env.get("DRIFT_LOG_LEVEL", "INFO"),
-            expression_timeout_ms=int(env.get("DRIFT_EXPRESSION_TIMEOUT_MS", str(expressions.DEFAULT_TIMEOUT_MS))),
-            max_concurrent_activities=int(env.get("DRIFT_WORKER_MAX_ACTIVITIES", "100")),
-            expression_max_depth=int(env.get("DRIFT_EXPRESSION_MAX_DEPTH", str(expressions.DEFAULT_MAX_DEPTH))),
-            expression_max_range=int(env.get("DRIFT_EXPRESSION_MAX_RANGE", str(expressions.DEFAULT_MAX_RANGE))),
-            http_max_response_bytes=int(env.get("DRIFT_HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024))),
-            http_max_redirects=int(env.get("DRIFT_HTTP_MAX_REDIRECTS", "5")),
-            node_output_max_bytes=int(env.get("DRIFT_NODE_OUTPUT_MAX_BYTES", str(256 * 1024))),
-            tenant_max_activities=int(env.get("DRIFT_WORKER_TENANT_MAX_ACTIVITIES", "0")),
-            tenant_max_running_runs=int(env.get("DRIFT_TENANT_MAX_RUNNING_RUNS", "10000")),
-            stream_replicas=int(env.get("DRIFT_STREAM_REPLICAS", "1")),
-            bind_host=env.get("DRIFT_BIND_HOST", "127.0.0.1"),
-            evaluator_processes=int(env.get("DRIFT_EVALUATOR_PROCESSES", str(evaluator.DEFAULT_PROCESSES))),
-            evaluator_memory_mib=int(env.get("DRIFT_EVALUATOR_MEMORY_MIB", str(evaluator.DEFAULT_MEMORY_MIB))),
-            evaluator_tenant_share=float(env.get("DRIFT_EVALUATOR_TENANT_SHARE", str(evaluator.DEFAULT_TENANT_SHARE))),
-            evaluator_node_timeout_ms=int(
-                env.get("DRIFT_EVALUATOR_NODE_TIMEOUT_MS", str(evaluator.DEFAULT_NODE_TIMEOUT_MS))
-            ),
+            temporal_address=env.temporal_address(),
+            temporal_namespace=env.temporal_namespace(),
+            task_queue=env.text("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
+            nats_url=env.nats_url(),
+            metrics_port=env.port("DRIFT_METRICS_PORT", 9102),
+            http_allow_hosts=env.hosts("DRIFT_HTTP_ALLOW_HOSTS"),
+            log_format=env.log_format(),
+            log_level=env.log_level(),
+            expression_timeout_ms=env.integer("DRIFT_EXPRESSION_TIMEOUT_MS", expressions.DEFAULT_TIMEOUT_MS),
+            max_concurrent_activities=env.integer("DRIFT_WORKER_MAX_ACTIVITIES", 100),
+            expression_max_depth=env.integer("DRIFT_EXPRESSION_MAX_DEPTH", expressions.DEFAULT_MAX_DEPTH),
+            expression_max_range=env.integer("DRIFT_EXPRESSION_MAX_RANGE", expressions.DEFAULT_MAX_RANGE),
+            http_max_response_bytes=env.integer("DRIFT_HTTP_MAX_RESPONSE_BYTES", HTTP_MAX_RESPONSE_BYTES),
+            http_max_redirects=env.integer("DRIFT_HTTP_MAX_REDIRECTS", HTTP_MAX_REDIRECTS),
+            node_output_max_bytes=env.integer("DRIFT_NODE_OUTPUT_MAX_BYTES", NODE_OUTPUT_MAX_BYTES),
+            tenant_max_activities=env.integer("DRIFT_WORKER_TENANT_MAX_ACTIVITIES", 0),
+            tenant_max_running_runs=env.integer("DRIFT_TENANT_MAX_RUNNING_RUNS", TENANT_MAX_RUNNING_RUNS),
+            stream_replicas=env.stream_replicas(),
+            bind_host=env.bind_host(),
+            evaluator_processes=env.integer("DRIFT_EVALUATOR_PROCESSES", evaluator.DEFAULT_PROCESSES),
+            evaluator_memory_mib=env.integer("DRIFT_EVALUATOR_MEMORY_MIB", evaluator.DEFAULT_MEMORY_MIB),
+            evaluator_tenant_share=env.number("DRIFT_EVALUATOR_TENANT_SHARE", evaluator.DEFAULT_TENANT_SHARE),
+            evaluator_node_timeout_ms=env.integer("DRIFT_EVALUATOR_NODE_TIMEOUT_MS", evaluator.DEFAULT_NODE_TIMEOUT_MS),
         )
 
     @property
