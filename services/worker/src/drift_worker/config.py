@@ -49,6 +49,8 @@ class Settings:
     evaluator_memory_mib: int = evaluator.DEFAULT_MEMORY_MIB
     evaluator_tenant_share: float = evaluator.DEFAULT_TENANT_SHARE
     evaluator_node_timeout_ms: int = evaluator.DEFAULT_NODE_TIMEOUT_MS
+    # Folder of per-tenant secret files (<tenant>/<name>) HTTP nodes may reference; "" for none.
+    secrets_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +80,7 @@ class Settings:
             evaluator_memory_mib=env.integer("DRIFT_EVALUATOR_MEMORY_MIB", evaluator.DEFAULT_MEMORY_MIB),
             evaluator_tenant_share=env.number("DRIFT_EVALUATOR_TENANT_SHARE", evaluator.DEFAULT_TENANT_SHARE),
             evaluator_node_timeout_ms=env.integer("DRIFT_EVALUATOR_NODE_TIMEOUT_MS", evaluator.DEFAULT_NODE_TIMEOUT_MS),
+            secrets_dir=env.text("DRIFT_SECRETS_DIR", ""),
         )
 
     @property
