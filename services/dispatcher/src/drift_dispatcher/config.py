@@ -32,6 +32,9 @@ class Settings:
     duplicate_window_s: float = COMMAND_DUPLICATE_WINDOW_S
     # Every run's bounds, pinned into it at start (its CHILD runs get the same).
     run_limits: RunLimits = field(default_factory=RunLimits)
+    # Command partitions (by run): each is read by one dispatcher at a time, so a run's commands apply in
+    # order; more partitions spread the work over more dispatchers. Same value on every dispatcher.
+    partitions: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +55,7 @@ class Settings:
             concurrency=env.integer("DRIFT_DISPATCHER_CONCURRENCY", 64),
             max_running_runs=env.integer("DRIFT_TENANT_MAX_RUNNING_RUNS", DEFAULT_MAX_RUNNING),
             duplicate_window_s=env.number("DRIFT_COMMAND_DUPLICATE_WINDOW_S", COMMAND_DUPLICATE_WINDOW_S),
+            partitions=int(env.get("DRIFT_DISPATCHER_PARTITIONS", "8")),
             run_limits=RunLimits(
                 max_context_bytes=env.integer("DRIFT_RUN_MAX_CONTEXT_BYTES", runs.DEFAULT_MAX_CONTEXT_BYTES),
                 max_visits=env.integer("DRIFT_RUN_MAX_VISITS", runs.DEFAULT_MAX_VISITS),
