@@ -55,7 +55,7 @@ class Settings:
             concurrency=env.integer("DRIFT_DISPATCHER_CONCURRENCY", 64),
             max_running_runs=env.integer("DRIFT_TENANT_MAX_RUNNING_RUNS", DEFAULT_MAX_RUNNING),
             duplicate_window_s=env.number("DRIFT_COMMAND_DUPLICATE_WINDOW_S", COMMAND_DUPLICATE_WINDOW_S),
-            partitions=int(env.get("DRIFT_DISPATCHER_PARTITIONS", "8")),
+            partitions=env.integer("DRIFT_DISPATCHER_PARTITIONS", 8),
             run_limits=RunLimits(
                 max_context_bytes=env.integer("DRIFT_RUN_MAX_CONTEXT_BYTES", runs.DEFAULT_MAX_CONTEXT_BYTES),
                 max_visits=env.integer("DRIFT_RUN_MAX_VISITS", runs.DEFAULT_MAX_VISITS),
