@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from drift_schema.api import Problem, ProblemError
-from drift_schema.commands import EventCommand, ResumeCommand, RetryCommand, StartCommand, TerminateCommand
+from drift_schema.commands import COMMAND_TYPES
 from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.nodes import NodeDefinition
-from drift_schema.workflow import Bundle, WorkflowDefinition
+from drift_schema.workflow import WorkflowDefinition
 
 T = TypeVar("T")
 
@@ -207,15 +207,10 @@ def to_builtins(value: Any) -> Any:
 # Typed decoders for the hot paths, created once.
 node_definition_decoder = msgspec.json.Decoder(NodeDefinition)
 workflow_definition_decoder = msgspec.json.Decoder(WorkflowDefinition)
-bundle_decoder = msgspec.json.Decoder(Bundle)
 workflow_event_decoder = msgspec.json.Decoder(WorkflowEvent)
 node_event_decoder = msgspec.json.Decoder(NodeEvent)
 COMMAND_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
-    "start": msgspec.json.Decoder(StartCommand),
-    "resume": msgspec.json.Decoder(ResumeCommand),
-    "terminate": msgspec.json.Decoder(TerminateCommand),
-    "event": msgspec.json.Decoder(EventCommand),
-    "retry": msgspec.json.Decoder(RetryCommand),
+    kind: msgspec.json.Decoder(shape) for kind, shape in COMMAND_TYPES.items()
 }
 
 

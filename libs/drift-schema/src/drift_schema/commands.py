@@ -77,6 +77,7 @@ class RetryCommand(Shape, frozen=True):
 Command = StartCommand | ResumeCommand | TerminateCommand | EventCommand | RetryCommand
 
 COMMAND_TYPES: dict[str, type[Command]] = {
+    # Keyed by the last token of the command subject (`drift.<tenant>.cmd.<kind>`); codec builds its decoders here.
     "start": StartCommand,
     "resume": ResumeCommand,
     "terminate": TerminateCommand,

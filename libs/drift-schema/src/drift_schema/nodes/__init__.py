@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import get_args
 
-from drift_schema.nodes.branch import BranchNode, Choice
-from drift_schema.nodes.child import ChildNode, ExecutionMode, child_key, child_references, resolve_children
-from drift_schema.nodes.common import NODE_ID_PATTERN, Edge, EdgeKind, NodeBase, NodeId, RetryPolicy
+from drift_schema.nodes.branch import BranchNode
+from drift_schema.nodes.child import ChildNode, ExecutionMode, child_key, resolve_children
+from drift_schema.nodes.common import Edge, EdgeKind, NodeBase, NodeId, RetryPolicy
 from drift_schema.nodes.failure import FailureNode
-from drift_schema.nodes.http import DEFAULT_HTTP_OUTPUT, HttpNode, HttpRequest
-from drift_schema.nodes.instruction import Instruction, InstructionNode, Option, PossibleValue, Tags, View
+from drift_schema.nodes.http import HttpNode, HttpRequest
+from drift_schema.nodes.instruction import Instruction, InstructionNode, View
 from drift_schema.nodes.map import MapNode
 from drift_schema.nodes.parallel import ParallelNode
 from drift_schema.nodes.script import ScriptNode
 from drift_schema.nodes.success import SuccessNode
-from drift_schema.nodes.wait import AbsoluteWait, OnEventWait, SchedulerWait, WaitConfig, WaitNode
+from drift_schema.nodes.wait import AbsoluteWait, OnEventWait, SchedulerWait, WaitNode
 
 NodeDefinition = (
     HttpNode
@@ -43,13 +43,10 @@ def node_type(node: NodeBase) -> str:
 
 
 __all__ = [
-    "DEFAULT_HTTP_OUTPUT",
-    "NODE_ID_PATTERN",
     "NODE_TYPES",
     "AbsoluteWait",
     "BranchNode",
     "ChildNode",
-    "Choice",
     "Edge",
     "EdgeKind",
     "ExecutionMode",
@@ -63,19 +60,14 @@ __all__ = [
     "NodeDefinition",
     "NodeId",
     "OnEventWait",
-    "Option",
     "ParallelNode",
-    "PossibleValue",
     "RetryPolicy",
     "SchedulerWait",
     "ScriptNode",
     "SuccessNode",
-    "Tags",
     "View",
-    "WaitConfig",
     "WaitNode",
     "child_key",
-    "child_references",
     "node_type",
     "resolve_children",
 ]

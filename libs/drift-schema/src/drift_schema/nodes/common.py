@@ -8,9 +8,8 @@ from typing import Annotated, Any, ClassVar, NamedTuple
 import msgspec
 
 from drift_schema.base import Shape
-from drift_schema.ids import DEFINITION_ID_PATTERN, DefinitionId
+from drift_schema.ids import DefinitionId
 
-NODE_ID_PATTERN = DEFINITION_ID_PATTERN
 NodeId = DefinitionId
 
 
