@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 from nats.aio.msg import Msg
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
@@ -26,13 +24,14 @@ from worker_support import Runner, definition, inline_bundle, script
 from benchmarks.baseline_workflows import CHAIN_WORKFLOW, UNTIL_STABLE_UPDATE
 from benchmarks.report import percentile, rss_mib
 from benchmarks.stack import BASELINE_TASK_QUEUE, BUNDLE, TENANT, BenchPlatform, Clients
+from drift_schema import search
 from drift_schema.run import DEFAULT_TASK_QUEUE, STATE_QUERY, WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.statuses import WorkflowStatus
 from drift_schema.workflow import WorkflowDefinition
 
 FLOW = "bench_four"
 STEP_TIMEOUT_S = 120.0
 RECHECK_S = 5.0
-TESTS = Path(__file__).resolve().parents[1] / "tests"
 
 
 def new_id(prefix: str) -> str:
@@ -71,18 +70,33 @@ def start_body(workflow_id: str, callback_url: str | None = None) -> dict[str, A
 # ------------------------------------------------------------------ single calls
 
 
-async def drift_sync_start(bench: BenchPlatform) -> float:
-    """One sync start through the gateway; seconds until it answered WAITING."""
+@dataclass(frozen=True)
+class SyncCall:
+    """One sync start: when it began (wall clock), how long until the client had its answer, its Temporal id."""
+
+    temporal_id: str
+    began_at: float
+    """time.time() just before the call: the same clock the Temporal server stamps its history events with."""
+    answer_s: float
+
+
+async def drift_sync_call(bench: BenchPlatform) -> SyncCall:
+    """One sync start through the gateway, answered WAITING."""
     workflow_id = new_id("p1d")
-    began = time.perf_counter()
+    began_at, began = time.time(), time.perf_counter()
     answer = await bench.gateway.post("/v3/workflow/start", json=start_body(workflow_id))
     elapsed = time.perf_counter() - began
     if answer.status_code != 200 or answer.json().get("workflowStatus") != "WAITING":
         raise RuntimeError(f"sync start answered {answer.status_code}: {answer.text[:300]}")
-    return elapsed
+    return SyncCall(temporal_id(TENANT, workflow_id), began_at, elapsed)
 
 
-async def baseline_sync_start(clients: Clients, pinned: WorkflowDefinition) -> float:
+async def drift_sync_start(bench: BenchPlatform) -> float:
+    """One sync start through the gateway; seconds until it answered WAITING."""
+    return (await drift_sync_call(bench)).answer_s
+
+
+async def baseline_sync_call(clients: Clients, pinned: WorkflowDefinition) -> SyncCall:
     """One update-with-start straight to Temporal that returns at the same WAITING node."""
     workflow_id = new_id("p1b")
     operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
@@ -92,14 +106,48 @@ async def baseline_sync_start(clients: Clients, pinned: WorkflowDefinition) -> f
         task_queue=BASELINE_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
-    began = time.perf_counter()
+    began_at, began = time.time(), time.perf_counter()
     snapshot = await clients.temporal.execute_update_with_start_workflow(
         UNTIL_STABLE_UPDATE, start_workflow_operation=operation, result_type=RunSnapshot
     )
     elapsed = time.perf_counter() - began
     if snapshot.workflow_status != "WAITING" or snapshot.current_node != "ask":
         raise RuntimeError(f"baseline answered {snapshot.workflow_status} at {snapshot.current_node}")
-    return elapsed
+    return SyncCall(temporal_id(TENANT, workflow_id), began_at, elapsed)
+
+
+async def baseline_sync_start(clients: Clients, pinned: WorkflowDefinition) -> float:
+    """One update-with-start; seconds until it answered WAITING."""
+    return (await baseline_sync_call(clients, pinned)).answer_s
+
+
+def waiting_recorded_at(events: Iterable[HistoryEvent]) -> float | None:
+    """The server's time (epoch seconds) of the first history event that records DriftStatus=WAITING, if any.
+
+    The run upserts its Drift status as a search attribute on every status change, so this is the
+    moment Temporal durably holds "WAITING" (the workflow task that decided it has completed).
+    """
+    for event in events:
+        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            continue
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        payload = fields.get(search.STATUS)
+        if payload is not None and json.loads(payload.data) == WorkflowStatus.WAITING.value:
+            return event.event_time.seconds + event.event_time.nanos / 1e9
+    return None
+
+
+async def recorded_waiting_s(clients: Clients, call: SyncCall) -> float:
+    """Seconds from the call's start until Temporal recorded the run WAITING (long-polls its history)."""
+    handle = clients.temporal.get_workflow_handle(call.temporal_id)
+    seen: list[HistoryEvent] = []
+    async with asyncio.timeout(STEP_TIMEOUT_S):
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            seen.append(event)
+            recorded = waiting_recorded_at([event])
+            if recorded is not None:
+                return recorded - call.began_at
+    raise RuntimeError(f"{call.temporal_id} closed without recording WAITING ({len(seen)} events)")
 
 
 # ------------------------------------------------------------------ latency rounds
@@ -134,6 +182,49 @@ async def interleaved(
             for name, call in sides.items():
                 found[name].rounds[-1].append(await call())
     return found
+
+
+@dataclass
+class SyncLatencies:
+    """P1's two clocks for one side: until the client had its answer, and until Temporal recorded WAITING."""
+
+    answer: Latencies = field(default_factory=Latencies)
+    recorded: Latencies = field(default_factory=Latencies)
+
+
+async def sync_rounds(
+    clients: Clients, sides: Mapping[str, Callable[[], Awaitable[SyncCall]]], samples: int, rounds: int
+) -> dict[str, SyncLatencies]:
+    """Call each side in turn, `samples` times per round; both clocks of every call.
+
+    The history is read after the answer, before the next call, so reading it is never timed. After
+    each round its runs (all WAITING) are terminated, so hundreds of idle runs do not pile up in the
+    workers' caches while later figures are measured.
+    """
+    found = {name: SyncLatencies() for name in sides}
+    for _ in range(rounds):
+        started: list[str] = []
+        for latencies in found.values():
+            latencies.answer.rounds.append([])
+            latencies.recorded.rounds.append([])
+        for _ in range(samples):
+            for name, call in sides.items():
+                done = await call()
+                started.append(done.temporal_id)
+                found[name].answer.rounds[-1].append(done.answer_s)
+                found[name].recorded.rounds[-1].append(await recorded_waiting_s(clients, done))
+        await terminate(clients, started)
+    return found
+
+
+async def terminate(clients: Clients, temporal_ids: Iterable[str]) -> None:
+    """Terminate runs a figure left open (best effort: one already gone is fine)."""
+
+    async def one(temporal_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await clients.temporal.get_workflow_handle(temporal_id).terminate("benchmark figure measured")
+
+    await asyncio.gather(*(one(i) for i in temporal_ids))
 
 
 # ------------------------------------------------------------------ P2 throughput
@@ -269,11 +360,11 @@ def chain(nodes: int) -> WorkflowDefinition:
     return definition(states, start="s0", id=f"chain{nodes}")
 
 
-async def drift_chain(clients: Clients, wf: WorkflowDefinition) -> tuple[float, str]:
-    """One interpreter run of `wf` on the drift-worker service; seconds and its Temporal id."""
+async def drift_chain(clients: Clients, wf: WorkflowDefinition, params: Any = None) -> tuple[float, str]:
+    """One interpreter run of `wf` (with `params` in its context) on the drift-worker service; seconds and its id."""
     runner = Runner(clients.temporal, DEFAULT_TASK_QUEUE)
     began = time.perf_counter()
-    _, handle = await runner.start(wf)
+    _, handle = await runner.start(wf, params)
     snapshot = await handle.result()
     elapsed = time.perf_counter() - began
     if snapshot.workflow_status != "COMPLETED":
@@ -334,27 +425,3 @@ class RssSampler:
 
 def idle_rss(pids: dict[str, int]) -> dict[str, float]:
     return {name: rss_mib(pid) for name, pid in pids.items()}
-
-
-# ------------------------------------------------------------------ P4 loop
-
-
-async def long_loop(iterations: int) -> SimpleNamespace:
-    """tests/worker/bench_long_loop.py's `measure(iterations)`, in a fresh interpreter.
-
-    A process of its own: its in-process worker then neither competes with this one's event
-    loop nor mixes module versions loaded at different times.
-    """
-    tests = TESTS
-    code = (
-        "import asyncio, dataclasses, json, bench_long_loop; "
-        f"run = asyncio.run(bench_long_loop.measure({int(iterations)})); "
-        "print('LOOP-RESULT ' + json.dumps(dataclasses.asdict(run), default=str))"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests / "worker"), str(tests)])}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env, stdout=asyncio.subprocess.PIPE)
-    out, _ = await process.communicate()
-    for line in out.decode(errors="replace").splitlines():
-        if line.startswith("LOOP-RESULT "):
-            return SimpleNamespace(**json.loads(line.removeprefix("LOOP-RESULT ")))
-    raise RuntimeError(f"the loop benchmark exited {process.returncode} without a result")

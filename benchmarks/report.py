@@ -36,6 +36,16 @@ def ratio(drift: float, baseline: float) -> float:
     return drift / baseline if baseline else math.inf
 
 
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds for a table cell."""
+    return f"{seconds * 1000:.1f} ms"
+
+
+def x(value: float) -> str:
+    """A ratio for a table cell."""
+    return f"{value:.2f}x"
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of `pid` and every descendant, in MiB, from /proc (0 when it is gone)."""
     total_kib = 0
