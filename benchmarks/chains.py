@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import EventType
@@ -38,7 +38,9 @@ def failed(key: str, title: str, method: str, error: BaseException) -> Figure:
     return Figure(key, title, method, [Row("measured", "", message, "", "completes", False)])
 
 
-async def alternate(rounds: int, runs: int, sides: dict[str, Callable[[], Awaitable[float]]]) -> dict[str, list[float]]:
+async def alternate(
+    rounds: int, runs: int, sides: Mapping[str, Callable[[], Awaitable[float]]]
+) -> dict[str, list[float]]:
     """`runs` runs per side per round, the sides taking turns run by run; every run's seconds."""
     times: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(rounds * runs):
