@@ -13,6 +13,7 @@ from drift_schema.api import Problem, ProblemError
 from drift_schema.commands import COMMAND_TYPES
 from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.nodes import NodeDefinition
+from drift_schema.pointer import escape
 from drift_schema.workflow import WorkflowDefinition
 
 T = TypeVar("T")
@@ -34,10 +35,6 @@ class DecodeError(ValueError):
 
     def as_problem_error(self) -> ProblemError:
         return ProblemError(pointer=self.pointer, message=self.message)
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
 
 
 def _path_tokens(path: str) -> list[str]:
@@ -107,7 +104,7 @@ def _pointer_error(error: msgspec.ValidationError, raw: Any = None, into: Any = 
     if unknown is not None:
         # msgspec reports an unknown field at its parent; the pointer should name the field itself.
         tokens.append(unknown["field"])
-    return DecodeError(message, "".join("/" + _escape(token) for token in tokens))
+    return DecodeError(message, "".join("/" + escape(token) for token in tokens))
 
 
 def _reparsed(data: bytes | str) -> Any:

@@ -8,16 +8,13 @@ import msgspec
 
 from drift_schema.api import ProblemError
 from drift_schema.expressions import syntax_errors
-from drift_schema.nodes import Edge, EdgeKind, MapNode, NodeBase, ParallelNode
+from drift_schema.nodes import Edge, EdgeKind, NodeBase
 from drift_schema.nodes.timing import timing_faults
+from drift_schema.pointer import escape
 from drift_schema.run import DEFAULT_MAX_BRANCHES
 from drift_schema.workflow import State, WorkflowDefinition
 
 NodeResolver = Callable[[State], NodeBase | None]
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
 
 
 def node_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
@@ -30,28 +27,8 @@ def node_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
 
 def bounds_errors(node: NodeBase, pointer: str = "") -> list[ProblemError]:
     """Bounds a node breaks before it ever runs (a run would fail the node at the same bound)."""
-    timing = [ProblemError(pointer=where, message=message) for where, message in timing_faults(node, pointer)]
-    return timing + _parallel_bounds(node, pointer)
-
-
-def _parallel_bounds(node: NodeBase, pointer: str) -> list[ProblemError]:
-    if isinstance(node, MapNode) and node.max_concurrency > DEFAULT_MAX_BRANCHES:
-        return [
-            ProblemError(
-                pointer=f"{pointer}/maxConcurrency",
-                message=f"a MAP node runs at most {DEFAULT_MAX_BRANCHES} items at once (the PARALLEL branch limit); "
-                f"this one asks for {node.max_concurrency}",
-            )
-        ]
-    if isinstance(node, ParallelNode) and len(node.branches) > DEFAULT_MAX_BRANCHES:
-        return [
-            ProblemError(
-                pointer=f"{pointer}/branches",
-                message=f"a PARALLEL node runs at most {DEFAULT_MAX_BRANCHES} branches; this one has "
-                f"{len(node.branches)}",
-            )
-        ]
-    return []
+    faults = timing_faults(node, pointer) + node.branch_faults(DEFAULT_MAX_BRANCHES, pointer)
+    return [ProblemError(pointer=where, message=message) for where, message in faults]
 
 
 def edges(state: State, node: NodeBase | None) -> list[Edge]:
@@ -103,7 +80,7 @@ def check_workflow(
 
     has_terminal = False
     for name, state in states.items():
-        base = f"/states/{_escape(name)}"
+        base = f"/states/{escape(name)}"
         if state.resource_id is None and state.node_definition is None:
             errors.append(ProblemError(pointer=base, message="a state needs a resourceId or a nodeDefinition"))
         node = _node_of(state, resolve)
@@ -144,7 +121,7 @@ def _maybe_terminal(state: State, node: NodeBase | None, resolve: NodeResolver |
 
 
 def _state_pointer(name: str, state: State, relative: str) -> str:
-    base = f"/states/{_escape(name)}"
+    base = f"/states/{escape(name)}"
     return f"{base}/nodeDefinition{relative}" if state.node_definition is not None else f"{base}/resourceId"
 
 

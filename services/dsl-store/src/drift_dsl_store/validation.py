@@ -20,6 +20,7 @@ from msgspec import inspect
 
 from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError, convert, parse
+from drift_schema.pointer import escape, unescape
 
 T = TypeVar("T")
 
@@ -28,17 +29,8 @@ _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]*)`")
 
 
-def escape(token: str) -> str:
-    """A JSON pointer token (RFC 6901)."""
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
 def _tokens(pointer: str) -> list[str]:
-    return [_unescape(token) for token in pointer.split("/")[1:]] if pointer else []
+    return [unescape(token) for token in pointer.split("/")[1:]] if pointer else []
 
 
 @dataclass

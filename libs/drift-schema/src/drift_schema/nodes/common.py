@@ -79,3 +79,7 @@ class NodeBase(Shape, tag_field="type", frozen=True):
     def edges(self) -> list[Edge]:
         """The edges this node leaves by besides its state's `nextNode` (none unless the type says so)."""
         return []
+
+    def branch_faults(self, max_branches: int, pointer: str = "") -> list[tuple[str, str]]:
+        """(pointer, message) of each way this node would run more than `max_branches` branches at once."""
+        return []

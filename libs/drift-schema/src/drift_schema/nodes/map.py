@@ -30,3 +30,15 @@ class MapNode(NodeBase, tag="MAP", kw_only=True, frozen=True):
     def edges(self) -> list[Edge]:
         """The start of its one item branch; the run goes on along the state's `nextNode` once every item ended."""
         return [Edge("/itemNode", self.item_node, EdgeKind.ITEM)]
+
+    def branch_faults(self, max_branches: int, pointer: str = "") -> list[tuple[str, str]]:
+        """Items run as branches, `maxConcurrency` at once: over the PARALLEL branch limit is a fault."""
+        if self.max_concurrency <= max_branches:
+            return []
+        return [
+            (
+                f"{pointer}/maxConcurrency",
+                f"a MAP node runs at most {max_branches} items at once (the PARALLEL branch limit); "
+                f"this one asks for {self.max_concurrency}",
+            )
+        ]
