@@ -11,7 +11,7 @@ import pytest
 from dsl_helpers import ACME, publish_nodes, script_node, success_node, two_instances, two_step_workflow
 
 from drift_cli.servers import InfraStack
-from drift_dsl_store.cache import CachingStore, Lru, RedisVersions, store_namespace
+from drift_dsl_store.cache import CachingStore, RedisVersions, store_namespace
 from drift_dsl_store.store import DefinitionKey, Kind, SqlDefinitionStore, StoredDefinition
 
 KEY = DefinitionKey("acme", Kind.WORKFLOW, "flow")
@@ -44,16 +44,6 @@ async def counting(tmp_path: Path) -> AsyncIterator[CountingStore]:
         await store.publish(KEY, lambda v: f'{{"version":"{v}"}}'.encode(), activate_if_none=True)
     yield store
     await store.close()
-
-
-def test_lru_forgets_the_least_recently_used() -> None:
-    """The LRU keeps at most its capacity, evicting what was used longest ago."""
-    lru: Lru[str, int] = Lru(2)
-    lru.put("a", 1)
-    lru.put("b", 2)
-    assert lru.get("a") == 1
-    lru.put("c", 3)
-    assert (lru.get("a"), lru.get("b"), lru.get("c"), len(lru)) == (1, None, 3, 2)
 
 
 async def test_published_versions_are_read_once(counting: CountingStore) -> None:

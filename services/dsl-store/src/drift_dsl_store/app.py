@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-import uvicorn
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -23,15 +22,12 @@ from drift_dsl_store.controllers.node_types import NodeTypesController
 from drift_dsl_store.controllers.traffic import TrafficController
 from drift_dsl_store.errors import EXCEPTION_HANDLERS_DSL
 from drift_dsl_store.events import ChangePublisher, NatsChangePublisher, NoChangePublisher
-from drift_dsl_store.openapi import DriftStructSchemaPlugin, document_request_bodies
 from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_dsl_store.traffic import TrafficService
-from drift_runtime import metrics
-from drift_runtime.logging import configure_logging
+from drift_runtime.openapi import DriftStructSchemaPlugin, document_request_bodies
 from drift_runtime.swagger import offline_swagger, swagger_assets
-from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_runtime.web import (
     MAX_BODY_BYTES,
     ProblemResponses,
@@ -40,6 +36,7 @@ from drift_runtime.web import (
     health_handlers,
     http_metrics,
     openapi_config,
+    serve,
     tenant_of,
     tracing_plugin,
 )
@@ -56,10 +53,11 @@ def create_app(
     """The dsl-store app; `store` and `changes` replace the configured backends (tests, other stores).
 
     Definitions are read through a CachingStore (`app.state.cache`); its
-    pointers are cached only while a ChangeListener hears NATS.
+    pointers are cached only while a ChangeListener hears NATS. Enums, run
+    contexts and the listings are read from the backend itself.
     """
-    cache = caching(store or open_store(settings.store_url), settings.redis_url, settings.store_url)
-    store = cache
+    backend = store or open_store(settings.store_url)
+    cache = caching(backend, settings.redis_url, settings.store_url)
     if changes is None:
         changes = (
             NatsChangePublisher(settings.nats_url, settings.stream_replicas)
@@ -67,15 +65,17 @@ def create_app(
             else NoChangePublisher()
         )
     listener = ChangeListener(settings.nats_url, cache) if settings.nats_url else None
-    service = DefinitionService(store, changes)
-    enums = EnumService(store, changes)
-    runs = RunService(store)
+    service = DefinitionService(cache, backend, changes)
+    enums = EnumService(backend, changes)
+    runs = RunService(backend)
     bundles = BundleService(service)
     traffic = TrafficService(service)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await store.start()
+        if not settings.api_keys and not settings.service_token:
+            log.warning("dsl.no_api_keys", hint="set DRIFT_API_KEYS; every request will answer 401")
+        await backend.start()
         await changes.start()
         if listener is not None:
             await listener.start()
@@ -86,11 +86,12 @@ def create_app(
             if listener is not None:
                 await listener.close()
             await changes.close()
-            await store.close()
+            await cache.close()
+            await backend.close()
 
     async def ready() -> bool:
         try:
-            await asyncio.wait_for(store.ping(), timeout=READY_TIMEOUT_S)
+            await asyncio.wait_for(backend.ping(), timeout=READY_TIMEOUT_S)
         except Exception as error:
             log.warning("dsl.not_ready", reason=str(error))
             return False
@@ -157,25 +158,11 @@ def create_app(
 
 
 def main() -> None:
-    """Run the service with uvicorn on `DRIFT_BIND_HOST:DRIFT_DSL_STORE_PORT`."""
+    """Run the service on `DRIFT_BIND_HOST:DRIFT_DSL_STORE_PORT`, as every HTTP service runs (`web.serve`)."""
     settings = Settings.from_env()
-    configure_logging(SERVICE_NAME, settings.log_format, settings.log_level)
-    setup_tracing(SERVICE_NAME)
-    metrics.serve_as(SERVICE_NAME)
-    if not settings.api_keys and not settings.service_token:
-        log.warning("dsl.no_api_keys", hint="set DRIFT_API_KEYS; every request will answer 401")
-    log.info("dsl.listening", host=settings.bind_host, port=settings.port)
-    try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.bind_host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    finally:
-        shutdown_tracing()
+    serve(
+        create_app(settings), SERVICE_NAME, settings.bind_host, settings.port, settings.log_format, settings.log_level
+    )
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Generic, TypeVar
 
 import msgspec
 import nats
@@ -39,24 +37,26 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from drift_dsl_store.events import ENUMS_KIND, Change, DefinitionChanged
-from drift_dsl_store.store import DefinitionKey, DefinitionStore, Kind, Published, RunRecord, StoredDefinition
-from drift_dsl_store.store.base import (
+from drift_dsl_store.store import (
     BundleWrite,
     BundleWritten,
+    DefinitionKey,
+    IndexedDefinitions,
+    Kind,
     ListedDefinition,
+    Published,
     RefersTo,
-    RenderBody,
+    StoredDefinition,
     VersionRecord,
 )
+from drift_dsl_store.store.base import RenderBody
+from drift_runtime.change_cache import ChangeCache, Lru
 from drift_runtime.messaging import SERVICE_INBOX_PREFIX
 from drift_runtime.redis_client import connect_redis
 from drift_schema import subjects
 from drift_schema.workflow import SNAPSHOT, VERSION_POINTERS, is_published_version
 
 log = structlog.get_logger("drift.dsl_store.cache")
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 DEFAULT_PUBLISHED_ENTRIES = 4096
 DEFAULT_POINTER_ENTRIES = 16384
@@ -67,40 +67,6 @@ LOOKUPS = Counter("drift_dsl_cache_lookups_total", "Definition cache lookups by 
 
 Invalidated = Callable[[str, str, str], None]
 """Called with (tenant, kind, id) whenever the pointers of a definition are dropped."""
-
-
-class Lru(Generic[K, V]):
-    """A bounded mapping that forgets the least recently used entry first."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-
-    def pop(self, key: K) -> None:
-        self._entries.pop(key, None)
-
-    def pop_where(self, doomed: Callable[[K], bool]) -> None:
-        """Drop every entry whose key `doomed` selects (a full pass: for rare events such as deletes)."""
-        for key in [key for key in self._entries if doomed(key)]:
-            del self._entries[key]
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class _Cached(msgspec.Struct, frozen=True, array_like=True):
@@ -164,11 +130,15 @@ class RedisVersions:
 
 
 class CachingStore:
-    """A DefinitionStore that caches reads of another one (see the module docstring)."""
+    """The `Definitions` of another store with their reads cached (see the module docstring).
+
+    Only definitions pass through here: enums, run contexts and the store's lifecycle are
+    the backend's own, and the app uses the backend for them.
+    """
 
     def __init__(
         self,
-        inner: DefinitionStore,
+        inner: IndexedDefinitions,
         redis: RedisVersions | None = None,
         published_entries: int = DEFAULT_PUBLISHED_ENTRIES,
         pointer_entries: int = DEFAULT_POINTER_ENTRIES,
@@ -176,10 +146,8 @@ class CachingStore:
         self.inner = inner
         self.redis = redis
         self._published: Lru[tuple[DefinitionKey, str], StoredDefinition] = Lru(published_entries)
-        self._pointers: Lru[tuple[DefinitionKey, str], StoredDefinition] = Lru(pointer_entries)
-        self._generation = 0
-        self.pointers_live = False
-        """True while invalidation events are heard; only then are pointers cached."""
+        # Pointers change: kept only while invalidation events are heard.
+        self._pointers: ChangeCache[tuple[DefinitionKey, str], StoredDefinition] = ChangeCache(pointer_entries)
         self.listeners: list[Invalidated] = []
 
     # -- invalidation --------------------------------------------------------------------------------
@@ -188,9 +156,7 @@ class CachingStore:
         """Drop the pointers of one definition (an event, or a write of this instance)."""
         if kind in (Kind.NODE, Kind.WORKFLOW):
             key = DefinitionKey(tenant, Kind(kind), definition_id)
-            self._generation += 1
-            for pointer in VERSION_POINTERS:
-                self._pointers.pop((key, pointer))
+            self._pointers.drop(*((key, pointer) for pointer in VERSION_POINTERS))
         for listener in self.listeners:
             listener(tenant, kind, definition_id)
 
@@ -201,17 +167,18 @@ class CachingStore:
             self._published.pop_where(lambda entry: entry[0] == key)
         self.invalidate(tenant, kind, definition_id)
 
+    @property
+    def pointers_live(self) -> bool:
+        """True while invalidation events are heard; only then are pointers cached."""
+        return self._pointers.live()
+
     def pointers_on(self) -> None:
         """Events are heard (again): cache pointers, from empty since events may have been missed."""
-        self._generation += 1
-        self._pointers.clear()
-        self.pointers_live = True
+        self._pointers.heard()
 
     def pointers_off(self) -> None:
         """Events may be missed from now on: stop caching pointers."""
-        self._generation += 1
-        self.pointers_live = False
-        self._pointers.clear()
+        self._pointers.deaf()
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -220,21 +187,19 @@ class CachingStore:
             return await self._published_version(key, str(int(version)))
         if version not in VERSION_POINTERS:
             return await self.inner.get(key, version)
-        if self.pointers_live:
-            cached = self._pointers.get((key, version))
-            if cached is not None:
-                LOOKUPS.labels(layer="pointer", result="hit").inc()
-                return cached
+        cached = self._pointers.find((key, version))
+        if cached is not None:
+            LOOKUPS.labels(layer="pointer", result="hit").inc()
+            return cached.value
         LOOKUPS.labels(layer="pointer", result="miss").inc()
-        generation = self._generation
+        generation = self._pointers.generation
         stored = await self.inner.get(key, version)
         if stored is None:
             return None
         if stored.version != SNAPSHOT:
             self._published.put((key, stored.version), stored)
         # Kept only when no invalidation came while the store was read: it could have been about this value.
-        if self.pointers_live and generation == self._generation:
-            self._pointers.put((key, version), stored)
+        self._pointers.put((key, version), stored, generation)
         return stored
 
     async def _published_version(self, key: DefinitionKey, version: str) -> StoredDefinition | None:
@@ -249,10 +214,10 @@ class CachingStore:
                 self._published.put((key, version), cached)
                 return cached
         LOOKUPS.labels(layer="published", result="miss").inc()
-        generation = self._generation
+        generation = self._pointers.generation
         stored = await self.inner.get(key, version)
         # Not kept when a change came meanwhile: it may have been this definition's delete.
-        if stored is not None and generation == self._generation:
+        if stored is not None and generation == self._pointers.generation:
             self._published.put((key, version), stored)
             if self.redis is not None:
                 await self.redis.put(stored)
@@ -297,10 +262,6 @@ class CachingStore:
         finally:
             self.invalidate(key.tenant, str(key.kind), key.id)
 
-    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
-        # Not cached here: read once per start by the dispatcher, which caches it under the change events.
-        return await self.inner.traffic(key)
-
     async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
         try:
             latest = await self.inner.delete(key, refers_to)
@@ -319,45 +280,26 @@ class CachingStore:
             for write in writes:
                 self.invalidate(write.key.tenant, str(write.key.kind), write.key.id)
 
-    # -- the rest passes through ---------------------------------------------------------------------
+    async def close(self) -> None:
+        """Close the Redis connection (the backend is the app's to close)."""
+        if self.redis is not None:
+            await self.redis.close()
+
+    # -- not cached: the index reads, forwarded only because TrafficService and BundleService still -----
+    # -- read them through `DefinitionService.store`; once they use `.index`, these four go. ----------
+
+    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
+        # Not cached here: read once per start by the dispatcher, which caches it under the change events.
+        return await self.inner.traffic(key)
+
+    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
+        return await self.inner.versions(key)
 
     async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
         return await self.inner.page(tenant, kind, prefix, after, limit)
 
     async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
         return await self.inner.find(tenant, kind, ids)
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.close()
-        await self.inner.close()
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
-        return await self.inner.versions(key)
-
-    async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
-        await self.inner.put_enum(tenant, key, body)
-
-    async def get_enum(self, tenant: str, key: str) -> bytes | None:
-        return await self.inner.get_enum(tenant, key)
-
-    async def enums(self, tenant: str) -> dict[str, bytes]:
-        return await self.inner.enums(tenant)
-
-    async def delete_enum(self, tenant: str, key: str) -> bool:
-        return await self.inner.delete_enum(tenant, key)
-
-    async def put_run(self, record: RunRecord) -> int:
-        return await self.inner.put_run(record)
-
-    async def get_run(self, tenant: str, workflow_id: str) -> RunRecord | None:
-        return await self.inner.get_run(tenant, workflow_id)
 
 
 class ChangeListener:
@@ -443,7 +385,7 @@ class ChangeListener:
                 await self._client.drain()
 
 
-def caching(store: DefinitionStore, redis_url: str | None, store_url: str) -> CachingStore:
+def caching(store: IndexedDefinitions, redis_url: str | None, store_url: str) -> CachingStore:
     """`store` behind the caches; Redis only when `redis_url` is set."""
     redis = RedisVersions(redis_url, store_namespace(store_url)) if redis_url else None
     return CachingStore(store, redis)

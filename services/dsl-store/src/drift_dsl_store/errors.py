@@ -1,4 +1,4 @@
-"""The dsl-store's problems: the one place where failures become RFC 9457 problem details."""
+"""The dsl-store's problems: the runtime's problem classes, plus the answer to a database that does not answer."""
 
 from __future__ import annotations
 
@@ -9,45 +9,22 @@ import structlog
 from litestar import Request, Response
 from sqlalchemy.exc import OperationalError
 
-from drift_runtime.web import EXCEPTION_HANDLERS, DriftProblem, problem_response
+from drift_runtime import web
+from drift_runtime.web import EXCEPTION_HANDLERS, Conflict, NotFound, Unavailable, problem_response
 from drift_schema.api import ProblemError
+
+__all__ = ["EXCEPTION_HANDLERS_DSL", "Conflict", "Invalid", "NotFound", "Unavailable"]
 
 log = structlog.get_logger("drift.dsl_store")
 
 
-class NotFound(DriftProblem):
-    """A definition or version that does not exist for this tenant (another tenant's looks the same)."""
-
-    status = 404
-    title = "Not Found"
-
-
-class Conflict(DriftProblem):
-    """The id is taken, or concurrent writers kept winning."""
-
-    status = 409
-    title = "Conflict"
-
-
-class Invalid(DriftProblem):
-    """A definition that does not decode or does not validate; `errors` carry JSON pointers."""
-
-    status = 422
-    title = "Unprocessable Content"
+class Invalid(web.Invalid):
+    """The runtime's 422 problem; `from_errors` is the spelling the use-case modules call it by."""
 
     @classmethod
     def from_errors(cls, detail: str, errors: list[ProblemError]) -> Invalid:
+        """A 422 whose `errors` carry JSON pointers into the body."""
         return cls(detail, errors)
-
-
-class Unavailable(DriftProblem):
-    """A dependency (the database) does not answer; worth a retry."""
-
-    status = 503
-    title = "Service Unavailable"
-
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"Retry-After": "1"})
 
 
 def _store_unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:

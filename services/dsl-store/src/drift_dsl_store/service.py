@@ -17,8 +17,9 @@ from drift_dsl_store.errors import Invalid, NotFound
 from drift_dsl_store.events import Change, ChangePublisher, DefinitionChanged, announce
 from drift_dsl_store.store import (
     AlreadyExists,
+    DefinitionIndex,
     DefinitionKey,
-    DefinitionStore,
+    IndexedDefinitions,
     Kind,
     ListedDefinition,
     Missing,
@@ -211,8 +212,11 @@ def _node_refs(definition: WorkflowDefinition) -> set[NodeRef]:
 class DefinitionService:
     """CRUD, versioning and resolution of node and workflow definitions, per tenant."""
 
-    def __init__(self, store: DefinitionStore, changes: ChangePublisher) -> None:
+    def __init__(self, store: IndexedDefinitions, index: DefinitionIndex, changes: ChangePublisher) -> None:
         self.store = store
+        """Bodies and pointers, through the cache."""
+        self.index = index
+        """Listings, version records and traffic splits, from the backend (never cached)."""
         self.changes = changes
 
     # -- reading -------------------------------------------------------------------------------------
@@ -267,11 +271,11 @@ class DefinitionService:
         return disconnected(definition, lambda state: by_state.get(id(state)))
 
     async def versions(self, tenant: str, kind: Kind, definition_id: str) -> list[VersionInfo]:
-        records = await self.store.versions(DefinitionKey(tenant, kind, definition_id))
+        records = await self.index.versions(DefinitionKey(tenant, kind, definition_id))
         if records is None:
             raise NotFound(f"{kind} definition '{definition_id}' does not exist")
         # Without a traffic split the active version takes every ACTIVE start.
-        split = await self.store.traffic(DefinitionKey(tenant, kind, definition_id)) if kind is Kind.WORKFLOW else None
+        split = await self.index.traffic(DefinitionKey(tenant, kind, definition_id)) if kind is Kind.WORKFLOW else None
         weights = dict(split) if split is not None else {}
         return [
             VersionInfo(
@@ -441,7 +445,7 @@ class DefinitionService:
         after, scanned = cursor.after, 0
         items: list[DefinitionSummary] = []
         while True:
-            batch = await self.store.page(tenant, kind, prefix, after, page_size + 1)
+            batch = await self.index.page(tenant, kind, prefix, after, page_size + 1)
             for listed in batch:
                 if len(items) == page_size:
                     # More exist after the last item of this page.
@@ -568,7 +572,7 @@ class DefinitionService:
         }
         ids = sorted({state.resource_id for state in missing.values() if state.resource_id is not None})
         found = await asyncio.gather(
-            *(self.store.versions(DefinitionKey(tenant, Kind.NODE, node_id)) for node_id in ids)
+            *(self.index.versions(DefinitionKey(tenant, Kind.NODE, node_id)) for node_id in ids)
         )
         published = {node_id: records for node_id, records in zip(ids, found, strict=True) if records is not None}
         faults: dict[str, ProblemError] = {}

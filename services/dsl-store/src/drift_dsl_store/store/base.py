@@ -12,6 +12,12 @@ versions never serve a different body for a number, whatever is deleted.
 
 The same backends hold each tenant's enum store (`key -> JSON value`) and the
 run-context store (one record per run, the highest `seq` kept).
+
+The interface is split by what is stored, so that a layer over one part (the cache over
+definitions) implements that part alone: `Definitions` (bodies and pointers, what the
+cache serves), `DefinitionIndex` (listings, version records, traffic splits: never
+cached), `Enums`, `RunContexts`; a connector is a `DefinitionStore`, all of them plus
+its lifecycle.
 """
 
 from __future__ import annotations
@@ -156,16 +162,8 @@ class WriteContention(StoreError):
 RefersTo = Callable[[bytes], bool]
 
 
-class DefinitionStore(Protocol):
-    """Definitions, versions and pointers of every tenant; all lookups are scoped by tenant."""
-
-    async def start(self) -> None:
-        """Prepare the backend (create tables); safe to call on every start."""
-
-    async def close(self) -> None: ...
-
-    async def ping(self) -> None:
-        """Raise when the backend does not answer."""
+class Definitions(Protocol):
+    """Definition bodies and their pointers, every lookup scoped by tenant: what the cache serves and invalidates."""
 
     async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
         """Create the definition with its SNAPSHOT; AlreadyExists when the id is taken."""
@@ -190,24 +188,12 @@ class DefinitionStore(Protocol):
     async def activate(self, key: DefinitionKey, version: int) -> bool:
         """Make a published version active; False when it is not published."""
 
-    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
-        """Published versions, oldest first; None when the definition was never created."""
-
     async def set_traffic(self, key: DefinitionKey, weights: Sequence[tuple[int, int]]) -> bool:
         """Store a workflow's traffic split `(version, weight)` and make its heaviest version active, atomically.
 
         False (nothing changed) when the definition does not exist or a version is not published.
         `activate` (and a bundle write that activates, and `delete`) clear the split.
         """
-
-    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
-        """The stored traffic split, in the order it was given; None when ACTIVE is one version."""
-
-    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
-        """Up to `limit` definitions whose id starts with `prefix` and sorts after `after`, by id."""
-
-    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
-        """The definitions among `ids` that exist, as `page` shows them, by id (one round trip where possible)."""
 
     async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
         """Remove the definition and every version; answers its highest published number, None when absent.
@@ -224,6 +210,31 @@ class DefinitionStore(Protocol):
         a publish's requirement does not exist.
         """
 
+
+class DefinitionIndex(Protocol):
+    """What listings and version pages read about definitions, always from the backend (never cached)."""
+
+    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
+        """Published versions, oldest first; None when the definition was never created."""
+
+    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
+        """The stored traffic split, in the order it was given; None when ACTIVE is one version."""
+
+    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
+        """Up to `limit` definitions whose id starts with `prefix` and sorts after `after`, by id."""
+
+    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
+        """The definitions among `ids` that exist, as `page` shows them, by id (one round trip where possible)."""
+
+
+class IndexedDefinitions(Definitions, DefinitionIndex, Protocol):
+    """Definitions with their index: what `DefinitionService.store` offers while TrafficService and
+    BundleService still read index methods through it (then it narrows to `Definitions`)."""
+
+
+class Enums(Protocol):
+    """Each tenant's enum store (`$enums`): one JSON value per key."""
+
     async def put_enum(self, tenant: str, key: str, body: bytes) -> None:
         """Create or replace one enum value (JSON bytes)."""
 
@@ -236,6 +247,10 @@ class DefinitionStore(Protocol):
     async def delete_enum(self, tenant: str, key: str) -> bool:
         """Remove one enum value; False when it was absent."""
 
+
+class RunContexts(Protocol):
+    """The run-context store: each run's last stable state, the highest `seq` kept."""
+
     async def put_run(self, record: RunRecord) -> int:
         """Keep `record` unless its run already holds an equal or higher `seq`; answers the `seq` now held.
 
@@ -244,3 +259,15 @@ class DefinitionStore(Protocol):
 
     async def get_run(self, tenant: str, workflow_id: str) -> RunRecord | None:
         """The newest record of the workflow id (latest `updated_at`, then highest `seq`); None when none."""
+
+
+class DefinitionStore(Definitions, DefinitionIndex, Enums, RunContexts, Protocol):
+    """A connector (SQL, HBase): every part above in one backend, with its lifecycle."""
+
+    async def start(self) -> None:
+        """Prepare the backend (create tables); safe to call on every start."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise when the backend does not answer."""
