@@ -146,15 +146,14 @@ def branch_states(definition: WorkflowDefinition, start: str, resolve: NodeResol
     return order
 
 
-def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeResolver | None) -> set[str]:
-    """States the run reaches without entering the branches of `parallel` (including `parallel` itself)."""
+def _roots(definition: WorkflowDefinition) -> list[str]:
+    """Where a run may begin walking: startNode, the failure node and the completion nodes."""
     roots = [definition.start_node, definition.default_failure_node, *definition.post_workflow_completion_nodes]
-    seen: set[str] = {parallel}
-    stack = [root for root in roots if root is not None and root in definition.states]
-    parallel_state = definition.states[parallel]
-    stack += [
-        edge.target for edge in edges(parallel_state, _node_of(parallel_state, resolve)) if not edge.kind.starts_branch
-    ]
+    return [root for root in roots if root is not None]
+
+
+def _walk(definition: WorkflowDefinition, stack: list[str], seen: set[str], resolve: NodeResolver | None) -> set[str]:
+    """`seen` plus every state reachable from `stack` along every edge, not walking through `seen`."""
     while stack:
         name = stack.pop()
         if name in seen or name not in definition.states:
@@ -163,6 +162,13 @@ def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeR
         state = definition.states[name]
         stack += [edge.target for edge in edges(state, _node_of(state, resolve))]
     return seen
+
+
+def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeResolver | None) -> set[str]:
+    """States the run reaches without entering the branches of `parallel` (including `parallel` itself)."""
+    state = definition.states[parallel]
+    onward = [edge.target for edge in edges(state, _node_of(state, resolve)) if not edge.kind.starts_branch]
+    return _walk(definition, _roots(definition) + onward, {parallel}, resolve)
 
 
 def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[ProblemError]:
@@ -207,23 +213,7 @@ def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | Non
 
 def reachable(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> set[str]:
     """Names of the states reachable from startNode, the failure node and completion nodes."""
-    roots = [
-        definition.start_node,
-        definition.default_failure_node,
-        *definition.post_workflow_completion_nodes,
-    ]
-    seen: set[str] = set()
-    stack = [root for root in roots if root is not None and root in definition.states]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        state = definition.states[name]
-        for edge in edges(state, _node_of(state, resolve)):
-            if edge.target in definition.states and edge.target not in seen:
-                stack.append(edge.target)
-    return seen
+    return _walk(definition, _roots(definition), set(), resolve)
 
 
 def disconnected(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[str]:
