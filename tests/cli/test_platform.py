@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 from support.fakes import make_fake_service_bin
+from support.nats_auth import assert_refused, assert_tenant_confined
 from support.procs import alive, kill_leftovers
 
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, ServerStartError, free_port
+from drift_runtime import messaging
 
 
 @pytest.fixture
@@ -150,3 +153,57 @@ async def test_platform_reports_a_service_that_dies_while_running(
         platform.stop()
         kill_leftovers(pids)
     assert not alive(pids)
+
+
+async def test_platform_as_drift_dev_starts_it_locks_nats_per_tenant(tmp_path: Path, fake_services: Path) -> None:
+    """drift dev's Platform (its own servers) starts NATS refusing anonymous clients, each tenant confined to
+    its subjects with its API key, the services' URL carrying a password no log line shows."""
+    home = tmp_path / "home"
+    config = _config(home)
+    secrets = _secrets()
+    platform = Platform(config, secrets, metrics_grace=0.5)
+    await platform.start()
+    pids = _pids(platform)
+    try:
+        service_url = platform.infra.nats_url
+        server = messaging.split_credentials(service_url)
+        assert server.user == messaging.SERVICE_USER and server.password
+        assert platform.infra.redacted_nats_url == f"nats://{messaging.SERVICE_USER}:***@{server.url[7:]}"
+        assert all(
+            env["DRIFT_NATS_URL"] == service_url for recorded in _recorded_envs(home).values() for env in recorded
+        )
+        await assert_tenant_confined(service_url, "default", "k-default", "acme")
+        await assert_tenant_confined(service_url, "acme", "k-acme", "default")
+        # The API key of one tenant is no password of another.
+        await assert_refused(server.url, user="acme", password="k-default")
+        logs = list(home.rglob("*.log"))
+        assert any(path.name == "nats.log" for path in logs)
+        assert not [path for path in logs if server.password in path.read_text(errors="replace")]
+    finally:
+        platform.stop()
+        kill_leftovers(pids)
+    assert not alive(pids)
+
+
+async def test_platform_on_shared_infra_admits_its_tenants(
+    tmp_path: Path, infra: InfraStack, fake_services: Path
+) -> None:
+    """A Platform given a running InfraStack (the test fixtures' way) admits its tenants to that NATS."""
+    secrets = DevSecrets(
+        api_keys={"k-shared-one": "shared-one", "k-shared-two": "shared-two"},
+        dev_api_key="k-shared-one",
+        service_token="service-secret",
+        webhook_secret=generate_webhook_secret(),
+    )
+    bare = messaging.split_credentials(infra.nats_url).url
+    await assert_refused(bare, user="shared-one", password="k-shared-one")
+    platform = Platform(_config(tmp_path / "home"), secrets, infra=infra)
+    await platform.start()
+    pids = _pids(platform)
+    try:
+        await assert_tenant_confined(infra.nats_url, "shared-one", "k-shared-one", "shared-two")
+        connection = await nats.connect(bare, user="shared-two", password="k-shared-two")
+        await connection.close()
+    finally:
+        platform.stop()
+        kill_leftovers(pids)

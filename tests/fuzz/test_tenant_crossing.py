@@ -253,7 +253,7 @@ async def test_upstream_user_cannot_read_other_tenants_events_through_inboxes(se
     """Replaying globex's events for Drift (an ordered consumer delivering to an inbox) shows acme's user nothing."""
     # Connected the way Drift's services are (messaging.connect); nats-py reads the credentials from the URL.
     service = await messaging.connect(secured_nats.replace("nats://", "nats://drift:service-pw@"), "crossing-test")
-    upstream = await nats.connect(secured_nats, user="acme-upstream", password="acme-pw")
+    upstream = await nats.connect(secured_nats, user="acme", password="acme-pw")
     try:
         assert service.new_inbox().startswith(f"{messaging.SERVICE_INBOX_PREFIX}.")
         js = service.jetstream()

@@ -10,7 +10,8 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import msgspec
 import nats
@@ -50,6 +51,50 @@ SERVICE_INBOX_PREFIX = "_INBOX_drift"
 Upstream users get their own prefix (`_INBOX_<tenant>`) and are denied this one and the default
 `_INBOX`, so no upstream credential can subscribe to the inboxes where Drift reads every tenant's events.
 """
+SERVICE_USER = "drift"
+"""NATS user of Drift's own services (contract 14); no tenant may be called this (its inbox would be Drift's)."""
+
+
+def tenant_inbox_prefix(tenant: str) -> str:
+    """The inbox prefix a tenant's upstream connection must use: `_INBOX_<tenant>` (contract 14).
+
+    Its user may subscribe to no other `_INBOX*` subject, so a client left on nats-py's default
+    `_INBOX` never receives its JetStream acknowledgements.
+    """
+    return f"_INBOX_{tenant}"
+
+
+class NatsServer(NamedTuple):
+    """A NATS URL taken apart: the server without user information, and the credentials it carried."""
+
+    url: str
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+
+
+def split_credentials(url: str) -> NatsServer:
+    """`url` without its user information, and that information as nats-py's `user`/`password` (or `token`).
+
+    `nats://user:password@host:port` carries a user, `nats://token@host:port` a token; both are
+    percent-decoded (nats-py would send them as written), so a password may hold any character.
+    """
+    parts = urlsplit(url)
+    if parts.username is None:
+        return NatsServer(url)
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if parts.password is None:
+        return NatsServer(bare, token=unquote(parts.username))
+    return NatsServer(bare, user=unquote(parts.username), password=unquote(parts.password))
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for a log line or a message: a password (or token) becomes `***`, the user stays."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    user = "***" if parts.password is None else f"{parts.username}:***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rpartition('@')[2]}"))
 
 
 class TransientFault(Exception):
@@ -107,6 +152,9 @@ async def _until_stopped(stop: asyncio.Event | None) -> None:
 async def connect(url: str, name: str, stop: asyncio.Event | None = None) -> NatsClient:
     """Connect with Drift's inbox prefix, retrying the first connection until it is up or `stop` is set.
 
+    Credentials travel in the URL (`nats://drift:<password>@host:4222`, see `split_credentials`), so
+    a service needs no setting of its own for them; nothing here logs the URL.
+
     Each failed start-up attempt logs one line and the next waits longer (0.5 s doubling to 10 s);
     setting `stop` ends the wait at once with `Stopped`, so a supervisor's SIGTERM is obeyed even
     while NATS is unreachable. Once connected, reconnects are unbounded: a NATS restart must not end
@@ -123,11 +171,15 @@ async def connect(url: str, name: str, stop: asyncio.Event | None = None) -> Nat
             raise _AttemptFailed(error)
         log.warning("messaging.nats_error", service=name, error=str(error) or type(error).__name__)
 
+    server = split_credentials(url)
     while True:
         attempt += 1
         connecting = asyncio.ensure_future(
             nats.connect(
-                url,
+                server.url,
+                user=server.user,
+                password=server.password,
+                token=server.token,
                 name=name,
                 inbox_prefix=SERVICE_INBOX_PREFIX,
                 max_reconnect_attempts=-1,

@@ -55,6 +55,10 @@ class Service:
 class Platform:
     """InfraStack (unless one is given) plus dsl-store, gateway, dispatcher, N workers, notifier.
 
+    The embedded NATS is authenticated (contract 14): the services get the service user's
+    credentials inside DRIFT_NATS_URL, and each tenant of `secrets.api_keys` may connect as user
+    `<tenant>` with its API key (inbox prefix `_INBOX_<tenant>`), a given `infra` included.
+
     Use `async with Platform(...)` or `await start()` / `stop()`. A given `infra` is used as is
     (it must be started) and is not stopped by this Platform.
     """
@@ -88,6 +92,7 @@ class Platform:
             temporal_port=config.temporal_port,
             temporal_ui_port=config.temporal_ui_port,
             redis_port=config.redis_port,
+            api_keys=secrets.api_keys,
         )
         self.services: list[Service] = []
         self.gateway_port: int | None = None
@@ -253,6 +258,9 @@ class Platform:
         try:
             if self._owns_infra:
                 await self.infra.start(self.ready_timeout)
+            else:
+                # A shared NATS admits each platform's tenants as they come (contract 14).
+                await self.infra.authorize_tenants(self.secrets.api_keys)
             self.dsl_store_port = self._pick("dsl-store", self.config.dsl_store_port)
             self.gateway_port = self._pick("gateway", self.config.gateway_port)
             self.studio_port = self._pick("studio", self.config.studio_port)

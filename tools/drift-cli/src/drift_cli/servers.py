@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,6 +29,8 @@ from typing import TypeVar
 
 import httpx
 
+from drift_cli.nats_auth import authorization_block, tenant_passwords
+from drift_runtime.messaging import SERVICE_USER, redact_url
 from drift_schema import search
 
 __all__ = [
@@ -540,26 +543,59 @@ async def _temporal_namespace_ready(address: str, namespace: str) -> bool:
 
 
 class EmbeddedNats(EmbeddedServer):
-    """`nats-server` with JetStream on loopback, storing in `<home>/nats`, monitoring on `monitor_port`."""
+    """`nats-server` with JetStream on loopback, storing in `<home>/nats`, monitoring on `monitor_port`.
+
+    Authenticated (contract 14): Drift's services connect as user `drift` with a password generated
+    here (`service_url` carries it), each tenant given to `authorize` as user `<tenant>` with its API
+    key; a connection without credentials is refused. The users live in `<home>/nats-auth.conf`
+    (mode 0600), rewritten and reloaded whenever the tenants change.
+    """
 
     name = "nats"
 
-    def __init__(self, home: Path, port: int, monitor_port: int) -> None:
+    def __init__(self, home: Path, port: int, monitor_port: int, tenants: Mapping[str, str] | None = None) -> None:
         super().__init__(home)
         self.port = port
         self.monitor_port = monitor_port
+        # Never logged nor shown: only `service_url` carries it, to the services' environment.
+        self.service_password = secrets.token_urlsafe(24)
+        self.tenants: dict[str, str] = dict(tenants or {})
+        """tenant -> its password (its API key), as the server has it."""
 
     @property
     def url(self) -> str:
-        """The client URL, `nats://127.0.0.1:<port>`."""
+        """The client URL without credentials, `nats://127.0.0.1:<port>` (the one progress lines show)."""
         return f"nats://{LOOPBACK}:{self.port}"
+
+    @property
+    def service_url(self) -> str:
+        """The client URL of Drift's services: `nats://drift:<password>@127.0.0.1:<port>`."""
+        return f"nats://{SERVICE_USER}:{self.service_password}@{LOOPBACK}:{self.port}"
+
+    @property
+    def auth_path(self) -> Path:
+        """The authorization file nats-server reads (`-c`)."""
+        return self.home / "nats-auth.conf"
+
+    def _write_auth(self) -> None:
+        path = self.auth_path
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(authorization_block(self.service_password, self.tenants))
+        # Atomic: a reload never reads half a file.
+        os.replace(tmp, path)
 
     def prepare(self) -> None:
         (self.home / "nats").mkdir(parents=True, exist_ok=True)
+        self._write_auth()
 
     def argv(self) -> list[str]:
         return [
             str(find_executable("nats-server")),
+            # The users only; the command line below sets the rest (and wins over the file).
+            "-c",
+            str(self.auth_path),
             "-a",
             LOOPBACK,
             "-p",
@@ -573,6 +609,41 @@ class EmbeddedNats(EmbeddedServer):
 
     async def probe(self) -> bool:
         return await http_probe(f"http://{LOOPBACK}:{self.monitor_port}/healthz?js-enabled-only=true")()
+
+    async def _config_load_time(self) -> str | None:
+        async with httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
+            try:
+                response = await client.get(f"http://{LOOPBACK}:{self.monitor_port}/varz")
+                loaded = response.json().get("config_load_time")
+            except (httpx.HTTPError, ValueError):
+                return None
+        return loaded if isinstance(loaded, str) else None
+
+    async def authorize(self, tenants: Mapping[str, str], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Admit these tenants (tenant -> password) besides those already admitted; return once the server has them.
+
+        A tenant already admitted with another password takes the new one (the server then refuses
+        the old one). A running server reloads its users (SIGHUP) without dropping other connections.
+        """
+        merged = {**self.tenants, **tenants}
+        if merged == self.tenants:
+            return
+        for tenant, password in tenants.items():
+            if self.tenants.get(tenant, password) != password:
+                log.warning("NATS user %r now has another API key as its password", tenant)
+        self.tenants = merged
+        process = self.process
+        if process is None or not process.running or process.pid is None:
+            return  # the next start reads the file prepare() writes
+        before = await self._config_load_time()
+        self._write_auth()
+        os.kill(process.pid, signal.SIGHUP)
+
+        async def reloaded() -> bool:
+            loaded = await self._config_load_time()
+            return loaded is not None and loaded != before
+
+        await process.wait_ready(reloaded, timeout)
 
 
 class EmbeddedRedis(EmbeddedServer):
@@ -641,6 +712,9 @@ def _pick_port(what: str, preferred: int | None) -> int:
 class InfraStack:
     """NATS, Temporal and Redis: embedded unless an external URL is given for one.
 
+    The embedded NATS admits Drift's services (`nats_url` carries their credentials) and the tenants of
+    `api_keys` or `authorize_tenants`, nothing else (see EmbeddedNats).
+
     Ports left as None are chosen by the OS; a preferred port that is taken is replaced by a
     free one (logged on the `drift_cli` logger).
     """
@@ -656,8 +730,11 @@ class InfraStack:
         temporal_port: int | None = None,
         temporal_ui_port: int | None = None,
         redis_port: int | None = None,
+        api_keys: Mapping[str, str] | None = None,
     ) -> None:
         self.home = Path(home).resolve()
+        # tenant -> its NATS password: the tenants the embedded NATS admits (api_keys is token -> tenant).
+        self._tenants = tenant_passwords(api_keys or {})
         self._external_nats = nats_url
         self._external_temporal = temporal_address
         self._external_redis = redis_url
@@ -684,10 +761,29 @@ class InfraStack:
 
     @property
     def nats_url(self) -> str:
-        """NATS client URL (the external one, or `nats://127.0.0.1:<port>`)."""
+        """NATS client URL of Drift's services: the external one, or `nats://drift:<password>@127.0.0.1:<port>`.
+
+        It carries the service user's password: show `redacted_nats_url` instead.
+        """
         if self._external_nats:
             return self._external_nats
-        return _started(self.nats).url
+        return _started(self.nats).service_url
+
+    @property
+    def redacted_nats_url(self) -> str:
+        """`nats_url` with its password (or token) replaced by `***`: for logs, summaries and messages."""
+        return redact_url(self.nats_url)
+
+    async def authorize_tenants(self, api_keys: Mapping[str, str]) -> None:
+        """Let these tenants (token -> tenant, as DRIFT_API_KEYS) connect to the embedded NATS as themselves.
+
+        Each becomes user `<tenant>` with its API key as password (drift_cli.nats_auth). An external
+        NATS is left as it is: its operator configures its users (docs/security.md).
+        """
+        passwords = tenant_passwords(api_keys)
+        self._tenants.update(passwords)
+        if self.nats is not None and not self._external_nats:
+            await self.nats.authorize(passwords)
 
     @property
     def temporal_address(self) -> str:
@@ -719,7 +815,12 @@ class InfraStack:
         self._started = []
         try:
             if not self._external_nats:
-                self.nats = EmbeddedNats(self.home, _pick_port("NATS", self._ports["nats"]), free_port())
+                self.nats = EmbeddedNats(
+                    self.home,
+                    _pick_port("NATS", self._ports["nats"]),
+                    free_port(),
+                    self._tenants,
+                )
                 self._started.append(self.nats)
             if not self._external_temporal:
                 self.temporal = EmbeddedTemporal(
