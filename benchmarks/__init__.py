@@ -1,9 +1,10 @@
 """Drift's benchmarks: every figure a ratio against plain Temporal measured in the same run.
 
 `./run bench` (= `uv run --frozen python -m benchmarks`) brings up the embedded servers and
-every service on free loopback ports, measures P1..P6 and writes `docs/benchmarks.md`;
-`./run bench --smoke` runs every figure's code path at tiny sizes and writes to a temp file.
-The benchmarks never run as part of `./run test`.
+every service on free loopback ports, measures P1..P7, the HTTP chain and context growth, writes
+`docs/benchmarks.md` and exits 1 when a goal is missed; `./run bench --smoke` runs every figure's
+code path at tiny sizes and writes `.drift/benchmarks-smoke.md`; `--only P1,HTTP` measures some
+figures only. The benchmarks never run as part of `./run test`.
 """
 
 import os

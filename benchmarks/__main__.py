@@ -20,7 +20,7 @@ from pathlib import Path
 from benchmarks import chains, map_fanout
 from benchmarks import figures as fig
 from benchmarks.chains import GOAL_ITERATIONS
-from benchmarks.report import Figure, Row, machine, median, missed_goals, ms, percentile, ratio, render, x
+from benchmarks.report import Figure, Row, count, machine, median, missed_goals, ms, percentile, ratio, render, x
 from benchmarks.stack import BenchPlatform, Clients
 from drift_cli.servers import InfraStack
 from drift_schema.workflow import WorkflowDefinition
@@ -126,8 +126,9 @@ def p1_figure(lat: dict[str, fig.SyncLatencies], sizes: Sizes) -> Figure:
         f"after the workflow task has completed). **WAITING recorded**: from sending the call until Temporal's "
         f"history holds the run's `DriftStatus=WAITING` search-attribute upsert (its event time, read back from "
         f"the history after the answer; the server and this process share the machine's clock), the same point on "
-        f"both sides. Calls alternate one by one; {sizes.latency_samples} per side per round, {sizes.rounds} rounds "
-        f"after {sizes.warmup} warm-up calls; percentiles over all samples of all rounds. Each round's runs are "
+        f"both sides. Calls alternate one by one; {sizes.latency_samples} per side per round, "
+        f"{count(sizes.rounds, 'round')} after {count(sizes.warmup, 'warm-up call')}; percentiles over all samples of "
+        f"all rounds. Each round's runs are "
         f"terminated after it.",
         [*p1_rows("answer", base.answer, drift.answer), *p1_rows("WAITING recorded", base.recorded, drift.recorded)],
         notes,
@@ -151,7 +152,7 @@ def p2_figure(bursts: dict[str, list[fig.Burst]], sizes: Sizes) -> Figure:
         f"`POST /v3/workflow/start` with a `callbackUrl` (202) through the gateway, against `start_workflow` "
         f"straight to Temporal on the baseline worker. A burst is timed until every one of its runs announced "
         f"WAITING (seen on NATS), so the rate is sustained end to end, not just accepted. Sides alternate; "
-        f"{sizes.rounds} bursts per side; median.",
+        f"{count(sizes.rounds, 'burst')} per side; median.",
         [
             Row(
                 "runs WAITING / s",
@@ -183,8 +184,9 @@ def p3_figure(times: dict[str, list[float]], events: dict[str, int], nodes: int,
         f"interpreter on a {nodes}-node pure chain",
         f"A chain of {nodes} SCRIPT nodes (each adds one to the previous output) started straight on the "
         f"drift-worker's task queue, against a hand-written workflow of the same shape ({nodes} local activities "
-        f"in a row, each adding one) on the baseline worker. {sizes.chain_runs} runs per side per round, "
-        f"{sizes.rounds} rounds, alternating; median wall time from start to result. Events per node are "
+        f"in a row, each adding one) on the baseline worker. {count(sizes.chain_runs, 'run')} per side per "
+        f"round, {count(sizes.rounds, 'round')}, alternating; median wall time from start to result. Events per node "
+        f"are "
         f"marginal, counted in the runs' histories: (events of the {nodes}-node run - events of a 1-node run) / "
         f"{nodes - 1}.",
         [
@@ -221,7 +223,8 @@ def p5_figure(off: fig.Latencies, on: fig.Latencies, spans: int, sizes: Sizes) -
         f"five services each, same settings): one without an OTLP endpoint, one exporting every span over "
         f"OTLP/HTTP (the SDK's default batching) to an in-process receiver (`tests/e2e/otlp.py`). Two stacks, "
         f"not one server, so that calls can alternate one by one under this machine's shifting load. "
-        f"{sizes.tracing_samples} calls per side per round, {sizes.rounds} rounds; median of per-round percentiles.",
+        f"{count(sizes.tracing_samples, 'call')} per side per round, {count(sizes.rounds, 'round')}; median of "
+        f"per-round percentiles.",
         [
             Row("p50", ms(p50_off), ms(p50_on), x(ratio(p50_on, p50_off)), "<= 1.1x", ratio(p50_on, p50_off) <= 1.1),
             Row("p99", ms(p99_off), ms(p99_on), x(ratio(p99_on, p99_off)), "(info)"),

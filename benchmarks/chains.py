@@ -16,7 +16,7 @@ from worker_support import Runner, Stub, definition, script, serving, state, suc
 
 from benchmarks.baseline_workflows import HTTP_CHAIN_WORKFLOW, LOOP_VISITS_PER_RUN, LOOP_WORKFLOW
 from benchmarks.figures import chain, drift_chain
-from benchmarks.report import Figure, Row, median, ms, ratio, x
+from benchmarks.report import Figure, Row, count, median, ms, ratio, x
 from benchmarks.stack import BASELINE_TASK_QUEUE, Clients
 from drift_schema.run import DEFAULT_MAX_CONTEXT_BYTES, DEFAULT_TASK_QUEUE
 from drift_schema.workflow import WorkflowDefinition
@@ -72,7 +72,8 @@ async def http_figure(clients: Clients, nodes: int, rounds: int, runs: int) -> F
         f"A chain of {nodes} HTTP nodes (each a GET of a loopback stub server's JSON route, served in the benchmark's "
         f"process) started straight on the drift-worker's task queue, against a hand-written workflow making the same "
         f"{nodes} calls, one Temporal activity per call (a shared httpx client, as a worker keeps one), on the "
-        f"baseline worker. {runs} runs per side per round, {rounds} rounds, alternating; median wall time from start "
+        f"baseline worker. {count(runs, 'run')} per side per round, {count(rounds, 'round')}, alternating; median "
+        f"wall time from start "
         f"to result. Every run is checked to have made exactly {nodes} calls."
     )
     try:
@@ -131,7 +132,8 @@ async def growth_figure(clients: Clients, nodes: int, rounds: int, runs: int) ->
         f"(1 MiB: a run's context limit of {DEFAULT_MAX_CONTEXT_BYTES:,} bytes less {CONTEXT_HEADROOM // 1024} KiB "
         f"for the chain's own outputs), against the same chain started with {SMALL_CONTEXT:,} bytes, both on the "
         f"drift-worker; no node reads the parameter, so the difference is what carrying the context costs. "
-        f"{runs} runs per side per round, {rounds} rounds, alternating; median wall time. Speed is the 1 KiB time "
+        f"{count(runs, 'run')} per side per round, {count(rounds, 'round')}, alternating; median wall time. Speed is "
+        f"the 1 KiB time "
         f"over the 1 MiB time."
     )
     wf = chain(nodes)

@@ -46,6 +46,11 @@ def x(value: float) -> str:
     return f"{value:.2f}x"
 
 
+def count(number: int, noun: str) -> str:
+    """`number` and `noun`, plural unless the number is one ("1 run", "2 runs")."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of `pid` and every descendant, in MiB, from /proc (0 when it is gone)."""
     total_kib = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 # The benchmarks package lives at the repository root, next to tests/ (it is not installed).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.report import Figure, Row, machine, median, missed_goals, percentile, ratio, render, rss_mib
+from benchmarks.report import Figure, Row, count, machine, median, missed_goals, percentile, ratio, render, rss_mib
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -31,6 +31,13 @@ def test_median_and_ratio() -> None:
     assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
     assert ratio(3.0, 2.0) == 1.5
     assert ratio(1.0, 0.0) == float("inf")
+
+
+def test_counts_are_plural_unless_one() -> None:
+    """Generated prose says "1 run" and "2 runs", "1,000 calls" with a thousands separator."""
+    assert count(1, "run") == "1 run"
+    assert count(2, "run") == "2 runs"
+    assert count(1000, "call") == "1,000 calls"
 
 
 def test_rss_of_this_process_is_plausible() -> None:
