@@ -26,8 +26,9 @@ from temporalio.client import WorkflowExecutionStatus
 from drift_cli.config import dev_allow_hosts
 from drift_cli.servers import InfraStack
 from drift_gateway.app import create_app
-from drift_gateway.controllers.workflows import _settled_for, closed_in_temporal
+from drift_gateway.controllers.workflows import _settled_for
 from drift_gateway.limits import Fairness, TenantLimits
+from drift_gateway.run_state import closed_in_temporal
 from drift_runtime.auth import ApiKeys
 from drift_runtime.ssrf import Guard, SsrfRefused, parse_hosts
 from drift_runtime.web import MAX_CALLER_HEADER_CHARS, TooManyRequests, oversized_header

@@ -8,9 +8,9 @@ from typing import Any, ClassVar, Self, TypeVar
 import httpx
 import msgspec
 
+from drift_client.problems import DriftError, raise_for_problem
 from drift_schema.api import (
     DisconnectedRequest,
-    Problem,
     ResumeRequest,
     StartRequest,
     TerminateResponse,
@@ -20,35 +20,18 @@ from drift_schema.api import (
     WorkflowRef,
     WorkflowResponse,
 )
+from drift_schema.headers import AUTHORIZATION
 from drift_schema.run import DisconnectedResult
 from drift_schema.schedules import Schedule, ScheduleList, ScheduleRequest
 from drift_schema.search import RunPage
 from drift_schema.testrun import MIN_TEST_TIMEOUT_MS, RetryRequest, TestRequest, TestResponse
 
+__all__ = ["BearerClient", "DriftClient", "DriftError", "raise_for_problem"]
+
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(65.0, connect=5.0)
 TEST_ANSWER_MARGIN_S = 15.0
 """A test run answers at its end or at its wait (60 s at least): the client waits a little longer."""
-
-
-class DriftError(Exception):
-    """An answer outside 2xx; `problem` holds the problem details (RFC 9457)."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(f"{problem.status} {problem.title}: {problem.detail or ''}".strip())
-        self.problem = problem
-        self.status = problem.status
-
-
-def raise_for_problem(response: httpx.Response) -> None:
-    """Raise DriftError for an answer outside 2xx, with its problem details (or a plain one built from the answer)."""
-    if response.is_success:
-        return
-    try:
-        problem = msgspec.json.decode(response.content, type=Problem)
-    except msgspec.DecodeError:
-        problem = Problem(title=response.reason_phrase, status=response.status_code, detail=response.text)
-    raise DriftError(problem)
 
 
 class BearerClient:
@@ -62,7 +45,7 @@ class BearerClient:
         self.http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout if timeout is not None else self.default_timeout,
-            headers={"Authorization": f"Bearer {api_key}"},
+            headers={AUTHORIZATION: f"Bearer {api_key}"},
             **http_options,
         )
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
+from drift_client.store import SERVICE_TIMEOUT, StoreClient
 from drift_gateway.limits import Fairness
+from drift_gateway.run_state import RedisStates, RunStates, TemporalRuns
 from drift_runtime.ssrf import Guard
 
 
@@ -21,10 +22,14 @@ class Runtime:
     redis: Redis
     temporal: TemporalClient
     guard: Guard
-    store: httpx.AsyncClient | None = None
+    store: StoreClient | None = None
     """The dsl-store with the service token: the run-context store, for runs Temporal no longer knows."""
     fairness: Fairness = field(default_factory=Fairness)
     """Per-tenant limits on starts per second and open sync calls (this process's share)."""
+
+    def run_states(self) -> RunStates:
+        """`GET /v3/workflow/{id}`'s policy over this process's Temporal, Redis and run-context store."""
+        return RunStates(TemporalRuns(self.temporal), RedisStates(self.redis), self.store)
 
     async def ready(self) -> bool:
         if not self.nats.is_connected or not await self.redis.ping():
@@ -32,8 +37,6 @@ class Runtime:
         return bool(await self.temporal.service_client.check_health())
 
 
-def run_store_client(base_url: str, service_token: str) -> httpx.AsyncClient:
+def run_store_client(base_url: str, service_token: str) -> StoreClient:
     """The dsl-store, authenticated with the service token (the tenant goes in `X-Drift-Tenant` per call)."""
-    return httpx.AsyncClient(
-        base_url=base_url, timeout=httpx.Timeout(5.0, connect=2.0), headers={"Authorization": f"Bearer {service_token}"}
-    )
+    return StoreClient(base_url, service_token, timeout=SERVICE_TIMEOUT)

@@ -10,11 +10,12 @@ No command goes over NATS and the run publishes no event, so nothing stores, lis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import msgspec
 import structlog
 from litestar.datastructures import State
@@ -24,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from drift_client import DriftError, StoreClient, UnreachableError
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable
 from drift_gateway.runtime import Runtime
 from drift_runtime.search_attributes import run_attributes
@@ -47,13 +49,25 @@ from drift_schema.workflow import WorkflowDefinition
 
 log = structlog.get_logger("drift.gateway")
 
-TENANT_HEADER = "X-Drift-Tenant"
 STEERING = frozenset({"BRANCH", "PARALLEL", "SUCCESS", "FAILURE"})
 """Node types that decide where the run goes: a mock cannot stand in for them."""
 RUN_MARGIN = timedelta(seconds=30)
 """Temporal ends a test run this long after the caller's wait, should the gateway be gone by then."""
 QUERY_TIMEOUT = timedelta(seconds=5)
 MAX_WORKFLOW_ID = 128
+
+
+@contextlib.contextmanager
+def _store_faults() -> Iterator[None]:
+    """A dsl-store that cannot answer (or refuses the service token) is the caller's 503: retry shortly."""
+    try:
+        yield
+    except UnreachableError as error:
+        log.warning("gateway.dsl_store_unavailable", error=str(error))
+        raise Unavailable("the dsl-store is unavailable; retry shortly") from None
+    except DriftError as error:
+        log.warning("gateway.dsl_store_refused", status=error.status, error=str(error))
+        raise Unavailable(f"the dsl-store answered {error.status}; retry shortly") from None
 
 
 def _escape(token: str) -> str:
@@ -70,7 +84,7 @@ class TestRunner:
             raise Unavailable("test runs need the dsl-store (DRIFT_SERVICE_TOKEN is not set)")
         self.runtime = runtime
         self.task_queue = task_queue
-        self.store: httpx.AsyncClient = runtime.store
+        self.store: StoreClient = runtime.store
         self.tenant = tenant
 
     async def run(self, body: TestRequest, thread_context: ThreadContext) -> TestResponse:
@@ -101,32 +115,18 @@ class TestRunner:
 
     # ------------------------------------------------------------ definitions
 
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response | None:
-        """A dsl-store read for this tenant; None on 404 (and on 422: a version that cannot exist)."""
-        try:
-            response = await self.store.get(path, params=params, headers={TENANT_HEADER: self.tenant})
-        except httpx.HTTPError as error:
-            log.warning("gateway.dsl_store_unavailable", error=str(error))
-            raise Unavailable("the dsl-store is unavailable; retry shortly") from None
-        if response.status_code in (404, 422):
-            return None
-        if response.status_code != 200:
-            raise Unavailable(f"the dsl-store answered {response.status_code}; retry shortly")
-        return response
-
     async def _stored(self, definition_id: str, version: str) -> WorkflowDefinition | None:
-        response = await self._get(
-            f"/workflowDefinition/{definition_id}", {"version": version, "enrichNodeDefinition": "true"}
-        )
-        return None if response is None else codec.decode(response.content, WorkflowDefinition)
+        """The stored workflow at `version` with its nodes inlined; None when it has no such version."""
+        with _store_faults():
+            return await self.store.workflow(definition_id, version, enriched=True, tenant=self.tenant)
 
     async def _node(self, node_id: str, version: str) -> NodeDefinition | None:
-        response = await self._get(f"/nodeDefinition/{node_id}", {"version": version})
-        return None if response is None else codec.decode(response.content, NodeDefinition)  # type: ignore[arg-type]
+        with _store_faults():
+            return await self.store.node(node_id, version, tenant=self.tenant)
 
     async def _enums(self) -> dict[str, Any]:
-        response = await self._get("/enums")
-        return {} if response is None else codec.decode(response.content, dict[str, Any])
+        with _store_faults():
+            return await self.store.enums(tenant=self.tenant)
 
     async def _definition(self, body: TestRequest) -> WorkflowDefinition:
         if (body.workflow is None) == (body.definition is None):

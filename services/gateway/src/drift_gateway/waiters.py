@@ -33,9 +33,10 @@ from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
-from drift_runtime.messaging import replay
+from drift_client.stream import replay
 from drift_schema import codec, redis_keys, subjects
 from drift_schema.api import WorkflowResponse
+from drift_schema.context import RunContext
 from drift_schema.events import WorkflowEvent
 from drift_schema.run import STATE_QUERY, RunSnapshot, temporal_id
 from drift_schema.statuses import WorkflowStatus
@@ -229,7 +230,7 @@ async def temporal_state(temporal: TemporalClient, tenant: str, workflow_id: str
     return response_of(snapshot)
 
 
-def response_of(state: WorkflowResponse | RunSnapshot) -> WorkflowResponse:
+def response_of(state: WorkflowResponse | RunSnapshot | RunContext) -> WorkflowResponse:
     """Just the WorkflowResponse fields of a state (an event, a snapshot): what clients are answered."""
     return WorkflowResponse(
         workflow_id=state.workflow_id,

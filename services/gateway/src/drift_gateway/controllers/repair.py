@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK
 
 from drift_gateway.controllers.workflows import (
@@ -38,7 +40,9 @@ class RepairController(Controller):
             RetryRequest, "where to start again (default: the first failed node); may be empty", required=False
         ),
     )
-    async def retry(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
+    async def retry(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], workflow_id: FromPath[str]
+    ) -> Response[Any]:
         tenant = tenant_of(request)
         _checked_id(workflow_id)
         raw = await request.body()
@@ -71,7 +75,9 @@ class RepairController(Controller):
         summary="Run a definition with its outside world mocked; answers at its end",
         opt=json_request(TestRequest, "the definition (stored or inline), params, mocks and answers to waits"),
     )
-    async def test(self, request: Request[Any, Any, Any], runtime: Runtime, test_runs: TestRuns) -> TestResponse:
+    async def test(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], test_runs: NamedDependency[TestRuns]
+    ) -> TestResponse:
         tenant = tenant_of(request)
         body: TestRequest = _decode(await request.body(), TestRequest)
         thread_context = ThreadContext(

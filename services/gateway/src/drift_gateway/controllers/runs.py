@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 from drift_gateway.errors import Invalid
 from drift_gateway.runs import RunFilter, list_runs
@@ -80,23 +81,26 @@ class RunsController(Controller):
     async def list_runs(
         self,
         request: Request[Any, Any, Any],
-        runtime: Runtime,
+        runtime: NamedDependency[Runtime],
         status: Annotated[
-            list[str] | None, Parameter(query="status", description=f"repeatable; any of {_STATUS_NAMES}")
+            list[str] | None, QueryParameter(name="status", description=f"repeatable; any of {_STATUS_NAMES}")
         ] = None,
-        definition_id: Annotated[str | None, Parameter(query="definitionId")] = None,
+        definition_id: Annotated[str | None, QueryParameter(name="definitionId")] = None,
         definition_version: Annotated[
-            str | None, Parameter(query="definitionVersion", description="the pinned version, e.g. 3")
+            str | None, QueryParameter(name="definitionVersion", description="the pinned version, e.g. 3")
         ] = None,
-        started_after: Annotated[str | None, Parameter(query="startedAfter", description="RFC 3339, inclusive")] = None,
+        started_after: Annotated[
+            str | None, QueryParameter(name="startedAfter", description="RFC 3339, inclusive")
+        ] = None,
         started_before: Annotated[
-            str | None, Parameter(query="startedBefore", description="RFC 3339, exclusive")
+            str | None, QueryParameter(name="startedBefore", description="RFC 3339, exclusive")
         ] = None,
         page_size: Annotated[
-            str | None, Parameter(query="pageSize", description=f"1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}")
+            str | None,
+            QueryParameter(name="pageSize", description=f"1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}"),
         ] = None,
         page_token: Annotated[
-            str | None, Parameter(query="pageToken", description="nextPageToken of the previous page")
+            str | None, QueryParameter(name="pageToken", description="nextPageToken of the previous page")
         ] = None,
     ) -> RunPage:
         tenant = tenant_of(request)

@@ -6,29 +6,30 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from nats.errors import Error as NatsError
 from redis.exceptions import RedisError
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributeKey
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from drift_client.stream import replay
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable, from_decode_error, from_rejection
 from drift_gateway.limits import Fairness
 from drift_gateway.runtime import Runtime
-from drift_gateway.waiters import SyncCall, last_state, response_of
+from drift_gateway.waiters import SyncCall, response_of
 from drift_runtime import metrics
-from drift_runtime.messaging import publish, replay
+from drift_runtime.messaging import publish
 from drift_runtime.openapi import json_request
 from drift_runtime.ssrf import SsrfRefused
 from drift_runtime.web import problem_responses, tenant_of
-from drift_schema import codec, search, subjects
+from drift_schema import codec, subjects
 from drift_schema.api import (
     DEFAULT_SYNC_TIMEOUT_MS,
     AcceptedResponse,
@@ -43,15 +44,12 @@ from drift_schema.api import (
     WorkflowResponse,
 )
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand, ThreadContext
-from drift_schema.context import RunContext
 from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.ids import is_event_name, is_workflow_id
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
-    STATE_QUERY,
     DisconnectedInput,
     DisconnectedResult,
-    RunSnapshot,
     temporal_id,
 )
 from drift_schema.statuses import WorkflowStatus
@@ -59,7 +57,6 @@ from drift_schema.statuses import WorkflowStatus
 log = structlog.get_logger("drift.gateway")
 
 QUERY_TIMEOUT = timedelta(seconds=5)
-TENANT_HEADER = "X-Drift-Tenant"
 DISCONNECTED_TIMEOUT = timedelta(seconds=30)
 ACCEPTED = {
     HTTP_202_ACCEPTED: ResponseSpec(
@@ -80,12 +77,6 @@ ANSWERED = {
 COMMAND_RESPONSES = {**ANSWERED, **ACCEPTED, **problem_responses(429)}
 """Command routes also answer 429: a tenant over its starts per second, open sync calls or concurrent runs."""
 EXISTS_TIMEOUT = timedelta(seconds=2)
-_ENDED_IN_TEMPORAL = {
-    WorkflowExecutionStatus.CANCELED: "the run was canceled in Temporal",
-    WorkflowExecutionStatus.TIMED_OUT: "the run timed out in Temporal",
-    WorkflowExecutionStatus.FAILED: "the run failed in Temporal",
-}
-"""Temporal closes that a run cannot report itself: its last status is not final, and FAILED is the truth."""
 
 
 def _decode(body: bytes, into: type[Any]) -> Any:
@@ -155,40 +146,6 @@ def _timeline_entry(event: NodeEvent) -> TimelineEntry:
     )
 
 
-async def _kept_state(runtime: Runtime, tenant: str, workflow_id: str) -> WorkflowDetail | None:
-    """The run's last stable state from the dsl-store's run-context store; None when it holds none.
-
-    The tenant travels in `X-Drift-Tenant`, so another tenant's run is never found. A store that
-    cannot answer is Unavailable, not NotFound: the run may well exist, and a retry may find it.
-    """
-    if runtime.store is None:
-        return None
-    try:
-        response = await runtime.store.get(f"/runs/{workflow_id}", headers={TENANT_HEADER: tenant})
-    except httpx.HTTPError as error:
-        log.warning("gateway.run_store_unavailable", error=str(error))
-        raise Unavailable("run state is unavailable right now") from None
-    if response.status_code == 404:
-        return None
-    if response.status_code != 200:
-        log.warning("gateway.run_store_refused", status=response.status_code)
-        raise Unavailable("run state is unavailable right now")
-    try:
-        kept = codec.decode(response.content, RunContext)
-    except codec.DecodeError as error:
-        log.warning("gateway.run_store_undecodable", error=str(error))
-        raise Unavailable("run state is unavailable right now") from None
-    return WorkflowDetail(
-        workflow_id=kept.workflow_id,
-        workflow_status=kept.workflow_status,
-        current_node=kept.current_node,
-        disposition=kept.disposition,
-        error_message=kept.error_message,
-        view=kept.view,
-        context=kept.context,
-    )
-
-
 def _settled_for(state: WorkflowResponse, kind: str, command_id: str) -> bool:
     """Whether a state found at the sync deadline answers the caller: stable, and after its command.
 
@@ -203,28 +160,6 @@ def _settled_for(state: WorkflowResponse, kind: str, command_id: str) -> bool:
     return kind == "start"
 
 
-_DEFINITION_ID = SearchAttributeKey.for_keyword(search.DEFINITION_ID)
-_DEFINITION_VERSION = SearchAttributeKey.for_keyword(search.DEFINITION_VERSION)
-
-
-def closed_in_temporal(status: WorkflowExecutionStatus | None, snapshot: RunSnapshot) -> WorkflowDetail | None:
-    """The run as FAILED when Temporal closed it (timed out, failed, canceled) before it could say so itself.
-
-    A WAITING or RUNNING answer would promise a resume that can no longer happen; None when the
-    run's own status stands (it is final, or Temporal has not closed the run that way).
-    """
-    ended = _ENDED_IN_TEMPORAL.get(status) if status is not None else None
-    if ended is None or snapshot.workflow_status.is_final:
-        return None
-    return WorkflowDetail(
-        workflow_id=snapshot.workflow_id,
-        workflow_status=WorkflowStatus.FAILED,
-        current_node=snapshot.current_node,
-        error_message=snapshot.error_message or ended,
-        context=snapshot.context,
-    )
-
-
 class WorkflowController(Controller):
     path = "/v3/workflow"
     tags = ["runtime"]
@@ -236,7 +171,7 @@ class WorkflowController(Controller):
         responses=COMMAND_RESPONSES,
         opt=json_request(StartRequest, "the definition to run, the run's id and params, sync or callbackUrl"),
     )
-    async def start(self, request: Request[Any, Any, Any], runtime: Runtime) -> Response[Any]:
+    async def start(self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime]) -> Response[Any]:
         tenant = tenant_of(request)
         body: StartRequest = _decode(await request.body(), StartRequest)
         workflow_id = body.workflow_id or uuid.uuid4().hex
@@ -258,7 +193,9 @@ class WorkflowController(Controller):
         responses=COMMAND_RESPONSES,
         opt=json_request(ResumeRequest, "the selections answering the run's view"),
     )
-    async def resume(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Response[Any]:
+    async def resume(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], workflow_id: FromPath[str]
+    ) -> Response[Any]:
         tenant = tenant_of(request)
         _checked_id(workflow_id)
         body: ResumeRequest = _decode(await request.body(), ResumeRequest)
@@ -278,55 +215,10 @@ class WorkflowController(Controller):
         )
 
     @get("/{workflow_id:str}", summary="A run's state and context")
-    async def get_run(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> WorkflowDetail:
-        tenant = tenant_of(request)
-        handle = runtime.temporal.get_workflow_handle(temporal_id(tenant, _checked_id(workflow_id)))
-        try:
-            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-            snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                # Past Temporal's retention the run-context store still holds the run's last stable state
-                # with its context; Redis (no context) covers a state whose store write is still in flight.
-                kept = await _kept_state(runtime, tenant, workflow_id)
-                if kept is not None:
-                    return kept
-                try:
-                    announced = await last_state(runtime.redis, tenant, workflow_id)
-                except RedisError:
-                    raise Unavailable("run state is unavailable right now") from None
-                if announced is None:
-                    raise NotFound(f"workflow '{workflow_id}' not found") from None
-                return WorkflowDetail(**msgspec.structs.asdict(response_of(announced)))
-            try:
-                stored = await last_state(runtime.redis, tenant, workflow_id)
-            except RedisError:
-                stored = None  # Temporal and Redis both down: the run-context store may still know
-            if stored is None:
-                kept = await _kept_state(runtime, tenant, workflow_id)
-                if kept is None:
-                    raise Unavailable("run state is unavailable right now") from None
-                return kept
-            return WorkflowDetail(**msgspec.structs.asdict(response_of(stored)))
-        terminated = description.status == WorkflowExecutionStatus.TERMINATED
-        attributes = description.typed_search_attributes
-        definition_id = attributes.get(_DEFINITION_ID)
-        definition_version = attributes.get(_DEFINITION_VERSION) or None
-        closed = closed_in_temporal(description.status, snapshot)
-        if closed is not None:
-            return msgspec.structs.replace(closed, definition_id=definition_id, definition_version=definition_version)
-        return WorkflowDetail(
-            workflow_id=snapshot.workflow_id,
-            # A terminated run never saw its own end: Temporal's word is final.
-            workflow_status=WorkflowStatus.TERMINATED if terminated else snapshot.workflow_status,
-            current_node=snapshot.current_node,
-            disposition=snapshot.disposition,
-            error_message=snapshot.error_message,
-            view=snapshot.view,
-            context=snapshot.context,
-            definition_id=definition_id,
-            definition_version=definition_version,
-        )
+    async def get_run(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], workflow_id: FromPath[str]
+    ) -> WorkflowDetail:
+        return await runtime.run_states().get(tenant_of(request), _checked_id(workflow_id))
 
     @delete(
         "/terminate/{workflow_id:str}",
@@ -341,7 +233,11 @@ class WorkflowController(Controller):
         },
     )
     async def terminate(
-        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, reason: str | None = None
+        self,
+        request: Request[Any, Any, Any],
+        runtime: NamedDependency[Runtime],
+        workflow_id: FromPath[str],
+        reason: FromQuery[str | None] = None,
     ) -> Response[Any]:
         tenant = tenant_of(request)
         command = TerminateCommand(workflow_id=_checked_id(workflow_id), reason=reason)
@@ -358,7 +254,11 @@ class WorkflowController(Controller):
         opt=json_request(Any, "the event's payload: any JSON, or no body", required=False),
     )
     async def event(
-        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str, event: str
+        self,
+        request: Request[Any, Any, Any],
+        runtime: NamedDependency[Runtime],
+        workflow_id: FromPath[str],
+        event: FromPath[str],
     ) -> Response[Any]:
         tenant = tenant_of(request)
         _checked_id(workflow_id)
@@ -381,7 +281,7 @@ class WorkflowController(Controller):
         opt=json_request(DisconnectedRequest, "the disconnected state to run and its parameters"),
     )
     async def disconnected(
-        self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], workflow_id: FromPath[str]
     ) -> DisconnectedResult:
         tenant = tenant_of(request)
         body: DisconnectedRequest = _decode(await request.body(), DisconnectedRequest)
@@ -404,7 +304,9 @@ class WorkflowController(Controller):
             raise Unavailable("temporal is unavailable; retry shortly") from None
 
     @get("/{workflow_id:str}/timeline", summary="The node events of a run, in order, with timings")
-    async def timeline(self, request: Request[Any, Any, Any], runtime: Runtime, workflow_id: str) -> Timeline:
+    async def timeline(
+        self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], workflow_id: FromPath[str]
+    ) -> Timeline:
         tenant = tenant_of(request)
         subject = subjects.node_events(tenant, _checked_id(workflow_id))
         entries: list[TimelineEntry] = []
