@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.__main__ import FIGURES, SMOKE, TRUE_P99_SAMPLES, Sizes, figures_skipped, p1_figure
 from benchmarks.chains import GOAL_ITERATIONS, Chain, LoopRun, failed, loop_rows
 from benchmarks.figures import Latencies, SyncLatencies, waiting_recorded_at
-from benchmarks.report import missed_goals
+from benchmarks.report import Figure, Row, missed_goals
 
 
 def upsert(status: str, seconds: int, nanos: int = 0) -> HistoryEvent:
@@ -112,3 +112,28 @@ def test_only_and_skip_choose_the_figures_and_refuse_unknown_names() -> None:
     assert figures_skipped("HTTP", "P1,HTTP") == frozenset(FIGURES) - {"P1"}
     with pytest.raises(ValueError, match="P9"):
         figures_skipped("", "P1,P9")
+
+
+def test_full_mode_exits_1_on_a_missed_goal_and_every_report_names_its_commit_and_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Full sizes exit 1 when a goal is missed (smoke exits 0); the written report names the commit and times."""
+    import benchmarks.__main__ as bench
+
+    async def measured(sizes: Sizes, home: Path, skip: frozenset[str]) -> tuple[list[Figure], dict[str, str]]:
+        figure = Figure("P3", "speed", "how", [Row("speed", "1.00x", "1.20x", "1.20x", ">= 4x", False)])
+        return [figure], {"mode": "test", "started at": "2026-01-01 00:00:00 UTC"}
+
+    monkeypatch.setattr(bench, "measure", measured)
+    out = tmp_path / "report.md"
+    assert bench.main(["--out", str(out)]) == 1
+    text = out.read_text()
+    assert "| commit |" in text and "| started at | 2026-01-01 00:00:00 UTC |" in text
+    assert "| P3 speed | **no** |" in text
+    assert bench.main(["--smoke", "--out", str(out)]) == 0
+    monkeypatch.setattr(bench, "measure", lambda *a: _met())
+    assert bench.main(["--out", str(out)]) == 0
+
+
+async def _met() -> tuple[list[Figure], dict[str, str]]:
+    return [Figure("P1", "latency", "how", [Row("p50", "1 ms", "1 ms", "1.00x", "<= 1.0x", True)])], {}
