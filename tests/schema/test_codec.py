@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from drift_schema import codec
@@ -13,11 +14,10 @@ from drift_schema.nodes.wait import OnEventWait
 from drift_schema.workflow import Bundle, WorkflowDefinition
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-CONTRACT_EXAMPLES = Path(__file__).parents[3] / "shared" / "contract" / "examples"
 
 
 def _bundles() -> list[Path]:
-    return sorted({*EXAMPLES.glob("*.json"), *CONTRACT_EXAMPLES.glob("*.json")})
+    return sorted(EXAMPLES.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", _bundles(), ids=lambda p: p.name)
@@ -97,3 +97,29 @@ def test_malformed_json_is_a_decode_error() -> None:
     with pytest.raises(codec.DecodeError) as caught:
         codec.decode(b"{not json", StartRequest)
     assert caught.value.pointer == ""
+
+
+_START = b'{"workflow":{"id":"w"},"params":'
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{not json", "malformed JSON: JSON is malformed"),
+        (_START + b'"\xff"}', "malformed JSON: not valid UTF-8"),
+        (_START + b"[" * 100_000 + b"]" * 100_000 + b"}", "malformed JSON: nested too deeply"),
+    ],
+    ids=["malformed", "not-utf8", "deep"],
+)
+def test_every_decoder_answers_text_that_is_not_json_alike(data: bytes, message: str) -> None:
+    """decode, decode_with and parse turn any text that is not JSON into the same DecodeError at the root."""
+    decoder = msgspec.json.Decoder(StartRequest)
+    for call in (
+        lambda: codec.decode(data, StartRequest),
+        lambda: codec.decode_with(decoder, data),
+        lambda: codec.parse(data),
+    ):
+        with pytest.raises(codec.DecodeError) as caught:
+            call()
+        assert caught.value.pointer == ""
+        assert caught.value.message.startswith(message)

@@ -119,19 +119,28 @@ def _reparsed(data: bytes | str) -> Any:
         return None
 
 
+_NOT_JSON = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+"""What decoding raises for a text that is not JSON at all (msgspec's ValidationError, a subclass, is caught first)."""
+
+
+def _not_json(error: Exception) -> DecodeError:
+    """A `_NOT_JSON` fault as the DecodeError (pointer "") every decoder answers with."""
+    if isinstance(error, RecursionError):
+        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
+        return DecodeError("malformed JSON: nested too deeply", "")
+    if isinstance(error, UnicodeDecodeError):
+        return DecodeError("malformed JSON: not valid UTF-8", "")
+    return DecodeError(f"malformed JSON: {error}", "")
+
+
 def decode(data: bytes | str, into: type[T]) -> T:
     """Decode JSON into a shape, raising DecodeError with a pointer on any mismatch."""
     try:
         return msgspec.json.decode(data, type=into)
     except msgspec.ValidationError as error:
         raise _pointer_error(error, _reparsed(data), into) from None
-    except msgspec.DecodeError as error:
-        raise DecodeError(f"malformed JSON: {error}", "") from None
-    except RecursionError:
-        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
-        raise DecodeError("malformed JSON: nested too deeply", "") from None
-    except UnicodeDecodeError:
-        raise DecodeError("malformed JSON: not valid UTF-8", "") from None
+    except _NOT_JSON as error:
+        raise _not_json(error) from None
 
 
 def parse(data: bytes | str) -> Any:
@@ -142,12 +151,8 @@ def parse(data: bytes | str) -> Any:
     """
     try:
         return msgspec.json.decode(data)
-    except msgspec.DecodeError as error:
-        raise DecodeError(f"malformed JSON: {error}", "") from None
-    except RecursionError:
-        raise DecodeError("malformed JSON: nested too deeply", "") from None
-    except UnicodeDecodeError:
-        raise DecodeError("malformed JSON: not valid UTF-8", "") from None
+    except _NOT_JSON as error:
+        raise _not_json(error) from None
 
 
 MAX_JSON_DEPTH = 128
@@ -217,13 +222,8 @@ def decode_with(decoder: msgspec.json.Decoder[T], data: bytes | str) -> T:
         return decoder.decode(data)
     except msgspec.ValidationError as error:
         raise _pointer_error(error, _reparsed(data), decoder.type) from None
-    except msgspec.DecodeError as error:
-        raise DecodeError(f"malformed JSON: {error}", "") from None
-    except RecursionError:
-        # msgspec raises it for nesting deeper than the interpreter's recursion limit.
-        raise DecodeError("malformed JSON: nested too deeply", "") from None
-    except UnicodeDecodeError:
-        raise DecodeError("malformed JSON: not valid UTF-8", "") from None
+    except _NOT_JSON as error:
+        raise _not_json(error) from None
 
 
 def problem(status: int, title: str, detail: str | None = None, errors: list[ProblemError] | None = None) -> Problem:
