@@ -19,17 +19,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import structlog
 from nats.aio.msg import Msg
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from drift_client import DriftError, StoreClient
+from drift_client.store import SERVICE_TIMEOUT
 from drift_notifier.states import decode_event, run_of
 from drift_runtime.locks import RunLocks
 from drift_runtime.messaging import TransientFault, growing_delay_s
-from drift_schema import codec
 from drift_schema.context import RunContext
 from drift_schema.events import WorkflowEvent
 from drift_schema.run import STATE_QUERY, RunSnapshot, temporal_id
@@ -37,8 +37,6 @@ from drift_schema.statuses import WorkflowStatus
 
 log = structlog.get_logger("drift.notifier")
 
-TENANT_HEADER = "X-Drift-Tenant"
-TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 QUERY_TIMEOUT = timedelta(seconds=5)
 # Answers that a later attempt can change; any other 4xx means the write itself is wrong.
 RETRIED_CLIENT_ERRORS = frozenset({401, 403, 408, 409, 425, 429})
@@ -47,8 +45,8 @@ RETRIED_CLIENT_ERRORS = frozenset({401, 403, 408, 409, 425, 429})
 class RunContextWriter:
     """Writes one stable status event per call to the run-context store; raises TransientFault to be retried."""
 
-    def __init__(self, http: httpx.AsyncClient, temporal: TemporalClient | None) -> None:
-        self.http = http
+    def __init__(self, store: StoreClient, temporal: TemporalClient | None) -> None:
+        self.store = store
         self.temporal = temporal
         # One run's writes in stream order: a TERMINATED write copies the state stored before it,
         # so it must not race the write of that state (the consumer handles many events at once).
@@ -63,22 +61,18 @@ class RunContextWriter:
 
     async def _write(self, msg: Msg, event: WorkflowEvent) -> None:
         try:
-            record = await self._record(event)
-            response = await self.http.put(
-                f"/runs/{event.workflow_id}",
-                content=codec.encode(record),
-                headers={TENANT_HEADER: event.tenant, "content-type": "application/json"},
-            )
-        except httpx.HTTPError as error:
-            raise TransientFault(f"dsl-store unreachable: {error}", delay_s=growing_delay_s(msg)) from None
-        status = response.status_code
-        if status >= 500 or status in RETRIED_CLIENT_ERRORS:
-            raise TransientFault(f"dsl-store answered {status}", delay_s=growing_delay_s(msg))
-        if not response.is_success:
+            held = await self.store.put_run_context(await self._record(event), tenant=event.tenant)
+        except DriftError as error:
+            if error.status >= 500 or error.status in RETRIED_CLIENT_ERRORS:
+                raise TransientFault(f"dsl-store: {error}", delay_s=growing_delay_s(msg)) from None
             # The store refused this body for good (422): retrying cannot help, and the event stays in the stream.
-            log.error("notifier.run_context_refused", tenant=event.tenant, workflow_id=event.workflow_id, status=status)
+            log.error(
+                "notifier.run_context_refused",
+                tenant=event.tenant,
+                workflow_id=event.workflow_id,
+                status=error.status,
+            )
             return
-        held = codec.decode(response.content, dict[str, Any]).get("seq")
         log.info(
             "notifier.run_context_stored",
             tenant=event.tenant,
@@ -120,13 +114,13 @@ class RunContextWriter:
         )
 
     async def _stored(self, event: WorkflowEvent) -> RunContext | None:
-        response = await self.http.get(f"/runs/{event.workflow_id}", headers={TENANT_HEADER: event.tenant})
-        if response.status_code == 404:
-            return None
-        if not response.is_success:
-            raise TransientFault(f"dsl-store answered {response.status_code} reading the run")
-        stored = codec.decode(response.content, RunContext)
-        return stored if stored.run_id == run_of(event) else None
+        """The state last stored for the event's run (None when none, or one of an older run with the same id)."""
+        try:
+            stored = await self.store.run_context(event.workflow_id, tenant=event.tenant)
+        except DriftError as error:
+            # Whatever the read's fault, the write must wait for it: without the last state it would lose context.
+            raise TransientFault(f"dsl-store answered {error.status} reading the run") from None
+        return stored if stored is not None and stored.run_id == run_of(event) else None
 
     async def _queried(self, event: WorkflowEvent) -> dict[str, Any]:
         """A context too large for the event, read from the run itself (it may have moved on since)."""
@@ -147,6 +141,6 @@ class RunContextWriter:
         return snapshot.context
 
 
-def store_client(base_url: str, service_token: str) -> httpx.AsyncClient:
-    """An HTTP client for the dsl-store, authenticated with the service token."""
-    return httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {service_token}"})
+def store_client(base_url: str, service_token: str) -> StoreClient:
+    """The dsl-store's client, authenticated with the service token (the tenant goes with each call)."""
+    return StoreClient(base_url, service_token, timeout=SERVICE_TIMEOUT)

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from drift_runtime import metrics
 from drift_runtime.messaging import PoisonMessage, TransientFault
-from drift_schema import codec, redis_keys
+from drift_schema import codec, ids, redis_keys
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
 
@@ -44,8 +44,8 @@ def decode_event(msg: Msg) -> WorkflowEvent:
 
 
 def run_of(event: WorkflowEvent) -> str:
-    """The run chain an event belongs to (the prefix of its id)."""
-    return event.event_id.rsplit(":", 1)[0]
+    """The run chain an event belongs to (see drift_schema.ids for the shapes of event ids)."""
+    return ids.run_chain_of(event.event_id)
 
 
 class LastStates:

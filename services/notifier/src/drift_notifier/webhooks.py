@@ -36,8 +36,9 @@ from drift_notifier.states import decode_event
 from drift_runtime.messaging import TransientFault, delivery_count
 from drift_runtime.ssrf import Guard, SsrfRefused, Target
 from drift_runtime.telemetry import inject_headers
-from drift_schema.api import WEBHOOK_SEQ_HEADER, WorkflowResponse
+from drift_schema.api import WorkflowResponse
 from drift_schema.events import WorkflowEvent
+from drift_schema.headers import WEBHOOK_ID, WEBHOOK_SEQ, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP
 from drift_schema.statuses import WorkflowStatus
 
 log = structlog.get_logger("drift.notifier")
@@ -148,12 +149,12 @@ class WebhookSender:
         headers = {
             "content-type": "application/json",
             "host": urlsplit(target.url).netloc.rsplit("@", 1)[-1],
-            "webhook-id": event.event_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": self.signer.sign(event.event_id, now, body.decode()),
+            WEBHOOK_ID: event.event_id,
+            WEBHOOK_TIMESTAMP: str(int(now.timestamp())),
+            WEBHOOK_SIGNATURE: self.signer.sign(event.event_id, now, body.decode()),
             # Deliveries run in parallel lanes and retries back off, so a run's webhooks can arrive out of
             # order (a retried WAITING after COMPLETED): receivers order a run's webhooks by this number.
-            WEBHOOK_SEQ_HEADER: str(event.seq),
+            WEBHOOK_SEQ: str(event.seq),
         }
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         parts = urlsplit(target.url)
