@@ -1,8 +1,8 @@
 """The dispatcher on servers of its own: real NATS (JetStream) and Temporal, a worker, a stand-in dsl-store.
 
 Its own servers because the e2e platform's dispatcher would otherwise consume these tests' commands too.
-Commands are handled one at a time (concurrency 1), in stream order, so a later "marker" command's
-answer proves every earlier command was handled.
+Commands are handled one at a time (one partition, concurrency 1), in stream order, so a later "marker"
+command's answer proves every earlier command was handled.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from nats.js import JetStreamContext
 from temporalio.client import Client
 
 from drift_cli.servers import InfraStack
-from drift_dispatcher.app import CONSUMER
 from drift_dispatcher.commands import CommandDispatcher
+from drift_dispatcher.partitions import PartitionGroup
 from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
@@ -168,18 +168,12 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             duplicates=duplicates,
             limiter=RunLimiter(client, MAX_RUNNING),
         )
-        spec = messaging.ConsumerSpec(
-            stream=CONSUMER.stream,
-            durable=CONSUMER.durable,
-            filter_subject=CONSUMER.filter_subject,
-            max_deliver=CONSUMER.max_deliver,
-            concurrency=1,
-        )
+        group = PartitionGroup(js, dispatcher.handle, partitions=1, concurrency=1)
         stop = asyncio.Event()
         async with guarded_client(Guard(settings.http_allow_hosts)) as http:
             worker = build_worker(client, js, http, settings, [])
             async with worker:
-                consuming = asyncio.create_task(messaging.consume(js, spec, dispatcher.handle, stop, "test-dispatcher"))
+                consuming = asyncio.create_task(group.run(stop))
                 try:
                     yield Stack(nc, js, client, events, duplicates)
                 finally:

@@ -14,6 +14,7 @@ import structlog
 from drift_dispatcher.commands import CommandDispatcher
 from drift_dispatcher.config import Settings
 from drift_dispatcher.definitions import DefinitionClient
+from drift_dispatcher.partitions import PROGRESS_DURABLE, PartitionGroup
 from drift_dispatcher.schedules import run_schedule_worker
 from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_runtime import messaging
@@ -25,11 +26,12 @@ from drift_schema import subjects
 
 log = structlog.get_logger("drift.dispatcher")
 
-# Unlimited deliveries: a command that meets a dependency outage (Temporal, the dsl-store) waits in
-# the stream, redelivered with a growing delay, until it runs; what can never run is rejected and acked.
+# Commands are read in partitions by run (`partitions`): a run's commands apply in order with any number of
+# dispatchers. A command that meets a dependency outage (Temporal, the dsl-store) is retried with a growing
+# delay until it runs; what can never run is rejected. The durable `dispatcher` consumer shows progress.
 CONSUMER = messaging.ConsumerSpec(
     stream=subjects.COMMAND_STREAM,
-    durable="dispatcher",
+    durable=PROGRESS_DURABLE,
     filter_subject=subjects.COMMAND_SUBJECTS,
     max_deliver=messaging.UNLIMITED_DELIVERIES,
 )
@@ -61,15 +63,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         return nc.is_connected
 
     health = await serve_health(settings.metrics_port, ready, host=settings.bind_host)
-    spec = messaging.ConsumerSpec(
-        stream=CONSUMER.stream,
-        durable=CONSUMER.durable,
-        filter_subject=CONSUMER.filter_subject,
-        max_deliver=CONSUMER.max_deliver,
-        concurrency=settings.concurrency,
-    )
-    log.info("dispatch.started_consuming", durable=spec.durable)
-    await messaging.consume(js, spec, dispatcher.handle, stop, name="drift-dispatcher")
+    group = PartitionGroup(js, dispatcher.handle, settings.partitions, settings.concurrency)
+    log.info("dispatch.started_consuming", partitions=settings.partitions, member=group.member)
+    await group.run(stop)
     await scheduling
     health.close()
     await definitions.aclose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -19,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.definitions import DefinitionClient
 from drift_dispatcher.faults import TRANSIENT_RPC, Rejected, temporal_unavailable
+from drift_dispatcher.partitions import sniffed_workflow_id
 from drift_dispatcher.retry import RetryRefused, retry_run
 from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_dispatcher.traffic import resolve_version
@@ -91,7 +91,11 @@ class CommandDispatcher:
         self.duplicates = duplicates
         self.limiter = limiter
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, msg: Msg, replayed: bool = False) -> None:
+        """Apply one command message; `replayed`: it may have been applied before (a redelivery).
+
+        Raises TransientFault to be retried later and PoisonMessage when no one can be told about it.
+        """
         try:
             tenant, kind = subjects.parse_command(msg.subject)
         except ValueError:
@@ -113,20 +117,20 @@ class CommandDispatcher:
             command = codec.decode_with(decoder, msg.data)
         except codec.DecodeError as error:
             detail = f"invalid {kind} command at '{error.pointer}': {error.message}"
-            known = header_id or _sniffed_workflow_id(msg.data)
+            known = header_id or sniffed_workflow_id(msg.data)
             await self._reject_or_poison(tenant, kind, known, command_id, RejectionCode.INVALID, detail)
             return
         except Exception as error:
             # Whatever the decoder raises on hostile bytes (invalid UTF-8, 1e999), the command gets its answer.
             detail = f"invalid {kind} command: the body cannot be decoded ({type(error).__name__})"
-            known = header_id or _sniffed_workflow_id(msg.data)
+            known = header_id or sniffed_workflow_id(msg.data)
             await self._reject_or_poison(tenant, kind, known, command_id, RejectionCode.INVALID, detail)
             return
         if not ids.is_workflow_id(command.workflow_id):
             # The pattern check of the decoder lets a final newline through; every id is checked exactly.
             _poison(kind, "invalid workflowId")
         structlog.contextvars.bind_contextvars(tenant=tenant, workflow_id=command.workflow_id, command_id=command_id)
-        redelivered = delivery_count(msg) > 1
+        redelivered = replayed or delivery_count(msg) > 1
         if redelivered:
             metrics.commands.labels(kind, "redelivered").inc()
         try:
@@ -379,13 +383,3 @@ def _poison(kind: str, reason: str) -> NoReturn:
     """A command no one can be told about (no valid run id): logged, counted, never redelivered."""
     metrics.commands.labels(kind, "poison").inc()
     raise PoisonMessage(reason)
-
-
-def _sniffed_workflow_id(data: bytes) -> str | None:
-    """The `workflowId` of a body the strict decoder refused, read leniently; None when there is none."""
-    try:
-        body = json.loads(data.decode("utf-8", errors="replace"))
-    except (ValueError, RecursionError):
-        return None
-    found = body.get("workflowId") if isinstance(body, dict) else None
-    return found if isinstance(found, str) else None
