@@ -21,7 +21,24 @@ SERVICES = {
     "studio": ("drift-studio", "http", 8300),
 }
 
+# Directory name -> the variable that moves the port above (the Dockerfile's PORT_VARIABLE build argument).
+PORT_VARIABLES = {
+    "gateway": "DRIFT_GATEWAY_PORT",
+    "dsl-store": "DRIFT_DSL_STORE_PORT",
+    "dispatcher": "DRIFT_METRICS_PORT",
+    "worker": "DRIFT_METRICS_PORT",
+    "notifier": "DRIFT_METRICS_PORT",
+    "studio": "DRIFT_STUDIO_PORT",
+}
+DOCKERFILE = ROOT / "Dockerfile"
+"""The one Dockerfile every service's image is built from."""
+
 Obj = dict[str, Any]
+
+
+def build_args(service: str) -> dict[str, str]:
+    """The build arguments that make the Dockerfile the service's image (as the Tiltfile passes them)."""
+    return {"SERVICE": service, "PORT": str(SERVICES[service][2]), "PORT_VARIABLE": PORT_VARIABLES[service]}
 
 
 def find(objects: list[Obj], kind: str, name: str) -> Obj:

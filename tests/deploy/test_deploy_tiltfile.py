@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import starlark as sl
-from deploy_helpers import ROOT, SERVICES, Obj, find, of_kind
+from deploy_helpers import ROOT, SERVICES, Obj, build_args, find, of_kind
 from dockerfile_lite import parse
 from kubectl_kustomize import containers
 
@@ -146,16 +146,17 @@ def test_every_path_the_tiltfile_names_exists(tilt: TiltRun) -> None:
 def test_every_drift_image_is_built_from_its_dockerfile_and_used_by_the_dev_overlay(
     tilt: TiltRun, dev: list[Obj]
 ) -> None:
-    """One build per service, from services/<name>/Dockerfile at the repo root, named as the dev Deployment's image."""
+    """One build per service, from the one Dockerfile with the service's build arguments, named as the dev image."""
     builds = image_builds(tilt)
     assert set(builds) == {image for image, _, _ in SERVICES.values()}
     for name, (image, _, _) in SERVICES.items():
         build = builds[image]
         assert build.args[1] == "."
-        assert build.kwargs["dockerfile"] == f"services/{name}/Dockerfile"
+        assert build.kwargs["dockerfile"] == "Dockerfile"
+        assert build.kwargs["build_args"] == build_args(name)
         deployment = find(dev, "Deployment", image)
         assert containers(deployment)[0]["image"] == image
-        entrypoint = parse(ROOT / build.kwargs["dockerfile"])[-1].all("ENTRYPOINT")[-1].args
+        entrypoint = parse(ROOT / build.kwargs["dockerfile"], build_args(name))[-1].all("ENTRYPOINT")[-1].args
         assert build.kwargs["entrypoint"] == entrypoint
 
 
@@ -178,7 +179,7 @@ def test_live_update_syncs_sources_to_where_the_image_has_them(tilt: TiltRun) ->
         build = image_builds(tilt)[image]
         syncs = {tuple(s["args"]) for s in steps(build, "sync")}
         assert syncs == {("libs", "/app/libs"), (f"services/{name}/src", f"/app/services/{name}/src")}
-        dockerfile = parse(ROOT / build.kwargs["dockerfile"])
+        dockerfile = parse(ROOT / build.kwargs["dockerfile"], build.kwargs["build_args"])
         runtime_copies = {i.args[-1] for i in dockerfile[-1].all("COPY")}
         for _, destination in syncs:
             assert any(destination.startswith(c) for c in runtime_copies), destination
