@@ -55,6 +55,11 @@ def test_only_success_and_failure_end_a_run() -> None:
     assert {tag for tag, cls in NODE_TYPES.items() if cls.ends_run} == {"SUCCESS", "FAILURE"}
 
 
+def test_branch_parallel_success_and_failure_steer_a_run() -> None:
+    """The node types a test run's mock cannot stand in for are BRANCH, PARALLEL, SUCCESS and FAILURE."""
+    assert {tag for tag, cls in NODE_TYPES.items() if cls.steers} == {"BRANCH", "PARALLEL", "SUCCESS", "FAILURE"}
+
+
 def test_a_branch_names_each_choice_with_its_rule_then_its_default() -> None:
     """A BRANCH's edges are its choices (pointer, position and rule each) and then its default."""
     node = BranchNode(

@@ -20,6 +20,7 @@ class BranchNode(NodeBase, tag="BRANCH", frozen=True):
     default_node: str | None = None
 
     ends_run: ClassVar[bool] = False
+    steers: ClassVar[bool] = True
 
     def edges(self) -> list[Edge]:
         """Each choice's `nextNode` (with its rule), then `defaultNode`."""

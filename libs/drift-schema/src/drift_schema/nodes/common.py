@@ -62,7 +62,8 @@ class NodeBase(Shape, tag_field="type", frozen=True):
 
     Every node type declares, in its own class, `ends_run` (whether reaching it finishes the
     run) and `edges()` (the edges it adds to its state's `nextNode`), so graph checks and
-    drawings never need to know node types by name.
+    drawings never need to know node types by name; `steers` and `branch_faults` are
+    overridden by the types they concern.
     """
 
     id: NodeId
@@ -75,6 +76,8 @@ class NodeBase(Shape, tag_field="type", frozen=True):
 
     ends_run: ClassVar[bool] = False
     """Reaching a node of this type finishes the run (SUCCESS, FAILURE)."""
+    steers: ClassVar[bool] = False
+    """A node of this type decides where the run goes, so a test run's mock cannot stand in for it."""
 
     def edges(self) -> list[Edge]:
         """The edges this node leaves by besides its state's `nextNode` (none unless the type says so)."""

@@ -11,6 +11,7 @@ class FailureNode(NodeBase, tag="FAILURE", frozen=True):
     error: Any = None
 
     ends_run: ClassVar[bool] = True
+    steers: ClassVar[bool] = True
 
     def edges(self) -> list[Edge]:
         """None: reaching it fails the run."""

@@ -13,6 +13,7 @@ class ParallelNode(NodeBase, tag="PARALLEL", frozen=True):
     branches: list[str] = msgspec.field(default_factory=list)
 
     ends_run: ClassVar[bool] = False
+    steers: ClassVar[bool] = True
 
     def edges(self) -> list[Edge]:
         """The start of each branch; the run goes on along the state's `nextNode` once all have ended."""

@@ -12,6 +12,7 @@ class SuccessNode(NodeBase, tag="SUCCESS", frozen=True):
     output: Any = None
 
     ends_run: ClassVar[bool] = True
+    steers: ClassVar[bool] = True
 
     def edges(self) -> list[Edge]:
         """None: reaching it completes the run."""
