@@ -50,14 +50,6 @@ class ResumeRequest(Shape, frozen=True):
     sync_timeout_ms: SyncTimeoutMs | None = None
 
 
-WEBHOOK_SEQ_HEADER = "webhook-seq"
-"""Header of every webhook: the `seq` of the status it carries (its signed `webhook-id` ends `:s<seq>`).
-
-Webhooks of one run can arrive out of order (parallel delivery, retries with backoff): a receiver orders
-a run's webhooks by this number and ignores one lower than the highest it has applied.
-"""
-
-
 class WorkflowResponse(Message, frozen=True):
     """What every runtime call answers with, and what status events carry."""
 
