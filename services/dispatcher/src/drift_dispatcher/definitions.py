@@ -10,22 +10,32 @@ as the dsl-store's own pointer cache does, and a start costs no dsl-store round 
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from drift_client import DriftError, StoreClient
+from drift_client.store import SERVICE_TIMEOUT
 from drift_runtime.messaging import TransientFault
-from drift_schema import codec, subjects
+from drift_schema import subjects
 from drift_schema.traffic import TrafficSplit
 from drift_schema.workflow import WorkflowDefinition
 
-TENANT_HEADER = "X-Drift-Tenant"
-TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 CACHE_TTL_S = 30.0
 CACHE_ENTRIES = 4096
+
+
+@contextlib.contextmanager
+def _store_faults(what: str) -> Iterator[None]:
+    """Any fault of the dsl-store is transient to a command: it waits in the stream until the store answers."""
+    try:
+        yield
+    except DriftError as error:
+        raise TransientFault(f"dsl-store could not give {what}: {error}") from None
 
 
 class _TenantCache:
@@ -87,9 +97,7 @@ class DefinitionClient:
     """Reads definitions from the dsl-store with the service token, acting for one tenant per call."""
 
     def __init__(self, base_url: str, service_token: str) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=base_url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {service_token}"}
-        )
+        self.store = StoreClient(base_url, service_token, timeout=SERVICE_TIMEOUT)
         self.cache = _TenantCache()
 
     async def listen(self, nc: NatsClient) -> None:
@@ -104,25 +112,11 @@ class DefinitionClient:
             found: WorkflowDefinition = cached
             return found
         generation = self.cache.generation
-        definition = await self._pinned(tenant, definition_id, version)
+        with _store_faults("the definition"):
+            definition = await self.store.workflow(definition_id, version, enriched=True, tenant=tenant)
         if definition is not None:
             self.cache.put(key, definition, generation)
         return definition
-
-    async def _pinned(self, tenant: str, definition_id: str, version: str) -> WorkflowDefinition | None:
-        try:
-            response = await self.http.get(
-                f"/workflowDefinition/{definition_id}",
-                params={"version": version, "enrichNodeDefinition": "true"},
-                headers={TENANT_HEADER: tenant},
-            )
-        except httpx.HTTPError as error:
-            raise TransientFault(f"dsl-store unreachable: {error}") from None
-        if response.status_code in (404, 422):
-            return None
-        if response.status_code != 200:
-            raise TransientFault(f"dsl-store answered {response.status_code}")
-        return codec.decode(response.content, WorkflowDefinition)
 
     async def enums(self, tenant: str) -> dict[str, Any]:
         """The tenant's enum store (`$enums`), pinned into a run at start; `{}` when it has none."""
@@ -132,20 +126,10 @@ class DefinitionClient:
             found: dict[str, Any] = cached
             return found
         generation = self.cache.generation
-        enums = await self._enums(tenant)
+        with _store_faults("enums"):
+            enums = await self.store.enums(tenant=tenant)
         self.cache.put(key, enums, generation)
         return enums
-
-    async def _enums(self, tenant: str) -> dict[str, Any]:
-        try:
-            response = await self.http.get("/enums", headers={TENANT_HEADER: tenant})
-        except httpx.HTTPError as error:
-            raise TransientFault(f"dsl-store unreachable: {error}") from None
-        if response.status_code == 404:
-            return {}
-        if response.status_code != 200:
-            raise TransientFault(f"dsl-store answered {response.status_code} for enums")
-        return codec.decode(response.content, dict[str, Any])
 
     async def traffic_split(self, tenant: str, definition_id: str) -> TrafficSplit | None:
         """The workflow's traffic split between published versions; None when it has no ACTIVE version."""
@@ -155,20 +139,10 @@ class DefinitionClient:
             found: TrafficSplit | None = cached
             return found
         generation = self.cache.generation
-        try:
-            response = await self.http.get(
-                f"/workflowDefinition/{definition_id}/traffic", headers={TENANT_HEADER: tenant}
-            )
-        except httpx.HTTPError as error:
-            raise TransientFault(f"dsl-store unreachable: {error}") from None
-        if response.status_code in (404, 422):
-            split = None
-        elif response.status_code != 200:
-            raise TransientFault(f"dsl-store answered {response.status_code} for the traffic split")
-        else:
-            split = codec.decode(response.content, TrafficSplit)
+        with _store_faults("the traffic split"):
+            split = await self.store.traffic_split(definition_id, tenant=tenant)
         self.cache.put(key, split, generation)
         return split
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.store.aclose()
