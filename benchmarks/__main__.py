@@ -464,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="drift-bench-") as home:
         figures, settings = asyncio.run(measure(sizes, Path(home), skip))
+    settings["command"] = " ".join(["`./run bench", *(sys.argv[1:] if argv is None else argv)]) + "`"
     if args.smoke:
         settings["mode"] = "smoke"
     elif partial:

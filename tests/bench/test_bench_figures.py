@@ -130,6 +130,7 @@ def test_full_mode_exits_1_on_a_missed_goal_and_every_report_names_its_commit_an
     text = out.read_text()
     assert "| commit |" in text and "| started at | 2026-01-01 00:00:00 UTC |" in text
     assert "| P3 speed | **no** |" in text
+    assert f"| command | `./run bench --out {out}` |" in text
     assert bench.main(["--smoke", "--out", str(out)]) == 0
     monkeypatch.setattr(bench, "measure", lambda *a: _met())
     assert bench.main(["--out", str(out)]) == 0
