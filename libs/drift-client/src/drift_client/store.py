@@ -268,7 +268,7 @@ class StoreClient(BearerClient):
         try:
             response = await self.http.request(method, path, **request)
         except httpx.TransportError as error:
-            raise UnreachableError(f"{self.http.base_url}{path.lstrip('/')}", error) from error
+            raise UnreachableError(_url_of(error, self.http), error) from error
         raise_for_problem(response)
         return response
 
@@ -317,6 +317,14 @@ class StoreClient(BearerClient):
 
 DefinitionsClient = StoreClient
 """The name StoreClient had when it served only the definition management routes."""
+
+
+def _url_of(error: httpx.TransportError, http: httpx.AsyncClient) -> str:
+    """The URL a transport error was for (the client's base URL if it has no request)."""
+    try:
+        return str(error.request.url)
+    except RuntimeError:  # raised before a request was attached
+        return str(http.base_url)
 
 
 def _page_params(prefix: str, page_size: int | None, page_token: str | None) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from drift_client.store import store_http
 from drift_schema import codec
 from drift_schema.nodes import NodeDefinition
 from drift_schema.workflow import WorkflowDefinition
@@ -297,13 +298,8 @@ async def load_bundles(
 
 
 def dsl_store_client(dsl_store_url: str, token: str, timeout: float = 30.0) -> httpx.AsyncClient:
-    """An httpx client for the dsl-store routes, authenticated with `token`."""
-    return httpx.AsyncClient(
-        base_url=dsl_store_url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=timeout,
-        trust_env=False,  # the dsl-store is local; an environment proxy must not intercept it
-    )
+    """An httpx client for the dsl-store routes, authenticated with `token` (drift_client's, with its retries)."""
+    return store_http(dsl_store_url, token, timeout=timeout)
 
 
 async def load_bundle_files(

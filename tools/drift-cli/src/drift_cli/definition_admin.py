@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from drift_cli.definitions import dsl_store_url
 from drift_cli.output import EXIT_USAGE, CliError, Column, add_output, emit
 from drift_cli.runs import api_key
-from drift_client import DefinitionsClient
+from drift_client import StoreClient
 
 __all__ = ["add_commands"]
 
@@ -51,12 +51,12 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _call(command: str, args: argparse.Namespace, work: Callable[[DefinitionsClient], Awaitable[T]]) -> T:
-    """Run `work` against the dsl-store; its DriftError or transport error goes up to `drift_cli.main`."""
+def _call(command: str, args: argparse.Namespace, work: Callable[[StoreClient], Awaitable[T]]) -> T:
+    """Run `work` against the dsl-store; its DriftError (UnreachableError: no answer) goes up to `drift_cli.main`."""
     url = args.dsl_store_url or dsl_store_url()
 
     async def run() -> T:
-        async with DefinitionsClient(url, api_key(), trust_env=False) as client:
+        async with StoreClient(url, api_key()) as client:
             return await work(client)
 
     return asyncio.run(run())
@@ -103,7 +103,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    async def collect(client: DefinitionsClient) -> list[dict[str, Any]]:
+    async def collect(client: StoreClient) -> list[dict[str, Any]]:
         if args.nodes:
             return [
                 {"id": n.id, "type": n.type, "latest": n.latest_version, "comment": n.comment}
@@ -122,7 +122,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    async def remove(client: DefinitionsClient) -> bool:
+    async def remove(client: StoreClient) -> bool:
         await (client.delete_node(args.id) if args.node else client.delete_workflow(args.id))
         return True
 

@@ -45,7 +45,7 @@ from drift_cli.platform import Platform
 from drift_cli.repair import add_commands as add_repair_commands
 from drift_cli.runs import add_commands
 from drift_cli.servers import ServerStartError
-from drift_client import DriftError
+from drift_client import DriftError, UnreachableError
 
 __all__ = ["READY_LINE", "build_parser", "main", "run_dev", "try_commands"]
 
@@ -282,6 +282,13 @@ def _flag(args: argparse.Namespace) -> str | None:
     return "--dsl-store-url" if getattr(args, "dsl_store_url", None) else None
 
 
+def _unreachable(args: argparse.Namespace, url: str, error: BaseException) -> str:
+    """The line for a server that did not answer: which one, why, and what set its address."""
+    return endpoints.unreachable(
+        url, failure_reason(error), flag=_flag(args), dsl_store_first=args.command in DSL_STORE_COMMANDS
+    )
+
+
 def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command; every failure becomes one line on stderr and its exit code (see EXIT_CODES_HELP)."""
     name = _command_name(args)
@@ -289,6 +296,8 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
         return handler(args)
     except CliError as error:
         message, code = error.message, error.code
+    except UnreachableError as error:  # before DriftError: a client's typed "nothing answered"
+        message, code = _unreachable(args, error.url, error.__cause__ or error), EXIT_UNREACHABLE
     except DriftError as error:
         message, code = problem_line(error.problem), exit_code_for_status(error.status)
     except httpx.TransportError as error:
@@ -296,12 +305,7 @@ def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Nam
             url = str(error.request.url)
         except RuntimeError:  # no request attached
             url = "the server"
-        message, code = (
-            endpoints.unreachable(
-                url, failure_reason(error), flag=_flag(args), dsl_store_first=args.command in DSL_STORE_COMMANDS
-            ),
-            EXIT_UNREACHABLE,
-        )
+        message, code = _unreachable(args, url, error), EXIT_UNREACHABLE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as error:  # never a traceback for a person; -v shows it
