@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -262,15 +263,22 @@ class _EntryPoints:
         return tuple(point for point in self.points if point.group == group)
 
 
-def test_token_providers_are_discovered_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Entry points in `drift.token_providers` are loaded (a class is instantiated), in name order."""
+def test_token_providers_are_discovered_from_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The shipped TenantSecrets comes first (on the given folder), then entry points in `drift.token_providers`
+    are loaded (a class is instantiated), in name order."""
     point = importlib.metadata.EntryPoint(
         name="static", value="worker_support:StaticTokens", group=tokens.ENTRY_POINT_GROUP
     )
     monkeypatch.setattr(tokens, "entry_points", _EntryPoints(point))
-    providers = tokens.discover_token_providers()
-    assert len(providers) == 1
-    assert isinstance(providers[0], StaticTokens)
+    providers = tokens.discover_token_providers(secrets_dir=str(tmp_path), environ={})
+    assert len(providers) == 2
+    assert isinstance(providers[0], tokens.TenantSecrets)
+    assert providers[0].directory == tmp_path
+    assert isinstance(providers[1], StaticTokens)
+    monkeypatch.setenv("DRIFT_SECRETS_DIR", str(tmp_path / "from-settings"))
+    from_settings = tokens.discover_token_providers()[0]
+    assert isinstance(from_settings, tokens.TenantSecrets)
+    assert from_settings.directory == tmp_path / "from-settings"
 
 
 def test_a_broken_token_provider_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:

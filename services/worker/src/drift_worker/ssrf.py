@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpcore
 import httpx
@@ -84,10 +85,22 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+def no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing (no domain is allowed to set or receive a cookie)."""
+    # A CookieJar, not httpx.Cookies: httpx copies the cookies of a Cookies into a jar of its own policy.
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 def guarded_client(guard: Guard, limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
-    """The one client HTTP nodes share: guarded, no redirects of its own, no proxies from the environment."""
+    """The one client HTTP nodes share: guarded, no redirects of its own, no proxies from the environment.
+
+    Its cookie jar keeps nothing: the client serves every tenant, so a cookie one tenant's endpoint
+    set would otherwise be sent on another tenant's calls to that host. A node sends only the
+    `Cookie` header its definition writes.
+    """
     return httpx.AsyncClient(
         transport=GuardedTransport(guard, limits),
+        cookies=no_cookies(),
         timeout=httpx.Timeout(30.0, connect=5.0),
         follow_redirects=False,
         trust_env=False,

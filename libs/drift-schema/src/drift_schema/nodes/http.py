@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
+
 from drift_schema.base import Shape
 from drift_schema.nodes.common import Edge, NodeBase
 
@@ -17,6 +19,12 @@ class HttpRequest(Shape, frozen=True):
     query: Any = None
     body: Any = None
     content_type: str | None = None
+    secret_headers: list[str] = msgspec.field(default_factory=list)
+    """Headers (any case) whose values are secret: never sent on a redirect to another origin, never logged.
+
+    `Authorization`, `Cookie`, `Proxy-Authorization`, a token provider's headers and a header whose
+    value is a secret reference (`{"secret": "name", "prefix": "Bearer "}`) are secret unlisted.
+    """
 
 
 class HttpNode(NodeBase, tag="HTTP", frozen=True):
