@@ -46,6 +46,8 @@ class Sizes:
     baseline_loop_iterations: int
     tracing_samples: int
     http_nodes: int
+    map_items: int
+    map_large: int
 
 
 FULL = Sizes(
@@ -60,6 +62,8 @@ FULL = Sizes(
     baseline_loop_iterations=2_000,
     tracing_samples=20,
     http_nodes=10,
+    map_items=1_000,
+    map_large=10_000,
 )
 SMOKE = Sizes(
     rounds=2,
@@ -73,6 +77,8 @@ SMOKE = Sizes(
     baseline_loop_iterations=300,
     tracing_samples=3,
     http_nodes=10,
+    map_items=50,
+    map_large=600,
 )
 FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "HTTP", "GROWTH")
 TRUE_P99_SAMPLES = 200
@@ -330,10 +336,7 @@ async def measure(sizes: Sizes, home: Path, skip: frozenset[str] = frozenset()) 
                 found["P4"] = await chains.loop_figure(clients, sizes.loop_iterations, sizes.baseline_loop_iterations)
             if "P7" not in skip:
                 log("P7")
-                smoke = sizes is SMOKE
-                found["P7"] = await map_fanout.measure(
-                    clients, 50 if smoke else 1_000, 600 if smoke else 10_000, sizes.rounds
-                )
+                found["P7"] = await map_fanout.measure(clients, sizes.map_items, sizes.map_large, sizes.rounds)
             if not {"P2", "P6"} <= skip:
                 log("P2 (and P6 under load)")
                 found["P2"], found["P6"] = await measure_p2(clients, bench, receiver.hook_url, pinned, sizes, idle)
