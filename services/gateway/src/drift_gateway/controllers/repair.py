@@ -16,6 +16,7 @@ from drift_gateway.controllers.workflows import (
     _checked_id,
     _decode,
     send_command,
+    thread_context_of,
 )
 from drift_gateway.errors import Invalid
 from drift_gateway.retry import FROM_NODE_POINTER, closed_run, unknown_from_node
@@ -23,7 +24,7 @@ from drift_gateway.runtime import Runtime
 from drift_gateway.testruns import TestRuns
 from drift_runtime.openapi import json_request
 from drift_runtime.web import tenant_of
-from drift_schema.commands import RetryCommand, ThreadContext
+from drift_schema.commands import RetryCommand
 from drift_schema.testrun import RetryRequest, TestRequest, TestResponse
 
 
@@ -80,9 +81,7 @@ class RepairController(Controller):
     ) -> TestResponse:
         tenant = tenant_of(request)
         body: TestRequest = _decode(await request.body(), TestRequest)
-        thread_context = ThreadContext(
-            client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
-        )
+        thread_context = thread_context_of(request)
         # A test run is a start answered synchronously: the tenant's start rate and open sync calls bound it.
         runtime.fairness.take_start(tenant)
         with runtime.fairness.sync_waiter(tenant):

@@ -45,6 +45,7 @@ from drift_schema.api import (
 )
 from drift_schema.commands import EventCommand, ResumeCommand, StartCommand, TerminateCommand, ThreadContext
 from drift_schema.events import NodeEvent, WorkflowEvent
+from drift_schema.headers import CLIENT_ID, USER_ID, WORKFLOW_ID
 from drift_schema.ids import is_event_name, is_workflow_id
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
@@ -85,6 +86,11 @@ def _decode(body: bytes, into: type[Any]) -> Any:
         return codec.decode(body, into)
     except codec.DecodeError as error:
         raise from_decode_error(error) from None
+
+
+def thread_context_of(request: Request[Any, Any, Any]) -> ThreadContext:
+    """Who is calling, as the caller's headers say: kept in the run's `threadContext`."""
+    return ThreadContext(client_id=request.headers.get(CLIENT_ID), user_id=request.headers.get(USER_ID))
 
 
 def _checked_id(workflow_id: str) -> str:
@@ -178,10 +184,7 @@ class WorkflowController(Controller):
         await _check_callback(runtime, body.callback_url)
         # After every check of the body: a refused request spends no start.
         runtime.fairness.take_start(tenant)
-        thread_context = ThreadContext(
-            client_id=request.headers.get("x-client-id"), user_id=request.headers.get("x-user-id")
-        )
-        command = StartCommand.from_request(body, workflow_id, thread_context)
+        command = StartCommand.from_request(body, workflow_id, thread_context_of(request))
         return await send_command(
             runtime, tenant, "start", workflow_id, command, body.callback_url, body.sync_timeout_ms
         )
@@ -340,7 +343,7 @@ async def send_command(
     """Publish a run command and answer as start does: async 202, or the sync wait and its outcome."""
     command_id = uuid.uuid4().hex
     subject = subjects.command(tenant, kind)
-    headers = {subjects.WORKFLOW_ID_HEADER: workflow_id}
+    headers = {WORKFLOW_ID: workflow_id}
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
     try:
         if callback_url is not None:
