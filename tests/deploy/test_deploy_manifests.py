@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 from deploy_helpers import (
+    K8S,
     KUSTOMIZATIONS,
     OVERLAYS,
     ROOT,
@@ -24,6 +25,9 @@ from deploy_helpers import (
 )
 from kubectl_kustomize import KustomizeError, containers, object_id, pod_spec, render
 
+from drift_cli.nats_auth import authorization_block, tenant_passwords
+from drift_runtime.messaging import SERVICE_USER, split_credentials
+
 # Pinned Kubernetes API versions the manifests must validate against (schemas bundled in
 # kubernetes-validate, so this runs offline): the oldest we support and a recent one.
 KUBERNETES_VERSIONS = ("1.31.0", "1.34.0")
@@ -35,12 +39,13 @@ SECRET_KEYS = {
     "DRIFT_WEBHOOK_SECRET",
     "DRIFT_STORE_URL",
     "DRIFT_REDIS_URL",
+    "DRIFT_NATS_URL",
 }
 # Secrets an overlay references but never renders: created by the operator, listed in the docs.
 EXTERNAL_SECRETS = {
     "base": {"drift-secrets": SECRET_KEYS - {"DRIFT_REDIS_URL"}},
     "dev": {},
-    "prod": {"drift-secrets": SECRET_KEYS, "redis-auth": {"password"}},
+    "prod": {"drift-secrets": SECRET_KEYS, "redis-auth": {"password"}, "nats-auth": {"authorization.conf"}},
 }
 # Variables in the manifests that no service reads yet, each with its TODO in docs/deploy.md.
 PENDING_VARIABLES: set[str] = set()
@@ -512,3 +517,47 @@ def test_kubectl_kustomize_refusal_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("resources: [missing.yaml]\n")
     with pytest.raises(KustomizeError, match=r"missing\.yaml"):
         render(tmp_path)
+
+
+# Where NATS reads its users from: prod's own Secret, or (so that Tilt groups it with the other dev
+# secrets) a key of the dev overlay's generated drift-secrets.
+NATS_AUTHORIZATION = {"dev": ("drift-secrets", "nats-authorization.conf"), "prod": ("nats-auth", "authorization.conf")}
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_nats_admits_only_the_users_of_its_authorization_secret(rendered: dict[str, list[Obj]], name: str) -> None:
+    """NATS includes its authorization from a Secret, and every Drift service reads its NATS URL (carrying the
+    service user's password) from drift-secrets, never from a ConfigMap (contract 14)."""
+    objects = rendered[name]
+    config = find(objects, "ConfigMap", "nats-config")["data"]["nats.conf"]
+    include = re.search(r'^\s*include\s+"([^"]+)"', config, re.MULTILINE)
+    assert include, "nats.conf includes no authorization"
+    nats = find(objects, "StatefulSet", "nats")
+    mounts = {m["name"]: m["mountPath"] for m in containers(nats)[0]["volumeMounts"]}
+    spec = pod_spec(nats)
+    assert spec is not None
+    secret_name, key = NATS_AUTHORIZATION[name]
+    volume = next(v for v in spec["volumes"] if (v.get("secret") or {}).get("secretName") == secret_name)
+    (item,) = volume["secret"]["items"]
+    assert item["key"] == key
+    # nats-server resolves an include against the directory of the including file.
+    assert (Path(mounts["config"]) / include.group(1)).resolve() == Path(mounts[volume["name"]]) / item["path"]
+    assert "DRIFT_NATS_URL" not in find(objects, "ConfigMap", "drift-config")["data"]
+    from_secret = {"secretKeyRef": {"name": "drift-secrets", "key": "DRIFT_NATS_URL"}}
+    for deployment in drift_deployments(objects).values():
+        refs = [e for e in container_of(deployment)["env"] if e["name"] == "DRIFT_NATS_URL"]
+        assert refs == [{"name": "DRIFT_NATS_URL", "valueFrom": from_secret}], deployment["metadata"]["name"]
+
+
+def test_dev_nats_users_are_the_ones_drift_generates_for_the_dev_keys(rendered: dict[str, list[Obj]]) -> None:
+    """The dev overlay's NATS users are exactly drift_cli.nats_auth's for its DRIFT_API_KEYS and the services'
+    password in its DRIFT_NATS_URL, so the dev keys and the NATS users cannot drift apart."""
+    dev = rendered["dev"]
+    env = _env_of(dev, find(dev, "Deployment", "drift-gateway"))
+    server = split_credentials(env["DRIFT_NATS_URL"])
+    assert server.user == SERVICE_USER and server.password
+    expected = authorization_block(server.password, tenant_passwords(json.loads(env["DRIFT_API_KEYS"])))
+    secret_name, key = NATS_AUTHORIZATION["dev"]
+    written = base64.b64decode(find(dev, "Secret", secret_name)["data"][key]).decode()
+    assert [line for line in written.splitlines() if not line.startswith("#")] == expected.splitlines()
+    assert (K8S / "overlays" / "dev" / "nats-authorization-dev.conf").read_text() == written
