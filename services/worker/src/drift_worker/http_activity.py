@@ -137,11 +137,13 @@ def secret_references(task: NodeTask) -> tuple[NodeTask, dict[str, SecretRef]]:
             continue
         try:
             reference = msgspec.convert(value, SecretRef)
+            check_secret_name(reference.secret)
         except msgspec.ValidationError as error:
             raise SecretError(
                 f"request/headers/{name}: a secret reference is {{'secret': name, 'prefix': text}} ({error})"
             ) from None
-        check_secret_name(reference.secret)
+        except SecretError as error:
+            raise SecretError(f"request/headers/{name}: {error}") from None
         references[str(name)] = reference
     if not references:
         return task, {}
