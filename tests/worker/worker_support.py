@@ -29,6 +29,7 @@ from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.workflow import Bundle, WorkflowDefinition
 from drift_worker.app import build_worker
 from drift_worker.config import Settings
+from drift_worker.evaluator import EvaluatorPool
 from drift_worker.ssrf import Guard, guarded_client
 
 TENANT = "acme"
@@ -356,8 +357,14 @@ async def standalone(max_concurrent_activities: int = 50) -> AsyncIterator[Stand
             settings = worker_settings(
                 f"standalone-{uuid.uuid4().hex[:8]}", max_concurrent_activities=max_concurrent_activities
             )
-            async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
-                worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()])
-                async with worker:
-                    yield Standalone(Runner(client, settings.task_queue, execution_timeout=None), tap, stub)
+            # Warm before the first run, as the worker service starts its pool before polling.
+            pool = EvaluatorPool(settings.evaluator_pool)
+            await pool.start()
+            try:
+                async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
+                    worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()], pool=pool)
+                    async with worker:
+                        yield Standalone(Runner(client, settings.task_queue, execution_timeout=None), tap, stub)
+            finally:
+                await pool.close()
             await nc.drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,15 @@ from drift_worker.evaluator import (
     EvaluatorBusy,
     EvaluatorPool,
 )
-from drift_worker.model import NODE_FAILED, EmitBatch, NodeResult, NodeTask
+from drift_worker.model import (
+    NODE_FAILED,
+    EmitBatch,
+    NodeResult,
+    NodeTask,
+    SegmentResult,
+    SegmentTask,
+    SegmentVisit,
+)
 from drift_worker.nodes import NODE_KINDS
 
 log = structlog.get_logger("drift.worker")
@@ -34,6 +43,7 @@ DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
 # activity that times out is retried (its retry policy must outlast a NATS outage), so a slow node must
 # fail here rather than time out.
 DEADLINE_SHARE = 0.9
+SEGMENT_ACTIVITY = "drift.evaluate_segment"
 # A status event carries the run's context up to this size; NATS refuses payloads over 1 MiB by default.
 MAX_EVENT_CONTEXT_BYTES = 512 * 1024
 
@@ -48,6 +58,47 @@ class Limits:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def failure_message(instance: str, error: Exception) -> str:
+    """What a node's failed evaluation says (an expression error, a busy pool, a time limit passed)."""
+    if isinstance(error, EvaluatorBusy):
+        return (
+            f"evaluating '{instance}' waited {error.args[0]} ms for an evaluator: "
+            "this tenant's share of the evaluators stayed busy"
+        )
+    if isinstance(error, EvaluationTimeout):
+        # Several expressions, each within its bound, may still add up past the node's time limit.
+        return f"evaluating '{instance}' took longer than its time limit of {error.args[0]} ms"
+    if isinstance(error, expressions.ExpressionError):
+        return error.message
+    return str(error)
+
+
+class Announcements:
+    """Node events published without awaiting each acknowledgement, in order; `settled` awaits them all.
+
+    Each publish is started at once, so they leave on the connection in the order given (nats-py writes
+    a publish before its first suspension); each keeps its `Nats-Msg-Id`, so a retried segment that
+    publishes them again stores no duplicate.
+    """
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+        self.pending: list[tuple[NodeEvent, asyncio.Future[bool]]] = []
+
+    def send(self, event: NodeEvent) -> None:
+        subject = subjects.node_events(event.tenant, event.workflow_id)
+        self.pending.append((event, asyncio.ensure_future(publish(self.js, subject, event, event.event_id))))
+
+    async def settled(self) -> None:
+        """Wait for every acknowledgement; the first failure is raised (the activity is retried)."""
+        outcomes = await asyncio.gather(*(future for _, future in self.pending), return_exceptions=True)
+        for (event, _), outcome in zip(self.pending, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if outcome:
+                observe_node(event)
 
 
 def node_failed(message: str) -> ApplicationError:
@@ -122,21 +173,54 @@ class NodeActivities:
         try:
             # In an evaluator process: a runaway is killed at its deadline, its memory is bounded.
             result = await self.pool.evaluate(NODE, task, self.bounds_for(task), self.limits.max_output_bytes, limit_ms)
-        except expressions.ExpressionError as error:
-            raise node_failed(error.message) from None
-        except EvaluatorBusy as busy:
-            raise node_failed(
-                f"evaluating '{task.instance}' waited {busy.args[0]} ms for an evaluator: "
-                "this tenant's share of the evaluators stayed busy"
-            ) from None
-        except EvaluationTimeout as timeout:
-            # Several expressions, each within its bound, may still add up past the node's time limit.
-            raise node_failed(
-                f"evaluating '{task.instance}' took longer than its time limit of {timeout.args[0]} ms"
-            ) from None
+        except (expressions.ExpressionError, EvaluationTimeout) as error:
+            raise node_failed(failure_message(task.instance, error)) from None
         if NODE_KINDS[node_type(task.node)].announced_by_evaluate:
             await publish_node_event(self.js, task, "COMPLETED", result.output)
         return result
+
+    @activity.defn(name=SEGMENT_ACTIVITY)
+    async def evaluate_segment(self, task: SegmentTask) -> SegmentResult:
+        """Evaluate a segment of pure nodes (`drift_worker.segments`) and announce each completed visit.
+
+        Events are published as visits complete, without awaiting each acknowledgement; all of them are
+        awaited before the activity returns, so every event is stored before the run moves on. A failed
+        node ends the segment and is answered (the workflow announces it, as for one node); a publish that
+        fails fails the attempt, and the retried segment publishes under the same event ids.
+        """
+        announcements = Announcements(self.js)
+        attempt = activity.info().attempt
+        started = _now()
+
+        def announce(visit: SegmentVisit) -> None:
+            nonlocal started
+            finished = _now()
+            number = task.first_visit + len(announcements.pending)
+            node = task.states[visit.instance].node_definition
+            assert node is not None
+            announcements.send(
+                NodeEvent(
+                    event_id=f"{task.event_prefix}:n{number}",
+                    workflow_id=task.workflow_id,
+                    tenant=task.tenant,
+                    instance_name=visit.instance,
+                    node_type=node_type(node),
+                    status="COMPLETED",
+                    output=visit.result.output,
+                    attempt=attempt,
+                    started_at=started,
+                    finished_at=finished,
+                )
+            )
+            started = finished
+
+        try:
+            outcome = await self.pool.evaluate_segment(task, self.bounds, self.limits.max_output_bytes, announce)
+        finally:
+            # Even when the attempt fails: no publish is left running past the activity.
+            await announcements.settled()
+        error = failure_message(outcome.failed, outcome.failure) if outcome.failed and outcome.failure else None
+        return SegmentResult(visits=outcome.visits, failed=outcome.failed, error=error, attempt=attempt)
 
     @activity.defn(name="drift.emit")
     async def emit(self, batch: EmitBatch) -> None:

@@ -74,6 +74,7 @@ def build_worker(
         workflows=[GenericWorkflow],
         activities=[
             nodes.evaluate_node,
+            nodes.evaluate_segment,
             nodes.emit,
             calls.http_node,
             TenantRuns(RunLimiter(client, settings.tenant_max_running_runs)).allow_child,

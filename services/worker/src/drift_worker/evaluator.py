@@ -31,7 +31,7 @@ import struct
 import subprocess
 import sys
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ import msgspec
 import structlog
 
 from drift_schema import expressions
-from drift_worker.model import NodeResult, NodeTask
+from drift_worker.model import NodeResult, NodeTask, SegmentTask, SegmentVisit
 
 log = structlog.get_logger("drift.worker.evaluator")
 
@@ -53,6 +53,8 @@ WAIT_FACTOR = 3
 """Without a deadline from the caller, how many node timeouts an evaluation may wait for a process."""
 _HEADER = struct.Struct(">I")
 _READY = b"R"
+_SEGMENT = b"S"
+"""First byte of a segment request's frame (a node request is a msgpack map, whose first byte never is)."""
 
 NODE = "node"
 """Evaluate a node's `kind.evaluate` (every kind but HTTP's answer)."""
@@ -101,6 +103,36 @@ class EvalReply(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     position: int | None = None
     code: str | None = None
     out_of_memory: bool = False
+
+
+class SegmentRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A segment of pure nodes (`drift_worker.segments`), as sent to an evaluator process."""
+
+    task: SegmentTask
+    timeout_ms: int
+    max_depth: int
+    max_range: int
+    max_string: int
+    max_output_bytes: int
+
+
+class SegmentFrame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One frame of a segment's answer: a completed visit, the end of the segment, or the error that ended it."""
+
+    visit: SegmentVisit | None = None
+    done: bool = False
+    error: str | None = None
+    out_of_memory: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentOutcome:
+    """What a segment evaluated: its completed visits, then the failure of the next node, if one failed."""
+
+    visits: list[SegmentVisit]
+    failed: str | None = None
+    """The instance that failed after `visits` (None: the segment ended without a failure)."""
+    failure: Exception | None = None
 
 
 class EvaluationTimeout(Exception):
@@ -184,6 +216,20 @@ def _read_exactly(stream: Any, size: int) -> bytes | None:
     return data if data is not None and len(data) == size else None
 
 
+def _guarded(memory_mib: int, work: Callable[..., Any], *args: Any) -> tuple[Any, EvalReply | None]:
+    """Do `work(*args)` in the evaluator process: its result, or the reply that reports how it failed."""
+    try:
+        return work(*args), None
+    except expressions.ExpressionError as error:
+        return None, EvalReply(error=error.message, position=error.position, code=error.code)
+    except MemoryError:
+        return None, EvalReply(error=f"expression exceeded the memory bound of {memory_mib} MiB", out_of_memory=True)
+    except RecursionError:
+        return None, EvalReply(error="expression exceeded the recursion limit")
+    except Exception as error:  # a defect, not the expression's: answer it rather than die
+        return None, EvalReply(error=f"evaluation failed: {type(error).__name__}: {error}")
+
+
 def child_main(memory_mib: int) -> None:
     """The evaluator process: answer requests from stdin on stdout until stdin closes."""
     # Replies own the original stdout; anything else printed goes to stderr (the worker's log).
@@ -202,6 +248,7 @@ def child_main(memory_mib: int) -> None:
     # evaluations, never the orchestration every run (of every tenant) goes through.
     os.nice(EVALUATOR_NICENESS)
     decoder = msgspec.msgpack.Decoder(EvalRequest)
+    segments = msgspec.msgpack.Decoder(SegmentRequest)
     encoder = msgspec.msgpack.Encoder()
     replies.write(_READY)
     while True:
@@ -211,18 +258,13 @@ def child_main(memory_mib: int) -> None:
         payload = _read_exactly(requests, _HEADER.unpack(header)[0])
         if payload is None:
             return
-        out_of_memory = False
-        try:
-            reply = EvalReply(result=run_request(decoder.decode(payload)))
-        except expressions.ExpressionError as error:
-            reply = EvalReply(error=error.message, position=error.position, code=error.code)
-        except MemoryError:
-            out_of_memory = True
-            reply = EvalReply(error=f"expression exceeded the memory bound of {memory_mib} MiB", out_of_memory=True)
-        except RecursionError:
-            reply = EvalReply(error="expression exceeded the recursion limit")
-        except Exception as error:  # a defect, not the expression's: answer it rather than die
-            reply = EvalReply(error=f"evaluation failed: {type(error).__name__}: {error}")
+        if payload[:1] == _SEGMENT:
+            if not _answer_segment(segments.decode(payload[1:]), replies, encoder, memory_mib):
+                return
+            continue
+        result, failed = _guarded(memory_mib, lambda request: run_request(decoder.decode(request)), payload)
+        reply = failed or EvalReply(result=result)
+        out_of_memory = reply.out_of_memory
         try:
             body = encoder.encode(reply)
             replies.write(_HEADER.pack(len(body)) + body)
@@ -231,6 +273,42 @@ def child_main(memory_mib: int) -> None:
         if out_of_memory:
             # The heap may be left fragmented near the limit: let the pool start a fresh process.
             return
+
+
+def _write_frame(replies: Any, encoder: msgspec.msgpack.Encoder, frame: SegmentFrame) -> None:
+    body = encoder.encode(frame)
+    replies.write(_HEADER.pack(len(body)) + body)
+
+
+def _answer_segment(request: SegmentRequest, replies: Any, encoder: msgspec.msgpack.Encoder, memory_mib: int) -> bool:
+    """Walk a segment, one frame per visit, then a closing frame; False when the process must be replaced."""
+    from drift_worker.segments import walk
+
+    bounds = expressions.Bounds(
+        timeout_ms=request.timeout_ms,
+        max_depth=request.max_depth,
+        max_range=request.max_range,
+        max_string=request.max_string,
+    )
+    _, failed = _guarded(
+        memory_mib,
+        walk,
+        request.task,
+        bounds,
+        request.max_output_bytes,
+        lambda visit: _write_frame(replies, encoder, SegmentFrame(visit=visit)),
+    )
+    closing = (
+        SegmentFrame(done=True)
+        if failed is None
+        else SegmentFrame(error=failed.error, out_of_memory=failed.out_of_memory)
+    )
+    try:
+        _write_frame(replies, encoder, closing)
+    except MemoryError:
+        return False
+    # After running out of memory the heap may be left fragmented near the limit: start a fresh process.
+    return not closing.out_of_memory
 
 
 # --------------------------------------------------------------------------- the pool, in the worker
@@ -326,8 +404,16 @@ class _Evaluator:
 
     async def call(self, payload: bytes) -> bytes:
         """Send one framed request and read its framed answer (EOFError if the process died)."""
+        await self.send(payload)
+        return await self.receive()
+
+    async def send(self, payload: bytes) -> None:
+        """Send one framed request (a segment's is answered by several frames)."""
         await self.wait_ready()
         await self._write(_HEADER.pack(len(payload)) + payload)
+
+    async def receive(self) -> bytes:
+        """Read one framed answer (EOFError if the process died)."""
         (size,) = _HEADER.unpack(await self._read(_HEADER.size))
         return await self._read(size)
 
@@ -371,6 +457,7 @@ class EvaluatorPool:
         self._turns: collections.deque[str] = collections.deque()
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(EvalReply)
+        self._frames = msgspec.msgpack.Decoder(SegmentFrame)
         self._reapers: set[asyncio.Future[Any]] = set()
         self._closed = False
         _LIVE.add(self)
@@ -507,6 +594,41 @@ class EvaluatorPool:
 
     # ------------------------------------------------------------------ evaluation
 
+    def _limit(self, timeout_ms: int) -> int:
+        """An evaluation's own deadline: the least of the caller's (0: none) and the pool's node timeout."""
+        return min(timeout_ms, self.settings.node_timeout_ms) if timeout_ms > 0 else self.settings.node_timeout_ms
+
+    async def _checkout(self, tenant: str, timeout_ms: int) -> _Evaluator:
+        """A warm process of `tenant`'s share; EvaluatorBusy when none came within the caller's deadline."""
+        limit = self._limit(timeout_ms)
+        # Waiting for a process (the tenant's share busy) may use what the evaluation leaves of the caller's
+        # deadline (at least as long as the evaluation's own): the two together stay within the activity's.
+        wait = max(timeout_ms - limit, limit) if timeout_ms > 0 else WAIT_FACTOR * self.settings.node_timeout_ms
+        try:
+            async with asyncio.timeout(wait / 1000):
+                process = await self._acquire(tenant)
+        except TimeoutError:
+            raise EvaluatorBusy(wait) from None
+        # The evaluation's own deadline starts once it has a warm process (a replacement may still be starting).
+        try:
+            await process.wait_ready()
+        except (TimeoutError, EOFError):
+            # Not the expression's doing: fail the attempt (retried), not the node.
+            self._replace(process, tenant)
+            raise EvaluatorUnavailable("an evaluator process failed to start") from None
+        except BaseException:
+            self._release(tenant, process)
+            raise
+        return process
+
+    def _died(self, process: _Evaluator, tenant: str, instance: str) -> MemoryBoundExceeded:
+        code = process.exit_code()
+        self._replace(process, tenant)
+        log.warning("worker.evaluator_died", tenant=tenant, node=instance, exit_code=code)
+        return MemoryBoundExceeded(
+            f"expression exceeded the memory bound of {self.settings.memory_mib} MiB (its evaluator process stopped)"
+        )
+
     async def evaluate(
         self,
         op: str,
@@ -532,25 +654,8 @@ class EvaluatorPool:
             response=response,
         )
         payload = self._encoder.encode(request)
-        limit = min(timeout_ms, self.settings.node_timeout_ms) if timeout_ms > 0 else self.settings.node_timeout_ms
-        # Waiting for a process (the tenant's share busy) may use what the evaluation leaves of the caller's
-        # deadline (at least as long as the evaluation's own): the two together stay within the activity's.
-        wait = max(timeout_ms - limit, limit) if timeout_ms > 0 else WAIT_FACTOR * self.settings.node_timeout_ms
-        try:
-            async with asyncio.timeout(wait / 1000):
-                process = await self._acquire(task.tenant)
-        except TimeoutError:
-            raise EvaluatorBusy(wait) from None
-        # The evaluation's own deadline starts once it has a warm process (a replacement may still be starting).
-        try:
-            await process.wait_ready()
-        except (TimeoutError, EOFError):
-            # Not the expression's doing: fail the attempt (retried), not the node.
-            self._replace(process, task.tenant)
-            raise EvaluatorUnavailable("an evaluator process failed to start") from None
-        except BaseException:
-            self._release(task.tenant, process)
-            raise
+        limit = self._limit(timeout_ms)
+        process = await self._checkout(task.tenant, timeout_ms)
         try:
             async with asyncio.timeout(limit / 1000):
                 answer = await process.call(payload)
@@ -559,13 +664,7 @@ class EvaluatorPool:
             log.warning("worker.evaluation_killed", tenant=task.tenant, node=task.instance, limit_ms=limit)
             raise EvaluationTimeout(limit) from None
         except EOFError:
-            code = process.exit_code()
-            self._replace(process, task.tenant)
-            log.warning("worker.evaluator_died", tenant=task.tenant, node=task.instance, exit_code=code)
-            raise MemoryBoundExceeded(
-                f"expression exceeded the memory bound of {self.settings.memory_mib} MiB "
-                "(its evaluator process stopped)"
-            ) from None
+            raise self._died(process, task.tenant, task.instance) from None
         except BaseException:
             # Cancelled mid-evaluation: stop the work, do not leave it running.
             self._replace(process, task.tenant)
@@ -579,6 +678,77 @@ class EvaluatorPool:
             raise expressions.ExpressionError(reply.error, reply.position, reply.code)
         assert reply.result is not None
         return reply.result
+
+    async def evaluate_segment(
+        self,
+        task: SegmentTask,
+        bounds: expressions.Bounds,
+        max_output_bytes: int,
+        on_visit: Callable[[SegmentVisit], None],
+    ) -> SegmentOutcome:
+        """Evaluate a segment of pure nodes in one process of the pool (see `drift_worker.segments`).
+
+        Each node keeps its own deadline (its `timeoutMs`, capped by the pool's node timeout): the process
+        answers one frame per visit, `on_visit` gets each as it arrives, and a node still running at its
+        deadline has its process killed. A failing node ends the segment: the outcome holds the visits
+        before it and its failure (ExpressionError, EvaluationTimeout or EvaluatorBusy), never raised.
+        """
+        from drift_worker.segments import node_limit_ms, step_of
+
+        request = SegmentRequest(
+            task=task,
+            timeout_ms=bounds.timeout_ms,
+            max_depth=bounds.max_depth,
+            max_range=bounds.max_range,
+            max_string=bounds.max_string,
+            max_output_bytes=max_output_bytes,
+        )
+        payload = _SEGMENT + self._encoder.encode(request)
+        visits: list[SegmentVisit] = []
+        expected: str | None = task.start
+        tenant = task.tenant
+
+        def limit_of(instance: str | None) -> int:
+            state = task.states.get(instance) if instance is not None else None
+            return self._limit(node_limit_ms(state) if state is not None else 0)
+
+        try:
+            process = await self._checkout(tenant, node_limit_ms(task.states[task.start]))
+        except EvaluatorBusy as busy:
+            return SegmentOutcome(visits, task.start, busy)
+        try:
+            await process.send(payload)
+            while True:
+                limit = limit_of(expected)
+                async with asyncio.timeout(limit / 1000):
+                    frame = self._frames.decode(await process.receive())
+                if frame.visit is not None:
+                    visits.append(frame.visit)
+                    on_visit(frame.visit)
+                    state = task.states[frame.visit.instance]
+                    number = task.first_visit + len(visits) - 1
+                    expected = step_of(frame.visit.instance, state, number, frame.visit.result).next_node
+                    continue
+                break
+        except TimeoutError:
+            self._replace(process, tenant)
+            log.warning("worker.evaluation_killed", tenant=tenant, node=expected, limit_ms=limit)
+            return SegmentOutcome(visits, expected, EvaluationTimeout(limit))
+        except EOFError:
+            return SegmentOutcome(visits, expected, self._died(process, tenant, expected or task.start))
+        except BaseException:
+            # Cancelled mid-evaluation: stop the work, do not leave it running.
+            self._replace(process, tenant)
+            raise
+        if frame.out_of_memory:
+            self._replace(process, tenant)
+            return SegmentOutcome(
+                visits, expected, MemoryBoundExceeded(frame.error or "expression exceeded the memory bound")
+            )
+        self._release(tenant, process)
+        if frame.error is not None:
+            return SegmentOutcome(visits, expected, expressions.ExpressionError(frame.error))
+        return SegmentOutcome(visits)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import msgspec
 from drift_schema.base import Message
 from drift_schema.events import NodeEvent, WorkflowEvent
 from drift_schema.nodes import NodeDefinition
+from drift_schema.workflow import State
 
 
 class NodeTask(Message, frozen=True):
@@ -37,6 +38,51 @@ class NodeResult(Message, frozen=True):
     disposition: Any = None
     view: Any = None
     error: str | None = None
+
+
+class SegmentTask(Message, frozen=True):
+    """A run of consecutive pure nodes to evaluate in one local activity (see `drift_worker.segments`).
+
+    The segment starts at `start` and follows the graph through `states` (the pure states reachable
+    from it, nothing else) until a node that is not pure, a final status, a failure, or one of its
+    bounds. `context` holds the keys of `$global` those states may read (all of it when one of their
+    expressions reads `$global` as a whole); `context_bytes` and `context_sizes` (the encoded size of
+    each key the segment may write) let it stop where the run's context bound would be passed.
+    """
+
+    tenant: str
+    workflow_id: str
+    definition_id: str
+    definition_version: str | None
+    start: str
+    states: dict[str, State]
+    context: dict[str, Any]
+    enums: dict[str, Any]
+    event_prefix: str
+    """Node event ids are `<event_prefix>:n<visit number>`, as the workflow names them."""
+    first_visit: int
+    """The visit number of the segment's first node."""
+    max_visits: int
+    context_bytes: int
+    context_sizes: dict[str, int]
+    max_context_bytes: int
+
+
+class SegmentVisit(Message, frozen=True):
+    """One visit a segment made and announced (COMPLETED): its instance and its evaluation."""
+
+    instance: str
+    result: NodeResult
+
+
+class SegmentResult(Message, frozen=True):
+    """What a segment did: its completed visits in order, then at most one failed visit."""
+
+    visits: list[SegmentVisit] = msgspec.field(default_factory=list)
+    failed: str | None = None
+    """The instance whose evaluation failed after the completed visits (not announced: the workflow does)."""
+    error: str | None = None
+    attempt: int = 1
 
 
 class EmitBatch(Message, frozen=True):

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -53,8 +54,8 @@ with workflow.unsafe.imports_passed_through():
     from drift_schema.statuses import RejectionCode, WorkflowStatus
     from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
     from drift_schema.workflow import State, WorkflowDefinition
-    from drift_worker.activities import NodeActivities
-    from drift_worker.model import EmitBatch, NodeResult, NodeTask
+    from drift_worker.activities import SEGMENT_ACTIVITY, NodeActivities
+    from drift_worker.model import EmitBatch, NodeResult, NodeTask, SegmentResult, SegmentTask
     from drift_worker.nodes import (
         DISCONNECTABLE,
         NODE_KINDS,
@@ -66,6 +67,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from drift_worker.nodes.map import CURRENT_SCOPE, SLICE_CANNOT_WAIT, run_slice
     from drift_worker.retry import Checkpoints
+    from drift_worker.segments import (
+        SLICE_MS,
+        entry_bytes,
+        global_keys,
+        is_pure,
+        node_limit_ms,
+        reachable_pure,
+        step_of,
+    )
     from drift_worker.testing import TEST_EVALUATE, TestMode
 
 DEFAULT_NODE_TIMEOUT = timedelta(seconds=10)
@@ -90,7 +100,19 @@ TASK_OUTPUT_BYTES = 1024 * 1024
 MAX_CONCURRENT_EVALUATIONS = 8
 MAX_WORKFLOW_ID = 128
 CANCELLED_RUN_PATCH = "cancelled-run-announced"
+# Runs of pure nodes on the main path evaluate in one local activity each (drift_worker.segments); patched
+# in, so histories recorded with one local activity per pure node replay as they ran.
+SEGMENTS_PATCH = "pure-segments"
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPlan:
+    """What every segment from one start node shares: its states, the `$global` keys they read, its timeout."""
+
+    states: dict[str, State]
+    keys: frozenset[str] | None
+    timeout: timedelta
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -104,7 +126,7 @@ class GenericWorkflow:
         self.visits = carry.node_visits if carry else 0
         self.visits_at_start = self.visits
         # The encoded size of `$global` by top-level key, kept as outputs are written (never re-encoded whole).
-        self.context_sizes = {key: _entry_bytes(key, value) for key, value in self.context.items()}
+        self.context_sizes = {key: entry_bytes(key, value) for key, value in self.context.items()}
         # Output bytes produced in the current workflow task (see _keep_task_small).
         self.task_history_length = 0
         self.task_output_bytes = 0
@@ -132,6 +154,9 @@ class GenericWorkflow:
         # What a retry of this run needs (contract 8.2), and a test run's replacements (8.3).
         self.checkpoints = Checkpoints(carry.skip_branches if carry else None)
         self.test = TestMode(run.test, carry.test_trace if carry else None) if run.test is not None else None
+        # Whether pure nodes run in segments (decided once, at the first pure node: see SEGMENTS_PATCH).
+        self.segments: bool | None = None
+        self.segment_plans: dict[str, SegmentPlan] = {}
 
     # ----------------------------------------------------------------- run
 
@@ -171,6 +196,9 @@ class GenericWorkflow:
             if state is None:
                 current = await self._on_node_failure(current, f"state '{current}' does not exist")
                 continue
+            if self._segmented(state):
+                current = await self._run_segment(current)
+                continue
             self.current_node = current
             if not self.in_failure_path:
                 self.checkpoints.visiting(current, self.context)
@@ -185,6 +213,105 @@ class GenericWorkflow:
                 await self._finish(step.final_status, disposition=step.disposition, error=step.error_message)
                 return
             current = step.next_node
+
+    def _segmented(self, state: State) -> bool:
+        """Whether the main path evaluates this state in a segment (a pure node, visits left, patched in)."""
+        if self.test is not None or not is_pure(state) or self._visits_for_segment() < 1:
+            return False  # a test run's mocks replace single visits; a spent budget fails the node as before
+        if self.segments is None:
+            self.segments = workflow.patched(SEGMENTS_PATCH)
+        return self.segments
+
+    def _visits_for_segment(self) -> int:
+        """Visits a segment may make: up to the continue-as-new budget and the run's visit budget."""
+        budget = self.run_input.limits.max_visits + (FAILURE_PATH_VISITS if self.in_failure_path else 0)
+        until_continue = CONTINUE_AS_NEW_AFTER_VISITS - (self.visits - self.visits_at_start)
+        return min(budget - self.visits, until_continue)
+
+    def _plan(self, start: str) -> SegmentPlan:
+        plan = self.segment_plans.get(start)
+        if plan is None:
+            states = reachable_pure(self.run_input.definition, start)
+            slowest = max(node_limit_ms(state) for state in states.values())
+            # Waiting for an evaluator, the slice, the last node's own limit, then the acknowledgements.
+            timeout = timedelta(milliseconds=2 * slowest + SLICE_MS) + EVALUATE_MARGIN
+            plan = SegmentPlan(states, global_keys(states), timeout)
+            self.segment_plans[start] = plan
+        return plan
+
+    async def _run_segment(self, start: str) -> str | None:
+        """Evaluate pure nodes from `start` in one local activity, then apply each visit as if made alone.
+
+        Answers the node to go on with (None: the run finished or walked off the graph).
+        """
+        run = self.run_input
+        plan = self._plan(start)
+        context = self.context if plan.keys is None else {k: self.context[k] for k in plan.keys if k in self.context}
+        task = SegmentTask(
+            tenant=run.tenant,
+            workflow_id=run.workflow_id,
+            definition_id=run.definition.id,
+            definition_version=run.definition.version,
+            start=start,
+            states=plan.states,
+            context=context,
+            enums=run.enums,
+            event_prefix=workflow.info().first_execution_run_id,
+            first_visit=self.visits + 1,
+            max_visits=self._visits_for_segment(),
+            context_bytes=self._context_bytes(),
+            context_sizes={name: self.context_sizes[name] for name in plan.states if name in self.context_sizes},
+            max_context_bytes=run.limits.max_context_bytes,
+        )
+        async with self.evaluations:
+            await self._task_room()
+            result: SegmentResult = await workflow.execute_local_activity(
+                SEGMENT_ACTIVITY,
+                task,
+                result_type=SegmentResult,
+                start_to_close_timeout=plan.timeout,
+                retry_policy=UNTIL_DONE,
+                summary=f"{start} (pure nodes)",
+            )
+        self._carried(sum(len(msgspec.json.encode(visit.result.output)) for visit in result.visits))
+        current: str | None = start
+        for made in result.visits:
+            state = plan.states[made.instance]
+            self.visits += 1
+            self.current_node = made.instance
+            if not self.in_failure_path:
+                self.checkpoints.visiting(made.instance, self.context)
+            step = step_of(made.instance, state, self.visits, made.result)
+            if step.write_output:
+                try:
+                    self._write_output(made.instance, step.output)
+                except NodeFailure as failure:
+                    return await self._on_node_failure(made.instance, failure.message)
+            if step.final_status is not None:
+                await self._finish(step.final_status, disposition=step.disposition, error=step.error_message)
+                return None
+            current = step.next_node
+        if result.failed is None:
+            if not result.visits:
+                raise RuntimeError(f"the segment from '{start}' made no visit")  # never: a segment makes one
+            return current
+        failed = plan.states[result.failed]
+        assert failed.node_definition is not None
+        self.visits += 1
+        self.current_node = result.failed
+        if not self.in_failure_path:
+            self.checkpoints.visiting(result.failed, self.context)
+        visit = Visit(
+            instance=result.failed,
+            state=failed,
+            node=failed.node_definition,
+            number=self.visits,
+            started_at=_iso(workflow.now()),
+            parameters=failed.parameters,
+        )
+        message = result.error or f"'{result.failed}' failed"
+        await self._announce([self._node_event(visit, "FAILED", None, message, result.attempt)])
+        return await self._on_node_failure(result.failed, message)
 
     async def walk_branch(self, start: str) -> None:
         """Run states from `start` along `nextNode` until `end` or no `nextNode`; a failure ends the walk.
@@ -275,7 +402,7 @@ class GenericWorkflow:
             scope.last = output
             return
         limit = self.run_input.limits.max_context_bytes
-        size = _entry_bytes(instance, output)
+        size = entry_bytes(instance, output)
         total = self._context_bytes() - self.context_sizes.get(instance, 0) + size
         if total > limit:
             raise NodeFailure(
@@ -308,7 +435,7 @@ class GenericWorkflow:
 
     def _put(self, key: str, value: Any) -> None:
         self.context[key] = value
-        self.context_sizes[key] = _entry_bytes(key, value)
+        self.context_sizes[key] = entry_bytes(key, value)
 
     def _context_bytes(self) -> int:
         return 2 + sum(self.context_sizes.values())
@@ -721,11 +848,6 @@ def _failure_details(failure: BaseException) -> tuple[str, int]:
     if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], int):
         attempt = cause.details[0]
     return message, attempt
-
-
-def _entry_bytes(key: str, value: Any) -> int:
-    """Bytes one `"key":value,` entry adds to the encoded context."""
-    return len(msgspec.json.encode(key)) + len(msgspec.json.encode(value)) + 2
 
 
 def _starts_children(definition: WorkflowDefinition) -> bool:

@@ -20,6 +20,7 @@ from drift_schema.nodes import NodeDefinition
 from drift_schema.run import RunInput
 from drift_schema.statuses import WorkflowStatus
 from drift_schema.workflow import State, WorkflowDefinition
+from drift_worker import fastpath
 from drift_worker.model import NodeResult, NodeTask
 
 
@@ -158,7 +159,7 @@ class NodeKind(Protocol):
 def render_field(name: str, value: Any, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> Any:
     """Render one field of a node, naming the field when one of its expressions fails."""
     try:
-        return expressions.render(value, bindings, bounds)
+        return fastpath.evaluate(value, bindings, bounds)
     except expressions.ExpressionError as error:
         raise expressions.ExpressionError(f"{name}: {error.message}", error.position, error.code) from None
 
