@@ -147,3 +147,27 @@ def visit_number_of(event_id: str) -> int | None:
     """The visit number a node event's id carries; None for any other id."""
     parsed = parse_event_id(event_id)
     return parsed.number if parsed.kind == NODE_EVENT else None
+
+
+# ------------------------------------------------------------- NATS identities (contract 14)
+#
+# The NATS server's authorization (drift_cli.nats_auth writes it), Drift's services (their
+# connections) and upstream clients (drift_client.events) must spell these the same.
+
+SERVICE_USER = "drift"
+"""NATS user of Drift's own services; no tenant may be called this (its inbox would be Drift's)."""
+SERVICE_INBOX_PREFIX = "_INBOX_drift"
+"""Inbox prefix of Drift's own connections: JetStream deliveries and request replies arrive under it.
+
+Upstream users get their own prefix (`_INBOX_<tenant>`) and are denied this one and the default
+`_INBOX`, so no upstream credential can subscribe to the inboxes where Drift reads every tenant's events.
+"""
+
+
+def tenant_inbox_prefix(tenant: str) -> str:
+    """The inbox prefix a tenant's upstream connection must use: `_INBOX_<tenant>`.
+
+    Its user may subscribe to no other `_INBOX*` subject, so a client left on nats-py's default
+    `_INBOX` never receives its JetStream acknowledgements.
+    """
+    return f"_INBOX_{tenant}"
