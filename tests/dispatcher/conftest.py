@@ -135,10 +135,21 @@ class Stack:
         await self.events.status(tenant, workflow_id, "RUNNING")
 
 
-@pytest_asyncio.fixture(scope="package", loop_scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """NATS, Temporal, a worker and a dispatcher (tenant limit `MAX_RUNNING`) of this package's own."""
-    home: Path = tmp_path_factory.mktemp("dispatcher-stack")
+@dataclass
+class Servers:
+    """NATS, Temporal and a worker serving `task_queue`, with the clients the tests use."""
+
+    nc: NatsClient
+    js: JetStreamContext
+    client: Client
+    events: Events
+    task_queue: str
+    nats_url: str
+
+
+@contextlib.asynccontextmanager
+async def servers(home: Path) -> AsyncIterator[Servers]:
+    """Servers of their own in `home`, a worker on a fresh task queue and a subscriber to every status event."""
     async with InfraStack(home) as infra:
         client = await connect_temporal(infra.temporal_address, "default")
         nc = await messaging.connect(infra.nats_url, name="dispatcher-tests")
@@ -159,25 +170,33 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             expression_timeout_ms=1000,
             max_concurrent_activities=20,
         )
-        duplicates = TenantDuplicates(await messaging.command_ids(js))
-        dispatcher = CommandDispatcher(
-            client,
-            js,
-            StubDefinitions(),  # type: ignore[arg-type]
-            task_queue,
-            duplicates=duplicates,
-            limiter=RunLimiter(client, MAX_RUNNING),
-        )
-        group = PartitionGroup(js, dispatcher.handle, partitions=1, concurrency=1)
-        stop = asyncio.Event()
-        async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-            worker = build_worker(client, js, http, settings, [])
-            async with worker:
-                consuming = asyncio.create_task(group.run(stop))
-                try:
-                    yield Stack(nc, js, client, events, duplicates)
-                finally:
-                    stop.set()
-                    with contextlib.suppress(Exception):
-                        await consuming
+        async with (
+            guarded_client(Guard(settings.http_allow_hosts)) as http,
+            build_worker(client, js, http, settings, []),
+        ):
+            yield Servers(nc, js, client, events, task_queue, infra.nats_url)
         await nc.drain()
+
+
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """NATS, Temporal, a worker and a dispatcher (tenant limit `MAX_RUNNING`) of this package's own."""
+    async with servers(tmp_path_factory.mktemp("dispatcher-stack")) as found:
+        duplicates = TenantDuplicates(await messaging.command_ids(found.js))
+        dispatcher = CommandDispatcher(
+            found.client,
+            found.js,
+            StubDefinitions(),  # type: ignore[arg-type]
+            found.task_queue,
+            duplicates=duplicates,
+            limiter=RunLimiter(found.client, MAX_RUNNING),
+        )
+        group = PartitionGroup(found.js, dispatcher.handle, partitions=1, concurrency=1)
+        stop = asyncio.Event()
+        consuming = asyncio.create_task(group.run(stop))
+        try:
+            yield Stack(found.nc, found.js, found.client, found.events, duplicates)
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await consuming

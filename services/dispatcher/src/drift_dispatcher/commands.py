@@ -11,7 +11,13 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -66,6 +72,9 @@ def _temporal_faults_are_transient() -> Iterator[None]:
         if _transient(error):
             raise temporal_unavailable(error) from None
         raise
+    except RPCTimeoutOrCancelledError as error:
+        # An update that Temporal did not answer in time may or may not have landed: tried again (its id dedups).
+        raise TransientFault(f"temporal did not answer in time: {error}") from None
 
 
 class CommandDispatcher:

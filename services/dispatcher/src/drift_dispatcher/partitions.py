@@ -191,7 +191,7 @@ class PartitionReader:
         expected = 1
         idle = 0
         try:
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and not _cancelling():
                 if len(self._order) >= WINDOW:
                     self._room.clear()
                     await self._room.wait()
@@ -292,7 +292,7 @@ class PartitionReader:
                     attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
                 ):
                     try:
-                        await self.handler(msg, attempt > 0 or seq <= self.replay_until)
+                        await _uncancelled(self.handler(msg, attempt > 0 or seq <= self.replay_until))
                         self.applied += 1
                         return
                     except TransientFault as fault:
@@ -328,6 +328,26 @@ class PartitionReader:
         self._room.set()
         for task in list(self._tasks):
             task.cancel()
+
+
+async def _uncancelled(work: Awaitable[None]) -> None:
+    """Await `work`; when this task is being cancelled, end in CancelledError whatever `work` made of it.
+
+    Temporal's client turns a cancelled update call into its own error: taken for the command's
+    outcome, the command would count as done (or be retried) by a reader that was told to stop.
+    """
+    try:
+        await work
+    except Exception:
+        if _cancelling():
+            raise asyncio.CancelledError from None
+        raise
+
+
+def _cancelling() -> bool:
+    """Whether this task was told to stop (nats-py and Temporal's client turn a cancellation into errors)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _consumer_exists(sub: JetStreamContext.PullSubscription) -> bool:
@@ -617,7 +637,7 @@ class PartitionGroup:
         )
         held: dict[int, Msg] = {}
         sub: JetStreamContext.PullSubscription | None = None
-        while True:
+        while not _cancelling():
             try:
                 if sub is None:
                     sub = await self.js.pull_subscribe(
