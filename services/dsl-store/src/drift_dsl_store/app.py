@@ -27,7 +27,7 @@ from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_dsl_store.traffic import TrafficService
 from drift_runtime.openapi import DriftStructSchemaPlugin, document_request_bodies
-from drift_runtime.swagger import offline_swagger, swagger_assets
+from drift_runtime.swagger import swagger_assets
 from drift_runtime.web import (
     MAX_BODY_BYTES,
     ProblemResponses,
@@ -146,7 +146,7 @@ def create_app(
             auth_middleware(settings.api_keys, settings.service_token),
         ],
         exception_handlers=EXCEPTION_HANDLERS_DSL,
-        openapi_config=offline_swagger(openapi_config("Drift dsl-store")),
+        openapi_config=openapi_config("Drift dsl-store"),
         plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
         lifespan=[lifespan],
         state=State({"cache": cache, "listener": listener}),

@@ -12,9 +12,10 @@ import msgspec
 import structlog
 from litestar import Litestar, Request, Response, get, route
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.enums import HttpMethod
 from litestar.exceptions import NotAuthorizedException
+from litestar.params import FromPath
 from litestar.response import Stream
 from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeout
@@ -78,23 +79,27 @@ class Services:
         return tenant
 
 
+Shared = NamedDependency[Services]
+"""The handlers' `services` dependency, provided by `create_app`."""
+
+
 @get("/api/session", summary="The tenant of the presented API key (sign-in check)")
-async def session(request: Request[Any, Any, Any], services: Services) -> Session:
+async def session(request: Request[Any, Any, Any], services: Shared) -> Session:
     return Session(tenant=services.tenant_of(request))
 
 
 @route("/api/gateway/{path:path}", http_method=_METHODS, summary="The gateway, same-origin, with the caller's key")
-async def gateway_proxy(request: Request[Any, Any, Any], services: Services, path: str) -> Response[bytes]:
+async def gateway_proxy(request: Request[Any, Any, Any], services: Shared, path: FromPath[str]) -> Response[bytes]:
     return await services.proxy.forward(request, services.settings.gateway_url, path)
 
 
 @route("/api/dsl/{path:path}", http_method=_METHODS, summary="The dsl-store, same-origin, with the caller's key")
-async def dsl_proxy(request: Request[Any, Any, Any], services: Services, path: str) -> Response[bytes]:
+async def dsl_proxy(request: Request[Any, Any, Any], services: Shared, path: FromPath[str]) -> Response[bytes]:
     return await services.proxy.forward(request, services.settings.dsl_store_url, path)
 
 
 @get("/api/runs/{workflow_id:str}/events", summary="A run's node and status events as server-sent events")
-async def run_events(request: Request[Any, Any, Any], services: Services, workflow_id: str) -> Stream:
+async def run_events(request: Request[Any, Any, Any], services: Shared, workflow_id: FromPath[str]) -> Stream:
     """Live events of one run of the caller's tenant.
 
     The tenant comes from the caller's key, and the run must answer the gateway with that same
@@ -145,8 +150,14 @@ async def run_events(request: Request[Any, Any, Any], services: Services, workfl
     )
 
 
-@get(["/", "/{page:path}"], include_in_schema=False)
-async def site(services: Services, page: str | None = None) -> Response[bytes]:
+@get("/", include_in_schema=False)
+async def index(services: Shared) -> Response[bytes]:
+    """The single-page app's index."""
+    return services.site.serve("/")
+
+
+@get("/{page:path}", include_in_schema=False)
+async def site(services: Shared, page: FromPath[str]) -> Response[bytes]:
     """A built asset, or the single-page app's index for every page path (`/runs/x`, `/tasks`, ...)."""
     return services.site.serve(page or "/")
 
@@ -186,7 +197,7 @@ def create_app(settings: Settings) -> Litestar:
         return response
 
     app = Litestar(
-        route_handlers=[session, gateway_proxy, dsl_proxy, run_events, site, *health_handlers(ready)],
+        route_handlers=[session, gateway_proxy, dsl_proxy, run_events, index, site, *health_handlers(ready)],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
         after_request=secure,
