@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ import structlog
 import uvicorn
 from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -21,14 +23,24 @@ from litestar.plugins import ReceiveRoutePlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.routes import BaseRoute, HTTPRoute
-from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    ControllerRouterHandler,
+    Dependencies,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from drift_runtime import metrics
 from drift_runtime.auth import ApiKeys, bearer_token
 from drift_runtime.logging import configure_logging
 from drift_runtime.metrics import render
-from drift_runtime.swagger import ASSETS_PATH
+from drift_runtime.openapi import DriftStructSchemaPlugin, document_request_bodies
+from drift_runtime.swagger import ASSETS_PATH, swagger_assets
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
 from drift_schema.api import Problem, ProblemError
 from drift_schema.ids import is_tenant
@@ -400,6 +412,45 @@ def health_handlers(ready: ReadinessCheck) -> Sequence[Any]:
         return Response(await render(), media_type=CONTENT_TYPE_LATEST)
 
     return [live, readiness, metrics]
+
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def api_app(
+    service: str,
+    title: str,
+    route_handlers: Sequence[ControllerRouterHandler],
+    *,
+    ready: ReadinessCheck,
+    keys: ApiKeys,
+    service_token: str | None = None,
+    dependencies: Dependencies | None = None,
+    lifespan: Sequence[Lifespan] = (),
+    state: State | None = None,
+    exception_handlers: Mapping[Any, Callable[..., Response[Any]]] = EXCEPTION_HANDLERS,
+) -> Litestar:
+    """A Drift HTTP API (the gateway, the dsl-store) as every one is built.
+
+    Beside `route_handlers`: health, metrics and the offline Swagger page; request metrics, header
+    limits and bearer auth (tenant keys, and `service_token` naming its tenant in `X-Drift-Tenant`);
+    problem+json errors; OpenAPI at `/schema` with every raw body documented; tracing; the body
+    limit; and no logging config of Litestar's own, since `serve` configures logging.
+    """
+    app = Litestar(
+        route_handlers=[*route_handlers, swagger_assets(), *health_handlers(ready)],
+        dependencies=dependencies,
+        lifespan=list(lifespan),
+        state=state,
+        middleware=[http_metrics(service), header_limits(), auth_middleware(keys, service_token)],
+        exception_handlers=dict(exception_handlers),
+        openapi_config=openapi_config(title),
+        plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
+        request_max_body_size=MAX_BODY_BYTES,
+        # configure_logging() owns logging; Litestar's default config would replace its root handler.
+        logging_config=None,
+    )
+    return document_request_bodies(app)
 
 
 def tenant_of(request: Request[Any, Any, Any]) -> str:

@@ -26,20 +26,7 @@ from drift_dsl_store.service import DefinitionService
 from drift_dsl_store.store import DefinitionStore, open_store
 from drift_dsl_store.tenant_data import EnumService, RunService
 from drift_dsl_store.traffic import TrafficService
-from drift_runtime.openapi import DriftStructSchemaPlugin, document_request_bodies
-from drift_runtime.swagger import swagger_assets
-from drift_runtime.web import (
-    MAX_BODY_BYTES,
-    ProblemResponses,
-    auth_middleware,
-    header_limits,
-    health_handlers,
-    http_metrics,
-    openapi_config,
-    serve,
-    tenant_of,
-    tracing_plugin,
-)
+from drift_runtime.web import api_app, serve, tenant_of
 
 SERVICE_NAME = "drift-dsl-store"
 READY_TIMEOUT_S = 2.0
@@ -118,19 +105,22 @@ def create_app(
     def provide_tenant(request: Request[Any, Any, Any]) -> str:
         return tenant_of(request)
 
-    app = Litestar(
-        route_handlers=[
+    return api_app(
+        SERVICE_NAME,
+        "Drift dsl-store",
+        [
             # The node and workflow controllers with the listing and deleting routes of contract 10 added.
             NodeDefinitionAdminController,
             WorkflowDefinitionAdminController,
             EnumController,
             RunContextController,
             NodeTypesController,
-            swagger_assets(),
             BundleController,
             TrafficController,
-            *health_handlers(ready),
         ],
+        ready=ready,
+        keys=settings.api_keys,
+        service_token=settings.service_token,
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "enums": Provide(provide_enums, sync_to_thread=False),
@@ -140,21 +130,10 @@ def create_app(
             "service_token": Provide(provide_service_token, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },
-        middleware=[
-            http_metrics(SERVICE_NAME),
-            header_limits(),
-            auth_middleware(settings.api_keys, settings.service_token),
-        ],
-        exception_handlers=EXCEPTION_HANDLERS_DSL,
-        openapi_config=openapi_config("Drift dsl-store"),
-        plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
         lifespan=[lifespan],
         state=State({"cache": cache, "listener": listener}),
-        request_max_body_size=MAX_BODY_BYTES,
-        # configure_logging() owns logging; Litestar's default config would replace its root handler.
-        logging_config=None,
+        exception_handlers=EXCEPTION_HANDLERS_DSL,
     )
-    return document_request_bodies(app)
 
 
 def main() -> None:
