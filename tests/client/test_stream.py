@@ -5,14 +5,11 @@ from __future__ import annotations
 import uuid
 
 import nats
-import pytest
 from nats.js.api import StorageType, StreamConfig
 
 from drift_cli.servers import InfraStack
 from drift_client.stream import NatsServer, replay, split_credentials
 from drift_schema import ids
-
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def test_credentials_are_split_from_the_url_and_percent_decoded() -> None:
