@@ -47,7 +47,7 @@ async def measure(iterations: int) -> LoopRun:
         },
         start="count",
     )
-    async with standalone() as local:
+    async with standalone(tap=False) as local:
         began = time.monotonic()
         _, handle = await local.runner.start(wf)
         snapshot = await handle.result(follow_runs=True, rpc_timeout=None)

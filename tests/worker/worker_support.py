@@ -208,8 +208,12 @@ class EventTap:
 
 
 @contextlib.asynccontextmanager
-async def tapped(nc: NatsClient) -> AsyncIterator[EventTap]:
+async def tapped(nc: NatsClient, subscribed: bool = True) -> AsyncIterator[EventTap]:
+    """An event tap on tenant `acme`'s events (hearing nothing when not `subscribed`)."""
     tap = EventTap()
+    if not subscribed:
+        yield tap
+        return
     subscription = await nc.subscribe(f"drift.{TENANT}.evt.>", cb=tap.on_message)
     try:
         yield tap
@@ -347,8 +351,12 @@ class Standalone:
 
 
 @contextlib.asynccontextmanager
-async def standalone(max_concurrent_activities: int = 50) -> AsyncIterator[Standalone]:
-    """Embedded Temporal and NATS in a temporary folder, a loopback stub and an in-process worker."""
+async def standalone(max_concurrent_activities: int = 50, tap: bool = True) -> AsyncIterator[Standalone]:
+    """Embedded Temporal and NATS in a temporary folder, a loopback stub and an in-process worker.
+
+    `tap=False` leaves the event tap unsubscribed (empty): a benchmark then measures the worker alone,
+    not also the decoding of every event in the same process.
+    """
     with tempfile.TemporaryDirectory(prefix="drift-worker-") as home:
         async with InfraStack(Path(home)) as stack, serving(Stub()) as stub:
             client = await connect_temporal(stack.temporal_address, "default")
@@ -361,10 +369,10 @@ async def standalone(max_concurrent_activities: int = 50) -> AsyncIterator[Stand
             pool = EvaluatorPool(settings.evaluator_pool)
             await pool.start()
             try:
-                async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc) as tap:
+                async with guarded_client(Guard(settings.http_allow_hosts)) as http, tapped(nc, tap) as events:
                     worker = build_worker(client, nc.jetstream(), http, settings, [StaticTokens()], pool=pool)
                     async with worker:
-                        yield Standalone(Runner(client, settings.task_queue, execution_timeout=None), tap, stub)
+                        yield Standalone(Runner(client, settings.task_queue, execution_timeout=None), events, stub)
             finally:
                 await pool.close()
             await nc.drain()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from drift_runtime.telemetry import continued_from
 from drift_schema import codec, expressions, subjects
 from drift_schema.events import NodeEvent
 from drift_schema.nodes import node_type
+from drift_worker.announcer import Acknowledgements, Batch
 from drift_worker.evaluator import (
     NODE,
     EvaluationTimeout,
@@ -75,32 +75,6 @@ def failure_message(instance: str, error: Exception) -> str:
     return str(error)
 
 
-class Announcements:
-    """Node events published without awaiting each acknowledgement, in order; `settled` awaits them all.
-
-    Each publish is started at once, so they leave on the connection in the order given (nats-py writes
-    a publish before its first suspension); each keeps its `Nats-Msg-Id`, so a retried segment that
-    publishes them again stores no duplicate.
-    """
-
-    def __init__(self, js: JetStreamContext) -> None:
-        self.js = js
-        self.pending: list[tuple[NodeEvent, asyncio.Future[bool]]] = []
-
-    def send(self, event: NodeEvent) -> None:
-        subject = subjects.node_events(event.tenant, event.workflow_id)
-        self.pending.append((event, asyncio.ensure_future(publish(self.js, subject, event, event.event_id))))
-
-    async def settled(self) -> None:
-        """Wait for every acknowledgement; the first failure is raised (the activity is retried)."""
-        outcomes = await asyncio.gather(*(future for _, future in self.pending), return_exceptions=True)
-        for (event, _), outcome in zip(self.pending, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
-            if outcome:
-                observe_node(event)
-
-
 def node_failed(message: str) -> ApplicationError:
     """A failure no retry can fix; carries the attempt so the workflow can report it."""
     return ApplicationError(message, activity.info().attempt, type=NODE_FAILED, non_retryable=True)
@@ -148,6 +122,7 @@ class NodeActivities:
         pool: EvaluatorPool | None = None,
     ) -> None:
         self.js = js
+        self.acks = Acknowledgements(js)
         self.limits = limits if isinstance(limits, Limits) else Limits(bounds=limits)
         self.pool = pool if pool is not None else EvaluatorPool()
 
@@ -188,14 +163,14 @@ class NodeActivities:
         node ends the segment and is answered (the workflow announces it, as for one node); a publish that
         fails fails the attempt, and the retried segment publishes under the same event ids.
         """
-        announcements = Announcements(self.js)
+        announcements = Batch(self.acks)
         attempt = activity.info().attempt
         started = _now()
 
         def announce(visit: SegmentVisit) -> None:
             nonlocal started
             finished = _now()
-            number = task.first_visit + len(announcements.pending)
+            number = task.first_visit + len(announcements)
             node = task.states[visit.instance].node_definition
             assert node is not None
             announcements.send(
@@ -214,11 +189,9 @@ class NodeActivities:
             )
             started = finished
 
-        try:
-            outcome = await self.pool.evaluate_segment(task, self.bounds, self.limits.max_output_bytes, announce)
-        finally:
-            # Even when the attempt fails: no publish is left running past the activity.
-            await announcements.settled()
+        outcome = await self.pool.evaluate_segment(task, self.bounds, self.limits.max_output_bytes, announce)
+        for event in await announcements.settled():
+            observe_node(event)
         error = failure_message(outcome.failed, outcome.failure) if outcome.failed and outcome.failure else None
         return SegmentResult(visits=outcome.visits, failed=outcome.failed, error=error, attempt=attempt)
 

@@ -44,6 +44,8 @@ SLICE_MS = 500
 """A segment starts no new node after this long: it holds one evaluator process of its tenant's share."""
 MAX_RESULT_BYTES = 512 * 1024
 """A segment starts no new node once its outputs reach this size (they ride in the workflow task's completion)."""
+VISIT_BYTES = 128
+"""What one visit adds to a segment's result besides its output (its instance, the result's other fields)."""
 DEFAULT_NODE_LIMIT_MS = 9_000
 """A node's evaluation time limit without `timeoutMs` (the pool caps it at its own node timeout)."""
 
@@ -185,6 +187,7 @@ def walk(
         check_output_size(current, result.output, max_output_bytes)
         send(SegmentVisit(instance=current, result=result))
         made += 1
+        carried += VISIT_BYTES
         step = step_of(current, state, task.first_visit + made - 1, result)
         if step.write_output:
             size = entry_bytes(current, step.output)

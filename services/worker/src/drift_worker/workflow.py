@@ -89,6 +89,11 @@ UNTIL_DONE = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_i
 CONTINUE_AS_NEW_AFTER_EVENTS = 4_000
 CONTINUE_AS_NEW_AFTER_BYTES = 8 * 1024 * 1024
 CONTINUE_AS_NEW_AFTER_VISITS = 500
+# With segments a pure node adds no history event of its own: a run counts its local activities instead
+# (each one marker, invisible in the history length until its workflow task ends), and bounds its visits
+# only as far as its memory and its retry checkpoints need.
+CONTINUE_AS_NEW_AFTER_LOCAL_ACTIVITIES = 500
+CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS = 10_000
 # A loop inside a PARALLEL branch cannot continue-as-new (its siblings are mid-flight): fail it instead.
 BRANCH_HISTORY_LIMIT = 9_000
 LAST_ERROR_KEY = "lastError"
@@ -157,6 +162,8 @@ class GenericWorkflow:
         # Whether pure nodes run in segments (decided once, at the first pure node: see SEGMENTS_PATCH).
         self.segments: bool | None = None
         self.segment_plans: dict[str, SegmentPlan] = {}
+        # Local activities this run has made (each a marker in its history): see _history_is_long.
+        self.local_activities = 0
 
     # ----------------------------------------------------------------- run
 
@@ -225,7 +232,7 @@ class GenericWorkflow:
     def _visits_for_segment(self) -> int:
         """Visits a segment may make: up to the continue-as-new budget and the run's visit budget."""
         budget = self.run_input.limits.max_visits + (FAILURE_PATH_VISITS if self.in_failure_path else 0)
-        until_continue = CONTINUE_AS_NEW_AFTER_VISITS - (self.visits - self.visits_at_start)
+        until_continue = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS - (self.visits - self.visits_at_start)
         return min(budget - self.visits, until_continue)
 
     def _plan(self, start: str) -> SegmentPlan:
@@ -263,6 +270,7 @@ class GenericWorkflow:
             context_sizes={name: self.context_sizes[name] for name in plan.states if name in self.context_sizes},
             max_context_bytes=run.limits.max_context_bytes,
         )
+        self.local_activities += 1
         async with self.evaluations:
             await self._task_room()
             result: SegmentResult = await workflow.execute_local_activity(
@@ -486,11 +494,19 @@ class GenericWorkflow:
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
+        visits = self.visits - self.visits_at_start
+        if self.segments:
+            counted = (
+                visits >= CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
+                or self.local_activities >= CONTINUE_AS_NEW_AFTER_LOCAL_ACTIVITIES
+            )
+        else:
+            counted = visits >= CONTINUE_AS_NEW_AFTER_VISITS
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > CONTINUE_AS_NEW_AFTER_EVENTS
             or info.get_current_history_size() > CONTINUE_AS_NEW_AFTER_BYTES
-            or self.visits - self.visits_at_start >= CONTINUE_AS_NEW_AFTER_VISITS
+            or counted
         )
 
     async def _continue_as_new(self, current: str) -> None:
@@ -560,6 +576,7 @@ class GenericWorkflow:
             return result
         # A few evaluations at a time, and none once this workflow task carries many outputs: their
         # results ride in the task's completion, which gRPC caps at 4 MB (see _task_room).
+        self.local_activities += 1
         async with self.evaluations:
             await self._task_room()
             evaluated = await workflow.execute_local_activity_method(
@@ -830,6 +847,7 @@ class GenericWorkflow:
             return
         if self.command_trace:
             batch = msgspec.structs.replace(batch, trace_context=self.command_trace)
+        self.local_activities += 1
         async with self.emitting:
             await workflow.execute_local_activity_method(
                 NodeActivities.emit, batch, start_to_close_timeout=EMIT_TIMEOUT, retry_policy=UNTIL_DONE
