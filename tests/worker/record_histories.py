@@ -187,7 +187,66 @@ async def failure_paths(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple
     return [("failure_paths", handle)]
 
 
-SCENARIOS: tuple[Scenario, ...] = (hello_approval, return_request, every_node, long_loop, failure_paths)
+async def segments(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """Pure nodes in segments: a chain and a BRANCH loop in one, a timer between segments, a node failing
+    inside a segment (to the default failure path, itself a segment), then SUCCESS."""
+    wf = definition(
+        {
+            "a": script("{% ($global.a ? $global.a : 0) + 1 %}", "b"),
+            "b": script("{% $global.a * 10 %}", "loop"),
+            "loop": state(
+                {
+                    "type": "BRANCH",
+                    "choices": [{"rule": "{% $global.a < 3 %}", "nextNode": "a"}],
+                    "defaultNode": "pause",
+                }
+            ),
+            "pause": state({"type": "WAIT", "config": {"waitType": "SCHEDULER_WAIT", "duration": 1}}, "c"),
+            "c": script("{% $global.b + 1 %}", "broken"),
+            "broken": script("{% $nope() %}", "done"),
+            "recover": script("{% 'recovered from ' & $global.lastError.node %}", "done"),
+            "done": success("{% $global.recover %}"),
+        },
+        start="a",
+        defaultFailureNode="recover",
+    )
+    _, handle = await runner.start(wf)
+    snapshot = await handle.result()
+    assert snapshot.disposition == "recovered from broken", snapshot
+    return [("segments", handle)]
+
+
+async def segmented_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """A loop of pure nodes past a run's visit budget in segments: its first run ends in continue-as-new."""
+    wf = definition(
+        {
+            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
+            "again": state(
+                {
+                    "type": "BRANCH",
+                    "choices": [{"rule": "{% $global.count < 5100 %}", "nextNode": "count"}],
+                    "defaultNode": "done",
+                }
+            ),
+            "done": success("{% $string($global.count) %}"),
+        },
+        start="count",
+    )
+    _, handle = await runner.start(wf)
+    await handle.result()
+    first = runner.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    return [("segmented_loop_first_run", first)]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    hello_approval,
+    return_request,
+    every_node,
+    long_loop,
+    failure_paths,
+    segments,
+    segmented_loop,
+)
 
 
 async def main(names: list[str]) -> None:

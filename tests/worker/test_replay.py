@@ -26,9 +26,11 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_of_every_example_are_recorded() -> None:
-    """The guard covers both example bundles, every node type, the failure paths and a continue-as-new chain."""
+    """The guard covers both example bundles, every node type, the failure paths and continue-as-new chains,
+    with pure nodes one at a time (recorded before segments) and in segments."""
     names = {path.stem for path in HISTORIES}
-    assert {"hello_approval_approve", "return_request", "every_node", "failure_paths", "long_loop_first_run"} <= names
+    recorded = {"hello_approval_approve", "return_request", "every_node", "failure_paths", "long_loop_first_run"}
+    assert recorded | {"segments", "segmented_loop_first_run"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
