@@ -132,18 +132,7 @@ def branch_states(definition: WorkflowDefinition, start: str, resolve: NodeResol
     branches) and stops at an instance with `end: true`: its edges lead out
     of the branch legitimately, so they are not followed.
     """
-    order: list[str] = []
-    stack = [start]
-    while stack:
-        name = stack.pop()
-        if name in order or name not in definition.states:
-            continue
-        order.append(name)
-        state = definition.states[name]
-        if state.end:
-            continue
-        stack += [edge.target for edge in reversed(edges(state, _node_of(state, resolve)))]
-    return order
+    return list(_walk(definition, [start], {}, resolve, past_end=False))
 
 
 def _roots(definition: WorkflowDefinition) -> list[str]:
@@ -152,15 +141,26 @@ def _roots(definition: WorkflowDefinition) -> list[str]:
     return [root for root in roots if root is not None]
 
 
-def _walk(definition: WorkflowDefinition, stack: list[str], seen: set[str], resolve: NodeResolver | None) -> set[str]:
-    """`seen` plus every state reachable from `stack` along every edge, not walking through `seen`."""
+def _walk(
+    definition: WorkflowDefinition,
+    stack: list[str],
+    seen: dict[str, None],
+    resolve: NodeResolver | None,
+    past_end: bool = True,
+) -> dict[str, None]:
+    """`seen` plus every state reachable from `stack` (depth first, each state's edges in order), in visiting order.
+
+    States already in `seen` are not walked through; with `past_end` False, neither is an `end: true` state.
+    """
     while stack:
         name = stack.pop()
         if name in seen or name not in definition.states:
             continue
-        seen.add(name)
+        seen[name] = None
         state = definition.states[name]
-        stack += [edge.target for edge in edges(state, _node_of(state, resolve))]
+        if state.end and not past_end:
+            continue
+        stack += [edge.target for edge in reversed(edges(state, _node_of(state, resolve)))]
     return seen
 
 
@@ -168,7 +168,7 @@ def _outside_reach(definition: WorkflowDefinition, parallel: str, resolve: NodeR
     """States the run reaches without entering the branches of `parallel` (including `parallel` itself)."""
     state = definition.states[parallel]
     onward = [edge.target for edge in edges(state, _node_of(state, resolve)) if not edge.kind.starts_branch]
-    return _walk(definition, _roots(definition) + onward, {parallel}, resolve)
+    return set(_walk(definition, _roots(definition) + onward, {parallel: None}, resolve))
 
 
 def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[ProblemError]:
@@ -213,7 +213,7 @@ def parallel_escapes(definition: WorkflowDefinition, resolve: NodeResolver | Non
 
 def reachable(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> set[str]:
     """Names of the states reachable from startNode, the failure node and completion nodes."""
-    return _walk(definition, _roots(definition), set(), resolve)
+    return set(_walk(definition, _roots(definition), {}, resolve))
 
 
 def disconnected(definition: WorkflowDefinition, resolve: NodeResolver | None = None) -> list[str]:
