@@ -189,6 +189,9 @@ class NodeActivities:
             )
             started = finished
 
+        if task.lead is not None:
+            # The status event the run deferred to this activity (RUNNING at its start): before any node event.
+            await self.publish_batch(task.lead)
         outcome = await self.pool.evaluate_segment(task, self.bounds, self.limits.max_output_bytes, announce)
         for event in await announcements.settled():
             observe_node(event)
@@ -202,6 +205,10 @@ class NodeActivities:
         After a resume or an event the publishes continue that command's trace (the SDK only links
         an update handler to its caller), so one resume is one trace from the gateway to its answer.
         """
+        await self.publish_batch(batch)
+
+    async def publish_batch(self, batch: EmitBatch) -> None:
+        """What `emit` publishes (also a segment's leading status event), each publish acknowledged."""
         with continued_from(batch.trace_context):
             for node_event in batch.nodes:
                 subject = subjects.node_events(node_event.tenant, node_event.workflow_id)

@@ -66,6 +66,8 @@ class SegmentTask(Message, frozen=True):
     context_bytes: int
     context_sizes: dict[str, int]
     max_context_bytes: int
+    lead: EmitBatch | None = None
+    """Events the run deferred to this activity, published before the segment's own (its RUNNING event)."""
 
 
 class SegmentVisit(Message, frozen=True):

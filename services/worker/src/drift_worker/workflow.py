@@ -164,6 +164,8 @@ class GenericWorkflow:
         self.segment_plans: dict[str, SegmentPlan] = {}
         # Local activities this run has made (each a marker in its history): see _history_is_long.
         self.local_activities = 0
+        # A status event held for the next segment's activity to publish first (see _set_status).
+        self.deferred: EmitBatch | None = None
 
     # ----------------------------------------------------------------- run
 
@@ -174,7 +176,9 @@ class GenericWorkflow:
             return await run_slice(self, run.map_slice)
         start = run.carry.current_node if run.carry else run.definition.start_node
         if run.carry is None or run.carry.retried:
-            await self._set_status(WorkflowStatus.RUNNING)
+            # A run starting with pure nodes announces RUNNING from its first segment: one local activity less.
+            first = run.definition.states.get(start) if start is not None else None
+            await self._set_status(WorkflowStatus.RUNNING, defer=first is not None and self._segmented(first))
         if start is None:
             await self._finish(WorkflowStatus.FAILED, error="the workflow definition has no startNode")
         else:
@@ -269,6 +273,7 @@ class GenericWorkflow:
             context_bytes=self._context_bytes(),
             context_sizes={name: self.context_sizes[name] for name in plan.states if name in self.context_sizes},
             max_context_bytes=run.limits.max_context_bytes,
+            lead=self._take_deferred(),
         )
         self.local_activities += 1
         async with self.evaluations:
@@ -818,7 +823,10 @@ class GenericWorkflow:
         self.view = None
         await self._set_status(status)
 
-    async def _set_status(self, status: WorkflowStatus, nodes: list[NodeEvent] | None = None) -> None:
+    async def _set_status(
+        self, status: WorkflowStatus, nodes: list[NodeEvent] | None = None, defer: bool = False
+    ) -> None:
+        """Announce `status`; `defer`: in the next local activity that publishes (the next segment)."""
         self.status = status
         self.seq += 1
         run = self.run_input
@@ -839,14 +847,26 @@ class GenericWorkflow:
             # The notifier keeps every stable state, context included, in the dsl-store's run-context store.
             context=dict(self.context) if status.is_stable else None,
         )
-        await self._emit(EmitBatch(nodes=nodes or [], status=event))
+        batch = EmitBatch(nodes=nodes or [], status=event)
+        if defer and self.test is None:
+            self.deferred = self._traced(batch)
+            return
+        await self._emit(batch)
+
+    def _traced(self, batch: EmitBatch) -> EmitBatch:
+        return msgspec.structs.replace(batch, trace_context=self.command_trace) if self.command_trace else batch
+
+    def _take_deferred(self) -> EmitBatch | None:
+        deferred, self.deferred = self.deferred, None
+        return deferred
 
     async def _emit(self, batch: EmitBatch) -> None:
         if self.test is not None:
             self.test.record(batch.nodes)  # a test run publishes nothing: no store, no list, no webhook
             return
-        if self.command_trace:
-            batch = msgspec.structs.replace(batch, trace_context=self.command_trace)
+        if (deferred := self._take_deferred()) is not None:
+            await self._emit(deferred)  # never: a deferred event goes with the segment that follows it
+        batch = self._traced(batch)
         self.local_activities += 1
         async with self.emitting:
             await workflow.execute_local_activity_method(
