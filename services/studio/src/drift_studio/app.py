@@ -25,8 +25,8 @@ from drift_runtime.auth import bearer_token
 from drift_runtime.web import (
     EXCEPTION_HANDLERS,
     MAX_BODY_BYTES,
-    DriftProblem,
     NotFound,
+    TooManyRequests,
     Unavailable,
     health_handlers,
     http_metrics,
@@ -40,17 +40,9 @@ from drift_studio.static import SECURITY_HEADERS, StaticSite
 
 log = structlog.get_logger("drift.studio")
 
+FEED_RETRY_AFTER_S = 5
+"""`Retry-After` of a live feed refused because the tenant holds as many as it may."""
 _METHODS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.DELETE, HttpMethod.PATCH]
-
-
-class TooManyFeeds(DriftProblem):
-    """The tenant already holds as many live feeds as it may."""
-
-    status = 429
-    title = "Too Many Requests"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "5"})
 
 
 class Session(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -112,7 +104,8 @@ async def run_events(request: Request[Any, Any, Any], services: Shared, workflow
     if services.nats is None or not services.nats.is_connected:
         raise Unavailable("live events are unavailable (NATS); retry shortly")
     if services.feeds.get(tenant, 0) >= services.settings.max_feeds_per_tenant:
-        raise TooManyFeeds(f"at most {services.settings.max_feeds_per_tenant} live feeds per tenant; close one")
+        limit = services.settings.max_feeds_per_tenant
+        raise TooManyRequests(f"at most {limit} live feeds per tenant; close one", retry_after_s=FEED_RETRY_AFTER_S)
     subscription = await services.nats.subscribe(subjects.run_events(tenant, workflow_id), pending_msgs_limit=4096)
     heartbeat = services.settings.heartbeat_s
     log.info("studio.live_opened", tenant=tenant, workflow_id=workflow_id, open_feeds=services.feeds.get(tenant, 0))
