@@ -81,6 +81,20 @@ class DriftProblem(Exception):
         return Problem(title=self.title, status=self.status, detail=self.detail, errors=self.errors)
 
 
+class BadRequest(DriftProblem):
+    """A query parameter that cannot be used (a bad page token, a page size out of bounds)."""
+
+    status = 400
+    title = "Bad Request"
+
+
+class Forbidden(DriftProblem):
+    """The caller is authenticated but may not use this route."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(DriftProblem):
     """Something that does not exist for this tenant (another tenant's looks exactly the same)."""
 

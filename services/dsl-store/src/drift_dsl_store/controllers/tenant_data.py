@@ -12,7 +12,7 @@ from litestar.params import FromPath, RawBody
 from drift_dsl_store.tenant_data import EnumService, RunService, RunWrite
 from drift_runtime.auth import bearer_token
 from drift_runtime.openapi import json_request
-from drift_runtime.web import DriftProblem, problem_responses
+from drift_runtime.web import Forbidden, problem_responses
 from drift_schema.context import RunContext
 
 JSON = "application/json"
@@ -22,13 +22,6 @@ Enums = NamedDependency[EnumService]
 Runs = NamedDependency[RunService]
 Tenant = NamedDependency[str]
 ServiceToken = NamedDependency[str | None]
-
-
-class Forbidden(DriftProblem):
-    """The caller is authenticated but may not use this route."""
-
-    status = 403
-    title = "Forbidden"
 
 
 class EnumController(Controller):
