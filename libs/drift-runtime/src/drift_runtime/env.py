@@ -11,7 +11,8 @@ says otherwise, as `drift dev` and the tests run them) are the constants below, 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from drift_runtime.auth import ApiKeys
 from drift_runtime.ssrf import parse_hosts
@@ -27,6 +28,14 @@ STUDIO_PORT = 8300
 DSL_STORE_URL = f"http://{LOCAL_HOST}:{DSL_STORE_PORT}"
 GATEWAY_URL = f"http://{LOCAL_HOST}:{GATEWAY_PORT}"
 LOG_FORMATS = ("json", "console")
+
+T = TypeVar("T")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise ValueError(text)
+    return int(text)
 
 
 class Env:
@@ -49,32 +58,24 @@ class Env:
 
     def integer(self, name: str, default: int) -> int:
         """The variable as an integer, or `default` when it is unset or empty."""
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+        return self._parsed(name, default, int, "an integer")
 
     def number(self, name: str, default: float) -> float:
         """The variable as a number (`2`, `0.5`), or `default` when it is unset or empty."""
+        return self._parsed(name, default, float, "a number")
+
+    def port(self, name: str, default: int) -> int:
+        """The variable as a TCP port (0 picks a free one), or `default` when it is unset or empty."""
+        return self._parsed(name, default, _port, "a port number")
+
+    def _parsed(self, name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
         raw = self.optional(name)
         if raw is None:
             return default
         try:
-            return float(raw)
+            return parse(raw)
         except ValueError:
-            raise ValueError(f"{name} must be a number, not {raw!r}") from None
-
-    def port(self, name: str, default: int) -> int:
-        """The variable as a TCP port (0 picks a free one), or `default` when it is unset or empty."""
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        if not raw.isdigit() or int(raw) > 65535:
-            raise ValueError(f"{name} must be a port number, not {raw!r}")
-        return int(raw)
+            raise ValueError(f"{name} must be {expected}, not {raw!r}") from None
 
     def hosts(self, name: str) -> tuple[str, ...]:
         """A comma-separated host list, lower-cased (host names compare without case); () when unset."""
