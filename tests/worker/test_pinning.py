@@ -20,8 +20,10 @@ from drift_schema.run import (
     temporal_id,
 )
 from drift_schema.workflow import WorkflowDefinition
+from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
 
-ITERATIONS = 300  # 600 visits: past the interpreter's continue-as-new threshold of 500 visits
+# Two visits per iteration: past the visits a run makes before it continues as new.
+ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100
 
 
 def looping(version: str) -> WorkflowDefinition:

@@ -13,6 +13,10 @@ from worker_support import TENANT, EventTap, Runner, definition, script, state, 
 
 from drift_schema import subjects
 from drift_schema.run import EVENT_UPDATE, EventInput, temporal_id
+from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
+
+# Two visits per iteration: past the visits a run makes before it continues as new.
+ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100
 
 
 def loop_after_event(iterations: int) -> Any:
@@ -41,7 +45,7 @@ async def test_status_events_after_continue_as_new_stay_in_the_commands_trace(
     event, published after continue-as-new, is still in the command's trace."""
     trace_id = secrets.token_hex(16)
     carrier = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
-    public, handle = await runner.start(loop_after_event(300))
+    public, handle = await runner.start(loop_after_event(ITERATIONS))
     completed: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
 
     async def on_status(msg: Msg) -> None:
@@ -55,7 +59,7 @@ async def test_status_events_after_continue_as_new_stay_in_the_commands_trace(
             EVENT_UPDATE, EventInput(event="go", payload=None, command_id="go", trace_context=carrier)
         )
         snapshot = await handle.result()
-        assert snapshot.disposition == 300
+        assert snapshot.disposition == ITERATIONS
         message = await asyncio.wait_for(completed, 30)
     finally:
         await subscription.unsubscribe()
