@@ -48,7 +48,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from drift_schema import codec, subjects
 from drift_schema.events import WorkflowEvent
-from drift_schema.run import temporal_id
+from drift_schema.run import TERMINATED_SEQ, temporal_id
 from drift_schema.statuses import WorkflowStatus
 from drills.loopback import WebhookReceiver
 from drills.stack import TENANT, DrillStack, wait_for
@@ -406,7 +406,9 @@ async def check(
             continue
         chain = run_chain(max(own, key=lambda e: e.seq))
         seqs = sorted({e.seq for e in own if run_chain(e) == chain})
-        if seqs != list(range(1, len(seqs) + 1)):
+        # A terminated run cannot announce itself: the dispatcher does, at TERMINATED_SEQ, after its own 1..n.
+        numbered = [seq for seq in seqs if seq != TERMINATED_SEQ]
+        if numbered != list(range(1, len(numbered) + 1)):
             result.lost += 1
             result.problem(f"{command.workflow_id}: status events missing, seqs {seqs}")
         elif evidence.stored is not None and evidence.stored.get("seq") != seqs[-1]:

@@ -28,13 +28,19 @@ class DrillServer(LoopbackServer):
 class Downstream(DrillServer):
     """The API HTTP nodes call: `POST /work/<workflowId>`; counts calls and Idempotency-Keys per run.
 
-    While `hold` is set, calls are parked until `release()`: the caller is mid-request.
+    While `hold` is set, calls are parked until `release()`: the caller is mid-request. With
+    `max_hold_s` set, a call parked that long is answered anyway: a drill that holds calls while
+    it gathers its runs must not outlast the HTTP node's own timeout and retries (5 attempts of 5 s),
+    or a run fails for the drill's sake, not for the fault's.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: dict[str, list[str]] = defaultdict(list)
         self.in_flight = 0
+        self.max_hold_s: float | None = None
+        self.released_early = 0
+        """Calls answered because they were held `max_hold_s`, not because of `release()`."""
         self._open = asyncio.Event()
         self._open.set()
 
@@ -53,7 +59,9 @@ class Downstream(DrillServer):
         self.in_flight += 1
         await self.notify()
         try:
-            await self._open.wait()
+            await asyncio.wait_for(self._open.wait(), self.max_hold_s)
+        except TimeoutError:
+            self.released_early += 1
         finally:
             self.in_flight -= 1
         return HttpAnswer(200, json.dumps({"done": workflow_id}).encode())

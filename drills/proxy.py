@@ -1,11 +1,10 @@
-"""A NATS proxy on 127.0.0.1 between the dispatcher and the server that can lose chosen acknowledgements.
+"""A NATS proxy on 127.0.0.1 between the dispatcher and the server that can lose chosen publishes.
 
-The ambiguous outcome the drills need (the start reached Temporal, its ack never
-reached JetStream) lies between two lines of the dispatcher, too close together to
-hit with a signal. The proxy makes it exact: it forwards the NATS client protocol
-unchanged, except for the `+ACK` of a chosen stream sequence, which it drops (a lost
-ack: JetStream redelivers after the consumer's ack wait) or turns into `-NAK` (the
-same redelivery, at once: for the smoke set).
+The ambiguous outcome the drills need (the start reached Temporal, the dispatcher's record of
+having done it never reached NATS) lies between two steps of the dispatcher, too close together to
+hit with a signal. The proxy makes it exact: it forwards the NATS client protocol unchanged, except
+for publishes to chosen subjects (the dispatcher's saved partition floors), which it drops; the
+dispatcher is then killed, and the next owner of its partitions reads those commands again.
 
 Server-to-client traffic is passed through as bytes; client-to-server traffic is
 parsed only far enough to find message boundaries (`PUB`/`HPUB` carry a byte count).
@@ -17,49 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
 log = structlog.get_logger("drills.proxy")
 
-ACK = b"+ACK"
-NAK = b"-NAK"
-NAK_MESSAGE = NAK + b"\r\n"
-
 
 @dataclass
-class AckRule:
-    """What to do with the first `+ACK` of a stream sequence on one stream's consumer."""
+class DropRule:
+    """Lose every publish to subjects starting with `prefix` (the server never sees them)."""
 
-    stream: str
-    consumer: str
-    nak: bool
-    """True: turn the ack into `-NAK` (redelivery now); False: drop it (redelivery after ack wait)."""
-    pending: set[int] = field(default_factory=set)
-    lost: list[int] = field(default_factory=list)
+    prefix: bytes
+    dropped: int = 0
 
 
-def _ack_target(subject: bytes) -> tuple[str, str, int] | None:
-    """(stream, consumer, stream sequence) of a `$JS.ACK` reply subject, either token layout."""
-    if not subject.startswith(b"$JS.ACK."):
-        return None
-    tokens = subject.decode().split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>
-        stream, consumer, sseq = tokens[2], tokens[3], tokens[5]
-    elif len(tokens) >= 11:  # $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>...
-        stream, consumer, sseq = tokens[4], tokens[5], tokens[7]
-    else:
-        return None
-    return stream, consumer, int(sseq)
-
-
-class AckLosingProxy:
+class PublishLosingProxy:
     """Listens on 127.0.0.1, forwards to `upstream` (`host`, `port`); see the module docstring."""
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
-        self.rule: AckRule | None = None
+        self.rule: DropRule | None = None
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
@@ -81,9 +58,9 @@ class AckLosingProxy:
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
 
-    def lose_first_acks(self, stream: str, consumer: str, sequences: set[int], *, nak: bool) -> AckRule:
-        """From now on, the first ack of each of `sequences` is lost (or turned into a NAK)."""
-        self.rule = AckRule(stream, consumer, nak, set(sequences))
+    def drop_publishes(self, prefix: str) -> DropRule:
+        """From now on (until `rule` is reset), every publish to a subject starting with `prefix` is lost."""
+        self.rule = DropRule(prefix.encode())
         return self.rule
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
@@ -132,9 +109,6 @@ class AckLosingProxy:
                     forwarded = self._filtered(parts[1], await reader.readexactly(size + 2))
                     if forwarded is None:
                         continue
-                    if forwarded is NAK_MESSAGE:
-                        # An ack has no reply subject and no headers (nats-py sends PUB with 0 bytes).
-                        line = b"PUB " + parts[1] + b" " + str(len(NAK)).encode() + b"\r\n"
                     writer.write(line + forwarded)
                 else:
                     writer.write(line)
@@ -143,13 +117,8 @@ class AckLosingProxy:
     def _filtered(self, subject: bytes, payload: bytes) -> bytes | None:
         """The payload to forward (with its CRLF), or None to drop the whole message."""
         rule = self.rule
-        # An empty payload is an ack too: it is what nats-py's `Msg.ack()` sends.
-        if rule is None or not rule.pending or payload[:-2] not in (ACK, b""):
+        if rule is None or not subject.startswith(rule.prefix):
             return payload
-        target = _ack_target(subject)
-        if target is None or target[:2] != (rule.stream, rule.consumer) or target[2] not in rule.pending:
-            return payload
-        rule.pending.discard(target[2])
-        rule.lost.append(target[2])
-        log.info("drills.proxy.ack_lost", stream_seq=target[2], nak=rule.nak)
-        return NAK_MESSAGE if rule.nak else None
+        rule.dropped += 1
+        log.info("drills.proxy.publish_lost", subject=subject.decode(errors="replace"))
+        return None

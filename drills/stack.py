@@ -17,6 +17,7 @@ from pathlib import Path
 from secrets import token_urlsafe
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import nats
@@ -38,7 +39,7 @@ from drift_cli.servers import (
     http_probe,
 )
 from drift_runtime.messaging import ensure_streams
-from drills.proxy import AckLosingProxy
+from drills.proxy import PublishLosingProxy
 
 TENANT = "drill"
 KEY = "key-drill"
@@ -93,6 +94,13 @@ async def _expected(error: Exception) -> None:
     """NATS client errors while a drill has the server down are expected: the client reconnects."""
 
 
+def _via(url: str, proxy_url: str) -> str:
+    """`url` (with the credentials it carries) pointed at the proxy's host and port instead."""
+    parts, proxy = urlsplit(url), urlsplit(proxy_url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{proxy.netloc}" if credentials else proxy.netloc))
+
+
 def _deepest_descendant(pid: int) -> int:
     """The last process in the chain of first children below `pid` (itself when it has none)."""
     while True:
@@ -120,7 +128,7 @@ class DrillStack:
         self.nc: NatsClient | None = None
         self.temporal: TemporalClient | None = None
         self.redis: Redis | None = None
-        self.proxy: AckLosingProxy | None = None
+        self.proxy: PublishLosingProxy | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -151,14 +159,14 @@ class DrillStack:
             await ensure_streams(self.nc.jetstream())
             self.temporal = await TemporalClient.connect(self.infra.temporal_address)
             self.redis = Redis.from_url(self.infra.redis_url, socket_timeout=2, socket_connect_timeout=1)
-            # The dispatcher talks to NATS through the ack-losing proxy (drill 7); it forwards
+            # The dispatcher talks to NATS through the publish-losing proxy (drill 7); it forwards
             # everything else unchanged. Restarted once here, before any command exists.
             nats_server = self.server("nats")
             assert isinstance(nats_server, EmbeddedNats)
-            self.proxy = AckLosingProxy(LOOPBACK, nats_server.port)
+            self.proxy = PublishLosingProxy(LOOPBACK, nats_server.port)
             await self.proxy.start()
             self.kill_service("dispatcher")
-            await self.start_service("dispatcher", {"DRIFT_NATS_URL": self.proxy.url})
+            await self.start_service("dispatcher", {"DRIFT_NATS_URL": _via(self.infra.nats_url, self.proxy.url)})
         except BaseException:
             await self.stop()
             raise
@@ -171,9 +179,11 @@ class DrillStack:
             await self.redis.aclose()
         if self.nc is not None and not self.nc.is_closed:
             await self.nc.close()
+        # The services first, off the event loop: the dispatcher reaches NATS through the proxy (served by
+        # this loop) and hands its partitions over as it stops.
+        await asyncio.to_thread(self.platform.stop)
         if self.proxy is not None:
             await self.proxy.close()
-        self.platform.stop()
         self.infra.stop()
 
     async def __aenter__(self) -> DrillStack:
@@ -238,6 +248,25 @@ class DrillStack:
         service.process = fresh
         await fresh.wait_ready(http_probe(service.ready_url), 60)
 
+    async def extra_dispatcher(self, name: str) -> ManagedProcess:
+        """Another dispatcher process like the platform's own (its own metrics port and log file, NATS without
+        the proxy), once ready.
+
+        Ready means it reads every command partition that belongs to it: the others handed them over.
+        """
+        base = self.service("dispatcher").process
+        port = free_port()
+        fresh = ManagedProcess(
+            name,
+            base.argv,
+            log_path=base.log_path.with_name(f"{name}.log"),
+            env={**(base.env or {}), "DRIFT_METRICS_PORT": str(port), "DRIFT_NATS_URL": self.infra.nats_url},
+            cwd=base.cwd,
+        )
+        fresh.start()
+        await fresh.wait_ready(http_probe(f"http://{LOOPBACK}:{port}/health/ready"), 60)
+        return fresh
+
     async def restart_service(self, name: str) -> None:
         self.kill_service(name)
         await self.start_service(name)
@@ -300,12 +329,16 @@ class DrillStack:
 
     def log_count(self, service: str, event: str) -> int:
         """How many lines of a service's log carry `event` (logs are JSON lines)."""
-        path = self.service(service).process.log_path
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            return 0
-        return text.count(f'"event": "{event}"') + text.count(f'"event":"{event}"')
+        return log_count(self.service(service).process.log_path, event)
 
     def info(self) -> dict[str, Any]:
         return {"home": str(self.home), "gateway": self.platform.gateway_url}
+
+
+def log_count(path: Path, event: str) -> int:
+    """How many lines of a JSON-lines log file carry `event`."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count(f'"event": "{event}"') + text.count(f'"event":"{event}"')

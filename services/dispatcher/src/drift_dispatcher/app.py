@@ -59,11 +59,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await ensure_registered(client, settings.temporal_namespace)
     scheduling = asyncio.create_task(run_schedule_worker(client, dispatcher, settings.task_queue, stop))
 
+    group = PartitionGroup(js, dispatcher.handle, settings.partitions, settings.concurrency)
+
     async def ready() -> bool:
-        return nc.is_connected
+        # Ready once it reads every partition that belongs to it (a new dispatcher, once they were handed over).
+        return nc.is_connected and group.settled
 
     health = await serve_health(settings.metrics_port, ready, host=settings.bind_host)
-    group = PartitionGroup(js, dispatcher.handle, settings.partitions, settings.concurrency)
     log.info("dispatch.started_consuming", partitions=settings.partitions, member=group.member)
     await group.run(stop)
     await scheduling

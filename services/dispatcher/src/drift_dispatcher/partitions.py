@@ -52,7 +52,7 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -81,7 +81,9 @@ FETCH_BATCH = 64
 FETCH_TIMEOUT_S = 1.0
 IDLE_CHECKS = 5
 """Empty fetches in a row after which the reader checks that its consumer still exists (NATS restarted)."""
-RELEASE_WAIT_S = 10.0
+RELEASE_WAIT_S = 5.0
+"""How long a release waits for the commands in flight (under a supervisor's stop timeout of 10 s)."""
+SAVE_TIMEOUT_S = 2.0
 PROGRESS_EVERY_S = 0.2
 PROGRESS_HELD = 4096
 
@@ -406,6 +408,8 @@ class PartitionGroup:
     concurrency: int
     member: str = field(default_factory=lambda: uuid.uuid4().hex)
     held: dict[int, _Held] = field(default_factory=dict)
+    settled: bool = False
+    """Whether this dispatcher holds every partition that belongs to it (its readiness)."""
     _members: KeyValue | None = None
     _floors: KeyValue | None = None
     _slots: asyncio.Semaphore | None = None
@@ -447,15 +451,15 @@ class PartitionGroup:
         await members_kv.put(f"member.{self.member}", b"1")
         for held in list(self.held.values()):
             await self._renew(held)
-        for held in list(self.held.values()):
-            if not held.releasing:
-                await self._save_floor(held)
-        try:
-            keys = await members_kv.keys()
-        except NoKeysError:
-            keys = []
-        members = sorted({k.removeprefix("member.") for k in keys if k.startswith("member.")} | {self.member})
-        leased = {k.removeprefix("lease.") for k in keys if k.startswith("lease.")}
+        # Concurrently and bounded: a slow save must not hold back the next tick's renewals.
+        saves = [self._save_floor(held) for held in list(self.held.values()) if not held.releasing]
+        for failed in await asyncio.gather(
+            *(asyncio.wait_for(s, SAVE_TIMEOUT_S) for s in saves), return_exceptions=True
+        ):
+            if isinstance(failed, Exception):
+                log.warning("dispatch.floor_not_saved", error=str(failed) or type(failed).__name__)
+        members = sorted(await self._live_members() | {self.member})
+        assigned = [p for p in range(self.partitions) if members[p % len(members)] == self.member]
         for partition in range(self.partitions):
             owner = members[partition % len(members)]
             mine = self.held.get(partition)
@@ -463,12 +467,32 @@ class PartitionGroup:
                 if owner != self.member:
                     self._start_release(mine)
                 continue
-            if str(partition) in leased:
-                self._unowned_since.pop(partition, None)
-                continue
-            since = self._unowned_since.setdefault(partition, now)
-            if owner == self.member or now - since >= UNOWNED_GRACE_S:
+            if owner == self.member:
                 await self._acquire(partition)
+                continue
+            if await self._leased(partition):
+                self._unowned_since.pop(partition, None)
+            elif now - self._unowned_since.setdefault(partition, now) >= UNOWNED_GRACE_S:
+                await self._acquire(partition)
+        self.settled = all(p in self.held for p in assigned)
+
+    async def _live_members(self) -> set[str]:
+        """The members whose key has not expired: the subjects the bucket's stream still holds.
+
+        Read from the stream's subject counts, not with the KV's key listing: that listing follows a
+        consumer that waits for every key it counted, and a key expiring meanwhile left it waiting forever.
+        Members never delete their key (a delete marker would count as a key): it expires.
+        """
+        prefix = f"$KV.{MEMBERS_BUCKET}.member."
+        info = await self.js.stream_info(f"KV_{MEMBERS_BUCKET}", subjects_filter=f"{prefix}>")
+        return {subject.removeprefix(prefix) for subject in (info.state.subjects or {})}
+
+    async def _leased(self, partition: int) -> bool:
+        try:
+            await self._kv().get(f"lease.{partition}")
+        except NotFoundError:  # never leased, expired, or released (deleted)
+            return False
+        return True
 
     async def _renew(self, held: _Held) -> None:
         lease = held.lease
@@ -553,6 +577,7 @@ class PartitionGroup:
 
     async def _leave(self) -> None:
         """Hand every partition over; the leases are renewed meanwhile, so no one takes one too early."""
+        log.info("dispatch.partitions_leaving", held=sorted(self.held))
         for held in list(self.held.values()):
             self._start_release(held)
         while self._releases:
@@ -561,8 +586,6 @@ class PartitionGroup:
                 with contextlib.suppress(Exception):
                     await self._renew(held)
         self._stop_progress()
-        with contextlib.suppress(Exception):
-            await self._kv().delete(f"member.{self.member}")
 
     # -- floors -------------------------------------------------------------------------------------
 
@@ -661,6 +684,11 @@ class PartitionGroup:
                 log.warning("dispatch.progress_failed", error=str(error) or type(error).__name__)
                 sub, held = None, {}
                 await asyncio.sleep(1.0)
+            finally:
+                if sub is not None and _cancelling():
+                    # The durable stays (it is the progress); only this reader's subscription goes.
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
 
     def _stop_progress(self) -> None:
         if self._progress is not None:
