@@ -45,13 +45,28 @@ TIMELINE = {
 }
 
 
+# Events come as nodes finish: the PARALLEL's own event after its branches' visits, then the next node.
+PARALLEL_TIMELINE = {
+    "workflowId": "par-1",
+    "nodes": [
+        _visit("begin", "SCRIPT", 0, 1),
+        _visit("right", "SCRIPT", 1, 2),
+        _visit("left", "SCRIPT", 1, 3),
+        _visit("both", "PARALLEL", 1, 4),
+        _visit("after", "SCRIPT", 4, 5),
+    ],
+}
+TIMELINES = {"map-1": TIMELINE, "par-1": PARALLEL_TIMELINE}
+
+
 @dataclass
 class TimelineGateway(LoopbackServer):
-    """Answers GET /v3/workflow/map-1/timeline with TIMELINE."""
+    """Answers GET /v3/workflow/<id>/timeline with TIMELINES[id]."""
 
     async def respond(self, request: HttpRequest) -> HttpAnswer:
-        if request.path == "/v3/workflow/map-1/timeline":
-            return HttpAnswer(200, json.dumps(TIMELINE).encode())
+        parts = request.path.split("/")
+        if len(parts) == 5 and parts[4] == "timeline" and parts[3] in TIMELINES:
+            return HttpAnswer(200, json.dumps(TIMELINES[parts[3]]).encode())
         return HttpAnswer(404, b'{"title": "Not Found", "status": 404}', "application/problem+json")
 
 
@@ -65,16 +80,19 @@ async def gateway() -> AsyncIterator[TimelineGateway]:
         await stub.close()
 
 
-async def test_timeline_groups_map_item_visits_under_their_item(
-    gateway: TimelineGateway, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`drift get <id> --timeline` lists each MAP item's visits indented under a row for the item
-    (named by its first visit, with the item's status and span), and `-o json` keeps the raw events."""
+@pytest.fixture
+def cli(gateway: TimelineGateway, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The CLI's environment: the stub gateway, an API key, a home of its own, no other DRIFT_ variable."""
     for name in [n for n in os.environ if n.startswith("DRIFT_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("DRIFT_HOME", str(tmp_path))
     monkeypatch.setenv("DRIFT_API_KEY", "key-timeline")
     monkeypatch.setenv("DRIFT_GATEWAY_URL", gateway.url)
+
+
+async def test_timeline_groups_map_item_visits_under_their_item(cli: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`drift get <id> --timeline` lists each MAP item's visits indented under a row for the item
+    (named by its first visit, with the item's status and span), and `-o json` keeps the raw events."""
     capsys.readouterr()
     code = await asyncio.to_thread(main, ["get", "map-1", "--timeline"])
     out = capsys.readouterr().out
@@ -83,23 +101,42 @@ async def test_timeline_groups_map_item_visits_under_their_item(
     assert rows[0][:3] == ["NODE", "TYPE", "STATUS"]
     assert [(row[0], row[1], row[2]) for row in rows[1:]] == [
         ("start", "SCRIPT", "COMPLETED"),
+        # the MAP's row where it started, before the items it ran (its event came after theirs)
+        ("all", "MAP", "COMPLETED"),
         ("double[0]", "item", "COMPLETED"),
         ("double[0]", "SCRIPT", "COMPLETED"),
         ("save[0]", "SCRIPT", "COMPLETED"),
         ("double[1]", "item", "FAILED"),
         ("double[1]", "SCRIPT", "FAILED"),
-        ("all", "MAP", "COMPLETED"),
         # the MAP's own event closed its items: a later MAP's item 0 is an item of its own
         ("double[0]", "item", "COMPLETED"),
         ("double[0]", "SCRIPT", "COMPLETED"),
     ]
     lines = out.splitlines()
-    assert lines[3].startswith("· double[0]") and lines[4].startswith("· save[0]")
-    assert lines[2].startswith("double[0]") and lines[7].startswith("all")
-    item_row = rows[2]
+    assert lines[4].startswith("· double[0]") and lines[5].startswith("· save[0]")
+    assert lines[3].startswith("double[0]") and lines[2].startswith("all")
+    item_row = rows[3]
     assert item_row[-2:] == ["3000", "-"]  # the item's span: first start (1 s) to last end (4 s)
-    assert rows[5][-1] == "boom"  # the failed item's row carries its error
+    assert rows[6][-1] == "boom"  # the failed item's row carries its error
 
     code = await asyncio.to_thread(main, ["get", "map-1", "--timeline", "-o", "json"])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["nodes"] == TIMELINE["nodes"]
+
+
+async def test_timeline_never_shows_a_node_starting_before_the_one_above_it(
+    cli: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PARALLEL's row comes where it started, before its branches' visits: no row starts before the one above it."""
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["get", "par-1", "--timeline"])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["begin", "both", "right", "left", "after"]
+    started = [row[4] for row in rows]
+    assert started == sorted(started), started
+    # The raw events keep the order they came in.
+    code = await asyncio.to_thread(main, ["get", "par-1", "--timeline", "-o", "json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["nodes"] == PARALLEL_TIMELINE["nodes"]

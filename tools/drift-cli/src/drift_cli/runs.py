@@ -82,6 +82,30 @@ class _Item:
     children: list[_Item | TimelineEntry] = field(default_factory=list)
 
 
+CONTAINERS = frozenset({"MAP", "PARALLEL"})
+"""Node types whose own event (when they finish) comes after the visits they ran."""
+
+
+def _started(node: _Item | TimelineEntry) -> float | None:
+    if isinstance(node, TimelineEntry):
+        return _seconds(node.started_at)
+    starts = [t for t in (_started(child) for child in node.children) if t is not None]
+    return min(starts) if starts else None
+
+
+def _containers_first(nodes: list[_Item | TimelineEntry]) -> list[_Item | TimelineEntry]:
+    """`nodes` with each MAP or PARALLEL entry moved up before the run of rows that started after it."""
+    ordered: list[_Item | TimelineEntry] = []
+    for node in nodes:
+        at = len(ordered)
+        start = _started(node) if isinstance(node, TimelineEntry) and node.node_type in CONTAINERS else None
+        if start is not None:
+            while at > 0 and (earlier := _started(ordered[at - 1])) is not None and earlier >= start:
+                at -= 1
+        ordered.insert(at, node)
+    return ordered
+
+
 def timeline_rows(entries: Sequence[TimelineEntry]) -> list[dict[str, Any]]:
     """The timeline as table rows, each MAP item's visits indented under a row for the item.
 
@@ -89,6 +113,10 @@ def timeline_rows(entries: Sequence[TimelineEntry]) -> list[dict[str, Any]]:
     spans its visits (status of the last one, milliseconds from the first start to the last end).
     A visit at a shallower depth on an item's path (its MAP's own event) closes the item, so a
     later MAP's items with the same indexes get rows of their own.
+
+    Events come in the order nodes finished, so a MAP or PARALLEL node's own event follows the
+    visits it ran: its row is moved up to where it started, before them (else it reads as a node
+    that started before the one above it finished).
     """
     top: list[_Item | TimelineEntry] = []
     open_items: dict[tuple[int, ...], _Item] = {}
@@ -108,6 +136,7 @@ def timeline_rows(entries: Sequence[TimelineEntry]) -> list[dict[str, Any]]:
                 into.append(item)
             into = item.children
         into.append(entry)
+    top = _containers_first(top)
     rows: list[dict[str, Any]] = []
 
     def visits(item: _Item) -> list[TimelineEntry]:
@@ -137,7 +166,7 @@ def timeline_rows(entries: Sequence[TimelineEntry]) -> list[dict[str, Any]]:
                     "error": next((e.error for e in reversed(inside) if e.error), None),
                 }
             )
-            walk(node.children, depth + 1)
+            walk(_containers_first(node.children), depth + 1)
 
     walk(top, 0)
     return rows
