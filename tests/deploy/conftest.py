@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from deploy_helpers import KUSTOMIZATIONS, ROOT, Obj
-from kubectl_kustomize import render
+
+from deploy.deploy_helpers import KUSTOMIZATIONS, ROOT, Obj
+from deploy.kubectl_kustomize import render
 
 
 @pytest.fixture(scope="session")

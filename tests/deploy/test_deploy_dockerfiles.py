@@ -15,8 +15,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DOCKERFILE, PORT_VARIABLES, ROOT, SERVICES, build_args
-from dockerfile_lite import Stage, dockerignore_patterns, ignored, parse
+
+from deploy.deploy_helpers import DOCKERFILE, PORT_VARIABLES, ROOT, SERVICES, build_args
+from deploy.dockerfile_lite import Stage, dockerignore_patterns, ignored, parse
 
 
 def workspace_members() -> list[str]:

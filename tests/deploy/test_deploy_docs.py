@@ -16,8 +16,8 @@ from types import ModuleType
 
 import httpx
 import pytest
-from deploy_helpers import ROOT
 
+from deploy.deploy_helpers import ROOT
 from drift_cli.bundles import find_bundles, read_bundle
 
 GUIDE = ROOT / "docs" / "deploy.md"

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-from deploy_helpers import (
+
+from deploy.deploy_helpers import (
     K8S,
     KUSTOMIZATIONS,
     OVERLAYS,
@@ -23,8 +24,7 @@ from deploy_helpers import (
     read_env_names,
     selector_matches,
 )
-from kubectl_kustomize import KustomizeError, containers, object_id, pod_spec, render
-
+from deploy.kubectl_kustomize import KustomizeError, containers, object_id, pod_spec, render
 from drift_cli.nats_auth import authorization_block, tenant_passwords
 from drift_runtime.messaging import SERVICE_USER, split_credentials
 

@@ -6,8 +6,9 @@ import ipaddress
 from dataclasses import dataclass, field
 
 import pytest
-from deploy_helpers import Obj, of_kind, selector_matches
-from kubectl_kustomize import containers
+
+from deploy.deploy_helpers import Obj, of_kind, selector_matches
+from deploy.kubectl_kustomize import containers
 
 NAMESPACE = "drift"
 

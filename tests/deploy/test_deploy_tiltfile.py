@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import starlark as sl
-from deploy_helpers import ROOT, SERVICES, Obj, build_args, find, of_kind
-from dockerfile_lite import parse
-from kubectl_kustomize import containers
+
+from deploy.deploy_helpers import ROOT, SERVICES, Obj, build_args, find, of_kind
+from deploy.dockerfile_lite import parse
+from deploy.kubectl_kustomize import containers
 
 TILTFILE = ROOT / "Tiltfile"
 # Builtins of Tilt the Tiltfile may call, and the extension functions it may load.

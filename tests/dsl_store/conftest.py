@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dsl_helpers import SERVICE_TOKEN, RecordingChanges
 from litestar.testing import AsyncTestClient
 
 from drift_dsl_store.app import create_app
 from drift_dsl_store.config import Settings
 from drift_runtime.auth import ApiKeys
+from dsl_store.helpers import SERVICE_TOKEN, RecordingChanges
 
 
 @pytest.fixture

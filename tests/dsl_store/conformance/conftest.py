@@ -30,8 +30,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conformance.servers import MissingServer, mariadb_server, postgres_server
 from drift_dsl_store.store import DefinitionStore, open_store
+from dsl_store.conformance.servers import MissingServer, mariadb_server, postgres_server
 
 POSTGRES_ADMIN_URL = os.environ.get("DRIFT_TEST_POSTGRES_URL")
 MYSQL_ADMIN_URL = os.environ.get("DRIFT_TEST_MYSQL_URL")
@@ -167,7 +167,7 @@ async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             async with _throwaway_database(admin, name, create, f"DROP DATABASE IF EXISTS `{name}`") as url:
                 yield url
     elif backend == "hbase-emulated":
-        from conformance.fake_hbase import FakeHbaseServer
+        from dsl_store.conformance.fake_hbase import FakeHbaseServer
 
         server = FakeHbaseServer()
         try:

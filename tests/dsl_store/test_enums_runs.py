@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl_helpers import ACME, GLOBEX, SERVICE_TOKEN, RecordingChanges
 from litestar.testing import AsyncTestClient
+
+from dsl_store.helpers import ACME, GLOBEX, SERVICE_TOKEN, RecordingChanges
 
 Client = AsyncTestClient[Any]
 SERVICE_AS_ACME = {"Authorization": f"Bearer {SERVICE_TOKEN}", "X-Drift-Tenant": "acme"}

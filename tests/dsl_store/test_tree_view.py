@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from dsl_helpers import ACME, publish_nodes, script_node, success_node
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
@@ -33,6 +32,7 @@ from drift_dsl_store.render import (
 )
 from drift_schema.codec import workflow_definition_decoder
 from drift_schema.expressions import expression_body
+from dsl_store.helpers import ACME, publish_nodes, script_node, success_node
 
 Client = AsyncTestClient[Any]
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from dsl_helpers import ACME, SERVICE_TOKEN, publish_nodes, script_node, success_node, two_step_workflow
 from litestar.testing import AsyncTestClient
+
+from dsl_store.helpers import ACME, SERVICE_TOKEN, publish_nodes, script_node, success_node, two_step_workflow
 
 Client = AsyncTestClient[Any]
 DISPATCHER = {"Authorization": f"Bearer {SERVICE_TOKEN}", "X-Drift-Tenant": "acme"}

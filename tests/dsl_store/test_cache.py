@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from dsl_helpers import ACME, publish_nodes, script_node, success_node, two_instances, two_step_workflow
 
 from drift_cli.servers import InfraStack
 from drift_dsl_store.cache import CachingStore, RedisVersions, store_namespace
 from drift_dsl_store.store import DefinitionKey, Kind, SqlDefinitionStore, StoredDefinition
+from dsl_store.helpers import ACME, publish_nodes, script_node, success_node, two_instances, two_step_workflow
 
 KEY = DefinitionKey("acme", Kind.WORKFLOW, "flow")
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dsl_helpers import ACME, EXAMPLES
 from litestar.testing import AsyncTestClient
+
+from dsl_store.helpers import ACME, EXAMPLES
 
 Client = AsyncTestClient[Any]
 BUNDLES = sorted(EXAMPLES.glob("*.json"))

@@ -5,10 +5,18 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from dsl_helpers import ACME, GLOBEX, RecordingChanges, publish_nodes, script_node, success_node, two_step_workflow
 from litestar.testing import AsyncTestClient
 
 from drift_schema.traffic import pick
+from dsl_store.helpers import (
+    ACME,
+    GLOBEX,
+    RecordingChanges,
+    publish_nodes,
+    script_node,
+    success_node,
+    two_step_workflow,
+)
 
 Client = AsyncTestClient[Any]
 

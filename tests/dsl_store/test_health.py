@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dsl_helpers import ACME, RecordingChanges
 from litestar.testing import AsyncTestClient
 
 from drift_dsl_store.app import create_app
 from drift_dsl_store.config import Settings
 from drift_dsl_store.store import SqlDefinitionStore
+from dsl_store.helpers import ACME, RecordingChanges
 
 
 class UnreachableStore(SqlDefinitionStore):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dsl_helpers import (
+from litestar.testing import AsyncTestClient
+
+from drift_dsl_store.events import Change
+from dsl_store.helpers import (
     ACME,
     EXAMPLES,
     GLOBEX,
@@ -15,9 +18,6 @@ from dsl_helpers import (
     success_node,
     two_step_workflow,
 )
-from litestar.testing import AsyncTestClient
-
-from drift_dsl_store.events import Change
 
 Client = AsyncTestClient[Any]
 

@@ -6,13 +6,13 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from dsl_helpers import ACME, RecordingChanges, script_node
 from litestar.testing import AsyncTestClient
 
 from drift_dsl_store.app import create_app
 from drift_dsl_store.config import Settings
 from drift_dsl_store.store import DefinitionKey, Kind, Published, SqlDefinitionStore
 from drift_dsl_store.store.base import RenderBody
+from dsl_store.helpers import ACME, RecordingChanges, script_node
 
 
 class MeetingStore(SqlDefinitionStore):

@@ -6,7 +6,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from dsl_helpers import (
+from litestar.testing import AsyncTestClient
+
+from drift_cli.servers import InfraStack
+from drift_dsl_store.app import create_app
+from drift_dsl_store.events import Change
+from dsl_store.helpers import (
     ACME,
     GLOBEX,
     RecordingChanges,
@@ -17,11 +22,6 @@ from dsl_helpers import (
     two_instances,
     two_step_workflow,
 )
-from litestar.testing import AsyncTestClient
-
-from drift_cli.servers import InfraStack
-from drift_dsl_store.app import create_app
-from drift_dsl_store.events import Change
 
 Client = AsyncTestClient[Any]
 

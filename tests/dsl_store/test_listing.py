@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl_helpers import ACME, GLOBEX, publish_nodes, script_node, success_node, two_step_workflow
 from litestar.testing import AsyncTestClient
+
+from dsl_store.helpers import ACME, GLOBEX, publish_nodes, script_node, success_node, two_step_workflow
 
 Client = AsyncTestClient[Any]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from dsl_helpers import RecordingChanges, script_node, success_node, two_step_workflow
 from litestar.testing import AsyncTestClient
 
 from drift_client import DefinitionsClient, DriftError
 from drift_dsl_store.app import create_app
 from drift_dsl_store.config import Settings
+from dsl_store.helpers import RecordingChanges, script_node, success_node, two_step_workflow
 
 
 async def test_the_client_covers_listing_validation_bundles_and_deletes(settings: Settings) -> None:

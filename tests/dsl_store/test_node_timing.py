@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dsl_helpers import ACME
 from litestar.testing import AsyncTestClient
+
+from dsl_store.helpers import ACME
 
 Client = AsyncTestClient[Any]
 

@@ -1,0 +1,1 @@
+"""Deploy checks: Dockerfile, Tiltfile, manifests, dashboards, read offline."""

@@ -1,0 +1,1 @@
+"""dsl-store tests: the service over HTTP, its cache, its stores (conformance/)."""

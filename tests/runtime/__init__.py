@@ -1,0 +1,1 @@
+"""drift-runtime tests: env, change cache, web, messaging, logging, supervision."""
