@@ -26,7 +26,7 @@ from temporalio.client import WorkflowExecutionStatus
 from drift_cli.config import dev_allow_hosts
 from drift_cli.servers import InfraStack
 from drift_gateway.app import create_app
-from drift_gateway.controllers.workflows import _settled_for
+from drift_gateway.commands import settled_for
 from drift_gateway.limits import Fairness, TenantLimits
 from drift_gateway.run_state import closed_in_temporal
 from drift_runtime.auth import ApiKeys
@@ -240,12 +240,12 @@ def test_a_stable_state_found_at_the_deadline_answers_the_caller() -> None:
     )
     before = msgspec.structs.replace(mine, command_id="c0")
     running = msgspec.structs.replace(mine, workflow_status=WorkflowStatus.RUNNING)
-    assert _settled_for(mine, "resume", "c1")
-    assert not _settled_for(before, "resume", "c1")  # the WAITING a resume started from
-    assert _settled_for(before, "start", "c1")
-    assert not _settled_for(running, "start", "c1")
+    assert settled_for(mine, "resume", "c1")
+    assert not settled_for(before, "resume", "c1")  # the WAITING a resume started from
+    assert settled_for(before, "start", "c1")
+    assert not settled_for(running, "start", "c1")
     queried = WorkflowResponse(workflow_id="r", workflow_status=WorkflowStatus.WAITING)
-    assert _settled_for(queried, "start", "c1") and not _settled_for(queried, "event", "c1")
+    assert settled_for(queried, "start", "c1") and not settled_for(queried, "event", "c1")
 
 
 # -- headers ----------------------------------------------------------------------------------------

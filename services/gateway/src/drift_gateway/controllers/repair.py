@@ -9,15 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK
 
-from drift_gateway.controllers.workflows import (
-    ACCEPTED,
-    ANSWERED,
-    _check_callback,
-    _checked_id,
-    _decode,
-    send_command,
-    thread_context_of,
-)
+from drift_gateway.commands import check_callback, send_command
+from drift_gateway.controllers.common import ACCEPTED, ANSWERED, checked_id, decode_body, thread_context_of
 from drift_gateway.errors import Invalid
 from drift_gateway.retry import FROM_NODE_POINTER, closed_run, unknown_from_node
 from drift_gateway.runtime import Runtime
@@ -45,10 +38,10 @@ class RepairController(Controller):
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], workflow_id: FromPath[str]
     ) -> Response[Any]:
         tenant = tenant_of(request)
-        _checked_id(workflow_id)
+        checked_id(workflow_id)
         raw = await request.body()
-        body: RetryRequest = _decode(raw, RetryRequest) if raw.strip() else RetryRequest()
-        await _check_callback(runtime, body.callback_url)
+        body: RetryRequest = decode_body(raw, RetryRequest) if raw.strip() else RetryRequest()
+        await check_callback(runtime, body.callback_url)
         run_id = await closed_run(runtime, tenant, workflow_id, body.from_node)
         runtime.fairness.take_start(tenant)  # a retry starts the run again: it spends a start like start does
         command = RetryCommand(
@@ -80,7 +73,7 @@ class RepairController(Controller):
         self, request: Request[Any, Any, Any], runtime: NamedDependency[Runtime], test_runs: NamedDependency[TestRuns]
     ) -> TestResponse:
         tenant = tenant_of(request)
-        body: TestRequest = _decode(await request.body(), TestRequest)
+        body: TestRequest = decode_body(await request.body(), TestRequest)
         thread_context = thread_context_of(request)
         # A test run is a start answered synchronously: the tenant's start rate and open sync calls bound it.
         runtime.fairness.take_start(tenant)
