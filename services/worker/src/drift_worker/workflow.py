@@ -118,6 +118,8 @@ class SegmentPlan:
     states: dict[str, State]
     keys: frozenset[str] | None
     timeout: timedelta
+    summary: str
+    """How the Temporal UI names a segment's activity: the node it starts at, as that node's own would be."""
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -246,7 +248,9 @@ class GenericWorkflow:
             slowest = max(node_limit_ms(state) for state in states.values())
             # Waiting for an evaluator, the slice, the last node's own limit, then the acknowledgements.
             timeout = timedelta(milliseconds=2 * slowest + SLICE_MS) + EVALUATE_MARGIN
-            plan = SegmentPlan(states, global_keys(states), timeout)
+            first = states[start].node_definition
+            summary = f"{start} ({node_type(first) if first is not None else '?'})"
+            plan = SegmentPlan(states, global_keys(states), timeout, summary)
             self.segment_plans[start] = plan
         return plan
 
@@ -284,7 +288,8 @@ class GenericWorkflow:
                 result_type=SegmentResult,
                 start_to_close_timeout=plan.timeout,
                 retry_policy=UNTIL_DONE,
-                summary=f"{start} (pure nodes)",
+                # Named as the node it starts at (the Temporal UI lists it like that node's own activity).
+                summary=plan.summary,
             )
         self._carried(sum(len(msgspec.json.encode(visit.result.output)) for visit in result.visits))
         current: str | None = start
