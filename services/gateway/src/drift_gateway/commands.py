@@ -18,10 +18,10 @@ from litestar import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from nats.errors import Error as NatsError
 from redis.exceptions import RedisError
-from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Invalid, NotFound, Unavailable, from_rejection
 from drift_gateway.limits import Fairness
+from drift_gateway.run_state import known_to_temporal
 from drift_gateway.runtime import Runtime
 from drift_gateway.waiters import SyncCall, response_of
 from drift_runtime import metrics
@@ -31,7 +31,6 @@ from drift_schema import subjects
 from drift_schema.api import DEFAULT_SYNC_TIMEOUT_MS, AcceptedResponse, ProblemError, WorkflowResponse
 from drift_schema.events import WorkflowEvent
 from drift_schema.headers import WORKFLOW_ID
-from drift_schema.run import temporal_id
 from drift_schema.statuses import WorkflowStatus
 
 log = structlog.get_logger("drift.gateway")
@@ -46,16 +45,8 @@ async def must_exist(runtime: Runtime, tenant: str, workflow_id: str) -> None:
     and answer 202 CREATED at its sync timeout when Redis is slow. When Temporal cannot answer
     the command goes on: the dispatcher still rejects it if the run is unknown.
     """
-    try:
-        await runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id)).describe(
-            rpc_timeout=EXISTS_TIMEOUT
-        )
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"workflow '{workflow_id}' not found") from None
-        log.info("gateway.existence_unknown", error=str(error))
-    except TimeoutError:
-        log.info("gateway.existence_unknown", error="timeout")
+    if await known_to_temporal(runtime.temporal, tenant, workflow_id, EXISTS_TIMEOUT) is False:
+        raise NotFound(f"workflow '{workflow_id}' not found")
 
 
 async def check_callback(runtime: Runtime, callback_url: str | None, pointer: str = "/callbackUrl") -> None:

@@ -211,6 +211,23 @@ class TemporalRuns:
         )
 
 
+async def known_to_temporal(
+    temporal: TemporalClient, tenant: str, workflow_id: str, rpc_timeout: timedelta
+) -> bool | None:
+    """Whether Temporal knows the run (`describe`); None when it cannot say (unavailable, or no answer in time)."""
+    try:
+        await temporal.get_workflow_handle(temporal_id(tenant, workflow_id)).describe(rpc_timeout=rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        log.info("gateway.existence_unknown", error=str(error))
+        return None
+    except TimeoutError:
+        log.info("gateway.existence_unknown", error="timeout")
+        return None
+    return True
+
+
 class RedisStates:
     """AnnouncedStates from Redis: the last state the notifier stored for each run."""
 

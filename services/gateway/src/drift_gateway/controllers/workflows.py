@@ -20,6 +20,7 @@ from drift_client.stream import replay
 from drift_gateway.commands import check_callback, must_exist, send_command
 from drift_gateway.controllers.common import ACCEPTED, COMMAND_RESPONSES, checked_id, decode_body, thread_context_of
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable
+from drift_gateway.run_state import known_to_temporal
 from drift_gateway.runtime import Runtime
 from drift_runtime.openapi import json_request
 from drift_runtime.web import tenant_of
@@ -223,12 +224,9 @@ class WorkflowController(Controller):
                 # One unreadable event must not cost the caller the rest of the timeline.
                 log.warning("gateway.node_event_undecodable", error=str(error))
         if not entries:
-            try:
-                await runtime.temporal.get_workflow_handle(temporal_id(tenant, workflow_id)).describe(
-                    rpc_timeout=QUERY_TIMEOUT
-                )
-            except RPCError as error:
-                if error.status == RPCStatusCode.NOT_FOUND:
-                    raise NotFound(f"workflow '{workflow_id}' not found") from None
-                raise Unavailable("temporal is unavailable; retry shortly") from None
+            known = await known_to_temporal(runtime.temporal, tenant, workflow_id, QUERY_TIMEOUT)
+            if known is None:
+                raise Unavailable("temporal is unavailable; retry shortly")
+            if not known:
+                raise NotFound(f"workflow '{workflow_id}' not found")
         return Timeline(workflow_id=workflow_id, nodes=entries)
