@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import format_trace_id
@@ -157,6 +159,36 @@ async def test_a_post_is_not_retried_once_sent(flaky: FlakyStore) -> None:
             await store.import_bundle({"nodeDefinitions": [NODE]})
     assert error.value.status == 503 and not isinstance(error.value, UnreachableError)
     assert len(flaky.requests) == 1
+
+
+class SilentStore(LoopbackServer):
+    """Reads each request and never answers it."""
+
+    wait_for_clients = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[HttpRequest] = []
+        self.never = asyncio.Event()
+
+    async def respond(self, request: HttpRequest) -> HttpAnswer:
+        self.requests.append(request)
+        await self.notify()
+        await self.never.wait()
+        raise AssertionError("never answered")
+
+
+async def test_a_call_that_timed_out_is_not_sent_again() -> None:
+    """A GET that waited out its timeout raises UnreachableError at once: the caller waits one timeout, not three."""
+    silent = SilentStore()
+    await silent.start()
+    try:
+        async with StoreClient(silent.url, SERVICE_TOKEN, timeout=httpx.Timeout(0.5, connect=2.0), retries=2) as store:
+            with pytest.raises(UnreachableError):
+                await store.enums(tenant="acme")
+        assert len(silent.requests) == 1
+    finally:
+        await silent.close()
 
 
 async def test_every_call_carries_the_current_trace_context(flaky: FlakyStore) -> None:

@@ -7,7 +7,8 @@ the CLI (loading bundles, definition management). What each used to repeat by ha
 - the bearer token (a tenant's API key, or the service token with the tenant in `X-Drift-Tenant`,
   set for the client or per call);
 - timeouts, and retries of transient faults: a connection that could not be made is retried for
-  every method (nothing was sent), a lost answer or a 502/503/504 only for the idempotent methods;
+  every method (nothing was sent), a dropped connection or a 502/503/504 only for the idempotent
+  methods, and no request that already waited out its timeout;
 - problem+json answers raised as the typed errors of `drift_client.problems`, and no answer at all
   as `UnreachableError`;
 - W3C trace context (`traceparent`) injected on every request with `opentelemetry-api` alone, so
@@ -58,8 +59,9 @@ class RetryingTransport(httpx.AsyncBaseTransport):
     """Retries a request on a transient fault, at most `retries` times, with a doubling pause.
 
     A POST is retried only when it was never sent (the connection failed): a lost answer might
-    hide a write that happened. An idempotent request is retried on any transport error and on a
-    502, 503 or 504 answer (a proxy's or the store's own "not now").
+    hide a write that happened. An idempotent request is retried on a lost connection and on a
+    502, 503 or 504 answer (a proxy's or the store's own "not now"), never after waiting out its
+    timeout: the caller's wait stays bounded by one timeout (and the short pauses).
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport, retries: int) -> None:
@@ -75,6 +77,9 @@ class RetryingTransport(httpx.AsyncBaseTransport):
             except NOT_SENT:
                 if last:
                     raise
+            except httpx.TimeoutException:
+                # Sent, and no answer in time: a retry would double the caller's wait on a store that is slow.
+                raise
             except httpx.TransportError:
                 if last or not idempotent:
                     raise
