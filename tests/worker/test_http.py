@@ -14,6 +14,7 @@ from worker_support import EventTap, Runner, StaticTokens, Stub, definition, new
 
 from drift_schema.nodes import RetryPolicy as NodeRetry
 from drift_worker import tokens
+from drift_worker.config import Settings
 from drift_worker.model import NODE_FAILED
 from drift_worker.nodes.http import temporal_retry
 from drift_worker.ssrf import Guard, SsrfRefused, guarded_client
@@ -275,10 +276,12 @@ def test_token_providers_are_discovered_from_entry_points(monkeypatch: pytest.Mo
     assert isinstance(providers[0], tokens.TenantSecrets)
     assert providers[0].directory == tmp_path
     assert isinstance(providers[1], StaticTokens)
+    # The folder comes from the worker's settings (DRIFT_SECRETS_DIR), passed in by the app: nothing else reads it.
     monkeypatch.setenv("DRIFT_SECRETS_DIR", str(tmp_path / "from-settings"))
-    from_settings = tokens.discover_token_providers()[0]
+    from_settings = tokens.discover_token_providers(secrets_dir=Settings.from_env().secrets_dir)[0]
     assert isinstance(from_settings, tokens.TenantSecrets)
     assert from_settings.directory == tmp_path / "from-settings"
+    assert tokens.discover_token_providers(environ={})[0].directory is None
 
 
 def test_a_broken_token_provider_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:

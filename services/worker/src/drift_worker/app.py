@@ -97,7 +97,7 @@ async def start_health(settings: Settings, nc: NatsClient) -> asyncio.Server:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set."""
-    providers = discover_token_providers()
+    providers = discover_token_providers(secrets_dir=settings.secrets_dir)
     client = await connect_temporal(settings.temporal_address, settings.temporal_namespace)
     nc = await messaging.connect(settings.nats_url, name="drift-worker", stop=stop)
     js = nc.jetstream()

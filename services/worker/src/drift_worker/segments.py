@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from drift_schema import expressions
-from drift_schema.nodes import BranchNode, node_type
+from drift_schema.nodes import node_type
 from drift_schema.workflow import State, WorkflowDefinition
 from drift_worker.model import NodeResult, NodeTask, SegmentTask, SegmentVisit
 from drift_worker.nodes import NODE_KINDS, Step, Visit
@@ -62,11 +62,10 @@ def is_pure(state: State | None) -> bool:
 
 
 def _successors(state: State) -> Iterator[str]:
-    node = state.node_definition
-    if isinstance(node, BranchNode):
-        yield from (choice.next_node for choice in node.choices)
-        if node.default_node is not None:
-            yield node.default_node
+    # A node with edges of its own (a BRANCH's choices and default) goes along them, never its nextNode.
+    own = state.node_definition.edges() if state.node_definition is not None else []
+    if own:
+        yield from (edge.target for edge in own)
     elif not state.end and state.next_node is not None:
         yield state.next_node
 

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 TEST_EVALUATE = "drift.test_evaluate"
 TEST_HTTP_RESPONSE = "drift.test_http_response"
-STEERING = frozenset({"BRANCH", "PARALLEL", "SUCCESS", "FAILURE"})
-"""Node types that choose where the run goes: a mock cannot stand in for them."""
 MOCK_TIMEOUT = timedelta(seconds=10)
 # Only a worker lost mid-evaluation retries: the canned answer itself fails the node at once.
 MOCK_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)

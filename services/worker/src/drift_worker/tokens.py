@@ -33,7 +33,6 @@ import structlog
 
 from drift_schema.base import Shape
 from drift_schema.ids import is_tenant
-from drift_worker.config import Settings
 
 log = structlog.get_logger("drift.worker.tokens")
 
@@ -160,11 +159,9 @@ def discover_token_providers(
 ) -> list[TokenProvider]:
     """`TenantSecrets`, then every provider registered under `group`, in entry-point name order.
 
-    `secrets_dir` is the worker's `secrets_dir` setting (read from the settings when not
-    given); `environ` (the process environment by default) holds the `DRIFT_SECRET_*` variables.
+    `secrets_dir` is the worker's `secrets_dir` setting (no secret files when not given);
+    `environ` (the process environment by default) holds the `DRIFT_SECRET_*` variables.
     """
-    if secrets_dir is None:
-        secrets_dir = Settings.from_env().secrets_dir
     folder = Path(secrets_dir) if secrets_dir else None
     providers: list[TokenProvider] = [TenantSecrets(folder, os.environ if environ is None else environ)]
     for entry in sorted(entry_points(group=group), key=lambda point: point.name):

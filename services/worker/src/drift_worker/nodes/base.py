@@ -12,7 +12,7 @@ A node's workflow half talks to the running interpreter only through the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from drift_schema import expressions
@@ -61,7 +61,6 @@ class Step:
     final_status: WorkflowStatus | None = None
     disposition: Any = None
     error_message: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Interpreter(Protocol):
