@@ -20,13 +20,11 @@ from nats.aio.msg import Msg
 
 from dispatcher.conftest import Servers, StubDefinitions, servers
 from drift_dispatcher.commands import CommandDispatcher
-from drift_dispatcher.partitions import LEASE_TTL_S, PartitionGroup, run_of
+from drift_dispatcher.partitions import LEASE_TTL_S, UNOWNED_GRACE_S, PartitionGroup, partition_of, run_of
 from drift_dispatcher.tenancy import TenantDuplicates
 from drift_runtime import messaging
 from drift_schema import subjects
 from drift_schema.run import temporal_id
-
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PARTITIONS = 6
 RUNS = 24
@@ -115,6 +113,7 @@ async def _spread(three: Three) -> None:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_each_runs_commands_apply_in_order_with_three_dispatchers_one_crashing(three: Three) -> None:
     """Interleaved start/resume/event/terminate of many runs over three dispatchers, one crashing: in order, once."""
     await _spread(three)
@@ -191,4 +190,16 @@ async def test_each_runs_commands_apply_in_order_with_three_dispatchers_one_cras
     # The crash hit work: the survivors took over the crashed dispatcher's partitions and applied commands.
     assert {a.dispatcher for a in three.applied} == {0, 1, 2}
     assert not three.groups[crashed].held
-    assert set(three.groups[0].held) | set(three.groups[2].held) == set(range(PARTITIONS))
+    # Its partitions with nothing left to apply are taken over too, once its leases expired (no event: polled).
+    deadline = time.monotonic() + LEASE_TTL_S + UNOWNED_GRACE_S + 10
+    while set(three.groups[0].held) | set(three.groups[2].held) != set(range(PARTITIONS)):
+        assert time.monotonic() < deadline, [sorted(g.held) for g in three.groups]
+        await asyncio.sleep(0.1)
+
+
+def test_a_runs_partition_is_the_same_for_every_version() -> None:
+    """`partition_of` is pinned: dispatchers of two versions side by side (a rolling upgrade) agree on every run."""
+    assert [partition_of("acme", f"order-{n}", 8) for n in range(8)] == [3, 7, 6, 6, 7, 1, 1, 2]
+    assert partition_of("globex", "x", 6) == 4
+    # A command naming no run still has exactly one partition: its tenant's "".
+    assert partition_of("acme", "", 8) == 2
