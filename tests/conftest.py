@@ -17,7 +17,12 @@ from drift_cli.servers import InfraStack
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InfraStack]:
-    """A started InfraStack: `.nats_url`, `.temporal_address`, `.temporal_ui_url`, `.redis_url`."""
+    """A started InfraStack: `.nats_url`, `.temporal_address`, `.temporal_ui_url`, `.redis_url`.
+
+    NATS is authenticated (contract 14): `.nats_url` carries the service user's credentials
+    (`nats://drift:<password>@127.0.0.1:<port>`), so a client connecting with it has Drift's rights;
+    a platform started on this stack admits its tenants (`infra.authorize_tenants`).
+    """
     stack = InfraStack(tmp_path_factory.mktemp("drift-home"))
     await stack.start()
     try:
