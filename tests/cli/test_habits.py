@@ -8,7 +8,6 @@ session's real NATS (`infra`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -22,10 +21,11 @@ import nats
 import pytest
 import pytest_asyncio
 import yaml
+from support.cli import run_drift as drift
 from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
 
 from drift_cli import endpoints
-from drift_cli.main import build_parser, main
+from drift_cli.main import build_parser
 from drift_cli.servers import InfraStack
 from drift_runtime.messaging import ensure_streams
 from drift_schema import subjects
@@ -71,12 +71,8 @@ class StubGateway(LoopbackServer):
 @pytest_asyncio.fixture(loop_scope="session")
 async def gateway() -> AsyncIterator[StubGateway]:
     """A stub gateway on a free loopback port."""
-    stub = StubGateway()
-    await stub.start()
-    try:
+    async with StubGateway() as stub:
         yield stub
-    finally:
-        await stub.close()
 
 
 @pytest.fixture
@@ -89,17 +85,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("DRIFT_API_KEY", KEY)
     (tmp_path / "home").mkdir()
     return tmp_path / "home"
-
-
-async def drift(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in a thread (it runs its own event loop); answers (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        code = await asyncio.to_thread(main, argv)
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def present(value: dict[str, object]) -> dict[str, object]:
@@ -197,27 +182,32 @@ async def test_a_refused_connection_names_the_address_and_the_variable(
     """With nothing listening, each command exits 3 with one stderr line naming the address it tried, why, and
     the variable that sets it; never a traceback."""
     port = free_port()
-    monkeypatch.setenv("DRIFT_GATEWAY_PORT", str(port))
-    code, out, err = await drift(["runs"], capsys)
-    assert (code, out) == (3, "")
-    assert err == (
-        f"drift runs: cannot reach the gateway at http://127.0.0.1:{port} (Connection refused) "
-        "[from DRIFT_GATEWAY_PORT; set DRIFT_GATEWAY_URL to point elsewhere]\n"
-    )
-    monkeypatch.setenv("DRIFT_DSL_STORE_URL", f"http://127.0.0.1:{port}")
-    code, _, err = await drift(["defs", "list"], capsys)
-    assert code == 3
-    assert err == (
-        f"drift defs list: cannot reach the dsl-store at http://127.0.0.1:{port} (Connection refused) "
-        "[set by DRIFT_DSL_STORE_URL]\n"
-    )
-    monkeypatch.setenv("DRIFT_NATS_URL", f"nats://127.0.0.1:{port}")
-    code, _, err = await drift(["events", "order-1"], capsys)
-    assert code == 3
-    assert err == (
-        f"drift events: cannot reach the NATS server at nats://127.0.0.1:{port} (Connection refused) "
-        "[set by DRIFT_NATS_URL]\n"
-    )
+    refusals = [
+        (
+            ["runs"],
+            ("DRIFT_GATEWAY_PORT", str(port)),
+            f"drift runs: cannot reach the gateway at http://127.0.0.1:{port} (Connection refused) "
+            "[from DRIFT_GATEWAY_PORT; set DRIFT_GATEWAY_URL to point elsewhere]\n",
+        ),
+        (
+            ["defs", "list"],
+            ("DRIFT_DSL_STORE_URL", f"http://127.0.0.1:{port}"),
+            f"drift defs list: cannot reach the dsl-store at http://127.0.0.1:{port} (Connection refused) "
+            "[set by DRIFT_DSL_STORE_URL]\n",
+        ),
+        (
+            ["events", "order-1"],
+            ("DRIFT_NATS_URL", f"nats://127.0.0.1:{port}"),
+            f"drift events: cannot reach the NATS server at nats://127.0.0.1:{port} (Connection refused) "
+            "[set by DRIFT_NATS_URL]\n",
+        ),
+    ]
+    # Each variable is set on top of the ones before it: every command still names its own.
+    for argv, (variable, value), expected in refusals:
+        monkeypatch.setenv(variable, value)
+        code, out, err = await drift(argv, capsys)
+        assert (code, out) == (3, ""), argv
+        assert err == expected
 
 
 async def test_a_missing_api_key_is_a_usage_error(

@@ -36,19 +36,19 @@ async def platform(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) 
         yield running
 
 
+def _gateway_as(platform: Platform, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=platform.gateway_url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def gateway(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the gateway, authenticated as tenant `acme`."""
-    async with httpx.AsyncClient(
-        base_url=platform.gateway_url, headers={"Authorization": "Bearer key-acme"}, timeout=60
-    ) as client:
+    async with _gateway_as(platform, "key-acme") as client:
         yield client
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def globex(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the gateway, authenticated as another tenant, `globex`."""
-    async with httpx.AsyncClient(
-        base_url=platform.gateway_url, headers={"Authorization": "Bearer key-globex"}, timeout=60
-    ) as client:
+    async with _gateway_as(platform, "key-globex") as client:
         yield client

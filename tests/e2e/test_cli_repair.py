@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.cli import run_drift
 
-from drift_cli.main import main
 from drift_cli.platform import Platform
-from e2e.repair_support import define, definition, failure, http, run_id, script, start, success
+from e2e.definitions import define, definition, failure, http, run_id, script, start, success
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -26,16 +25,11 @@ FLOW = {
 async def _drift(
     argv: list[str], platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str]:
-    """Run the `drift` command line (in a thread: it runs its own event loop); answers (exit code, stdout + stderr)."""
+    """Run the `drift` command line against the platform as acme; answers (exit code, stdout + stderr)."""
     monkeypatch.setenv("DRIFT_GATEWAY_URL", platform.gateway_url)
     monkeypatch.setenv("DRIFT_API_KEY", "key-acme")
-    capsys.readouterr()
-    try:
-        code = await asyncio.to_thread(main, argv)
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    code, out, err = await run_drift(argv, capsys)
+    return code, out + err
 
 
 def _file(tmp_path: Path, body: dict[str, Any], name: str = "case") -> str:

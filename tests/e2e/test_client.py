@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -54,19 +55,33 @@ async def test_follow_events_lists_a_runs_status_and_node_events(platform: Platf
     assert all(n.status == "COMPLETED" and n.tenant == "acme" for n in nodes)
 
 
-async def _drift(*args: str, env: dict[str, str]) -> dict[str, object]:
-    process = await asyncio.create_subprocess_exec(
+async def _spawn_drift(
+    *args: str, env: dict[str, str], stderr: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
+    """Start `drift ARGS` as its own process, with `env` over this one's environment; its stdout piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "drift_cli",
         *args,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
+
+
+async def _drift_output(*args: str, env: dict[str, str]) -> bytes:
+    """What `drift ARGS` printed on stdout; it must exit 0 within a minute."""
+    process = await _spawn_drift(*args, env=env)
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
-    return json.loads(out)
+    return out
+
+
+async def _drift(*args: str, env: dict[str, str]) -> dict[str, Any]:
+    """The JSON `drift ARGS` printed; it must exit 0 within a minute."""
+    answer: dict[str, Any] = json.loads(await _drift_output(*args, env=env))
+    return answer
 
 
 async def test_cli_start_resume_get(platform: Platform) -> None:
@@ -131,22 +146,8 @@ async def test_cli_terminate_timeline_and_events(platform: Platform) -> None:
     ended = await _drift("terminate", workflow_id, "--reason", "from the cli", env=env)
     assert ended == {"workflowId": workflow_id, "workflowStatus": "TERMINATED"}
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "drift_cli",
-        "events",
-        workflow_id,
-        "--tenant",
-        "acme",
-        "-o",
-        "json",
-        env={**os.environ, "DRIFT_NATS_URL": platform.infra.nats_url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode()
+    nats_env = {"DRIFT_NATS_URL": platform.infra.nats_url}
+    out = await _drift_output("events", workflow_id, "--tenant", "acme", "-o", "json", env=nats_env)
     statuses = [json.loads(line).get("workflowStatus") for line in out.decode().splitlines()]
     assert [status for status in statuses if status] == ["RUNNING", "WAITING", "TERMINATED"]
 
@@ -156,10 +157,7 @@ async def test_cli_events_follow_prints_new_events_as_they_happen(platform: Plat
     async with DriftClient(platform.gateway_url, "key-acme") as client:
         workflow_id = f"clf-{uuid.uuid4().hex[:10]}"
         await client.start("hello_approval", workflow_id=workflow_id, params={"name": "Ivy"})
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "drift_cli",
+        process = await _spawn_drift(
             "events",
             workflow_id,
             "--tenant",
@@ -167,8 +165,7 @@ async def test_cli_events_follow_prints_new_events_as_they_happen(platform: Plat
             "--follow",
             "-o",
             "json",
-            env={**os.environ, "DRIFT_NATS_URL": platform.infra.nats_url},
-            stdout=asyncio.subprocess.PIPE,
+            env={"DRIFT_NATS_URL": platform.infra.nats_url},
             stderr=asyncio.subprocess.DEVNULL,
         )
         assert process.stdout is not None

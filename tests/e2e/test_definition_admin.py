@@ -15,25 +15,20 @@ import pytest
 
 from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
+from e2e.definitions import state
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 def _waiting_flow(definition_id: str) -> dict[str, Any]:
     """A workflow that waits for event `go`, then succeeds; its nodes inline."""
+    wait = {"id": "wait", "type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go", "timeoutSeconds": 120}}
     return {
         "id": definition_id,
         "startNode": "wait",
         "states": {
-            "wait": {
-                "nodeDefinition": {
-                    "id": "wait",
-                    "type": "WAIT",
-                    "config": {"waitType": "ON_EVENT", "event": "go", "timeoutSeconds": 120},
-                },
-                "nextNode": "done",
-            },
-            "done": {"nodeDefinition": {"id": "done", "type": "SUCCESS", "disposition": "went"}, "end": True},
+            "wait": state(wait, "done"),
+            "done": state({"id": "done", "type": "SUCCESS", "disposition": "went"}, end=True),
         },
     }
 

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import pytest
+from support.starts import hello
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -17,7 +18,7 @@ def _run_id() -> str:
 async def _start(client: httpx.AsyncClient, workflow_id: str, name: str = "Ada", **headers: str) -> httpx.Response:
     return await client.post(
         "/v3/workflow/start",
-        json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": name}},
+        json=hello(workflow_id, name),
         headers=headers,
     )
 
@@ -141,15 +142,7 @@ async def test_every_route_needs_a_known_bearer_key(platform: object, gateway: h
 async def test_sync_timeout_answers_202_with_the_current_state(gateway: httpx.AsyncClient) -> None:
     """With syncTimeoutMs 0 the start answers 202 with the state it has so far, not an error."""
     workflow_id = _run_id()
-    response = await gateway.post(
-        "/v3/workflow/start",
-        json={
-            "workflow": {"id": "hello_approval"},
-            "workflowId": workflow_id,
-            "params": {"name": "Z"},
-            "syncTimeoutMs": 0,
-        },
-    )
+    response = await gateway.post("/v3/workflow/start", json=hello(workflow_id, "Z", syncTimeoutMs=0))
     assert response.status_code == 202
     assert response.json()["workflowId"] == workflow_id
     assert response.json()["workflowStatus"] in {"CREATED", "RUNNING", "WAITING"}

@@ -7,13 +7,18 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import nats
 import pytest
 import pytest_asyncio
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
+from support.starts import hello, start_body
 
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, free_port
@@ -26,20 +31,22 @@ from e2e.receiver import Receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+Events = asyncio.Queue[dict[str, Any]]
+"""A run's status events (decoded JSON) in arrival order."""
+
 
 def _run_id(prefix: str = "ix") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def _start_body(workflow_id: str, **extra: object) -> dict[str, object]:
-    return {"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Ada"}, **extra}
+    return hello(workflow_id, "Ada", **extra)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def receiver() -> AsyncIterator[Receiver]:
-    hooks = await Receiver().start()
-    yield hooks
-    await hooks.close()
+    async with Receiver() as hooks:
+        yield hooks
 
 
 async def test_terminate_ends_a_waiting_run_and_it_stays_terminated(gateway: httpx.AsyncClient) -> None:
@@ -107,19 +114,39 @@ async def test_callback_urls_pass_the_ssrf_guard(gateway: httpx.AsyncClient) -> 
         assert refused.json()["errors"][0]["pointer"] == "/callbackUrl"
 
 
-async def _subscribe(nats_url: str, subject: str) -> tuple[nats.NATS, asyncio.Queue[dict[str, object]]]:
+@contextlib.asynccontextmanager
+async def _watching(nats_url: str, subject: str) -> AsyncIterator[tuple[JetStreamContext, Events]]:
+    """JetStream to publish commands with, and the events on `subject` as they arrive; closed afterwards."""
     connection = await nats.connect(nats_url)
-    queue: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    queue: Events = asyncio.Queue()
 
-    async def on_message(msg: nats.aio.msg.Msg) -> None:
+    async def on_message(msg: Msg) -> None:
         await queue.put(json.loads(msg.data))
 
     await connection.subscribe(subject, cb=on_message)
     await connection.flush()
-    return connection, queue
+    try:
+        yield connection.jetstream(), queue
+    finally:
+        await connection.close()
 
 
-async def _next_with_status(queue: asyncio.Queue[dict[str, object]], status: str) -> dict[str, object]:
+async def _command(
+    js: JetStreamContext, kind: str, body: object, *, msg_id: str | None = None, naming: str | None = None
+) -> PubAck:
+    """Publish a `drift.acme.cmd.<kind>` command: bytes as they are, anything else as JSON.
+
+    A fresh Nats-Msg-Id unless `msg_id` is given; `naming` sets the Drift-Workflow-Id header (the run a body
+    that cannot be decoded is for).
+    """
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Nats-Msg-Id": msg_id or uuid.uuid4().hex}
+    if naming is not None:
+        headers["Drift-Workflow-Id"] = naming
+    return await js.publish(f"drift.acme.cmd.{kind}", data, headers=headers)
+
+
+async def _next_with_status(queue: Events, status: str) -> dict[str, Any]:
     while True:
         event = await asyncio.wait_for(queue.get(), timeout=30)
         if event["workflowStatus"] == status:
@@ -129,65 +156,38 @@ async def _next_with_status(queue: asyncio.Queue[dict[str, object]], status: str
 async def test_nats_start_runs_once_for_a_resent_command(platform: object, infra: InfraStack) -> None:
     """A start re-sent over NATS with the same Nats-Msg-Id is a duplicate: one run, one series of events."""
     workflow_id = _run_id("nats")
-    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
-    try:
-        js = connection.jetstream()
-        body = json.dumps(_start_body(workflow_id)).encode()
-        headers = {"Nats-Msg-Id": f"upstream-{workflow_id}"}
-        first = await js.publish("drift.acme.cmd.start", body, headers=headers)
-        second = await js.publish("drift.acme.cmd.start", body, headers=headers)
+    async with _watching(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}") as (js, events):
+        first = await _command(js, "start", _start_body(workflow_id), msg_id=f"upstream-{workflow_id}")
+        second = await _command(js, "start", _start_body(workflow_id), msg_id=f"upstream-{workflow_id}")
         assert not first.duplicate and second.duplicate
         waiting = await _next_with_status(events, "WAITING")
         assert waiting["tenant"] == "acme" and waiting["seq"] == 2
 
-        await js.publish(
-            "drift.acme.cmd.resume",
-            json.dumps(
-                {"workflowId": workflow_id, "viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}
-            ).encode(),
-            headers={"Nats-Msg-Id": f"upstream-resume-{workflow_id}"},
-        )
+        approve = {"workflowId": workflow_id, "viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}
+        await _command(js, "resume", approve, msg_id=f"upstream-resume-{workflow_id}")
         completed = await _next_with_status(events, "COMPLETED")
         assert completed["disposition"] == "APPROVED: Hello, Ada!"
         assert [e["seq"] for e in (waiting, completed)] == sorted(e["seq"] for e in (waiting, completed))
-    finally:
-        await connection.close()
 
 
 async def test_nats_commands_that_cannot_run_are_rejected_once(platform: object, infra: InfraStack) -> None:
     """An unknown definition, an invalid body and an unknown run each yield a REJECTED event with a reason."""
     workflow_id = _run_id("rej")
-    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
-    try:
-        js = connection.jetstream()
-        await js.publish(
-            "drift.acme.cmd.start",
-            json.dumps({"workflow": {"id": "no_such_flow"}, "workflowId": workflow_id}).encode(),
-            headers={"Nats-Msg-Id": uuid.uuid4().hex},
-        )
+    async with _watching(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}") as (js, events):
+        await _command(js, "start", start_body("no_such_flow", workflow_id))
         unknown = await _next_with_status(events, "REJECTED")
         assert unknown["errorCode"] == "NOT_FOUND" and "no_such_flow" in str(unknown["errorMessage"])
 
-        await js.publish(
-            "drift.acme.cmd.start",
-            b'{"workflowId": 17}',
-            headers={"Nats-Msg-Id": uuid.uuid4().hex, "Drift-Workflow-Id": workflow_id},
-        )
+        await _command(js, "start", b'{"workflowId": 17}', naming=workflow_id)
         invalid = await _next_with_status(events, "REJECTED")
         assert invalid["errorCode"] == "INVALID"
 
-        await js.publish(
-            "drift.acme.cmd.resume",
-            json.dumps({"workflowId": workflow_id, "viewResponse": {"selectedOptions": {}}}).encode(),
-            headers={"Nats-Msg-Id": uuid.uuid4().hex},
-        )
+        await _command(js, "resume", {"workflowId": workflow_id, "viewResponse": {"selectedOptions": {}}})
         missing = await _next_with_status(events, "REJECTED")
         assert missing["errorCode"] == "NOT_FOUND"
-    finally:
-        await connection.close()
 
 
-async def _acked_by_dispatcher(js: nats.js.JetStreamContext, stream_seq: int) -> None:
+async def _acked_by_dispatcher(js: JetStreamContext, stream_seq: int) -> None:
     """Wait until the dispatcher's durable consumer has acked (or terminated) the message at `stream_seq`."""
     deadline = asyncio.get_running_loop().time() + 30
     while (await js.consumer_info("DRIFT_COMMANDS", "dispatcher")).ack_floor.stream_seq < stream_seq:
@@ -195,7 +195,7 @@ async def _acked_by_dispatcher(js: nats.js.JetStreamContext, stream_seq: int) ->
         await asyncio.sleep(0.1)
 
 
-async def _stored_statuses(js: nats.js.JetStreamContext, workflow_id: str) -> list[str]:
+async def _stored_statuses(js: JetStreamContext, workflow_id: str) -> list[str]:
     return [
         json.loads(msg.data)["workflowStatus"]
         async for msg in replay(js, f"drift.acme.evt.workflow.{workflow_id}", "DRIFT_EVENTS")
@@ -207,48 +207,28 @@ async def test_a_poison_command_yields_exactly_one_rejection_and_is_not_redelive
 ) -> None:
     """An undecodable command naming its run gets one REJECTED event and is acked; one naming none is terminated."""
     workflow_id = _run_id("poison")
-    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
-    try:
-        js = connection.jetstream()
-        named = await js.publish(
-            "drift.acme.cmd.resume",
-            b"\xff not json",
-            headers={"Nats-Msg-Id": uuid.uuid4().hex, "Drift-Workflow-Id": workflow_id},
-        )
+    async with _watching(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}") as (js, events):
+        named = await _command(js, "resume", b"\xff not json", naming=workflow_id)
         rejected = await _next_with_status(events, "REJECTED")
         assert rejected["errorCode"] == "INVALID"
         await _acked_by_dispatcher(js, named.seq)
         assert await _stored_statuses(js, workflow_id) == ["REJECTED"]
 
-        anonymous = await js.publish("drift.acme.cmd.start", b"[]", headers={"Nats-Msg-Id": uuid.uuid4().hex})
+        anonymous = await _command(js, "start", b"[]")
         # A nak'd (to be redelivered) message would hold the ack floor back: passing it means terminated.
         await _acked_by_dispatcher(js, anonymous.seq)
-    finally:
-        await connection.close()
 
 
 async def test_commands_for_one_run_apply_in_order(platform: object, infra: InfraStack) -> None:
     """A start and a terminate for one run published back to back: the terminate applies after the start."""
     workflow_id = _run_id("order")
-    connection, events = await _subscribe(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}")
-    try:
-        js = connection.jetstream()
-        await js.publish(
-            "drift.acme.cmd.start",
-            json.dumps(_start_body(workflow_id)).encode(),
-            headers={"Nats-Msg-Id": uuid.uuid4().hex},
-        )
-        ended = await js.publish(
-            "drift.acme.cmd.terminate",
-            json.dumps({"workflowId": workflow_id, "reason": "in order"}).encode(),
-            headers={"Nats-Msg-Id": uuid.uuid4().hex},
-        )
+    async with _watching(infra.nats_url, f"drift.acme.evt.workflow.{workflow_id}") as (js, events):
+        await _command(js, "start", _start_body(workflow_id))
+        ended = await _command(js, "terminate", {"workflowId": workflow_id, "reason": "in order"})
         terminated = await _next_with_status(events, "TERMINATED")
         assert terminated["errorMessage"] == "in order"
         await _acked_by_dispatcher(js, ended.seq)
         assert "REJECTED" not in await _stored_statuses(js, workflow_id)
-    finally:
-        await connection.close()
 
 
 async def test_the_dispatcher_consumer_redelivers_without_limit(platform: object, infra: InfraStack) -> None:
@@ -298,39 +278,33 @@ async def test_dispatchers_sharing_the_durable_consumer_split_the_commands(
             await asyncio.sleep(0.1)
     prefix = _run_id("qg")
     workflow_ids = [f"{prefix}-{n}" for n in range(24)]
-    connection, events = await _subscribe(infra.nats_url, "drift.acme.evt.workflow.*")
     try:
-        js = connection.jetstream()
-        for workflow_id in workflow_ids:
-            last = await js.publish(
-                "drift.acme.cmd.start",
-                json.dumps(_start_body(workflow_id)).encode(),
-                headers={"Nats-Msg-Id": uuid.uuid4().hex},
-            )
-        waiting: dict[str, int] = {}
-        while len(waiting) < len(workflow_ids):
-            event = await asyncio.wait_for(events.get(), timeout=60)
-            if not str(event["workflowId"]).startswith(prefix):
-                continue
-            assert event["workflowStatus"] != "REJECTED", event
-            if event["workflowStatus"] == "WAITING":
-                waiting[str(event["workflowId"])] = waiting.get(str(event["workflowId"]), 0) + 1
-        assert set(waiting) == set(workflow_ids) and set(waiting.values()) == {1}
-        # Every event, not only the first WAITING of each: once both dispatchers acked every command,
-        # the stream holds one chain per run (seq 1..n, one WAITING, no REJECTED).
-        await _acked_by_dispatcher(js, last.seq)
-        for workflow_id in workflow_ids:
-            stored = [
-                json.loads(msg.data)
-                async for msg in replay(js, f"drift.acme.evt.workflow.{workflow_id}", "DRIFT_EVENTS")
-            ]
-            statuses = [event["workflowStatus"] for event in stored]
-            assert statuses.count("WAITING") == 1 and "REJECTED" not in statuses, (workflow_id, statuses)
-            assert [event["seq"] for event in stored] == list(range(1, len(stored) + 1)), (workflow_id, stored)
-            assert len({str(event["eventId"]).rsplit(":", 1)[0] for event in stored}) == 1, (workflow_id, stored)
-        here = REGISTRY.get_sample_value("drift_commands_total", {"kind": "start", "outcome": "accepted"}) or 0
-        assert 0 < here < len(workflow_ids), f"the in-process dispatcher took {here} of {len(workflow_ids)}"
+        async with _watching(infra.nats_url, "drift.acme.evt.workflow.*") as (js, events):
+            for workflow_id in workflow_ids:
+                last = await _command(js, "start", _start_body(workflow_id))
+            waiting: dict[str, int] = {}
+            while len(waiting) < len(workflow_ids):
+                event = await asyncio.wait_for(events.get(), timeout=60)
+                if not str(event["workflowId"]).startswith(prefix):
+                    continue
+                assert event["workflowStatus"] != "REJECTED", event
+                if event["workflowStatus"] == "WAITING":
+                    waiting[str(event["workflowId"])] = waiting.get(str(event["workflowId"]), 0) + 1
+            assert set(waiting) == set(workflow_ids) and set(waiting.values()) == {1}
+            # Every event, not only the first WAITING of each: once both dispatchers acked every command,
+            # the stream holds one chain per run (seq 1..n, one WAITING, no REJECTED).
+            await _acked_by_dispatcher(js, last.seq)
+            for workflow_id in workflow_ids:
+                stored = [
+                    json.loads(msg.data)
+                    async for msg in replay(js, f"drift.acme.evt.workflow.{workflow_id}", "DRIFT_EVENTS")
+                ]
+                statuses = [event["workflowStatus"] for event in stored]
+                assert statuses.count("WAITING") == 1 and "REJECTED" not in statuses, (workflow_id, statuses)
+                assert [event["seq"] for event in stored] == list(range(1, len(stored) + 1)), (workflow_id, stored)
+                assert len({str(event["eventId"]).rsplit(":", 1)[0] for event in stored}) == 1, (workflow_id, stored)
+            here = REGISTRY.get_sample_value("drift_commands_total", {"kind": "start", "outcome": "accepted"}) or 0
+            assert 0 < here < len(workflow_ids), f"the in-process dispatcher took {here} of {len(workflow_ids)}"
     finally:
         stop.set()
         await asyncio.wait_for(second, timeout=30)
-        await connection.close()

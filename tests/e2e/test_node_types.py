@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,10 +17,11 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack
 from drift_runtime.ssrf import Guard, SsrfRefused, parse_hosts
+from e2e.definitions import define, ok, on_event, script, start, state, success
+from e2e.definitions import run_id as new_run_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -39,58 +39,6 @@ Why no packet leaves the machine: the worker's only HTTP client (`drift_worker.s
 `DRIFT_HTTP_ALLOW_HOSTS` (`localhost,127.0.0.1,::1`), so `vet` raises `SsrfRefused` before
 `inner.connect_tcp` (the only place a socket is opened) is reached.
 """
-
-
-def _state(node: dict[str, Any], next_node: str | None = None, *, end: bool = False, **extra: Any) -> dict[str, Any]:
-    """A state inlining `node`; the node's id defaults to a placeholder (inline nodes need one)."""
-    body: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}, **extra}
-    if next_node is not None:
-        body["nextNode"] = next_node
-    if end:
-        body["end"] = True
-    return body
-
-
-def _script(output: Any, next_node: str | None = None, **extra: Any) -> dict[str, Any]:
-    return _state({"type": "SCRIPT", "output": output}, next_node, **extra)
-
-
-def _success(disposition: Any) -> dict[str, Any]:
-    return _state({"type": "SUCCESS", "disposition": disposition}, end=True)
-
-
-def _on_event(event: str, next_node: str) -> dict[str, Any]:
-    return _state({"type": "WAIT", "config": {"waitType": "ON_EVENT", "event": event}}, next_node)
-
-
-def _ok(response: httpx.Response) -> Any:
-    assert response.is_success, (response.request.method, response.request.url.path, response.text)
-    return response.json()
-
-
-def _run_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-async def _define(platform: Platform, states: dict[str, Any], start: str, **extra: Any) -> str:
-    """Create, publish (version 1) and activate a workflow definition under a fresh id; answers the id."""
-    workflow_id = f"nodes_{uuid.uuid4().hex[:10]}"
-    body = {"id": workflow_id, "startNode": start, "states": states, **extra}
-    async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
-        _ok(await dsl.post("/workflowDefinition", json=body))
-        published = _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
-        assert published["version"] == "1", published
-        _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/activate", params={"version": "1"}))
-    return workflow_id
-
-
-async def _start(
-    gateway: httpx.AsyncClient, definition_id: str, run_id: str, params: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A sync start of version 1 (named, so no activation delay applies): the run's first stable state."""
-    body = {"workflow": {"id": definition_id, "version": "1"}, "workflowId": run_id, "params": params or {}}
-    answer: dict[str, Any] = _ok(await gateway.post("/v3/workflow/start", json=body))
-    return answer
 
 
 class _Events:
@@ -125,9 +73,9 @@ async def _watch(nats_url: str, workflow_id: str) -> AsyncIterator[tuple[nats.NA
 
 
 EVENT_FLOW: dict[str, Any] = {
-    "await_payment": _on_event("paid", "thank"),
-    "thank": _script("{% 'paid ' & $string($global.await_payment.amount) %}", "done"),
-    "done": _success("{% $global.thank %}"),
+    "await_payment": on_event("paid", "thank"),
+    "thank": script("{% 'paid ' & $string($global.await_payment.amount) %}", "done"),
+    "done": success("{% $global.thank %}"),
 }
 
 
@@ -135,20 +83,20 @@ async def test_http_event_resumes_an_on_event_wait_and_its_body_becomes_the_outp
     platform: Platform, gateway: httpx.AsyncClient
 ) -> None:
     """POST /event/{event} resumes an ON_EVENT wait, answers the next state, and its body is the instance's output."""
-    definition_id = await _define(platform, EVENT_FLOW, "await_payment")
-    run_id = _run_id("evt")
-    waiting = await _start(gateway, definition_id, run_id)
+    definition_id = await define(platform, EVENT_FLOW, "await_payment")
+    run_id = new_run_id("evt")
+    waiting = await start(gateway, definition_id, run_id, params={})
     assert (waiting["workflowStatus"], waiting["currentNode"]) == ("WAITING", "await_payment"), waiting
 
     # An event the run does not wait for moves nothing.
     wrong = await gateway.post(f"/v3/workflow/{run_id}/event/refunded", json={"amount": 1})
     assert wrong.status_code == 409, wrong.text
-    assert _ok(await gateway.get(f"/v3/workflow/{run_id}"))["workflowStatus"] == "WAITING"
+    assert ok(await gateway.get(f"/v3/workflow/{run_id}"))["workflowStatus"] == "WAITING"
 
-    resumed = _ok(await gateway.post(f"/v3/workflow/{run_id}/event/paid", json={"amount": 12, "currency": "EUR"}))
+    resumed = ok(await gateway.post(f"/v3/workflow/{run_id}/event/paid", json={"amount": 12, "currency": "EUR"}))
     assert resumed["workflowId"] == run_id
     assert (resumed["workflowStatus"], resumed["disposition"]) == ("COMPLETED", "paid 12"), resumed
-    detail = _ok(await gateway.get(f"/v3/workflow/{run_id}"))
+    detail = ok(await gateway.get(f"/v3/workflow/{run_id}"))
     assert detail["workflowStatus"] == "COMPLETED"
     assert detail["context"]["await_payment"] == {"amount": 12, "currency": "EUR"}
     assert detail["context"]["thank"] == "paid 12"
@@ -159,10 +107,10 @@ async def test_nats_event_command_resumes_an_on_event_wait(
 ) -> None:
     """`drift.<tenant>.cmd.event` resumes an ON_EVENT wait: the run's events go WAITING -> ... -> COMPLETED in seq
     order, and the command's payload is the instance's output."""
-    definition_id = await _define(platform, EVENT_FLOW, "await_payment")
-    run_id = _run_id("nevt")
+    definition_id = await define(platform, EVENT_FLOW, "await_payment")
+    run_id = new_run_id("nevt")
     async with _watch(infra.nats_url, run_id) as (connection, events):
-        waiting = await _start(gateway, definition_id, run_id)
+        waiting = await start(gateway, definition_id, run_id, params={})
         assert waiting["workflowStatus"] == "WAITING", waiting
         announced = await events.status("WAITING")
         assert (announced["currentNode"], announced["tenant"]) == ("await_payment", "acme")
@@ -175,7 +123,7 @@ async def test_nats_event_command_resumes_an_on_event_wait(
         assert completed["disposition"] == "paid 7", completed
         statuses = [(event["seq"], event["workflowStatus"]) for event in events.seen]
         assert statuses == [(1, "RUNNING"), (2, "WAITING"), (3, "RUNNING"), (4, "COMPLETED")], statuses
-    detail = _ok(await gateway.get(f"/v3/workflow/{run_id}"))
+    detail = ok(await gateway.get(f"/v3/workflow/{run_id}"))
     assert detail["context"]["await_payment"] == {"amount": 7}
 
 
@@ -183,45 +131,45 @@ async def test_scheduler_wait_answers_scheduler_waiting_then_completes(
     platform: Platform, infra: InfraStack, gateway: httpx.AsyncClient
 ) -> None:
     """A one-second SCHEDULER_WAIT answers SCHEDULER_WAITING on start, then completes on its own."""
-    definition_id = await _define(
+    definition_id = await define(
         platform,
         {
-            "pause": _state({"type": "WAIT", "config": {"waitType": "SCHEDULER_WAIT", "duration": 1}}, "done"),
-            "done": _success("WOKE"),
+            "pause": state({"type": "WAIT", "config": {"waitType": "SCHEDULER_WAIT", "duration": 1}}, "done"),
+            "done": success("WOKE"),
         },
         "pause",
     )
-    run_id = _run_id("sched")
+    run_id = new_run_id("sched")
     async with _watch(infra.nats_url, run_id) as (_, events):
-        started = await _start(gateway, definition_id, run_id)
+        started = await start(gateway, definition_id, run_id, params={})
         assert (started["workflowStatus"], started["currentNode"]) == ("SCHEDULER_WAITING", "pause"), started
         completed = await events.status("COMPLETED")
         assert completed["disposition"] == "WOKE"
         # The timer holds the run SCHEDULER_WAITING; it fires on its own and the run goes on to its end.
         statuses = [(event["seq"], event["workflowStatus"]) for event in events.seen]
         assert statuses == [(1, "RUNNING"), (2, "SCHEDULER_WAITING"), (3, "RUNNING"), (4, "COMPLETED")], statuses
-    detail = _ok(await gateway.get(f"/v3/workflow/{run_id}"))
+    detail = ok(await gateway.get(f"/v3/workflow/{run_id}"))
     assert detail["workflowStatus"] == "COMPLETED"
     assert detail["context"]["pause"] == {"waitedSeconds": 1}
 
 
 async def test_parallel_branches_both_land_in_the_context(platform: Platform, gateway: httpx.AsyncClient) -> None:
     """PARALLEL runs both branches to their ends; each branch's outputs land in the context before the join."""
-    definition_id = await _define(
+    definition_id = await define(
         platform,
         {
-            "fan": _state({"type": "PARALLEL", "branches": ["left", "right1"]}, "join"),
-            "left": _script("{% 'L:' & $global.params.x %}", end=True),
-            "right1": _script("{% $global.params.x & '>' %}", "right2"),
-            "right2": _script("{% $global.right1 & 'R' %}"),
-            "join": _success("{% $global.left & '|' & $global.right2 %}"),
+            "fan": state({"type": "PARALLEL", "branches": ["left", "right1"]}, "join"),
+            "left": script("{% 'L:' & $global.params.x %}", end=True),
+            "right1": script("{% $global.params.x & '>' %}", "right2"),
+            "right2": script("{% $global.right1 & 'R' %}"),
+            "join": success("{% $global.left & '|' & $global.right2 %}"),
         },
         "fan",
     )
-    run_id = _run_id("par")
-    finished = await _start(gateway, definition_id, run_id, {"x": "q"})
+    run_id = new_run_id("par")
+    finished = await start(gateway, definition_id, run_id, params={"x": "q"})
     assert (finished["workflowStatus"], finished["disposition"]) == ("COMPLETED", "L:q|q>R"), finished
-    context = _ok(await gateway.get(f"/v3/workflow/{run_id}"))["context"]
+    context = ok(await gateway.get(f"/v3/workflow/{run_id}"))["context"]
     assert (context["left"], context["right1"], context["right2"]) == ("L:q", "q>", "q>R")
 
 
@@ -230,18 +178,18 @@ async def test_sync_child_final_state_lands_in_the_parent_context(
 ) -> None:
     """A SYNC CHILD runs the child definition to completion; its id, status, disposition and context are the CHILD
     instance's output in the parent's context."""
-    child_id = await _define(
+    child_id = await define(
         platform,
         {
-            "double": _script("{% $global.params.n * 2 %}", "done"),
-            "done": _success("{% 'DOUBLED ' & $string($global.double) %}"),
+            "double": script("{% $global.params.n * 2 %}", "done"),
+            "done": success("{% 'DOUBLED ' & $string($global.double) %}"),
         },
         "double",
     )
-    parent_id = await _define(
+    parent_id = await define(
         platform,
         {
-            "calc": _state(
+            "calc": state(
                 {
                     "type": "CHILD",
                     "childWorkflowId": child_id,
@@ -250,19 +198,19 @@ async def test_sync_child_final_state_lands_in_the_parent_context(
                 },
                 "done",
             ),
-            "done": _success("{% 'parent got ' & $string($global.calc.context.double) %}"),
+            "done": success("{% 'parent got ' & $string($global.calc.context.double) %}"),
         },
         "calc",
     )
-    run_id = _run_id("parent")
-    finished = await _start(gateway, parent_id, run_id, {"n": 21})
+    run_id = new_run_id("parent")
+    finished = await start(gateway, parent_id, run_id, params={"n": 21})
     assert (finished["workflowStatus"], finished["disposition"]) == ("COMPLETED", "parent got 42"), finished
-    output = _ok(await gateway.get(f"/v3/workflow/{run_id}"))["context"]["calc"]
+    output = ok(await gateway.get(f"/v3/workflow/{run_id}"))["context"]["calc"]
     assert (output["workflowStatus"], output["disposition"]) == ("COMPLETED", "DOUBLED 42"), output
     assert output["context"]["params"] == {"n": 21}
     assert output["context"]["double"] == 42
     # The child is a run of the same tenant in its own right, readable through the gateway.
-    child_run = _ok(await gateway.get(f"/v3/workflow/{output['workflowId']}"))
+    child_run = ok(await gateway.get(f"/v3/workflow/{output['workflowId']}"))
     assert (child_run["workflowStatus"], child_run["disposition"]) == ("COMPLETED", "DOUBLED 42"), child_run
 
 
@@ -271,12 +219,12 @@ async def test_disconnected_script_runs_against_a_waiting_run_without_moving_it(
 ) -> None:
     """disconnected-node/execute runs a disconnected SCRIPT with the body's parameters over the run's context:
     SUCCESS with its output, FAILURE for an expression error, and the run stays WAITING where it was."""
-    definition_id = await _define(
+    definition_id = await define(
         platform,
         {
-            "hold": _on_event("go", "done"),
-            "done": _success("DONE"),
-            "lookup": _state(
+            "hold": on_event("go", "done"),
+            "done": success("DONE"),
+            "lookup": state(
                 {
                     "type": "SCRIPT",
                     "parameters": ["who", "times"],
@@ -285,29 +233,29 @@ async def test_disconnected_script_runs_against_a_waiting_run_without_moving_it(
                 },
                 parameters={"who": "{% 'state default' %}", "times": 1},
             ),
-            "broken": _script("{% $nope($global.params.place) %}"),
+            "broken": script("{% $nope($global.params.place) %}"),
         },
         "hold",
     )
-    run_id = _run_id("disc")
-    waiting = await _start(gateway, definition_id, run_id, {"place": "Paris"})
+    run_id = new_run_id("disc")
+    waiting = await start(gateway, definition_id, run_id, params={"place": "Paris"})
     assert waiting["workflowStatus"] == "WAITING", waiting
     path = f"/v3/workflow/{run_id}/disconnected-node/execute"
 
-    own = _ok(await gateway.post(path, json={"node": "lookup"}))
+    own = ok(await gateway.post(path, json={"node": "lookup"}))
     assert own == {"workflowId": run_id, "node": "lookup", "status": "SUCCESS", "response": own["response"]}, own
     assert own["response"] == "hi state default x1 from Paris"
-    overridden = _ok(await gateway.post(path, json={"node": "lookup", "parameters": {"who": "Ada", "times": 3}}))
+    overridden = ok(await gateway.post(path, json={"node": "lookup", "parameters": {"who": "Ada", "times": 3}}))
     assert (overridden["status"], overridden["response"]) == ("SUCCESS", "hi Ada x3 from Paris"), overridden
 
-    broken = _ok(await gateway.post(path, json={"node": "broken", "parameters": {}}))
+    broken = ok(await gateway.post(path, json={"node": "broken", "parameters": {}}))
     assert (broken["workflowId"], broken["node"], broken["status"]) == (run_id, "broken", "FAILURE"), broken
     assert broken["response"]["error"].startswith("output: "), broken
 
-    detail = _ok(await gateway.get(f"/v3/workflow/{run_id}"))
+    detail = ok(await gateway.get(f"/v3/workflow/{run_id}"))
     assert (detail["workflowStatus"], detail["currentNode"]) == ("WAITING", "hold"), detail
     assert "lookup" not in detail["context"] and "broken" not in detail["context"]
-    finished = _ok(await gateway.post(f"/v3/workflow/{run_id}/event/go", json=None))
+    finished = ok(await gateway.post(f"/v3/workflow/{run_id}/event/go", json=None))
     assert finished["workflowStatus"] == "COMPLETED", finished
 
 
@@ -321,10 +269,10 @@ async def test_http_node_to_a_non_allowed_address_is_refused_into_the_failure_pa
     assert "127.0.0.2" not in parse_hosts(platform.config.http_allow_hosts)
     with pytest.raises(SsrfRefused, match="non-public address"):
         await Guard(parse_hosts(platform.config.http_allow_hosts)).vet(REFUSED_URL)
-    definition_id = await _define(
+    definition_id = await define(
         platform,
         {
-            "fetch": _state(
+            "fetch": state(
                 {
                     "type": "HTTP",
                     "request": {"method": "GET", "url": REFUSED_URL},
@@ -332,17 +280,17 @@ async def test_http_node_to_a_non_allowed_address_is_refused_into_the_failure_pa
                 },
                 "done",
             ),
-            "done": _success("FETCHED"),
-            "refused": _success("{% 'REFUSED ' & $global.lastError.message %}"),
+            "done": success("FETCHED"),
+            "refused": success("{% 'REFUSED ' & $global.lastError.message %}"),
         },
         "fetch",
         defaultFailureNode="refused",
     )
-    run_id = _run_id("ssrf")
-    finished = await _start(gateway, definition_id, run_id)
+    run_id = new_run_id("ssrf")
+    finished = await start(gateway, definition_id, run_id, params={})
     assert finished["workflowStatus"] == "COMPLETED", finished
     assert finished["disposition"] == ("REFUSED '127.0.0.2' resolves to a non-public address (127.0.0.2)"), finished
-    timeline = _ok(await gateway.get(f"/v3/workflow/{run_id}/timeline"))["nodes"]
+    timeline = ok(await gateway.get(f"/v3/workflow/{run_id}/timeline"))["nodes"]
     fetch = [entry for entry in timeline if entry["instanceName"] == "fetch"]
     # A refusal is final: one failed attempt, no retries against the forbidden address.
     assert [(entry["status"], entry["attempt"]) for entry in fetch] == [("FAILED", 1)], fetch

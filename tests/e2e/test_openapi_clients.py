@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from openapi_spec_validator import validate
+from support.starts import hello
 
 from drift_cli.platform import Platform
 
@@ -130,9 +131,7 @@ async def test_a_generated_client_starts_and_resumes_a_run(
     async with client:
         started = await start.asyncio_detailed(
             client=client,
-            body=models.StartRequest.from_dict(
-                {"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Gen"}}
-            ),
+            body=models.StartRequest.from_dict(hello(workflow_id, "Gen")),
         )
         assert started.status_code == 200, started.content
         waiting = started.parsed
@@ -141,22 +140,16 @@ async def test_a_generated_client_starts_and_resumes_a_run(
         assert str(waiting.workflow_status) == "WAITING"
         assert waiting.current_node == "ask_approval"
 
-        resumed = await resume.asyncio_detailed(
-            workflow_id,
-            client=client,
-            body=models.ResumeRequest.from_dict({"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}),
-        )
+        approve = models.ResumeRequest.from_dict({"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}})
+        resumed = await resume.asyncio_detailed(workflow_id, client=client, body=approve)
         assert resumed.status_code == 200, resumed.content
         done = resumed.parsed
         assert isinstance(done, models.WorkflowResponse)
         assert str(done.workflow_status) == "COMPLETED"
         assert done.disposition == "APPROVED: Hello, Gen!"
 
-        refused = await resume.asyncio_detailed(
-            workflow_id,
-            client=client,
-            body=models.ResumeRequest.from_dict({"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}),
-        )
+        # The same approval again: the run has ended, so it is refused.
+        refused = await resume.asyncio_detailed(workflow_id, client=client, body=approve)
         assert refused.status_code >= 400
         assert isinstance(refused.parsed, models.Problem), refused.content
 

@@ -11,6 +11,7 @@ import pytest
 
 from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
+from e2e.definitions import state
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -38,30 +39,21 @@ def _ask(label: str) -> dict[str, Any]:
 
 def _v1(workflow_id: str) -> dict[str, Any]:
     """Waits at `ask`, then ends at `finish_v1`."""
-    return {
-        "id": workflow_id,
-        "startNode": "ask",
-        "states": {
-            "ask": {"nodeDefinition": _ask("V1"), "nextNode": "finish_v1"},
-            "finish_v1": {"nodeDefinition": {"id": "f1", "type": "SUCCESS", "disposition": "done on v1"}, "end": True},
-        },
+    states = {
+        "ask": state(_ask("V1"), "finish_v1"),
+        "finish_v1": state({"id": "f1", "type": "SUCCESS", "disposition": "done on v1"}, end=True),
     }
+    return {"id": workflow_id, "startNode": "ask", "states": states}
 
 
 def _v2(workflow_id: str) -> dict[str, Any]:
     """Waits at `ask` too, then goes another way: `mark_v2`, then `finish_v2`."""
-    return {
-        "id": workflow_id,
-        "startNode": "ask",
-        "states": {
-            "ask": {"nodeDefinition": _ask("V2"), "nextNode": "mark_v2"},
-            "mark_v2": {
-                "nodeDefinition": {"id": "m2", "type": "SCRIPT", "output": "{% 'marked' %}"},
-                "nextNode": "finish_v2",
-            },
-            "finish_v2": {"nodeDefinition": {"id": "f2", "type": "SUCCESS", "disposition": "done on v2"}, "end": True},
-        },
+    states = {
+        "ask": state(_ask("V2"), "mark_v2"),
+        "mark_v2": state({"id": "m2", "type": "SCRIPT", "output": "{% 'marked' %}"}, "finish_v2"),
+        "finish_v2": state({"id": "f2", "type": "SUCCESS", "disposition": "done on v2"}, end=True),
     }
+    return {"id": workflow_id, "startNode": "ask", "states": states}
 
 
 def _ok(response: httpx.Response) -> Any:

@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 import pytest
+from support.starts import hello
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -17,7 +18,7 @@ async def test_resume_racing_terminate_ends_consistently(gateway: httpx.AsyncCli
         workflow_id = f"race-{uuid.uuid4().hex[:10]}"
         started = await gateway.post(
             "/v3/workflow/start",
-            json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "R"}},
+            json=hello(workflow_id, "R"),
         )
         assert started.json()["workflowStatus"] == "WAITING"
         resumed, terminated = await asyncio.gather(

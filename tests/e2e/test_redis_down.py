@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from support.starts import hello
 
 from drift_cli.bundles import load_bundle_files
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
@@ -86,15 +87,7 @@ async def redis_stopped(platform: Platform) -> AsyncIterator[None]:
 
 
 async def _start(client: httpx.AsyncClient, workflow_id: str, timeout_ms: int = 20_000) -> httpx.Response:
-    return await client.post(
-        "/v3/workflow/start",
-        json={
-            "workflow": {"id": "hello_approval"},
-            "workflowId": workflow_id,
-            "params": {"name": "Ada"},
-            "syncTimeoutMs": timeout_ms,
-        },
-    )
+    return await client.post("/v3/workflow/start", json=hello(workflow_id, "Ada", syncTimeoutMs=timeout_ms))
 
 
 async def _resume(client: httpx.AsyncClient, workflow_id: str, decision: str) -> httpx.Response:

@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 
 from drift_cli.platform import Platform
+from e2e.definitions import define, failure, http, last_event, ok, on_event, run_id, script, start, state, success
 from e2e.receiver import Receiver
-from e2e.repair_support import define, failure, http, last_event, ok, on_event, run_id, script, start, state, success
 from e2e.stub_api import StubApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

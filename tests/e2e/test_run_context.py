@@ -11,6 +11,7 @@ import httpx
 import pytest
 from nats.aio.msg import Msg
 from redis.asyncio import Redis
+from support.starts import waiting_hello
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
@@ -82,13 +83,7 @@ async def test_completed_run_is_still_readable_after_redis_and_temporal_forget_i
     gateway: httpx.AsyncClient, globex: httpx.AsyncClient, platform: Platform
 ) -> None:
     """WAITING and COMPLETED reach the store with their context; GET answers from it once Redis and Temporal forgot."""
-    workflow_id = f"ctx-{uuid.uuid4().hex[:12]}"
-    started = await gateway.post(
-        "/v3/workflow/start",
-        json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Ada"}},
-    )
-    assert started.status_code == 200, started.text
-    assert started.json()["workflowStatus"] == "WAITING"
+    workflow_id = await waiting_hello(gateway, "ctx", "Ada")
     waiting = await _until_stored(platform, workflow_id, "WAITING")
     assert waiting["currentNode"] == "ask_approval"
     assert waiting["view"]["layoutId"] == "approval_screen"
@@ -135,12 +130,7 @@ async def test_unknown_run_is_still_404(gateway: httpx.AsyncClient) -> None:
 
 async def test_terminated_run_keeps_its_last_context(gateway: httpx.AsyncClient, platform: Platform) -> None:
     """TERMINATED (announced by the dispatcher, without a context) keeps the context of the run's last state."""
-    workflow_id = f"ctx-{uuid.uuid4().hex[:12]}"
-    started = await gateway.post(
-        "/v3/workflow/start",
-        json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Tess"}},
-    )
-    assert started.json()["workflowStatus"] == "WAITING", started.text
+    workflow_id = await waiting_hello(gateway, "ctx", "Tess")
     await _until_stored(platform, workflow_id, "WAITING")
     terminated = await gateway.delete(f"/v3/workflow/terminate/{workflow_id}")
     assert terminated.status_code == 200, terminated.text
@@ -173,12 +163,7 @@ async def test_a_context_left_out_of_its_event_is_read_from_the_run(
     gateway: httpx.AsyncClient, platform: Platform
 ) -> None:
     """An event whose context was too large to carry (`contextOmitted`) is stored with the queried context."""
-    workflow_id = f"ctx-{uuid.uuid4().hex[:12]}"
-    started = await gateway.post(
-        "/v3/workflow/start",
-        json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Big"}},
-    )
-    assert started.json()["workflowStatus"] == "WAITING", started.text
+    workflow_id = await waiting_hello(gateway, "ctx", "Big")
     await _until_stored(platform, workflow_id, "WAITING")
     temporal = await connect_temporal(platform.infra.temporal_address, "default")
     run = (await temporal.get_workflow_handle(temporal_id("acme", workflow_id)).describe()).run_id

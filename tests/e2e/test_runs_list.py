@@ -14,6 +14,7 @@ from support.polling import until
 
 from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
+from e2e.definitions import failure, ok, on_event, state, success
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -23,19 +24,10 @@ SETTLED_S = 15.0
 """Where a test checks filters rather than latency, it waits this long for the listing to settle."""
 
 
-def _node(node: dict[str, Any], next_node: str | None = None, *, end: bool = False) -> dict[str, Any]:
-    state: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}}
-    if next_node is not None:
-        state["nextNode"] = next_node
-    if end:
-        state["end"] = True
-    return state
-
-
 FLOW: dict[str, Any] = {
     "startNode": "route",
     "states": {
-        "route": _node(
+        "route": state(
             {
                 "type": "BRANCH",
                 "choices": [
@@ -45,39 +37,34 @@ FLOW: dict[str, Any] = {
                 "defaultNode": "done",
             }
         ),
-        "hold": _node({"type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go"}}, "done"),
-        "boom": _node({"type": "FAILURE", "error": "boom"}, end=True),
-        "done": _node({"type": "SUCCESS", "disposition": "ok"}, end=True),
+        "hold": on_event("go", "done"),
+        "boom": failure("boom"),
+        "done": success("ok"),
     },
 }
-
-
-def _ok(response: httpx.Response) -> Any:
-    assert response.is_success, (response.request.method, response.request.url, response.text)
-    return response.json()
 
 
 async def _define(platform: Platform, key: str, definition_id: str, versions: int = 1) -> None:
     """Create the flow under `definition_id` and publish it `versions` times (the first one active)."""
     async with dsl_store_client(platform.dsl_store_url, key) as dsl:
-        _ok(await dsl.post("/workflowDefinition", json={"id": definition_id, **FLOW}))
+        ok(await dsl.post("/workflowDefinition", json={"id": definition_id, **FLOW}))
         for number in range(1, versions + 1):
             if number > 1:  # publishing an unchanged snapshot again answers the same version
                 body = {"id": definition_id, "comment": f"version {number}", **FLOW}
-                _ok(await dsl.put("/workflowDefinition", json=body))
-            published = _ok(await dsl.post(f"/workflowDefinition/{definition_id}/publishWorkflow"))
+                ok(await dsl.put("/workflowDefinition", json=body))
+            published = ok(await dsl.post(f"/workflowDefinition/{definition_id}/publishWorkflow"))
             assert published["version"] == str(number), published
-        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/activate", params={"version": "1"}))
+        ok(await dsl.post(f"/workflowDefinition/{definition_id}/activate", params={"version": "1"}))
 
 
 async def _start(client: httpx.AsyncClient, definition_id: str, run_id: str, mode: str, version: str = "1") -> str:
     body = {"workflow": {"id": definition_id, "version": version}, "workflowId": run_id, "params": {"mode": mode}}
-    return str(_ok(await client.post("/v3/workflow/start", json=body))["workflowStatus"])
+    return str(ok(await client.post("/v3/workflow/start", json=body))["workflowStatus"])
 
 
 async def _list(client: httpx.AsyncClient, **query: Any) -> dict[str, Any]:
     params = [(name, value) for name, values in query.items() for value in _many(values)]
-    answer: dict[str, Any] = _ok(await client.get("/v3/workflows", params=params))
+    answer: dict[str, Any] = ok(await client.get("/v3/workflows", params=params))
     return answer
 
 
@@ -130,7 +117,7 @@ async def seeded(platform: Platform) -> Seeded:
         assert await _start(acme, definition_id, runs.failed, "fail") == "FAILED"
         assert await _start(acme, definition_id, runs.waiting, "wait") == "WAITING"
         assert await _start(acme, definition_id, runs.terminated, "wait") == "WAITING"
-        _ok(await acme.delete(f"/v3/workflow/terminate/{runs.terminated}"))
+        ok(await acme.delete(f"/v3/workflow/terminate/{runs.terminated}"))
         assert await _start(acme, definition_id, runs.second_version, "ok", version="2") == "COMPLETED"
         return runs
 
@@ -244,7 +231,7 @@ async def test_a_status_change_is_listed_within_five_seconds(platform: Platform,
         return runs.get(run_id)
 
     await _until(lambda: listed_as("WAITING"), VISIBLE_WITHIN_S)
-    _ok(await gateway.post(f"/v3/workflow/{run_id}/event/go", json={}))
+    ok(await gateway.post(f"/v3/workflow/{run_id}/event/go", json={}))
     completed = await _until(lambda: listed_as("COMPLETED"), VISIBLE_WITHIN_S)
     assert completed["currentNode"] == "done"
 
@@ -268,7 +255,7 @@ async def test_tenants_see_only_their_own_runs(
     ours = _by_id(await _list(gateway, definitionId=seeded.definition_id))
     assert ours[seeded.completed]["workflowStatus"] == "COMPLETED"
     assert set(ours) == set(seeded.expected)
-    _ok(await globex.delete(f"/v3/workflow/terminate/{seeded.completed}"))
+    ok(await globex.delete(f"/v3/workflow/terminate/{seeded.completed}"))
 
 
 async def test_a_retried_run_is_listed_once_with_its_new_status(platform: Platform, gateway: httpx.AsyncClient) -> None:
@@ -277,25 +264,25 @@ async def test_a_retried_run_is_listed_once_with_its_new_status(platform: Platfo
     await _define(platform, "key-acme", definition_id)
     run_id = f"again-{uuid.uuid4().hex[:8]}"
     assert await _start(gateway, definition_id, run_id, "wait") == "WAITING"
-    _ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))
+    ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))
 
     async def listed_as(status: str) -> Any:
         runs = (await _list(gateway, definitionId=definition_id))["runs"]
         return runs if [(run["workflowId"], run["workflowStatus"]) for run in runs] == [(run_id, status)] else None
 
     await _until(lambda: listed_as("TERMINATED"))
-    retried = _ok(await gateway.put(f"/v3/workflow/retry/{run_id}", json={}))
+    retried = ok(await gateway.put(f"/v3/workflow/retry/{run_id}", json={}))
     assert retried["workflowStatus"] == "WAITING", retried
     await _until(lambda: listed_as("WAITING"))
     assert (await _list(gateway, definitionId=definition_id, status="TERMINATED"))["runs"] == []
-    _ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))
+    ok(await gateway.delete(f"/v3/workflow/terminate/{run_id}"))
 
 
 async def test_test_runs_are_never_listed(platform: Platform, gateway: httpx.AsyncClient) -> None:
     """A test run (POST /v3/workflow/test, DriftKind=test) is never listed; a real run of its definition is."""
     definition_id = f"tested_{uuid.uuid4().hex[:10]}"
     await _define(platform, "key-acme", definition_id)
-    tested = _ok(
+    tested = ok(
         await gateway.post(
             "/v3/workflow/test", json={"workflow": {"id": definition_id, "version": "1"}, "params": {"mode": "ok"}}
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.starts import waiting_hello
 
 from drift_cli.platform import Platform
 from e2e.conftest import KEYS, WEBHOOK_SECRET
@@ -16,16 +17,6 @@ from e2e.conftest import KEYS, WEBHOOK_SECRET
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 DECIDE = {"viewResponse": {"selectedOptions": {"decision": "APPROVE"}}}
-
-
-async def _waiting_run(gateway: httpx.AsyncClient, prefix: str) -> str:
-    workflow_id = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    started = await gateway.post(
-        "/v3/workflow/start",
-        json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Iso"}},
-    )
-    assert started.json()["workflowStatus"] == "WAITING", started.text
-    return workflow_id
 
 
 def _shape(response: httpx.Response) -> tuple[int, str, str]:
@@ -38,7 +29,7 @@ async def test_another_tenants_run_answers_like_a_missing_one_on_every_route(
     gateway: httpx.AsyncClient, globex: httpx.AsyncClient
 ) -> None:
     """globex gets the same 404 problem for acme's run as for a run that never existed, on every route."""
-    workflow_id = await _waiting_run(gateway, "iso")
+    workflow_id = await waiting_hello(gateway, "iso", "Iso")
     missing = f"iso-missing-{uuid.uuid4().hex[:8]}"
 
     def routes(run: str) -> list[tuple[str, str, Any]]:
@@ -83,7 +74,7 @@ def _log_lines(platform: Platform) -> dict[str, list[dict[str, Any]]]:
 
 async def test_log_lines_of_a_run_carry_trace_and_run_fields(platform: Platform, gateway: httpx.AsyncClient) -> None:
     """Every JSON line naming a run carries trace_id, span_id, workflow_id and tenant, in each of the four services."""
-    workflow_id = await _waiting_run(gateway, "logs")
+    workflow_id = await waiting_hello(gateway, "logs", "Iso")
     await gateway.put(f"/v3/workflow/resume/{workflow_id}", json=DECIDE)
     by_service = {
         name: [entry for entry in entries if entry.get("workflow_id") == workflow_id]
@@ -103,7 +94,7 @@ async def test_keys_and_secrets_never_reach_a_log(platform: Platform, gateway: h
     """No service log holds an API key, the service token or the webhook secret, even after refused calls."""
     async with httpx.AsyncClient(base_url=str(gateway.base_url)) as anonymous:
         await anonymous.get("/v3/workflow/x", headers={"Authorization": "Bearer key-acme-but-wrong"})
-    await _waiting_run(gateway, "secret")
+    await waiting_hello(gateway, "secret", "Iso")
     secrets = [*KEYS, "key-acme-but-wrong", platform.secrets.service_token, WEBHOOK_SECRET]
     secrets.append(WEBHOOK_SECRET.removeprefix("whsec_"))
     for service in platform.services:

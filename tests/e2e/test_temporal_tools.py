@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-import uuid
+from typing import Any
 
 import httpx
 import pytest
+from support.starts import waiting_hello
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from drift_cli.platform import Platform
 from drift_runtime.temporal import DATA_CONVERTER, connect_temporal
@@ -18,17 +20,8 @@ from drift_runtime.temporal import DATA_CONVERTER, connect_temporal
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LISTED_WITHIN_S = 10.0
-
-
-async def _waiting_run(gateway: httpx.AsyncClient) -> str:
-    workflow_id = f"tools-{uuid.uuid4().hex[:12]}"
-    started = await gateway.post(
-        "/v3/workflow/start",
-        json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Ada"}},
-    )
-    assert started.status_code == 200, started.text
-    assert started.json()["workflowStatus"] == "WAITING"
-    return workflow_id
+SUMMARISED_WITHIN_S = 30.0
+"""How long the history may take to record the activities that ran before the run waited."""
 
 
 async def _client(platform: Platform) -> Client:
@@ -37,7 +30,7 @@ async def _client(platform: Platform) -> Client:
 
 async def test_metadata_query_answers_through_drifts_converter(platform: Platform, gateway: httpx.AsyncClient) -> None:
     """`__temporal_workflow_metadata` (the UI's Queries tab, `temporal workflow metadata`) answers on a Drift run."""
-    workflow_id = await _waiting_run(gateway)
+    workflow_id = await waiting_hello(gateway, "tools", "Ada")
     client = await _client(platform)
     handle = client.get_workflow_handle(f"acme~{workflow_id}")
     metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
@@ -52,24 +45,42 @@ async def test_metadata_query_answers_through_drifts_converter(platform: Platfor
     assert payload.data == b'{"a":1}'
 
 
+async def _summaries_until(handle: WorkflowHandle[Any, Any], last: str, timeout: float) -> list[str]:
+    """The summaries of the run's local activities in history order, read as the history grows until one is `last`.
+
+    The run's WAITING event leaves from inside its activity, before the workflow task recording that activity
+    completes: the history may not hold it yet when the start answers, so it is long-polled (no fixed wait).
+    """
+    summaries: list[str] = []
+
+    async def read() -> None:
+        async for event in handle.fetch_history_events(wait_new_event=True):
+            if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and event.user_metadata.HasField("summary"):
+                summaries.append(DATA_CONVERTER.payload_converter.from_payloads([event.user_metadata.summary])[0])
+                if summaries[-1] == last:
+                    return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(read(), timeout)
+    return summaries
+
+
 async def test_activities_are_summarised_by_node_instance_and_type(
     platform: Platform, gateway: httpx.AsyncClient
 ) -> None:
     """Each node's local activity carries a summary naming the Drift node's instance and type (the UI's timeline)."""
-    workflow_id = await _waiting_run(gateway)
+    workflow_id = await waiting_hello(gateway, "tools", "Ada")
     client = await _client(platform)
-    history = await client.get_workflow_handle(f"acme~{workflow_id}").fetch_history()
-    summaries = []
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and event.user_metadata.HasField("summary"):
-            summaries.append(DATA_CONVERTER.payload_converter.from_payloads([event.user_metadata.summary])[0])
-    assert "greet (SCRIPT)" in summaries, summaries
-    assert "ask_approval (INSTRUCTION)" in summaries, summaries
+    handle = client.get_workflow_handle(f"acme~{workflow_id}")
+    summaries = await _summaries_until(handle, "ask_approval (INSTRUCTION)", SUMMARISED_WITHIN_S)
+    # `greet` (a pure SCRIPT) runs in a segment's local activity, named as the node the segment starts at; the
+    # INSTRUCTION that then waits has one of its own. Nothing else ran before the run waited.
+    assert summaries == ["greet (SCRIPT)", "ask_approval (INSTRUCTION)"], summaries
 
 
 async def test_search_attributes_filter_drift_runs(platform: Platform, gateway: httpx.AsyncClient) -> None:
     """A visibility query on Drift's attributes (as `temporal workflow list --query` sends it) finds the run."""
-    workflow_id = await _waiting_run(gateway)
+    workflow_id = await waiting_hello(gateway, "tools", "Ada")
     client = await _client(platform)
     query = (
         "DriftTenant = 'acme' AND DriftDefinitionId = 'hello_approval' AND DriftStatus = 'WAITING' "

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from drift_cli.platform import Platform
-from e2e.receiver import Receiver
-from e2e.repair_support import (
+from e2e.definitions import (
     define,
     definition,
     failure,
@@ -25,6 +25,7 @@ from e2e.repair_support import (
     state,
     success,
 )
+from e2e.receiver import Receiver
 from e2e.stub_api import StubApi
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -35,10 +36,15 @@ LIST_DEADLINE_S = 15.0
 @pytest_asyncio.fixture(loop_scope="session")
 async def api() -> AsyncIterator[StubApi]:
     """A loopback API answering 200 to anything it is asked: a test run must never ask."""
-    stub = await StubApi().start()
-    stub.routes[("POST", "/orders")] = lambda _: (200, {"id": "real"})
-    yield stub
-    await stub.close()
+    async with StubApi() as stub:
+        stub.routes[("POST", "/orders")] = lambda _: (200, {"id": "real"})
+        yield stub
+
+
+async def _tested(gateway: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v3/workflow/test with `body`; it must succeed. Answers the test run's result."""
+    answer: dict[str, Any] = ok(await gateway.post("/v3/workflow/test", json=body))
+    return answer
 
 
 def _order_flow(api: StubApi) -> dict[str, object]:
@@ -54,15 +60,13 @@ async def test_mocked_http_answer_runs_through_output_and_calls_nothing(
 ) -> None:
     """A `response` mock goes through the node's output expression; the API is never called; the trace is in order."""
     definition_id = await define(platform, _order_flow(api), "fetch")
-    answer = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={
-                "workflow": {"id": definition_id, "version": "1"},
-                "params": {"orderId": "o-1"},
-                "mocks": {"fetch": {"response": {"status": 200, "body": {"total": 20}}}},
-            },
-        )
+    answer = await _tested(
+        gateway,
+        {
+            "workflow": {"id": definition_id, "version": "1"},
+            "params": {"orderId": "o-1"},
+            "mocks": {"fetch": {"response": {"status": 200, "body": {"total": 20}}}},
+        },
     )
     assert answer["workflowStatus"] == "COMPLETED", answer
     assert answer["disposition"] == "TOTAL 41"
@@ -81,7 +85,7 @@ async def test_unmocked_http_node_fails_clearly_without_calling_out(
 ) -> None:
     """An HTTP node without a mock fails the test run with a message naming it, and no request leaves."""
     body = {"definition": definition(_order_flow(api), "fetch")}
-    answer = ok(await gateway.post("/v3/workflow/test", json=body))
+    answer = await _tested(gateway, body)
     assert answer["workflowStatus"] == "FAILED"
     assert "'fetch' has no mock" in answer["errorMessage"]
     assert answer["trace"] == [
@@ -104,20 +108,14 @@ async def test_mocked_errors_and_non_2xx_answers_fail_the_node(gateway: httpx.As
         "stop": failure("{% $global.lastError.message %}"),
     }
     inline = definition(states, "fetch", defaultFailureNode="report")
-    erred = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={"definition": inline, "mocks": {"fetch": {"output": 1}, "price": {"error": "pricing is down"}}},
-        )
+    erred = await _tested(
+        gateway, {"definition": inline, "mocks": {"fetch": {"output": 1}, "price": {"error": "pricing is down"}}}
     )
     assert erred["workflowStatus"] == "FAILED" and erred["errorMessage"] == "pricing is down"
     assert [entry["instanceName"] for entry in erred["trace"]] == ["fetch", "price", "report", "stop"]
     assert erred["context"]["report"] == "failed at price"
-    refused = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={"definition": inline, "mocks": {"fetch": {"response": {"status": 503, "body": "busy"}}}},
-        )
+    refused = await _tested(
+        gateway, {"definition": inline, "mocks": {"fetch": {"response": {"status": 503, "body": "busy"}}}}
     )
     assert refused["workflowStatus"] == "FAILED"
     assert refused["trace"][0]["error"] == f"POST {api.url}/orders answered HTTP 503 (mocked)"
@@ -134,24 +132,19 @@ async def test_selections_events_and_timers_are_answered_at_once(gateway: httpx.
         "done": success("{% $global.ask.selectedOptions.decision & ' ' & $string($global.paid.amount) %}"),
     }
     began = time.monotonic()
-    answer = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={
-                "definition": definition(states, "ask"),
-                "selections": {"ask": {"decision": "YES"}},
-                "events": {"payment": {"amount": 12}},
-            },
-        )
+    answer = await _tested(
+        gateway,
+        {
+            "definition": definition(states, "ask"),
+            "selections": {"ask": {"decision": "YES"}},
+            "events": {"payment": {"amount": 12}},
+        },
     )
     assert answer["workflowStatus"] == "COMPLETED" and answer["disposition"] == "YES 12", answer
     assert [entry["instanceName"] for entry in answer["trace"]] == ["ask", "nap", "paid", "done"]
     assert time.monotonic() - began < 60  # the hour-long timer did not hold the run
-    invalid = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={"definition": definition(states, "ask"), "selections": {"ask": {"decision": "MAYBE"}}},
-        )
+    invalid = await _tested(
+        gateway, {"definition": definition(states, "ask"), "selections": {"ask": {"decision": "MAYBE"}}}
     )
     assert invalid["workflowStatus"] == "FAILED" and "'MAYBE' is not a possible value" in invalid["errorMessage"]
 
@@ -160,18 +153,15 @@ async def test_a_test_run_is_silent_unlisted_and_sends_no_webhook(
     platform: Platform, gateway: httpx.AsyncClient, api: StubApi
 ) -> None:
     """A test run publishes no event (so no webhook and no stored state) and never appears in GET /v3/workflows."""
-    receiver = await Receiver().start()
-    try:
+    async with Receiver() as receiver:
         definition_id = await define(platform, _order_flow(api), "fetch")
-        answer = ok(
-            await gateway.post(
-                "/v3/workflow/test",
-                json={
-                    "workflow": {"id": definition_id, "version": "1"},
-                    "callbackUrl": receiver.hook_url,
-                    "mocks": {"fetch": {"output": 1}},
-                },
-            )
+        answer = await _tested(
+            gateway,
+            {
+                "workflow": {"id": definition_id, "version": "1"},
+                "callbackUrl": receiver.hook_url,
+                "mocks": {"fetch": {"output": 1}},
+            },
         )
         test_id = answer["workflowId"]
         assert answer["workflowStatus"] == "COMPLETED" and test_id.startswith("test-")
@@ -191,8 +181,6 @@ async def test_a_test_run_is_silent_unlisted_and_sends_no_webhook(
             await asyncio.sleep(0.5)
         assert real_id in ids and test_id not in ids
         assert receiver.requests == []
-    finally:
-        await receiver.close()
 
 
 async def test_bad_test_requests_answer_problems_with_pointers(
@@ -227,15 +215,13 @@ async def test_bad_test_requests_answer_problems_with_pointers(
 
 async def test_stored_and_referenced_nodes_run_as_published(gateway: httpx.AsyncClient) -> None:
     """Stored workflows and inline definitions with referenced nodes run; an unknown node is a 422 at its resourceId."""
-    stored = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={
-                "workflow": {"id": "hello_approval"},
-                "params": {"name": "Ada"},
-                "selections": {"ask_approval": {"decision": "APPROVE"}},
-            },
-        )
+    stored = await _tested(
+        gateway,
+        {
+            "workflow": {"id": "hello_approval"},
+            "params": {"name": "Ada"},
+            "selections": {"ask_approval": {"decision": "APPROVE"}},
+        },
     )
     assert stored["workflowStatus"] == "COMPLETED" and stored["disposition"] == "APPROVED: Hello, Ada!", stored
     assert [entry["instanceName"] for entry in stored["trace"]] == [
@@ -248,7 +234,7 @@ async def test_stored_and_referenced_nodes_run_as_published(gateway: httpx.Async
         "greet": {"resourceId": "greet", "parameters": {"who": "Bob"}, "nextNode": "approved"},
         "approved": {"resourceId": "done", "end": True},
     }
-    inline = ok(await gateway.post("/v3/workflow/test", json={"definition": definition(states, "greet")}))
+    inline = await _tested(gateway, {"definition": definition(states, "greet")})
     assert inline["disposition"] == "APPROVED: Hello, Bob!", inline
     missing = dict(states, greet={"resourceId": "no_such_node", "nextNode": "approved"})
     refused = await gateway.post("/v3/workflow/test", json={"definition": definition(missing, "greet")})
@@ -270,11 +256,8 @@ async def test_a_child_of_a_test_run_is_a_test_run(
         ),
         "done": success("{% $global.call.disposition %}"),
     }
-    answer = ok(
-        await gateway.post(
-            "/v3/workflow/test",
-            json={"definition": definition(parent, "call"), "mocks": {"lookup": {"output": {"id": "mocked"}}}},
-        )
+    answer = await _tested(
+        gateway, {"definition": definition(parent, "call"), "mocks": {"lookup": {"output": {"id": "mocked"}}}}
     )
     assert answer["workflowStatus"] == "COMPLETED" and answer["disposition"] == "mocked", answer
     child_run = answer["context"]["call"]["workflowId"]
@@ -296,7 +279,7 @@ async def test_a_long_test_run_keeps_its_trace_across_continue_as_new(gateway: h
         ),
         "done": success("{% $global.count %}"),
     }
-    answer = ok(await gateway.post("/v3/workflow/test", json={"definition": definition(states, "count")}))
+    answer = await _tested(gateway, {"definition": definition(states, "count")})
     assert answer["workflowStatus"] == "COMPLETED" and answer["disposition"] == 300, answer["errorMessage"]
     trace = answer["trace"]
     assert len(trace) == 601 and answer.get("traceOmitted", 0) == 0

@@ -11,6 +11,7 @@ import httpx
 import nats
 import pytest
 import pytest_asyncio
+from support.starts import hello, start_body
 
 from drift_cli.bundles import find_bundles, load_bundle_files
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
@@ -108,7 +109,7 @@ async def test_sync_start_and_resume_are_each_one_trace_through_every_service(
         before = len(receiver.spans)
         started = await http.post(
             "/v3/workflow/start",
-            json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "T"}},
+            json=hello(workflow_id, "T"),
             timeout=60,
         )
         assert started.json()["workflowStatus"] == "WAITING"
@@ -163,11 +164,7 @@ async def test_a_webhook_is_a_client_span_of_the_trace_and_carries_its_context(
         async with httpx.AsyncClient(base_url=platform.gateway_url, headers={"Authorization": "Bearer key-t"}) as http:
             accepted = await http.post(
                 "/v3/workflow/start",
-                json={
-                    "workflow": {"id": "hello_approval"},
-                    "workflowId": f"trw-{uuid.uuid4().hex[:10]}",
-                    "callbackUrl": hooks.hook_url,
-                },
+                json=start_body("hello_approval", f"trw-{uuid.uuid4().hex[:10]}", callbackUrl=hooks.hook_url),
             )
         assert accepted.status_code == 202
         [delivery] = await hooks.wait_for(1)
@@ -207,11 +204,7 @@ async def test_the_dsl_store_hop_of_a_sync_start_is_inside_the_starts_trace(
         before = len(receiver.spans)
         started = await http.post(
             "/v3/workflow/start",
-            json={
-                "workflow": {"id": "hello_approval"},
-                "workflowId": f"trd-{uuid.uuid4().hex[:10]}",
-                "params": {"name": "D"},
-            },
+            json=hello(f"trd-{uuid.uuid4().hex[:10]}", "D"),
             timeout=60,
         )
         assert started.json()["workflowStatus"] == "WAITING"

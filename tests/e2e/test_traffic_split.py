@@ -39,6 +39,14 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
+async def _publish_two_versions(dsl: httpx.AsyncClient, workflow_id: str) -> None:
+    """Create the workflow and publish it twice: versions 1 and 2 (their comments differ)."""
+    _ok(await dsl.post("/workflowDefinition", json=_workflow(workflow_id, "v1")))
+    _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
+    _ok(await dsl.put("/workflowDefinition", json=_workflow(workflow_id, "v2")))
+    _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
+
+
 async def _ran(gateway: httpx.AsyncClient, workflow_id: str, run_id: str) -> str:
     """Start `run_id` on ACTIVE and answer the version it ran."""
     body = _ok(await gateway.post("/v3/workflow/start", json={"workflow": {"id": workflow_id}, "workflowId": run_id}))
@@ -64,10 +72,7 @@ async def test_active_starts_follow_the_split_sticky_per_workflow_id_and_rollbac
     the same id picks the same version again, run summaries carry the picked version, and activate rolls back."""
     workflow_id = f"split_{uuid.uuid4().hex[:8]}"
     async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
-        _ok(await dsl.post("/workflowDefinition", json=_workflow(workflow_id, "v1")))
-        _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
-        _ok(await dsl.put("/workflowDefinition", json=_workflow(workflow_id, "v2")))
-        _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
+        await _publish_two_versions(dsl, workflow_id)
         split = [{"version": "1", "weight": 50}, {"version": "2", "weight": 50}]
         _ok(await dsl.put(f"/workflowDefinition/{workflow_id}/traffic", json={"split": split}))
         weights = [(1, 50), (2, 50)]
@@ -111,10 +116,7 @@ async def test_pinned_version_ignores_the_split(platform: Platform, gateway: htt
     """A start naming a version runs that version whatever the split says."""
     workflow_id = f"split_{uuid.uuid4().hex[:8]}"
     async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
-        _ok(await dsl.post("/workflowDefinition", json=_workflow(workflow_id, "v1")))
-        _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
-        _ok(await dsl.put("/workflowDefinition", json=_workflow(workflow_id, "v2")))
-        _ok(await dsl.post(f"/workflowDefinition/{workflow_id}/publishWorkflow"))
+        await _publish_two_versions(dsl, workflow_id)
         _ok(
             await dsl.put(
                 f"/workflowDefinition/{workflow_id}/traffic", json={"split": [{"version": "2", "weight": 100}]}

@@ -14,6 +14,7 @@ import pytest
 import pytest_asyncio
 from standardwebhooks import Webhook
 from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
+from support.starts import hello
 
 from drift_cli.platform import Platform, Service
 from drift_cli.servers import ManagedProcess, http_probe
@@ -68,15 +69,7 @@ async def _until_deliveries(platform: Platform, outcome: str, at_least: float, t
 
 async def _async_start(gateway: httpx.AsyncClient, url: str) -> str:
     workflow_id = f"wh-{uuid.uuid4().hex[:10]}"
-    accepted = await gateway.post(
-        "/v3/workflow/start",
-        json={
-            "workflow": {"id": "hello_approval"},
-            "workflowId": workflow_id,
-            "params": {"name": "Hook"},
-            "callbackUrl": url,
-        },
-    )
+    accepted = await gateway.post("/v3/workflow/start", json=hello(workflow_id, "Hook", callbackUrl=url))
     assert accepted.status_code == 202, accepted.text
     return workflow_id
 

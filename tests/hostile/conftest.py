@@ -11,8 +11,9 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,38 +53,30 @@ async def hostile_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
         yield running
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def attacker(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway as the hostile tenant `mallory`."""
-    async with httpx.AsyncClient(
-        base_url=hostile_platform.gateway_url, headers=bearer("key-mallory"), timeout=120
-    ) as c:
-        yield c
+def _tenant_client(service_url: Callable[[Platform], str], key: str, timeout: float, doc: str) -> Any:
+    """A fixture: a client of one of the platform's HTTP services, authenticated with `key`."""
+
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def client(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+        async with httpx.AsyncClient(base_url=service_url(hostile_platform), headers=bearer(key), timeout=timeout) as c:
+            yield c
+
+    client.__doc__ = doc
+    return client
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def attacker_store(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The dsl-store as the hostile tenant `mallory`."""
-    async with httpx.AsyncClient(
-        base_url=hostile_platform.dsl_store_url, headers=bearer("key-mallory"), timeout=120
-    ) as c:
-        yield c
+def _gateway(platform: Platform) -> str:
+    return platform.gateway_url
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def victim(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The gateway as the well-behaved tenant `globex`."""
-    async with httpx.AsyncClient(base_url=hostile_platform.gateway_url, headers=bearer("key-globex"), timeout=60) as c:
-        yield c
+def _dsl_store(platform: Platform) -> str:
+    return platform.dsl_store_url
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def victim_store(hostile_platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The dsl-store as the well-behaved tenant `globex`."""
-    async with httpx.AsyncClient(
-        base_url=hostile_platform.dsl_store_url, headers=bearer("key-globex"), timeout=60
-    ) as c:
-        yield c
+attacker = _tenant_client(_gateway, "key-mallory", 120, "The gateway as the hostile tenant `mallory`.")
+attacker_store = _tenant_client(_dsl_store, "key-mallory", 120, "The dsl-store as the hostile tenant `mallory`.")
+victim = _tenant_client(_gateway, "key-globex", 60, "The gateway as the well-behaved tenant `globex`.")
+victim_store = _tenant_client(_dsl_store, "key-globex", 60, "The dsl-store as the well-behaved tenant `globex`.")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from standardwebhooks import Webhook
-from support.loopback import HttpAnswer, HttpRequest, LoopbackServer, holds_within, read_request
+from support.loopback import HttpAnswer, HttpRequest, LoopbackServer, read_request
 
 from drift_cli.platform import Platform
 from hostile.conftest import WEBHOOK_SECRET
@@ -35,21 +35,10 @@ HUGE_BODY = 256 * 1024 * 1024
 
 
 @dataclass
-class StubServer:
-    """An asyncio server on a free 127.0.0.1 port whose connections tests can await and close."""
+class StubServer(LoopbackServer):
+    """A loopback server that writes raw bytes on each connection; closing it cuts the open connections too."""
 
-    server: asyncio.Server | None = None
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}/hooks"
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
 
     async def close(self) -> None:
         if self.server is not None:
@@ -57,11 +46,7 @@ class StubServer:
         for writer in list(self.writers):
             writer.close()
 
-    async def notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
         try:
             await self.serve(reader, writer)
@@ -153,10 +138,8 @@ class HealthyReceiver(LoopbackServer):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def healthy() -> AsyncIterator[HealthyReceiver]:
-    receiver = HealthyReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.close()
+    async with HealthyReceiver() as receiver:
+        yield receiver
 
 
 async def _start_with_callback(client: httpx.AsyncClient, workflow_id: str, url: str) -> None:
@@ -208,39 +191,33 @@ async def test_hanging_receivers_of_one_tenant_never_delay_another_tenants_webho
     attacker: httpx.AsyncClient, victim: httpx.AsyncClient, healthy: HealthyReceiver
 ) -> None:
     """40 receivers trickling their headers hold only the attacker's share; the victim's webhooks arrive at once."""
-    trickler = TricklingReceiver()
-    await trickler.start()
-    try:
+    async with TricklingReceiver() as trickler:
         tag = uuid.uuid4().hex[:8]
         await asyncio.gather(
-            *(_start_with_callback(attacker, f"hang-{tag}-{i}", trickler.url) for i in range(HANGING_RUNS))
+            *(_start_with_callback(attacker, f"hang-{tag}-{i}", trickler.url + "/hooks") for i in range(HANGING_RUNS))
         )
         # The attack is on once the notifier holds hanging connections (its share, or every slot before the fix)
         # and every attacking run has completed, so all 40 webhooks are the notifier's to deliver.
-        assert await holds_within(trickler.changed, lambda: trickler.open_now >= 8, 30), "the attack never started"
+        assert await trickler.holds_within(lambda: trickler.open_now >= 8, 30), "the attack never started"
         await _until_completed(attacker, [f"hang-{tag}-{i}" for i in range(HANGING_RUNS)])
 
         took = [await _victim_webhook_s(victim, healthy, f"{tag}-{i}") for i in range(5)]
         assert max(took) < VICTIM_DEADLINE_S, f"victim webhooks took {took} s while receivers hung"
 
         # And a trickling receiver is cut off at the header deadline, not held as long as it likes.
-        assert await holds_within(trickler.changed, lambda: bool(trickler.lifetimes), HEADER_DEADLINE_S + 10)
+        assert await trickler.holds_within(lambda: bool(trickler.lifetimes), HEADER_DEADLINE_S + 10)
         assert min(trickler.lifetimes) < HEADER_DEADLINE_S + 2.0, trickler.lifetimes
-    finally:
-        await trickler.close()
 
 
 async def test_a_huge_response_body_is_not_read_and_only_its_status_counts(
     attacker: httpx.AsyncClient, hostile_platform: Platform
 ) -> None:
     """A 256 MiB answer is cut off after a few KiB, the notifier's memory stays flat; a 500 is retried, a 200 ends."""
-    flooder = FloodingReceiver(script=[500])
-    await flooder.start()
-    peak_before = _notifier_peak_rss(hostile_platform)
-    try:
-        await _start_with_callback(attacker, f"flood-{uuid.uuid4().hex[:8]}", flooder.url)
+    async with FloodingReceiver(script=[500]) as flooder:
+        peak_before = _notifier_peak_rss(hostile_platform)
+        await _start_with_callback(attacker, f"flood-{uuid.uuid4().hex[:8]}", flooder.url + "/hooks")
         # The 500 is retried after its backoff (about a second), the 200 settles the webhook.
-        assert await holds_within(flooder.changed, lambda: len(flooder.floods) >= 2, 30), flooder.floods
+        assert await flooder.holds_within(lambda: len(flooder.floods) >= 2, 30), flooder.floods
         first, second = flooder.floods[:2]
         assert (first.status, second.status) == (500, 200)
         assert first.webhook_id == second.webhook_id, "the retry is the same webhook"
@@ -249,6 +226,4 @@ async def test_a_huge_response_body_is_not_read_and_only_its_status_counts(
         grown = _notifier_peak_rss(hostile_platform) - peak_before
         assert grown < 64 * 1024 * 1024, f"the notifier's peak RSS grew {grown / 2**20:.0f} MiB"
         # Delivered on the 200: no third attempt follows.
-        assert not await holds_within(flooder.changed, lambda: len(flooder.floods) >= 3, 2.0), flooder.floods
-    finally:
-        await flooder.close()
+        assert not await flooder.holds_within(lambda: len(flooder.floods) >= 3, 2.0), flooder.floods

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Self
 
 
 @dataclass(frozen=True)
@@ -97,18 +97,20 @@ class LoopbackServer:
         """Wait until `done()` holds (checked after every request); False at the timeout."""
         return await holds_within(self._changed, done, timeout)
 
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while request_line := await reader.readline():
-                method, target, _ = request_line.decode("latin-1").split(" ", 2)
-                headers: dict[str, str] = {}
-                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                request = HttpRequest(method, target.split("?", 1)[0], headers, body)
-                answer = await self.respond(request)
-                keep_alive = headers.get("connection", "").lower() != "close"
+            while True:
+                request = await read_request(reader)
+                # Routes match the path alone; the query string stays out of `respond`'s way.
+                answer = await self.respond(replace(request, path=request.path.split("?", 1)[0]))
+                keep_alive = request.headers.get("connection", "").lower() != "close"
                 extra = "".join(f"\r\n{name}: {value}" for name, value in answer.headers.items())
                 writer.write(
                     f"HTTP/1.1 {answer.status} X\r\nContent-Type: {answer.content_type}\r\n"

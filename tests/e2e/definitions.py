@@ -1,4 +1,7 @@
-"""Helpers of the retry and test-run tests: definitions built from inline nodes, and a run's last stored event."""
+"""Definitions built from inline nodes, published for acme; sync starts of them; a run's last stored event.
+
+Shared by the end-to-end tests that write their own flows (retry, repair, test runs, node types, runs list).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ from drift_cli.platform import Platform
 from drift_schema import subjects
 
 
-def state(node: dict[str, Any], next_node: str | None = None, *, end: bool = False) -> dict[str, Any]:
-    """A state inlining `node` (inline nodes need an id: a placeholder)."""
-    body: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}}
+def state(node: dict[str, Any], next_node: str | None = None, *, end: bool = False, **extra: Any) -> dict[str, Any]:
+    """A state inlining `node` (`extra`: more fields of the state); the node's id defaults to a placeholder."""
+    body: dict[str, Any] = {"nodeDefinition": {"id": "inline", **node}, **extra}
     if next_node is not None:
         body["nextNode"] = next_node
     if end:
@@ -32,8 +35,8 @@ def http(url: str, next_node: str | None = None, method: str = "POST", output: s
     return state(node, next_node)
 
 
-def script(output: Any, next_node: str | None = None) -> dict[str, Any]:
-    return state({"type": "SCRIPT", "output": output}, next_node)
+def script(output: Any, next_node: str | None = None, **extra: Any) -> dict[str, Any]:
+    return state({"type": "SCRIPT", "output": output}, next_node, **extra)
 
 
 def success(disposition: Any) -> dict[str, Any]:
@@ -58,7 +61,8 @@ def run_id(prefix: str) -> str:
 
 
 def definition(states: dict[str, Any], start: str, **extra: Any) -> dict[str, Any]:
-    return {"id": f"repair_{uuid.uuid4().hex[:10]}", "startNode": start, "states": states, **extra}
+    """A definition under a fresh id (`extra`: more top-level fields)."""
+    return {"id": f"flow_{uuid.uuid4().hex[:10]}", "startNode": start, "states": states, **extra}
 
 
 async def define(platform: Platform, states: dict[str, Any], start: str, **extra: Any) -> str:
@@ -66,7 +70,8 @@ async def define(platform: Platform, states: dict[str, Any], start: str, **extra
     body = definition(states, start, **extra)
     async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
         ok(await dsl.post("/workflowDefinition", json=body))
-        ok(await dsl.post(f"/workflowDefinition/{body['id']}/publishWorkflow"))
+        published = ok(await dsl.post(f"/workflowDefinition/{body['id']}/publishWorkflow"))
+        assert published["version"] == "1", published
         ok(await dsl.post(f"/workflowDefinition/{body['id']}/activate", params={"version": "1"}))
     return str(body["id"])
 
@@ -87,6 +92,7 @@ async def last_event(platform: Platform, kind: str, workflow_id: str, tenant: st
             message = await connection.jetstream().get_last_msg(subjects.EVENT_STREAM, subject)
         except NotFoundError:
             return None
+        assert message.data is not None, subject
         found: dict[str, Any] = json.loads(message.data)
         return found
     finally:
