@@ -27,10 +27,12 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_histories_of_every_example_are_recorded() -> None:
     """The guard covers both example bundles, every node type, the failure paths and continue-as-new chains,
-    with pure nodes one at a time (recorded before segments) and in segments."""
+    with pure nodes one at a time (recorded before segments), in segments, and in segments that end the run."""
     names = {path.stem for path in HISTORIES}
     recorded = {"hello_approval_approve", "return_request", "every_node", "failure_paths", "long_loop_first_run"}
-    assert recorded | {"segments", "segmented_loop_first_run"} <= names
+    segmented = {"segments", "segmented_loop_first_run"}
+    ending = {"segments_ending_runs", "segment_fails_run", "segment_walks_off_graph"}
+    assert recorded | segmented | ending <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from temporalio.api.enums.v1 import EventType
-from worker_support import TENANT, EventTap, Runner, definition, script, state, success
+from worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 from drift_schema.events import NodeEvent
-from drift_worker.activities import SEGMENT_ACTIVITY
+from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES, SEGMENT_ACTIVITY
 from drift_worker.announcer import Acknowledgements, Batch
 from drift_worker.segments import global_keys, reachable_pure
 
@@ -25,11 +26,27 @@ def chain(length: int, last: dict[str, Any] | None = None, **extra: Any) -> Any:
     return definition({**states, f"s{length}": last or success("{% $global.s" + str(length - 1) + " %}")}, **extra)
 
 
-async def segment_activities(handle: Any) -> int:
-    """How many segment local activities the run's history records (one marker each)."""
+async def local_activities(handle: Any) -> list[str]:
+    """The types of the local activities the run's history records (one marker each), in order."""
     history = await handle.fetch_history()
-    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
-    return sum(1 for marker in markers if SEGMENT_ACTIVITY.encode() in marker.SerializeToString())
+    found = []
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and "data" in marker.details:
+            found.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+    return found
+
+
+async def segment_activities(handle: Any) -> int:
+    """How many segment local activities the run's history records."""
+    return (await local_activities(handle)).count(SEGMENT_ACTIVITY)
+
+
+def arrivals(tap: EventTap, public: str) -> list[str]:
+    """The run's events in the order the tap heard them: node events by instance, status events by status."""
+    return [
+        event.get("instanceName") or event["workflowStatus"] for event in tap.arrivals if event["workflowId"] == public
+    ]
 
 
 async def test_a_chain_of_pure_nodes_is_one_segment_with_every_nodes_event_in_order(
@@ -46,9 +63,53 @@ async def test_a_chain_of_pure_nodes_is_one_segment_with_every_nodes_event_in_or
     assert [event["output"] for event in events[:20]] == list(range(1, 21))
     assert all(event["status"] == "COMPLETED" for event in events)
     assert [event["eventId"].rsplit(":n", 1)[1] for event in events] == [str(n) for n in range(1, 22)]
-    await tap.status(public, "COMPLETED")
+    completed = await tap.status(public, "COMPLETED")
     assert tap.statuses(public) == ["RUNNING", "COMPLETED"]
-    assert await segment_activities(handle) == 1
+    assert arrivals(tap, public) == ["RUNNING", *(f"s{i}" for i in range(21)), "COMPLETED"]
+    # The segment publishes the run's end as the workflow would have: its node, disposition, outputs, next seq.
+    assert (completed["currentNode"], completed["disposition"], completed["seq"]) == ("s20", 20, 2)
+    assert completed["eventId"] == f"{handle.first_execution_run_id}:s2"
+    assert completed["context"]["s19"] == 20
+    assert await local_activities(handle) == [SEGMENT_ACTIVITY]
+
+
+async def test_a_failure_node_ending_a_segment_fails_the_run_from_the_segments_activity(
+    runner: Runner, tap: EventTap
+) -> None:
+    """A chain ending in FAILURE: one local activity; FAILED with the node's error, after every node event."""
+    public, handle = await runner.start(chain(3, failure("{% 'stopped at ' & $string($global.s2) %}"), start="s0"))
+    snapshot = await handle.result()
+    assert (snapshot.workflow_status, snapshot.error_message) == ("FAILED", "stopped at 3")
+    failed = await tap.status(public, "FAILED")
+    assert (failed["errorMessage"], failed["currentNode"], failed["context"]["s2"]) == ("stopped at 3", "s3", 3)
+    assert arrivals(tap, public) == ["RUNNING", "s0", "s1", "s2", "s3", "FAILED"]
+    assert await local_activities(handle) == [SEGMENT_ACTIVITY]
+
+
+async def test_a_segment_walking_off_the_graph_completes_the_run_from_its_activity(
+    runner: Runner, tap: EventTap
+) -> None:
+    """The last node has no next node: COMPLETED at that node, the disposition kept, in the segment's activity."""
+    wf = definition({"a": script("{% 1 %}", "b"), "b": script("{% $global.a + 1 %}", end=True)}, start="a")
+    public, handle = await runner.start(wf)
+    snapshot = await handle.result()
+    assert (snapshot.workflow_status, snapshot.current_node, snapshot.disposition) == ("COMPLETED", "b", None)
+    completed = await tap.status(public, "COMPLETED")
+    assert (completed["currentNode"], completed["disposition"], completed["context"]["b"]) == ("b", None, 2)
+    assert arrivals(tap, public) == ["RUNNING", "a", "b", "COMPLETED"]
+    assert await local_activities(handle) == [SEGMENT_ACTIVITY]
+
+
+async def test_a_context_too_large_to_carry_leaves_the_runs_end_to_the_workflow(runner: Runner, tap: EventTap) -> None:
+    """Past MAX_EVENT_CONTEXT_BYTES the segment is not handed the run's end: the workflow publishes it after."""
+    blob = "x" * (MAX_EVENT_CONTEXT_BYTES + 1)
+    public, handle = await runner.start(chain(2, start="s0"), {"blob": blob})
+    snapshot = await handle.result()
+    assert snapshot.disposition == 2
+    completed = await tap.status(public, "COMPLETED")
+    assert (completed["contextOmitted"], completed["disposition"]) == (True, 2)
+    assert arrivals(tap, public) == ["RUNNING", "s0", "s1", "s2", "COMPLETED"]
+    assert await local_activities(handle) == [SEGMENT_ACTIVITY, "drift.emit"]
 
 
 async def test_a_node_failing_inside_a_segment_fails_alone_after_the_nodes_before_it(

@@ -35,6 +35,7 @@ from drift_worker.model import (
     SegmentVisit,
 )
 from drift_worker.nodes import NODE_KINDS
+from drift_worker.segments import run_end
 
 log = structlog.get_logger("drift.worker")
 
@@ -192,9 +193,15 @@ class NodeActivities:
         if task.lead is not None:
             # The status event the run deferred to this activity (RUNNING at its start): before any node event.
             await self.publish_batch(task.lead)
-        outcome = await self.pool.evaluate_segment(task, self.bounds, self.limits.max_output_bytes, announce)
+        # The evaluator process needs no final status event (nor the whole context it carries).
+        walked = task if task.end is None else msgspec.structs.replace(task, end=None)
+        outcome = await self.pool.evaluate_segment(walked, self.bounds, self.limits.max_output_bytes, announce)
         for event in await announcements.settled():
             observe_node(event)
+        if outcome.failed is None and (end := run_end(task, outcome.visits)) is not None:
+            # The run ends with this segment: its final status goes after every node event is stored.
+            await self.publish_batch(end)
+            return SegmentResult(visits=outcome.visits, attempt=attempt, ended=True)
         error = failure_message(outcome.failed, outcome.failure) if outcome.failed and outcome.failure else None
         return SegmentResult(visits=outcome.visits, failed=outcome.failed, error=error, attempt=attempt)
 

@@ -68,6 +68,10 @@ class SegmentTask(Message, frozen=True):
     max_context_bytes: int
     lead: EmitBatch | None = None
     """Events the run deferred to this activity, published before the segment's own (its RUNNING event)."""
+    end: EmitBatch | None = None
+    """The run's final status event as the run stands before the segment (its next `seq`, its whole context):
+    when a visit ends the run, the activity fills it in (`drift_worker.segments.run_end`) and publishes it
+    after the nodes' events. None: the workflow publishes the run's end itself."""
 
 
 class SegmentVisit(Message, frozen=True):
@@ -85,6 +89,8 @@ class SegmentResult(Message, frozen=True):
     """The instance whose evaluation failed after the completed visits (not announced: the workflow does)."""
     error: str | None = None
     attempt: int = 1
+    ended: bool = False
+    """The activity published the run's final status event (`SegmentTask.end`, filled in) after the nodes' events."""
 
 
 class EmitBatch(Message, frozen=True):

@@ -17,6 +17,10 @@ published while the next one evaluates); the activity answers every visit's resu
 applies them in order, exactly as it would have applied one visit at a time. The decision where a
 segment ends is recorded with its result (the local activity's marker), so replay never re-decides it.
 
+A segment whose last visit ends the run (a SUCCESS or FAILURE node, or a node with no next node) also
+publishes the run's final status event, after its nodes' events, when the workflow handed it one to fill
+in (`SegmentTask.end`, see `run_end`): a pure run is then one local activity from RUNNING to its end.
+
 The functions here are shared by the workflow (which states a segment may visit, which keys of
 `$global` they read) and by the evaluator process (the walk itself).
 """
@@ -33,8 +37,9 @@ import msgspec
 
 from drift_schema import expressions
 from drift_schema.nodes import node_type
+from drift_schema.statuses import WorkflowStatus
 from drift_schema.workflow import State, WorkflowDefinition
-from drift_worker.model import NodeResult, NodeTask, SegmentTask, SegmentVisit
+from drift_worker.model import EmitBatch, NodeResult, NodeTask, SegmentTask, SegmentVisit
 from drift_worker.nodes import NODE_KINDS, Step, Visit
 from drift_worker.nodes.base import PureNode
 
@@ -46,6 +51,7 @@ MAX_RESULT_BYTES = 512 * 1024
 """A segment starts no new node once its outputs reach this size (they ride in the workflow task's completion)."""
 VISIT_BYTES = 128
 """What one visit adds to a segment's result besides its output (its instance, the result's other fields)."""
+_FINAL_TYPES = frozenset({"SUCCESS", "FAILURE"})
 DEFAULT_NODE_LIMIT_MS = 9_000
 """A node's evaluation time limit without `timeoutMs` (the pool caps it at its own node timeout)."""
 
@@ -82,6 +88,57 @@ def reachable_pure(definition: WorkflowDefinition, start: str) -> dict[str, Stat
         found[name] = state
         pending.extend(_successors(state))
     return found
+
+
+def may_end_run(states: dict[str, State]) -> bool:
+    """Whether a segment through these states may end the run: one is SUCCESS or FAILURE, or has no next node."""
+    return any(
+        (state.node_definition is not None and node_type(state.node_definition) in _FINAL_TYPES)
+        or not any(_successors(state))
+        for state in states.values()
+    )
+
+
+def run_end(task: SegmentTask, visits: list[SegmentVisit]) -> EmitBatch | None:
+    """The run's final status event when the segment's last visit ends the run, filled in as the workflow will.
+
+    None when the task carries no `end`, or its visits leave the run going: a next node, or an output past
+    the run's context bound (the workflow fails that node). Called only when no visit failed. The event is
+    the one `GenericWorkflow._finish` makes after applying these visits: the final status (COMPLETED when the
+    run walked off the graph), the last node, its disposition and error, and `$global` with every output.
+    """
+    end = task.end
+    if end is None or end.status is None or end.status.context is None or not visits:
+        return None
+    context = dict(end.status.context)
+    sizes = dict(task.context_sizes)
+    total = task.context_bytes
+    step: Step | None = None
+    for number, visit in enumerate(visits, start=task.first_visit):
+        step = step_of(visit.instance, task.states[visit.instance], number, visit.result)
+        if step.write_output:
+            size = entry_bytes(visit.instance, step.output)
+            total += size - sizes.get(visit.instance, 0)
+            if total > task.max_context_bytes:
+                return None
+            context[visit.instance] = step.output
+            sizes[visit.instance] = size
+    assert step is not None
+    if step.final_status is None and step.next_node is not None:
+        return None
+    status = step.final_status or WorkflowStatus.COMPLETED
+    event = msgspec.structs.replace(
+        end.status,
+        workflow_status=status,
+        current_node=visits[-1].instance,
+        view=None,
+        disposition=step.disposition
+        if step.final_status is not None and step.disposition is not None
+        else end.status.disposition,
+        error_message=step.error_message if step.final_status is not None else None,
+        context=context if status.is_stable else None,
+    )
+    return msgspec.structs.replace(end, status=event)
 
 
 def _strings(value: Any) -> Iterator[str]:

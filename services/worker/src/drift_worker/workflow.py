@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from drift_schema.statuses import RejectionCode, WorkflowStatus
     from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
     from drift_schema.workflow import State, WorkflowDefinition
-    from drift_worker.activities import SEGMENT_ACTIVITY, NodeActivities
+    from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES, SEGMENT_ACTIVITY, NodeActivities
     from drift_worker.model import EmitBatch, NodeResult, NodeTask, SegmentResult, SegmentTask
     from drift_worker.nodes import (
         DISCONNECTABLE,
@@ -72,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         entry_bytes,
         global_keys,
         is_pure,
+        may_end_run,
         node_limit_ms,
         reachable_pure,
         step_of,
@@ -108,6 +109,9 @@ CANCELLED_RUN_PATCH = "cancelled-run-announced"
 # Runs of pure nodes on the main path evaluate in one local activity each (drift_worker.segments); patched
 # in, so histories recorded with one local activity per pure node replay as they ran.
 SEGMENTS_PATCH = "pure-segments"
+# A segment whose last visit ends the run publishes the run's final status event itself (SegmentTask.end):
+# patched in, so segmented histories recorded with a separate emit of the final status replay as they ran.
+SEGMENT_ENDS_PATCH = "segment-ends-run"
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -120,6 +124,8 @@ class SegmentPlan:
     timeout: timedelta
     summary: str
     """How the Temporal UI names a segment's activity: the node it starts at, as that node's own would be."""
+    may_end: bool
+    """Whether a segment from here may end the run (then it is handed the final status event to fill in)."""
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -163,6 +169,8 @@ class GenericWorkflow:
         self.test = TestMode(run.test, carry.test_trace if carry else None) if run.test is not None else None
         # Whether pure nodes run in segments (decided once, at the first pure node: see SEGMENTS_PATCH).
         self.segments: bool | None = None
+        # Whether a segment that ends the run publishes its final status (decided with `segments`).
+        self.segment_ends = False
         self.segment_plans: dict[str, SegmentPlan] = {}
         # Local activities this run has made (each a marker in its history): see _history_is_long.
         self.local_activities = 0
@@ -233,6 +241,7 @@ class GenericWorkflow:
             return False  # a test run's mocks replace single visits; a spent budget fails the node as before
         if self.segments is None:
             self.segments = workflow.patched(SEGMENTS_PATCH)
+            self.segment_ends = self.segments and workflow.patched(SEGMENT_ENDS_PATCH)
         return self.segments
 
     def _visits_for_segment(self) -> int:
@@ -250,7 +259,7 @@ class GenericWorkflow:
             timeout = timedelta(milliseconds=2 * slowest + SLICE_MS) + EVALUATE_MARGIN
             first = states[start].node_definition
             summary = f"{start} ({node_type(first) if first is not None else '?'})"
-            plan = SegmentPlan(states, global_keys(states), timeout, summary)
+            plan = SegmentPlan(states, global_keys(states), timeout, summary, may_end_run(states))
             self.segment_plans[start] = plan
         return plan
 
@@ -278,6 +287,7 @@ class GenericWorkflow:
             context_sizes={name: self.context_sizes[name] for name in plan.states if name in self.context_sizes},
             max_context_bytes=run.limits.max_context_bytes,
             lead=self._take_deferred(),
+            end=self._final_event() if plan.may_end and self.segment_ends else None,
         )
         self.local_activities += 1
         async with self.evaluations:
@@ -306,9 +316,15 @@ class GenericWorkflow:
                 except NodeFailure as failure:
                     return await self._on_node_failure(made.instance, failure.message)
             if step.final_status is not None:
-                await self._finish(step.final_status, disposition=step.disposition, error=step.error_message)
+                await self._finish(
+                    step.final_status, disposition=step.disposition, error=step.error_message, announced=result.ended
+                )
                 return None
             current = step.next_node
+        if result.ended and current is None:
+            # Walked off the graph: the run completes (as `run` would finish it), already announced.
+            await self._finish(WorkflowStatus.COMPLETED, announced=True)
+            return None
         if result.failed is None:
             if not result.visits:
                 raise RuntimeError(f"the segment from '{start}' made no visit")  # never: a segment makes one
@@ -821,38 +837,63 @@ class GenericWorkflow:
         if nodes:
             await self._emit(EmitBatch(nodes=nodes))
 
-    async def _finish(self, status: WorkflowStatus, disposition: Any = None, error: str | None = None) -> None:
+    async def _finish(
+        self, status: WorkflowStatus, disposition: Any = None, error: str | None = None, announced: bool = False
+    ) -> None:
+        """End the run in `status`; `announced`: a segment's activity already published its status event."""
         if disposition is not None:
             self.disposition = disposition
         self.error_message = error
         self.view = None
-        await self._set_status(status)
+        await self._set_status(status, announced=announced)
 
-    async def _set_status(
-        self, status: WorkflowStatus, nodes: list[NodeEvent] | None = None, defer: bool = False
-    ) -> None:
-        """Announce `status`; `defer`: in the next local activity that publishes (the next segment)."""
-        self.status = status
-        self.seq += 1
+    def _final_event(self) -> EmitBatch | None:
+        """The status event that ends the run, as it stands now: a segment fills in its status, node and outputs.
+
+        None when the context is too large to carry into every segment that may end the run: the status
+        event would omit it anyway (see `NodeActivities.publish_batch`), and the workflow publishes it.
+        """
+        if self._context_bytes() > MAX_EVENT_CONTEXT_BYTES:
+            return None
+        # The fields `_set_status` fills from the run; status, node, disposition and error are the segment's.
+        return self._traced(EmitBatch(status=self._status_event(WorkflowStatus.COMPLETED, self.seq + 1)))
+
+    def _status_event(self, status: WorkflowStatus, seq: int) -> WorkflowEvent:
+        """The run's status event number `seq`, with what the run holds now."""
         run = self.run_input
-        # Listing (GET /v3/workflows) filters on this; patched, so runs recorded before it still replay.
-        upsert_status(upserts_enabled(), run.tenant, run.definition.id, run.definition.version, status)
-        event = WorkflowEvent(
+        return WorkflowEvent(
             workflow_id=run.workflow_id,
             workflow_status=status,
             current_node=self.current_node,
             disposition=self.disposition,
             error_message=self.error_message,
             view=self.view,
-            event_id=self._event_id("s", self.seq),
+            event_id=self._event_id("s", seq),
             tenant=run.tenant,
-            seq=self.seq,
+            seq=seq,
             command_id=self.command_id,
             callback_url=self.callback_url,
             # The notifier keeps every stable state, context included, in the dsl-store's run-context store.
             context=dict(self.context) if status.is_stable else None,
         )
-        batch = EmitBatch(nodes=nodes or [], status=event)
+
+    async def _set_status(
+        self,
+        status: WorkflowStatus,
+        nodes: list[NodeEvent] | None = None,
+        defer: bool = False,
+        announced: bool = False,
+    ) -> None:
+        """Announce `status`; `defer`: in the next local activity that publishes (the next segment); `announced`:
+        a segment's activity published it (`_final_event`, filled in)."""
+        self.status = status
+        self.seq += 1
+        run = self.run_input
+        # Listing (GET /v3/workflows) filters on this; patched, so runs recorded before it still replay.
+        upsert_status(upserts_enabled(), run.tenant, run.definition.id, run.definition.version, status)
+        if announced:
+            return
+        batch = EmitBatch(nodes=nodes or [], status=self._status_event(status, self.seq))
         if defer and self.test is None:
             self.deferred = self._traced(batch)
             return
