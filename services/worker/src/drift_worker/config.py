@@ -44,11 +44,13 @@ class Settings:
     # Address the health/metrics server binds: 0.0.0.0 in a pod so the kubelet and Prometheus reach it.
     bind_host: str = LOCAL_HOST
     # The evaluator pool (drift_worker.evaluator): processes, each one's memory bound, one tenant's share,
-    # and how long one node's evaluation may run before its process is killed.
+    # how long one node's evaluation may run before its process is killed, and how long a process may
+    # stay idle before it exits (0: never; an idle worker then keeps every process it started).
     evaluator_processes: int = evaluator.DEFAULT_PROCESSES
     evaluator_memory_mib: int = evaluator.DEFAULT_MEMORY_MIB
     evaluator_tenant_share: float = evaluator.DEFAULT_TENANT_SHARE
     evaluator_node_timeout_ms: int = evaluator.DEFAULT_NODE_TIMEOUT_MS
+    evaluator_idle_exit_s: float = evaluator.DEFAULT_IDLE_EXIT_S
     # Folder of per-tenant secret files (<tenant>/<name>) HTTP nodes may reference; "" for none.
     secrets_dir: str = ""
 
@@ -80,6 +82,7 @@ class Settings:
             evaluator_memory_mib=env.integer("DRIFT_EVALUATOR_MEMORY_MIB", evaluator.DEFAULT_MEMORY_MIB),
             evaluator_tenant_share=env.number("DRIFT_EVALUATOR_TENANT_SHARE", evaluator.DEFAULT_TENANT_SHARE),
             evaluator_node_timeout_ms=env.integer("DRIFT_EVALUATOR_NODE_TIMEOUT_MS", evaluator.DEFAULT_NODE_TIMEOUT_MS),
+            evaluator_idle_exit_s=env.number("DRIFT_EVALUATOR_IDLE_EXIT_S", evaluator.DEFAULT_IDLE_EXIT_S),
             secrets_dir=env.text("DRIFT_SECRETS_DIR", ""),
         )
 
@@ -91,6 +94,7 @@ class Settings:
             memory_mib=self.evaluator_memory_mib,
             tenant_share=self.evaluator_tenant_share,
             node_timeout_ms=self.evaluator_node_timeout_ms,
+            idle_exit_s=self.evaluator_idle_exit_s,
         )
 
     @property

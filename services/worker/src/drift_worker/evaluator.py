@@ -4,7 +4,7 @@ A JSONata builtin (`$distinct` over 100,000 items) runs in C or in one Python
 call the expression's own time check never interrupts, and a thread cannot be
 stopped: evaluated on the worker's threads, such work would run on past its
 bound, hold the GIL and fill the worker's memory. So every node evaluation runs
-in one of a few pre-started evaluator processes instead:
+in one of a few evaluator processes instead:
 
 - each process has an address-space limit (`RLIMIT_AS`): an expression that
   allocates past it fails its node with "expression exceeded the memory bound of
@@ -13,7 +13,11 @@ in one of a few pre-started evaluator processes instead:
   work is stopped, not abandoned) and the process is replaced;
 - a tenant holds at most `tenant_slots` of the pool's processes at once, and
   waiting evaluations are served round-robin across tenants, so one tenant
-  saturating its share never delays another's evaluation.
+  saturating its share never delays another's evaluation;
+- processes start on demand (or all at once on `start()`), up to the pool's size,
+  and one left idle for `idle_exit_s` exits: an idle worker holds no evaluator
+  (each is tens of MiB), and the first evaluation after a quiet spell pays one
+  process start (about a second) before its own deadline starts.
 
 Tasks and answers cross a pipe as length-prefixed msgpack frames (msgspec), to
 persistent processes: the cost per node is one encode/decode of the task each way.
@@ -47,6 +51,7 @@ DEFAULT_PROCESSES = 4
 DEFAULT_MEMORY_MIB = 512
 DEFAULT_TENANT_SHARE = 0.5
 DEFAULT_NODE_TIMEOUT_MS = 3_000
+DEFAULT_IDLE_EXIT_S = 60.0
 STARTUP_TIMEOUT_S = 60.0
 EVALUATOR_NICENESS = 10
 WAIT_FACTOR = 3
@@ -75,6 +80,8 @@ class PoolSettings:
     """Fraction of the processes one tenant may hold at once (at least one process)."""
     node_timeout_ms: int = DEFAULT_NODE_TIMEOUT_MS
     """Longest one node's evaluation (all its expressions) may run before its process is killed."""
+    idle_exit_s: float = DEFAULT_IDLE_EXIT_S
+    """Seconds a process may stay idle before it exits (0: never); the next demand starts a fresh one."""
 
     @property
     def tenant_slots(self) -> int:
@@ -338,6 +345,8 @@ class _Evaluator:
         os.set_blocking(self._read_fd, False)
         self._buffer = bytearray()
         self.ready = False
+        self.idle_since = 0.0
+        """When the process last became idle (the event loop's clock)."""
         self._warming: asyncio.Future[None] | None = None
 
     @property
@@ -441,9 +450,10 @@ def _kill_all() -> None:
 
 
 class EvaluatorPool:
-    """Pre-started evaluator processes shared fairly between tenants; see the module's docstring.
+    """Evaluator processes shared fairly between tenants; see the module's docstring.
 
-    Processes start on `start()` (the worker calls it before polling), else on first use.
+    Processes start on `start()` (the worker calls it before polling), else one by one on demand, never
+    more than `settings.processes` at once; one idle for `settings.idle_exit_s` exits.
     """
 
     def __init__(self, settings: PoolSettings = PoolSettings()) -> None:
@@ -451,7 +461,8 @@ class EvaluatorPool:
             raise ValueError("an evaluator pool needs at least one process")
         self.settings = settings
         self._idle: list[_Evaluator] = []
-        self._started = False
+        self._live: set[_Evaluator] = set()
+        """Every process started and not yet retired (idle, busy or warming): at most `settings.processes`."""
         self._in_use: collections.Counter[str] = collections.Counter()
         self._waiting: dict[str, collections.deque[asyncio.Future[_Evaluator]]] = {}
         self._turns: collections.deque[str] = collections.deque()
@@ -462,25 +473,58 @@ class EvaluatorPool:
         self._closed = False
         _LIVE.add(self)
 
-    def _ensure_processes(self) -> None:
-        if not self._started:
-            self._started = True
-            self._idle = [_Evaluator(self.settings.memory_mib) for _ in range(self.settings.processes)]
+    def _spawn(self) -> _Evaluator:
+        """Start one process (cold), counted in the pool's size until retired."""
+        process = _Evaluator(self.settings.memory_mib)
+        self._live.add(process)
+        return process
+
+    def _retire(self, process: _Evaluator) -> None:
+        """Kill a process and stop counting it; reaped in the background."""
+        process.kill()
+        self._live.discard(process)
+        self._background(asyncio.to_thread(process.process.wait))
+
+    def _park(self, process: _Evaluator) -> None:
+        """Put a process back among the idle ones, to exit if nobody takes it within `idle_exit_s`."""
+        loop = asyncio.get_running_loop()
+        process.idle_since = loop.time()
+        self._idle.append(process)
+        if self.settings.idle_exit_s > 0:
+            loop.call_later(self.settings.idle_exit_s, self._expire)
+
+    def _expire(self) -> None:
+        """Retire every process idle for `idle_exit_s` or more (a later demand starts a fresh one)."""
+        now = asyncio.get_running_loop().time()
+        expired = [p for p in self._idle if p.ready and now - p.idle_since >= self.settings.idle_exit_s]
+        for process in expired:
+            self._idle.remove(process)
+            self._retire(process)
+        if expired:
+            log.info("worker.evaluators_idle_exit", exited=len(expired), live=len(self._live))
 
     async def start(self) -> None:
-        """Start every process and wait until each has loaded the evaluator (warm)."""
-        self._ensure_processes()
-        await asyncio.gather(*(process.wait_ready() for process in self._idle))
-        log.info("worker.evaluator_pool_started", processes=len(self._idle), memory_mib=self.settings.memory_mib)
+        """Start every process and wait until each has loaded the evaluator (warm); idle ones exit later."""
+        started = [self._spawn() for _ in range(self.settings.processes - len(self._live))]
+        await asyncio.gather(*(process.wait_ready() for process in started))
+        for process in started:
+            self._park(process)
+        self._dispatch()
+        log.info("worker.evaluator_pool_started", processes=len(self._live), memory_mib=self.settings.memory_mib)
 
     def pids(self) -> list[int]:
         """The process ids of the idle evaluators (for tests and diagnostics)."""
         return [process.pid for process in self._idle]
 
+    def live_pids(self) -> list[int]:
+        """The process ids of every evaluator started and not retired: idle, busy or warming."""
+        return [process.pid for process in self._live]
+
     def kill_all(self) -> None:
         """Kill every idle process (busy ones are killed by their callers' cancellation)."""
         for process in self._idle:
             process.kill()
+            self._live.discard(process)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.process.wait(timeout=5)
         self._idle.clear()
@@ -496,11 +540,18 @@ class EvaluatorPool:
 
     # ------------------------------------------------------------------ fairness
 
+    def _room(self) -> bool:
+        """Whether a process can be handed out now: an idle one, or room in the pool to start one."""
+        return bool(self._idle) or (len(self._live) < self.settings.processes and not self._closed)
+
+    def _take(self) -> _Evaluator:
+        """The most recently idle process (the others may exit), else a new one (`_room()` said there is room)."""
+        return self._idle.pop() if self._idle else self._spawn()
+
     async def _acquire(self, tenant: str) -> _Evaluator:
-        self._ensure_processes()
-        if self._idle and self._in_use[tenant] < self.settings.tenant_slots and not self._waiting:
+        if self._room() and self._in_use[tenant] < self.settings.tenant_slots and not self._waiting:
             self._in_use[tenant] += 1
-            return self._idle.pop()
+            return self._take()
         waiter: asyncio.Future[_Evaluator] = asyncio.get_running_loop().create_future()
         queue = self._waiting.setdefault(tenant, collections.deque())
         if not queue:
@@ -525,8 +576,8 @@ class EvaluatorPool:
                 self._turns.remove(tenant)
 
     def _dispatch(self) -> None:
-        """Hand idle processes to waiting tenants in turn, skipping those at their share."""
-        while self._idle and self._turns:
+        """Hand idle (or newly started) processes to waiting tenants in turn, skipping those at their share."""
+        while self._turns and self._room():
             for _ in range(len(self._turns)):
                 tenant = self._turns[0]
                 self._turns.rotate(-1)
@@ -542,7 +593,7 @@ class EvaluatorPool:
             if waiter.done():
                 continue  # cancelled (its deadline passed) but not yet resumed to forget itself
             self._in_use[tenant] += 1
-            waiter.set_result(self._idle.pop())
+            waiter.set_result(self._take())
 
     def _release(self, tenant: str, process: _Evaluator | None) -> None:
         """Give back one of `tenant`'s slots, with its process (None: a successor joins once warm)."""
@@ -550,7 +601,7 @@ class EvaluatorPool:
         if self._in_use[tenant] <= 0:
             del self._in_use[tenant]
         if process is not None:
-            self._idle.append(process)
+            self._park(process)
         self._dispatch()
 
     def _replace(self, process: _Evaluator, tenant: str) -> None:
@@ -560,30 +611,31 @@ class EvaluatorPool:
         evaluation was killed: another tenant never waits for it, and a tenant whose evaluations keep
         being killed cannot grow past its share while the pool refills.
         """
-        process.kill()
-        self._background(asyncio.to_thread(process.process.wait))
-        self._background(self._succeed(tenant))
+        self._retire(process)
+        # Started here, not in the background task: the freed place in the pool is the successor's.
+        self._background(self._succeed(tenant, self._spawn()))
 
-    async def _succeed(self, tenant: str) -> None:
+    async def _succeed(self, tenant: str, successor: _Evaluator) -> None:
         try:
-            await self._start_successor()
+            await self._start_successor(successor)
         finally:
             self._release(tenant, None)
 
-    async def _start_successor(self) -> None:
+    async def _start_successor(self, successor: _Evaluator) -> None:
         for attempt in range(5):
-            successor = _Evaluator(self.settings.memory_mib)
+            if attempt:
+                successor = self._spawn()
             try:
                 await successor.wait_ready()
             except (TimeoutError, EOFError):
-                successor.kill()
+                self._retire(successor)
                 log.error("worker.evaluator_start_failed", attempt=attempt)
                 await asyncio.sleep(1.0)
                 continue
             if self._closed:
-                successor.kill()
+                self._retire(successor)
                 return
-            self._idle.append(successor)
+            self._park(successor)
             self._dispatch()
             return
 
