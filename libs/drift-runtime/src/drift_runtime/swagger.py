@@ -1,18 +1,15 @@
 """Swagger UI served from the `swagger-ui-py` package, so the OpenAPI pages work offline.
 
 Litestar's Swagger plugin loads its script, style sheet and icon from a CDN by default: on a
-machine without internet the page is blank. `offline_swagger` points it at `/schema/assets/...`
+machine without internet the page is blank. `web.openapi_config` points it at `/schema/assets/...`
 and `swagger_assets` serves those files from the installed package (public, like `/schema`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 from pathlib import Path
 
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 
@@ -38,15 +35,4 @@ def swagger_assets() -> Router:
     )
 
 
-def offline_swagger(config: OpenAPIConfig) -> OpenAPIConfig:
-    """`config` with its Swagger page loading every asset from `ASSETS_PATH`, none from a CDN."""
-    plugin = SwaggerRenderPlugin(
-        js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
-        css_url=f"{ASSETS_PATH}/swagger-ui.css",
-        standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
-        favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
-    )
-    return dataclasses.replace(config, render_plugins=[plugin])
-
-
-__all__ = ["ASSETS_PATH", "offline_swagger", "swagger_assets"]
+__all__ = ["ASSETS_PATH", "swagger_assets"]

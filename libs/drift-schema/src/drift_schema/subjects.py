@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from drift_schema import headers
 from drift_schema.api import TENANT_PATTERN
 
-WORKFLOW_ID_HEADER = "Drift-Workflow-Id"
+WORKFLOW_ID_HEADER = headers.WORKFLOW_ID
 """Header naming the run a command is for, so even an undecodable command can be rejected to its waiter."""
 
 COMMAND_STREAM = "DRIFT_COMMANDS"

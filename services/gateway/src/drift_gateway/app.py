@@ -19,25 +19,12 @@ from drift_gateway.runtime import Runtime, run_store_client
 from drift_gateway.schedules import schedules_dependency
 from drift_gateway.testruns import testruns_dependency
 from drift_runtime import messaging
-from drift_runtime.openapi import DriftStructSchemaPlugin, document_request_bodies
 from drift_runtime.process import stop_on_signal
 from drift_runtime.redis_client import connect_redis
 from drift_runtime.search_attributes import ensure_registered
 from drift_runtime.ssrf import Guard
-from drift_runtime.swagger import offline_swagger, swagger_assets
 from drift_runtime.temporal import connect_temporal
-from drift_runtime.web import (
-    EXCEPTION_HANDLERS,
-    MAX_BODY_BYTES,
-    ProblemResponses,
-    auth_middleware,
-    header_limits,
-    health_handlers,
-    http_metrics,
-    openapi_config,
-    serve,
-    tracing_plugin,
-)
+from drift_runtime.web import api_app, serve
 
 log = structlog.get_logger("drift.gateway")
 
@@ -81,30 +68,20 @@ def create_app(settings: Settings) -> Litestar:
         current = getattr(app.state, "runtime", None)
         return current is not None and await current.ready()
 
-    app = Litestar(
-        route_handlers=[
-            WorkflowController,
-            RunsController,
-            ScheduleController,
-            RepairController,
-            swagger_assets(),
-            *health_handlers(ready),
-        ],
+    app = api_app(
+        "drift-gateway",
+        "Drift gateway",
+        [WorkflowController, RunsController, ScheduleController, RepairController],
+        ready=ready,
+        keys=settings.api_keys,
         dependencies={
             "runtime": Provide(runtime, sync_to_thread=False),
             "schedules": schedules_dependency(settings.task_queue, settings.max_schedules),
             "test_runs": testruns_dependency(settings.task_queue),
         },
         lifespan=[lifespan],
-        middleware=[http_metrics("drift-gateway"), header_limits(), auth_middleware(settings.api_keys)],
-        exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=offline_swagger(openapi_config("Drift gateway")),
-        plugins=[tracing_plugin(), DriftStructSchemaPlugin(), ProblemResponses()],
-        request_max_body_size=MAX_BODY_BYTES,
-        # configure_logging() owns logging; Litestar's default config would replace its root handler.
-        logging_config=None,
     )
-    return document_request_bodies(app)
+    return app
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ from drift_schema import codec, search
 from drift_schema.api import ProblemError
 from drift_schema.commands import ThreadContext
 from drift_schema.graph import check_workflow
-from drift_schema.nodes import NodeDefinition, node_type, resolve_children
+from drift_schema.nodes import NODE_TYPES, NodeDefinition, node_type, resolve_children
+from drift_schema.pointer import escape
 from drift_schema.run import STATE_QUERY, WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.statuses import WorkflowStatus
 from drift_schema.testrun import (
@@ -49,8 +50,6 @@ from drift_schema.workflow import WorkflowDefinition
 
 log = structlog.get_logger("drift.gateway")
 
-STEERING = frozenset({"BRANCH", "PARALLEL", "SUCCESS", "FAILURE"})
-"""Node types that decide where the run goes: a mock cannot stand in for them."""
 RUN_MARGIN = timedelta(seconds=30)
 """Temporal ends a test run this long after the caller's wait, should the gateway be gone by then."""
 QUERY_TIMEOUT = timedelta(seconds=5)
@@ -68,10 +67,6 @@ def _store_faults() -> Iterator[None]:
     except DriftError as error:
         log.warning("gateway.dsl_store_refused", status=error.status, error=str(error))
         raise Unavailable(f"the dsl-store answered {error.status}; retry shortly") from None
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
 
 
 class TestRunner:
@@ -154,7 +149,7 @@ class TestRunner:
             if node is None:
                 errors.append(
                     ProblemError(
-                        pointer=f"/definition/states/{_escape(name)}/resourceId",
+                        pointer=f"/definition/states/{escape(name)}/resourceId",
                         message=f"node '{state.resource_id}' version '{state.resource_version}' not found",
                     )
                 )
@@ -183,20 +178,20 @@ class TestRunner:
         errors: list[ProblemError] = []
         faults = mock_faults(body.mocks)
         for instance, mock in body.mocks.items():
-            pointer = f"/mocks/{_escape(instance)}"
+            pointer = f"/mocks/{escape(instance)}"
             kind = types.get(instance)
             if kind is None:
                 errors.append(ProblemError(pointer=pointer, message=f"'{instance}' is not a state of the workflow"))
             elif instance in faults:
                 errors.append(ProblemError(pointer=pointer, message=faults[instance]))
-            elif kind in STEERING:
+            elif NODE_TYPES[kind].steers:  # a mock cannot stand in for a node that decides where the run goes
                 errors.append(ProblemError(pointer=pointer, message=f"a {kind} node decides the path: it runs as is"))
             elif mock.response is not None and kind != "HTTP":
                 errors.append(
                     ProblemError(pointer=f"{pointer}/response", message=f"'{instance}' is a {kind} node, not HTTP")
                 )
         for instance in body.selections:
-            pointer = f"/selections/{_escape(instance)}"
+            pointer = f"/selections/{escape(instance)}"
             kind = types.get(instance)
             if kind != "INSTRUCTION":
                 what = "not a state of the workflow" if kind is None else f"a {kind} node, not INSTRUCTION"

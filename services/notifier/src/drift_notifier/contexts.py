@@ -92,9 +92,8 @@ class RunContextWriter:
             previous = await self._stored(event)
             context = previous.context if previous else {}
             if previous is not None:
+                # Where it stopped, but not what it was waiting for: a terminated run awaits no approval, shows no view.
                 current_node = current_node or previous.current_node
-                disposition = disposition if disposition is not None else previous.disposition
-                view = view if view is not None else previous.view
         elif event.context_omitted:
             context = await self._queried(event)
         else:
