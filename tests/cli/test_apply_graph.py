@@ -3,68 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.dsl_store import dsl_store_process
 
 from drift_cli.main import main
+from drift_cli.servers import free_port
 
 KEY = "k-cli-apply"
 READY_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def dsl_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real dsl-store process (no NATS, no Redis) answering KEY for tenant `default`."""
     home = tmp_path_factory.mktemp("dsl-store")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "OTEL_"))}
-    env.update(
-        DRIFT_HOME=str(home),
-        DRIFT_DSL_STORE_PORT=str(port),
-        DRIFT_STORE_URL=f"sqlite+aiosqlite:///{home / 'drift.db'}",
-        DRIFT_API_KEYS=json.dumps({KEY: "default"}),
-        DRIFT_LOG_FORMAT="console",
-        DRIFT_LOG_LEVEL="WARNING",
-    )
-    script = Path(sys.executable).parent / "drift-dsl-store"
-    process = subprocess.Popen([str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        with httpx.Client(base_url=url, trust_env=False, timeout=2) as client:
-            while True:
-                assert process.poll() is None, "the dsl-store exited during start-up"
-                assert time.monotonic() < deadline, "the dsl-store did not become ready"
-                try:
-                    if client.get("/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)  # polling readiness: a process start cannot be awaited otherwise
+    with dsl_store_process(home, json.dumps({KEY: "default"}), ready_within=READY_TIMEOUT_S) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -184,7 +144,7 @@ def test_apply_to_an_unreachable_store_fails_readably(
 ) -> None:
     """With no dsl-store listening, `drift apply` says in one stderr line which URL it tried and where that
     came from, and exits 3 (unreachable)."""
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("DRIFT_API_KEY", KEY)
     assert main(["apply", "-f", str(_bundle(tmp_path, "away")), "--dsl-store-url", url]) == 3
     err = capsys.readouterr().err

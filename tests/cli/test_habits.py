@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
 
 from drift_cli import endpoints
 from drift_cli.main import build_parser
-from drift_cli.servers import InfraStack
+from drift_cli.servers import InfraStack, free_port
 from drift_runtime.messaging import ensure_streams
 from drift_schema import subjects
 from drift_schema.events import WorkflowEvent
@@ -90,12 +89,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def present(value: dict[str, object]) -> dict[str, object]:
     """The fields that have a value (the CLI prints null ones too, as the API does)."""
     return {k: v for k, v in value.items() if v is not None}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:

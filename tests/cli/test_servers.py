@@ -160,18 +160,20 @@ async def test_stop_escalates_to_sigkill_and_leaves_no_process(tmp_path: Path) -
         kill_leftovers(pids)
 
 
+async def _never_ready() -> bool:
+    """A readiness probe that never succeeds."""
+    return False
+
+
 async def test_wait_ready_fails_fast_with_the_log_tail_when_the_process_exits(tmp_path: Path) -> None:
     """wait_ready raises at once, quoting the log, when the process exits before being ready."""
     script = "import sys; print('boom: cannot bind', flush=True); sys.exit(3)"
     process = ManagedProcess("doomed", [sys.executable, "-c", script], log_path=tmp_path / "doomed.log")
     process.start()
 
-    async def never() -> bool:
-        return False
-
     started = time.monotonic()
     with pytest.raises(ServerStartError, match=r"(?s)doomed exited with code 3.*boom: cannot bind"):
-        await process.wait_ready(never, timeout=60)
+        await process.wait_ready(_never_ready, timeout=60)
     assert time.monotonic() - started < 30
 
 
@@ -181,12 +183,9 @@ async def test_wait_ready_times_out_and_the_process_can_be_stopped(tmp_path: Pat
     process = ManagedProcess("sleepy", [sys.executable, "-c", script], log_path=tmp_path / "sleepy.log")
     process.start()
 
-    async def never() -> bool:
-        return False
-
     try:
         with pytest.raises(ServerStartError, match="sleepy not ready"):
-            await process.wait_ready(never, timeout=0.3)
+            await process.wait_ready(_never_ready, timeout=0.3)
     finally:
         process.stop()
     assert not process.running

@@ -12,22 +12,16 @@ from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
 Route = Callable[[Any], tuple[int, Any]]
 
 
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
 @dataclass
 class StubApi(LoopbackServer):
+    """Answers each call from `routes` (404 for any other) and records it in `calls`."""
+
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
-    calls: list[Call] = field(default_factory=list)
+    calls: list[HttpRequest] = field(default_factory=list)
 
     async def respond(self, request: HttpRequest) -> HttpAnswer:
-        body = json.loads(request.body) if request.body else None
-        self.calls.append(Call(request.method, request.path, request.headers, body))
+        body = request.json()
+        self.calls.append(request)
         route = self.routes.get((request.method, request.path))
         status, answer = route(body) if route else (404, {"error": "no route"})
         return HttpAnswer(status, json.dumps(answer).encode())

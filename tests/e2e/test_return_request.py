@@ -18,13 +18,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 @pytest_asyncio.fixture(loop_scope="session")
 async def orders_api(platform: Platform) -> AsyncIterator[StubApi]:
     """A loopback orders API, published to tenant acme as the enum `ordersApi`."""
-    api = await StubApi().start()
-    async with httpx.AsyncClient(base_url=platform.dsl_store_url, headers={"Authorization": "Bearer key-acme"}) as dsl:
+    async with (
+        StubApi() as api,
+        httpx.AsyncClient(base_url=platform.dsl_store_url, headers={"Authorization": "Bearer key-acme"}) as dsl,
+    ):
         stored = await dsl.put("/enums/ordersApi", json=api.url)
         assert stored.status_code in {200, 201}, stored.text
         yield api
         await dsl.delete("/enums/ordersApi")
-    await api.close()
 
 
 async def test_returnable_order_is_refunded_to_the_chosen_mode(gateway: httpx.AsyncClient, orders_api: StubApi) -> None:
@@ -54,7 +55,7 @@ async def test_returnable_order_is_refunded_to_the_chosen_mode(gateway: httpx.As
     assert resumed.json()["workflowStatus"] == "COMPLETED"
     assert resumed.json()["disposition"] == "REFUND_CREATED r-WALLET"
     refund = orders_api.calls[-1]
-    assert refund.body == {"orderId": "o-1", "mode": "WALLET", "amount": 42.5}
+    assert refund.json() == {"orderId": "o-1", "mode": "WALLET", "amount": 42.5}
 
 
 async def test_an_order_outside_the_window_is_explained(gateway: httpx.AsyncClient, orders_api: StubApi) -> None:

@@ -12,8 +12,8 @@ import pytest
 from support.polling import until
 from temporalio.client import Client
 
-from drift_cli.bundles import dsl_store_client
 from drift_cli.platform import Platform
+from e2e.definitions import define, on_event, success
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -41,13 +41,9 @@ def _ok(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
-async def _define(platform: Platform, key: str = "key-acme") -> str:
-    definition_id = f"scheduled_{uuid.uuid4().hex[:10]}"
-    async with dsl_store_client(platform.dsl_store_url, key) as dsl:
-        _ok(await dsl.post("/workflowDefinition", json={"id": definition_id, **ECHO}))
-        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/publishWorkflow"))
-        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/activate", params={"version": "1"}))
-    return definition_id
+async def _define(platform: Platform) -> str:
+    """ECHO, created, published and activated for acme."""
+    return await define(platform, ECHO["states"], ECHO["startNode"])
 
 
 async def _until(check: Callable[[], Awaitable[Any]], within: float = WITHIN_S) -> Any:
@@ -181,21 +177,7 @@ async def test_skip_overlap_holds_while_the_drift_run_is_waiting(
     platform: Platform, gateway: httpx.AsyncClient
 ) -> None:
     """With SKIP, firings are skipped for as long as the previous Drift run is open, then resume once it closes."""
-    definition_id = f"held_{uuid.uuid4().hex[:10]}"
-    held = {
-        "startNode": "hold",
-        "states": {
-            "hold": {
-                "nodeDefinition": {"id": "inline", "type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go"}},
-                "nextNode": "done",
-            },
-            "done": {"nodeDefinition": {"id": "inline", "type": "SUCCESS", "disposition": "ok"}, "end": True},
-        },
-    }
-    async with dsl_store_client(platform.dsl_store_url, "key-acme") as dsl:
-        _ok(await dsl.post("/workflowDefinition", json={"id": definition_id, **held}))
-        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/publishWorkflow"))
-        _ok(await dsl.post(f"/workflowDefinition/{definition_id}/activate", params={"version": "1"}))
+    definition_id = await define(platform, {"hold": on_event("go", "done"), "done": success("ok")}, "hold")
     schedule_id = f"often-{uuid.uuid4().hex[:8]}"
     body = _schedule_body(schedule_id, definition_id, paused=False)
     del body["cron"]

@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
+from support.starts import hello
 
 from drift_cli.platform import Platform
 from drift_schema.api import DisconnectedRequest, Problem, ResumeRequest, StartRequest
@@ -79,11 +80,8 @@ class Hooks(LoopbackServer):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def hooks() -> AsyncIterator[Hooks]:
-    server = await Hooks().start()
-    try:
+    async with Hooks() as server:
         yield server
-    finally:
-        await server.close()
 
 
 def _with_bodies(document: dict[str, Any], bodies: dict[tuple[str, str], Any]) -> dict[str, Any]:
@@ -310,7 +308,7 @@ async def _waiting_runs(base_url: str, count: int) -> list[str]:
         for workflow_id in ids:
             started = await client.post(
                 "/v3/workflow/start",
-                json={"workflow": {"id": "hello_approval"}, "workflowId": workflow_id, "params": {"name": "Fuzz"}},
+                json=hello(workflow_id, "Fuzz"),
             )
             assert started.json()["workflowStatus"] == "WAITING", started.text
     return ids
@@ -416,17 +414,12 @@ async def test_the_consumers_behind_accepted_commands_are_alive_after_the_fuzzin
     async with httpx.AsyncClient(base_url=fuzz_platform.gateway_url, headers=bearer(GATEWAY_KEY), timeout=60) as gw:
         sync = await gw.post(
             "/v3/workflow/start",
-            json={"workflow": {"id": "hello_approval"}, "workflowId": f"alive-{suffix}", "params": {"name": "A"}},
+            json=hello(f"alive-{suffix}", "A"),
         )
         assert sync.status_code == 200 and sync.json()["workflowStatus"] == "WAITING", sync.text
         hooked = await gw.post(
             "/v3/workflow/start",
-            json={
-                "workflow": {"id": "hello_approval"},
-                "workflowId": f"alive-hook-{suffix}",
-                "params": {"name": "A"},
-                "callbackUrl": f"{hooks.url}/hook",
-            },
+            json=hello(f"alive-hook-{suffix}", "A", callbackUrl=f"{hooks.url}/hook"),
         )
         assert hooked.status_code == 202, hooked.text
     assert await hooks.holds_within(

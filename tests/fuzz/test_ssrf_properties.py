@@ -257,11 +257,8 @@ class LoopbackOnly(httpcore.AsyncNetworkBackend):
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def redirector() -> AsyncIterator[Redirector]:
-    server = await Redirector().start()
-    try:
+    async with Redirector() as server:
         yield server
-    finally:
-        await server.close()
 
 
 def _exchanger(allow: list[str]) -> tuple[HttpActivities, LoopbackOnly, Callable[[], Any]]:

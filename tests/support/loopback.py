@@ -11,9 +11,10 @@ nothing outside the standard library.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class HttpRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+
+    def json(self) -> Any:
+        """The body decoded as JSON; None for an empty body."""
+        return json.loads(self.body) if self.body else None
 
 
 @dataclass(frozen=True)
