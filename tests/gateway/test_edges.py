@@ -18,7 +18,6 @@ import msgspec
 import nats
 import pytest
 import pytest_asyncio
-from gateway_support import redisless_settings
 from nats.aio.msg import Msg
 from support.served import served
 from temporalio.client import WorkflowExecutionStatus
@@ -38,6 +37,7 @@ from drift_schema.codec import DecodeError, check_depth, decode, nesting_depth
 from drift_schema.events import WorkflowEvent
 from drift_schema.run import RunSnapshot
 from drift_schema.statuses import RejectionCode, WorkflowStatus
+from gateway.gateway_support import redisless_settings
 
 ACME = {"Authorization": "Bearer key-acme"}
 

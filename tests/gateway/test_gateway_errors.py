@@ -6,12 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from gateway_support import redisless_settings
 from litestar.testing import AsyncTestClient
 
 from drift_cli.servers import InfraStack
 from drift_gateway.app import create_app
 from drift_runtime.auth import ApiKeys
+from gateway.gateway_support import redisless_settings
 
 ACME = {"Authorization": "Bearer key-acme"}
 START = {"workflow": {"id": "hello_approval"}, "workflowId": "errors-1"}

@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
-from worker_support import EventTap, Runner, StaticTokens, Stub, serving, tapped, worker_settings
 
 from drift_cli.servers import InfraStack
 from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
 from drift_worker.app import build_worker
 from drift_worker.ssrf import Guard, guarded_client
+from worker.worker_support import EventTap, Runner, StaticTokens, Stub, serving, tapped, worker_settings
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

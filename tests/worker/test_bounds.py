@@ -12,13 +12,13 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
-from worker_support import Runner, definition, script, state, success, worker_settings
 
 from drift_schema import expressions
 from drift_worker.app import build_worker
 from drift_worker.evaluator import NODE, EvaluationTimeout, EvaluatorPool, MemoryBoundExceeded, PoolSettings
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.ssrf import Guard, guarded_client
+from worker.worker_support import Runner, definition, script, state, success, worker_settings
 
 # Roughly a second of work for jsonata-python on this kind of machine: well over 150 ms, far under a hang.
 SLOW = "{% $count($map([1..20000], function($x) { $x * 2 })) %}"

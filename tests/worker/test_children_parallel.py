@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
-from worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 from drift_schema.nodes import child_key, resolve_children
 from drift_schema.run import EVENT_UPDATE, EventInput, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
+from worker.worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 
 def child(workflow_id: str, mode: str, params: Any = None, version: str = "ACTIVE") -> dict[str, Any]:

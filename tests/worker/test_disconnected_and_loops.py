@@ -8,7 +8,6 @@ import msgspec
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from worker_support import TENANT, EventTap, Runner, Stub, definition, script, state, success
 
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
@@ -21,6 +20,7 @@ from drift_schema.run import (
     temporal_id,
 )
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
+from worker.worker_support import TENANT, EventTap, Runner, Stub, definition, script, state, success
 
 # Two visits per iteration: past the visit budget of a run (of pure nodes in segments), so the loop continues as new.
 LOOP_ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker_support import TENANT, Runner, definition, new_id, script, state, success
-
 from drift_dispatcher.commands import CommandDispatcher
 from drift_schema.api import WorkflowRef
 from drift_schema.commands import StartCommand
 from drift_schema.run import RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
+from worker.worker_support import TENANT, Runner, definition, new_id, script, state, success
 
 
 class StoreAtStart:

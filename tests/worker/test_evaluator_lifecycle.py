@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from test_bounds import SLOW, _evaluate, _gone, _until
-from test_bounds import test_a_tenant_at_its_share_never_delays_another as share_is_kept
-
 from drift_worker.evaluator import EvaluatorPool, PoolSettings
+from worker.test_bounds import SLOW, _evaluate, _gone, _until
+from worker.test_bounds import test_a_tenant_at_its_share_never_delays_another as share_is_kept
 
 
 async def test_processes_start_on_demand_one_at_a_time() -> None:

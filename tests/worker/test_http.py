@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from worker_support import EventTap, Runner, StaticTokens, Stub, definition, new_id, script, state, success
 
 from drift_schema.nodes import RetryPolicy as NodeRetry
 from drift_worker import tokens
@@ -18,6 +17,7 @@ from drift_worker.config import Settings
 from drift_worker.model import NODE_FAILED
 from drift_worker.nodes.http import temporal_retry
 from drift_worker.ssrf import Guard, SsrfRefused, guarded_client
+from worker.worker_support import EventTap, Runner, StaticTokens, Stub, definition, new_id, script, state, success
 
 
 def http(
@@ -268,7 +268,7 @@ def test_token_providers_are_discovered_from_entry_points(monkeypatch: pytest.Mo
     """The shipped TenantSecrets comes first (on the given folder), then entry points in `drift.token_providers`
     are loaded (a class is instantiated), in name order."""
     point = importlib.metadata.EntryPoint(
-        name="static", value="worker_support:StaticTokens", group=tokens.ENTRY_POINT_GROUP
+        name="static", value="worker.worker_support:StaticTokens", group=tokens.ENTRY_POINT_GROUP
     )
     monkeypatch.setattr(tokens, "entry_points", _EntryPoints(point))
     providers = tokens.discover_token_providers(secrets_dir=str(tmp_path), environ={})

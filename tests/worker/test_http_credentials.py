@@ -20,13 +20,13 @@ import pytest_asyncio
 import structlog
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
-from worker_support import RUN_TIMEOUT, Seen, Stub, definition, new_id, serving, state, success, worker_settings
 
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.app import build_worker
 from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.tokens import TenantSecrets, TokenProvider
+from worker.worker_support import RUN_TIMEOUT, Seen, Stub, definition, new_id, serving, state, success, worker_settings
 
 ACME_TOKEN = "acme-file-secret-1f3a"
 GLOBEX_TOKEN = "globex-env-secret-9c2e"

@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from worker_support import Runner, Stub, definition, new_id, state, success
 
 from drift_worker.http_activity import span_url
+from worker.worker_support import Runner, Stub, definition, new_id, state, success
 
 
 @pytest.fixture(scope="module")

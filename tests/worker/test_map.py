@@ -6,13 +6,13 @@ import uuid
 from typing import Any
 
 import msgspec
-from worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 from drift_schema.graph import check_workflow
 from drift_schema.nodes import child_key
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.nodes.map import SLICE_ITEMS
+from worker.worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 
 def map_state(items: Any, item_node: str, next_node: str = "done", end: bool = False, **extra: Any) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from worker_support import EventTap, Runner, definition, failure, state, success
 
 from drift_schema.graph import node_errors
 from drift_schema.nodes import NodeDefinition, child_key
+from worker.worker_support import EventTap, Runner, definition, failure, state, success
 
 FAILURE_PATH = {"defaultFailureNode": "failed"}
 FAILED = failure("{% $global.lastError.node & ': ' & $global.lastError.message %}")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_dispatch_children import StoreAtStart
-from worker_support import TENANT, EventTap, Runner, definition, new_id, script, state, success
-
 from drift_dispatcher.commands import CommandDispatcher
 from drift_schema.api import WorkflowRef
 from drift_schema.commands import StartCommand
@@ -21,6 +18,8 @@ from drift_schema.run import (
 )
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
+from worker.test_dispatch_children import StoreAtStart
+from worker.worker_support import TENANT, EventTap, Runner, definition, new_id, script, state, success
 
 # Two visits per iteration: past the visits a run makes before it continues as new.
 ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100

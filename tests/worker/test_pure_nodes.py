@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker_support import EventTap, Runner, definition, failure, script, state, success
+from worker.worker_support import EventTap, Runner, definition, failure, script, state, success
 
 
 async def test_script_output_lands_in_global_and_success_completes(runner: Runner, tap: EventTap) -> None:

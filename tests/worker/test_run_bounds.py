@@ -11,7 +11,13 @@ from typing import Any
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from worker_support import (
+
+from drift_schema.nodes import child_key
+from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
+from drift_schema.workflow import WorkflowDefinition
+from drift_worker.app import build_worker
+from drift_worker.ssrf import Guard, guarded_client
+from worker.worker_support import (
     RUN_TIMEOUT,
     TENANT,
     EventTap,
@@ -25,12 +31,6 @@ from worker_support import (
     success,
     worker_settings,
 )
-
-from drift_schema.nodes import child_key
-from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
-from drift_schema.workflow import WorkflowDefinition
-from drift_worker.app import build_worker
-from drift_worker.ssrf import Guard, guarded_client
 
 BLOB = "x" * 250_000
 """One SCRIPT node's output in the context attack: under the per-output cap of 256 KiB."""

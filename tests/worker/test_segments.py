@@ -8,12 +8,12 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from temporalio.api.enums.v1 import EventType
-from worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 from drift_schema.events import NodeEvent
 from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES, SEGMENT_ACTIVITY
 from drift_worker.announcer import Acknowledgements, Batch
 from drift_worker.segments import global_keys, reachable_pure
+from worker.worker_support import TENANT, EventTap, Runner, definition, failure, script, state, success
 
 RUNAWAY = "{% $count($distinct([1..100000])) %}"
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from worker_support import EventTap, Runner, definition, script, success
-
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES
+from worker.worker_support import EventTap, Runner, definition, script, success
 
 
 def _greeting() -> WorkflowDefinition:

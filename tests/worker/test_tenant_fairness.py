@@ -11,12 +11,12 @@ from typing import Any
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client, WorkflowHandle
-from worker_support import RUN_TIMEOUT, StaticTokens, Stub, definition, state, success, worker_settings
 
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.app import build_worker
 from drift_worker.ssrf import Guard, guarded_client
+from worker.worker_support import RUN_TIMEOUT, StaticTokens, Stub, definition, state, success, worker_settings
 
 SLOTS = 8
 """The worker's activity slots in these tests: each tenant may hold a quarter of them."""

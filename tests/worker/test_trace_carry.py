@@ -9,11 +9,11 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from worker_support import TENANT, EventTap, Runner, definition, script, state, success
 
 from drift_schema import subjects
 from drift_schema.run import EVENT_UPDATE, EventInput, temporal_id
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
+from worker.worker_support import TENANT, EventTap, Runner, definition, script, state, success
 
 # Two visits per iteration: past the visits a run makes before it continues as new.
 ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100

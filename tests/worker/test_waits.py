@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from worker_support import EventTap, Runner, definition, script, state, success
 
 from drift_schema.run import EVENT_UPDATE, RESUME_UPDATE, EventInput, ResumeInput
+from worker.worker_support import EventTap, Runner, definition, script, state, success
 
 
 def wait(config: dict[str, Any], next_node: str = "done") -> dict[str, Any]:

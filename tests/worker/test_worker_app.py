@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
-from worker_support import worker_settings
 
 from drift_worker.app import start_health
 from drift_worker.config import Settings
+from worker.worker_support import worker_settings
 
 
 def test_stream_replicas_and_bind_host_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

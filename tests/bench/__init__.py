@@ -1,0 +1,1 @@
+"""Tests of the benchmarks and drills harnesses (report, figures), not the measurements."""

@@ -1,0 +1,1 @@
+"""Gateway tests: the /v3 API, its limits, edges and run states."""

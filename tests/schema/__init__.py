@@ -1,0 +1,1 @@
+"""drift-schema tests: the contract lib (codec, nodes, graph, ids, expressions)."""

@@ -1,0 +1,1 @@
+"""Worker tests: the interpreter against a real Temporal, NATS and stub services."""
