@@ -292,15 +292,22 @@ class GenericWorkflow:
         self.local_activities += 1
         async with self.evaluations:
             await self._task_room()
-            result: SegmentResult = await workflow.execute_local_activity(
-                SEGMENT_ACTIVITY,
-                task,
-                result_type=SegmentResult,
-                start_to_close_timeout=plan.timeout,
-                retry_policy=UNTIL_DONE,
-                # Named as the node it starts at (the Temporal UI lists it like that node's own activity).
-                summary=plan.summary,
-            )
+            try:
+                result: SegmentResult = await workflow.execute_local_activity(
+                    SEGMENT_ACTIVITY,
+                    task,
+                    result_type=SegmentResult,
+                    start_to_close_timeout=plan.timeout,
+                    retry_policy=UNTIL_DONE,
+                    # Named as the node it starts at (the Temporal UI lists it like that node's own activity).
+                    summary=plan.summary,
+                )
+            except BaseException as error:
+                if task.end is not None and is_cancelled_exception(error):
+                    # Cancelled (by a parent): the activity may have published the run's end under the next seq
+                    # already, so the status announcing the cancellation takes the one after it.
+                    self.seq += 1
+                raise
         self._carried(sum(len(msgspec.json.encode(visit.result.output)) for visit in result.visits))
         current: str | None = start
         for made in result.visits:
