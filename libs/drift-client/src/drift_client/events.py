@@ -16,9 +16,10 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from drift_runtime.messaging import replay, split_credentials, tenant_inbox_prefix
+from drift_client.stream import replay, split_credentials
 from drift_schema import subjects
 from drift_schema.events import NodeEvent, WorkflowEvent
+from drift_schema.ids import tenant_inbox_prefix
 
 __all__ = ["LiveOnly", "connect_as_tenant", "follow_events"]
 

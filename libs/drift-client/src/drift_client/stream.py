@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
-__all__ = ["REPLAY_IDLE_S", "NatsServer", "replay", "split_credentials"]
+__all__ = ["REPLAY_IDLE_S", "NatsServer", "redact_url", "replay", "split_credentials"]
 
 REPLAY_IDLE_S = 1.0
 
@@ -44,6 +44,15 @@ def split_credentials(url: str) -> NatsServer:
     if parts.password is None:
         return NatsServer(bare, token=unquote(parts.username))
     return NatsServer(bare, user=unquote(parts.username), password=unquote(parts.password))
+
+
+def redact_url(url: str) -> str:
+    """`url` fit for a log line or a message: a password (or token) becomes `***`, the user stays."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    user = "***" if parts.password is None else f"{parts.username}:***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rpartition('@')[2]}"))
 
 
 async def replay(js: JetStreamContext, subject: str, stream: str, *, follow: bool = False) -> AsyncIterator[Msg]:

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any
 
 import msgspec
 import nats
@@ -26,8 +25,16 @@ from nats.js.kv import KeyValue
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from drift_client.stream import REPLAY_IDLE_S as REPLAY_IDLE_S
+from drift_client.stream import NatsServer as NatsServer
+from drift_client.stream import redact_url as redact_url
+from drift_client.stream import replay as replay
+from drift_client.stream import split_credentials as split_credentials
 from drift_runtime.telemetry import extract_context, inject_headers
 from drift_schema import subjects
+from drift_schema.ids import SERVICE_INBOX_PREFIX as SERVICE_INBOX_PREFIX
+from drift_schema.ids import SERVICE_USER as SERVICE_USER
+from drift_schema.ids import tenant_inbox_prefix as tenant_inbox_prefix
 
 log = structlog.get_logger("drift.messaging")
 tracer = trace.get_tracer("drift.messaging")
@@ -45,56 +52,6 @@ COMMAND_IDS_BUCKET = "drift_command_ids"
 """KV bucket of the dispatcher's per-tenant duplicate tracking: `<tenant>.<id digest>` to stream sequence."""
 COMMAND_MAX_AGE_S = 7 * 24 * 3600.0
 EVENT_MAX_AGE_S = 3 * 24 * 3600.0
-SERVICE_INBOX_PREFIX = "_INBOX_drift"
-"""Inbox prefix of Drift's own connections: JetStream deliveries and request replies arrive under it.
-
-Upstream users get their own prefix (`_INBOX_<tenant>`) and are denied this one and the default
-`_INBOX`, so no upstream credential can subscribe to the inboxes where Drift reads every tenant's events.
-"""
-SERVICE_USER = "drift"
-"""NATS user of Drift's own services (contract 14); no tenant may be called this (its inbox would be Drift's)."""
-
-
-def tenant_inbox_prefix(tenant: str) -> str:
-    """The inbox prefix a tenant's upstream connection must use: `_INBOX_<tenant>` (contract 14).
-
-    Its user may subscribe to no other `_INBOX*` subject, so a client left on nats-py's default
-    `_INBOX` never receives its JetStream acknowledgements.
-    """
-    return f"_INBOX_{tenant}"
-
-
-class NatsServer(NamedTuple):
-    """A NATS URL taken apart: the server without user information, and the credentials it carried."""
-
-    url: str
-    user: str | None = None
-    password: str | None = None
-    token: str | None = None
-
-
-def split_credentials(url: str) -> NatsServer:
-    """`url` without its user information, and that information as nats-py's `user`/`password` (or `token`).
-
-    `nats://user:password@host:port` carries a user, `nats://token@host:port` a token; both are
-    percent-decoded (nats-py would send them as written), so a password may hold any character.
-    """
-    parts = urlsplit(url)
-    if parts.username is None:
-        return NatsServer(url)
-    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    if parts.password is None:
-        return NatsServer(bare, token=unquote(parts.username))
-    return NatsServer(bare, user=unquote(parts.username), password=unquote(parts.password))
-
-
-def redact_url(url: str) -> str:
-    """`url` fit for a log line or a message: a password (or token) becomes `***`, the user stays."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url
-    user = "***" if parts.password is None else f"{parts.username}:***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rpartition('@')[2]}"))
 
 
 class TransientFault(Exception):
@@ -401,33 +358,3 @@ def delivery_count(msg: Msg) -> int:
 
 def message_id(msg: Msg) -> str | None:
     return (msg.headers or {}).get(MSG_ID)
-
-
-REPLAY_IDLE_S = 1.0
-
-
-async def replay(js: JetStreamContext, subject: str, stream: str, *, follow: bool = False) -> AsyncIterator[Msg]:
-    """The stored messages of `subject` in stream order; with `follow`, then every new one.
-
-    Without `follow` it stops once caught up (or after a second without messages).
-    """
-    try:
-        subscription = await js.subscribe(
-            subject, stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-        )
-    except NotFoundError:
-        return
-    try:
-        while True:
-            try:
-                msg = await subscription.next_msg(timeout=REPLAY_IDLE_S)
-            except NatsTimeoutError:
-                if follow:
-                    continue
-                return
-            yield msg
-            if not follow and msg.metadata.num_pending == 0:
-                return
-    finally:
-        with contextlib.suppress(Exception):
-            await subscription.unsubscribe()

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from drift_client.stream import redact_url
+
 __all__ = [
     "ENDPOINTS_FILE",
     "Endpoint",
@@ -59,7 +61,7 @@ class Endpoint:
             origin = f"from {self.source}; set {self.variable} to point elsewhere"
         else:
             origin = f"from {self.source}, written by `drift dev`; set {self.variable} to point elsewhere"
-        return f"cannot reach the {self.name} at {self.url}{why} [{origin}]"
+        return f"cannot reach the {self.name} at {redact_url(self.url)}{why} [{origin}]"
 
 
 def home(env: Mapping[str, str] | None = None) -> Path:
@@ -84,7 +86,10 @@ def write_endpoints(drift_home: Path, addresses: Mapping[str, str], pid: int | N
     """Write `addresses` (name -> URL) with the writer's pid, atomically; answer the file's path."""
     path = drift_home / ENDPOINTS_FILE
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"pid": pid or os.getpid(), **addresses}, indent=2) + "\n")
+    # Owner-only: the NATS address carries the service user's password.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        out.write(json.dumps({"pid": pid or os.getpid(), **addresses}, indent=2) + "\n")
+    tmp.chmod(0o600)
     os.replace(tmp, path)
     return path
 

@@ -145,7 +145,7 @@ def _print_summary(
         f"  Studio      {platform.studio_url}   (sign in with the API key below)",
         f"  Temporal    {infra.temporal_address}"
         + (f"   (web UI {infra.temporal_ui_url})" if infra.temporal_ui_url else ""),
-        f"  NATS        {infra.nats_url}",
+        f"  NATS        {infra.redacted_nats_url}",
         f"  Redis       {infra.redis_url}",
         f"  workers     {platform.workers}",
         f"  DRIFT_HOME  {home}   (logs in {home / 'logs'})",

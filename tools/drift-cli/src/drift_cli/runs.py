@@ -41,6 +41,8 @@ from drift_cli.output import (
     one_line,
 )
 from drift_client import DriftClient, follow_events
+from drift_client.events import LiveOnly
+from drift_client.stream import redact_url
 from drift_schema.api import TimelineEntry
 from drift_schema.events import NodeEvent, WorkflowEvent
 
@@ -309,15 +311,19 @@ def _events(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         if count == 0:
             raise CliError(
-                f"no events of run {args.workflow_id!r} (tenant {args.tenant!r}) on {endpoint.url}", EXIT_NOT_FOUND
+                f"no events of run {args.workflow_id!r} (tenant {args.tenant!r}) on {redact_url(endpoint.url)}",
+                EXIT_NOT_FOUND,
             )
         return 0
 
     try:
         return asyncio.run(run())
+    except LiveOnly as error:
+        raise CliError(f"{error} (add --follow)", EXIT_USAGE) from None
     except nats.js.errors.NotFoundError:
         raise CliError(
-            f"no Drift event stream on the NATS server at {endpoint.url}: is it Drift's? (set {endpoint.variable})",
+            f"no Drift event stream on the NATS server at {redact_url(endpoint.url)}: is it Drift's?"
+            f" (set {endpoint.variable})",
             EXIT_UNREACHABLE,
         ) from None
     except (nats.errors.Error, OSError) as error:
