@@ -243,9 +243,10 @@ def child_main(memory_mib: int) -> None:
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     requests = sys.stdin.buffer
-    # Import everything an evaluation needs before the memory limit, so the limit bounds expressions only.
-    # In the worker's own import order (node kinds and activities import each other's modules).
-    import drift_worker.activities  # noqa: F401
+    # Import everything an evaluation needs before the memory limit, so the limit bounds expressions only:
+    # the node kinds and the segment walk, not the activities (their NATS, HTTP and tracing clients
+    # would cost every process about 8 MiB and a tenth of a second to start).
+    import drift_worker.segments  # noqa: F401
     from drift_worker.nodes import NODE_KINDS  # noqa: F401
     from drift_worker.nodes.http import Http  # noqa: F401
 
