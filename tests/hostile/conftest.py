@@ -20,20 +20,21 @@ import pytest
 import pytest_asyncio
 
 from drift_cli.bundles import find_bundles, load_bundle_files
-from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
+from drift_cli.config import DevConfig, DevSecrets
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, free_port
-from hostile.support import ORDINARY, VICTIM_DEADLINE_S, VictimCheck, ordinary_run
+from hostile.support import (
+    KEYS,
+    ORDINARY,
+    SERVICE_TOKEN,
+    VICTIM_DEADLINE_S,
+    WEBHOOK_SECRET,
+    VictimCheck,
+    bearer,
+    ordinary_run,
+)
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-KEYS = {"key-acme": "acme", "key-globex": "globex", "key-mallory": "mallory"}
-SERVICE_TOKEN = "service-token-for-hostile-tests"
-WEBHOOK_SECRET = generate_webhook_secret()
-
-
-def bearer(key: str) -> dict[str, str]:
-    """The Authorization header of an API key."""
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest_asyncio.fixture(scope="package", loop_scope="session")

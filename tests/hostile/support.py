@@ -1,4 +1,4 @@
-"""Names the hostile-tenant tests share: the victim's workflow, its deadline, and one ordinary run."""
+"""Names the hostile-tenant tests share: tenant keys, the victim's workflow, its deadline, one ordinary run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 from support.loopback import HttpAnswer, HttpRequest, LoopbackServer
+
+from drift_cli.config import generate_webhook_secret
 
 VICTIM_DEADLINE_S = 5.0
 """How long one ordinary sync start of the well-behaved tenant may take while an attack runs."""
@@ -36,6 +38,15 @@ ORDINARY = {
     ],
 }
 """The victim's workflow: one SCRIPT node and a SUCCESS, stored for every tenant."""
+
+KEYS = {"key-acme": "acme", "key-globex": "globex", "key-mallory": "mallory"}
+SERVICE_TOKEN = "service-token-for-hostile-tests"
+WEBHOOK_SECRET = generate_webhook_secret()
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The Authorization header of an API key."""
+    return {"Authorization": f"Bearer {key}"}
 
 
 VictimCheck = Callable[[Awaitable[object]], Awaitable[list[float]]]

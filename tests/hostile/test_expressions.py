@@ -23,8 +23,7 @@ import pytest
 
 from drift_cli.platform import Platform
 from drift_worker.evaluator import DEFAULT_MEMORY_MIB
-from hostile.conftest import bearer
-from hostile.support import VictimCheck, define, inline
+from hostile.support import VictimCheck, bearer, define, inline
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -22,8 +22,7 @@ from drift_gateway.app import create_app
 from drift_gateway.config import Settings
 from drift_gateway.limits import TenantLimits
 from drift_runtime.auth import ApiKeys
-from hostile.conftest import KEYS, SERVICE_TOKEN, bearer
-from hostile.support import Hanging, VictimCheck, define, inline
+from hostile.support import KEYS, SERVICE_TOKEN, Hanging, VictimCheck, bearer, define, inline
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

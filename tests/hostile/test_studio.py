@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from drift_cli.platform import Platform
-from hostile.conftest import bearer
-from hostile.support import VictimCheck
+from hostile.support import VictimCheck, bearer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -22,8 +22,7 @@ from standardwebhooks import Webhook
 from support.loopback import HttpAnswer, HttpRequest, LoopbackServer, read_request
 
 from drift_cli.platform import Platform
-from hostile.conftest import WEBHOOK_SECRET
-from hostile.support import VICTIM_DEADLINE_S
+from hostile.support import VICTIM_DEADLINE_S, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
