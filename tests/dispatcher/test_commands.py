@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 from temporalio.service import RPCError, RPCStatusCode
 
-from dispatcher.conftest import MAX_RUNNING, Stack
+from dispatcher.support import MAX_RUNNING, Stack
 from drift_runtime import messaging
 from drift_schema import subjects
 from drift_schema.run import temporal_id

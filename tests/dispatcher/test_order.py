@@ -18,7 +18,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from dispatcher.conftest import Servers, StubDefinitions, servers
+from dispatcher.support import Servers, StubDefinitions, servers
 from drift_dispatcher.commands import CommandDispatcher
 from drift_dispatcher.partitions import LEASE_TTL_S, UNOWNED_GRACE_S, PartitionGroup, partition_of, run_of
 from drift_dispatcher.tenancy import TenantDuplicates
