@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from fuzz_support import KEYS, SERVICE_TOKEN
 
 from drift_cli.bundles import find_bundles, load_bundle_files
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, free_port
+from fuzz.fuzz_support import KEYS, SERVICE_TOKEN
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fuzz_support import bearer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
@@ -31,6 +30,7 @@ from drift_dsl_store.events import NoChangePublisher
 from drift_runtime.auth import ApiKeys
 from drift_schema import expressions
 from drift_schema.expressions import DEFAULT_BOUNDS, Bounds, ExpressionError
+from fuzz.fuzz_support import bearer
 
 HEADERS = {"Authorization": "Bearer k-hostile", "Content-Type": "application/json"}
 MAX_ANSWER_S = 10.0

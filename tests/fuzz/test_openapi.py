@@ -24,7 +24,6 @@ import msgspec
 import nats
 import pytest_asyncio
 import schemathesis
-from fuzz_support import SERVICE_TOKEN, bearer
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -46,6 +45,7 @@ from drift_schema.nodes import NodeDefinition
 from drift_schema.schedules import ScheduleRequest
 from drift_schema.testrun import RetryRequest, TestRequest
 from drift_schema.workflow import Bundle, WorkflowDefinition
+from fuzz.fuzz_support import SERVICE_TOKEN, bearer
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("DRIFT_FUZZ_EXAMPLES", "6"))
 """The fewest cases per operation and generation mode, whatever the budget."""

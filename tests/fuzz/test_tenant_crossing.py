@@ -18,7 +18,6 @@ import httpx
 import nats
 import pytest
 import pytest_asyncio
-from fuzz_support import SERVICE_TOKEN, bearer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
@@ -31,6 +30,7 @@ from drift_dsl_store.events import NoChangePublisher
 from drift_runtime import messaging
 from drift_runtime.auth import ApiKeys
 from drift_schema import subjects
+from fuzz.fuzz_support import SERVICE_TOKEN, bearer
 
 Client = AsyncTestClient[Any]
 ACME = bearer("k-acme")

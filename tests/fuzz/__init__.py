@@ -1,0 +1,1 @@
+"""Fuzz tests: schemathesis on the OpenAPI documents, hypothesis on hostile inputs and tenant crossing."""
