@@ -10,13 +10,12 @@ import pytest
 import pytest_asyncio
 
 from drift_cli.bundles import find_bundles, load_bundle_files
-from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
+from drift_cli.config import DevConfig, DevSecrets
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, free_port
+from e2e.keys import KEYS, WEBHOOK_SECRET
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-KEYS = {"key-acme": "acme", "key-globex": "globex"}
-WEBHOOK_SECRET = generate_webhook_secret()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

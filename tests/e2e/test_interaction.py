@@ -26,7 +26,7 @@ from drift_dispatcher.app import run as run_dispatcher
 from drift_dispatcher.config import Settings as DispatcherSettings
 from drift_runtime.messaging import replay
 from drift_schema.run import DEFAULT_TASK_QUEUE
-from e2e.conftest import WEBHOOK_SECRET
+from e2e.keys import WEBHOOK_SECRET
 from e2e.receiver import Receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -12,7 +12,7 @@ import pytest
 from support.starts import waiting_hello
 
 from drift_cli.platform import Platform
-from e2e.conftest import KEYS, WEBHOOK_SECRET
+from e2e.keys import KEYS, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

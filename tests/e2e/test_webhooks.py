@@ -18,7 +18,7 @@ from support.starts import hello
 
 from drift_cli.platform import Platform, Service
 from drift_cli.servers import ManagedProcess, http_probe
-from e2e.conftest import WEBHOOK_SECRET
+from e2e.keys import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
