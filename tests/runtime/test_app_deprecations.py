@@ -12,6 +12,8 @@ from litestar.utils.deprecation import LitestarDeprecationWarning
 
 import drift_dsl_store.app
 import drift_dsl_store.config
+import drift_gateway.app
+import drift_gateway.config
 import drift_studio.app
 import drift_studio.config
 
@@ -20,11 +22,15 @@ def dsl_store(home: Path) -> Litestar:
     return drift_dsl_store.app.create_app(drift_dsl_store.config.Settings.from_env({"DRIFT_HOME": str(home)}))
 
 
+def gateway(_: Path) -> Litestar:
+    return drift_gateway.app.create_app(drift_gateway.config.Settings.from_env({}))
+
+
 def studio(_: Path) -> Litestar:
     return drift_studio.app.create_app(drift_studio.config.Settings.from_env({}))
 
 
-@pytest.mark.parametrize("build", [dsl_store, studio], ids=["dsl-store", "studio"])
+@pytest.mark.parametrize("build", [dsl_store, gateway, studio], ids=["dsl-store", "gateway", "studio"])
 def test_building_the_app_warns_of_no_deprecation(build: Callable[[Path], Litestar], tmp_path: Path) -> None:
     """Creating the app (handlers, dependencies, OpenAPI config) raises no LitestarDeprecationWarning."""
     with warnings.catch_warnings(record=True) as caught:
