@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from drift_worker.evaluator import EvaluatorPool, PoolSettings
-from worker.test_bounds import SLOW, _evaluate, _gone, _until
-from worker.test_bounds import test_a_tenant_at_its_share_never_delays_another as share_is_kept
+import pytest
+
+from drift_schema import expressions
+from drift_worker.evaluator import NODE, EvaluationTimeout, EvaluatorPool, PoolSettings
+from worker.test_bounds import RUNAWAY, SLOW, _evaluate, _gone, _task, _until
 
 
 async def test_processes_start_on_demand_one_at_a_time() -> None:
@@ -52,18 +54,26 @@ async def test_an_idle_process_exits_and_the_next_demand_starts_a_fresh_one() ->
 
 async def test_a_busy_process_never_exits_for_idleness() -> None:
     """An evaluation running longer than `idle_exit_s` completes on its process (idleness counts only when idle)."""
-    pool = EvaluatorPool(PoolSettings(processes=1, tenant_share=1.0, node_timeout_ms=20_000, idle_exit_s=0.1))
+    pool = EvaluatorPool(PoolSettings(processes=1, tenant_share=1.0, node_timeout_ms=30_000, idle_exit_s=0.1))
+    patient = expressions.Bounds(timeout_ms=30_000)
     try:
-        assert (await _evaluate(pool, SLOW)).output == 20000
+        result = await pool.evaluate(NODE, _task(SLOW), patient, 256 * 1024, 0)
+        assert result.output == 20000
     finally:
         await pool.close()
 
 
 async def test_a_tenant_at_its_share_never_delays_another_on_a_cold_pool() -> None:
-    """With no process started yet, another tenant still answers before a tenant's runaway evaluations end."""
-    pool = EvaluatorPool(PoolSettings(processes=2, memory_mib=192, tenant_share=0.5, node_timeout_ms=1000))
+    """On a cold pool, another tenant is answered while a tenant's runaways hold (and queue for) its share."""
+    pool = EvaluatorPool(PoolSettings(processes=2, memory_mib=192, tenant_share=0.5, node_timeout_ms=3000))
     try:
-        await share_is_kept(pool)
+        attacks = [asyncio.ensure_future(_evaluate(pool, RUNAWAY, tenant="mallory")) for _ in range(2)]
+        await asyncio.sleep(0)  # the first starts a process, the second waits: mallory holds its share
+        assert (await _evaluate(pool, "{% $sum([1, 2, 3]) %}", tenant="globex")).output == 6
+        assert not any(attack.done() for attack in attacks)
+        for attack in attacks:
+            with pytest.raises(EvaluationTimeout):
+                await attack
         assert len(pool.live_pids()) <= 2
     finally:
         await pool.close()

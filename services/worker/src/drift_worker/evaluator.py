@@ -471,6 +471,8 @@ class EvaluatorPool:
         self._decoder = msgspec.msgpack.Decoder(EvalReply)
         self._frames = msgspec.msgpack.Decoder(SegmentFrame)
         self._reapers: set[asyncio.Future[Any]] = set()
+        self._expiry: asyncio.TimerHandle | None = None
+        """The one pending check for idle processes (one timer, not one per evaluation)."""
         self._closed = False
         _LIVE.add(self)
 
@@ -488,21 +490,30 @@ class EvaluatorPool:
 
     def _park(self, process: _Evaluator) -> None:
         """Put a process back among the idle ones, to exit if nobody takes it within `idle_exit_s`."""
-        loop = asyncio.get_running_loop()
-        process.idle_since = loop.time()
+        process.idle_since = asyncio.get_running_loop().time()
         self._idle.append(process)
-        if self.settings.idle_exit_s > 0:
-            loop.call_later(self.settings.idle_exit_s, self._expire)
+        if self._expiry is None:
+            self._schedule_expiry()
+
+    def _schedule_expiry(self) -> None:
+        """Check again when the longest-idle process reaches `idle_exit_s` (nothing to do without one)."""
+        self._expiry = None
+        if self.settings.idle_exit_s <= 0 or not self._idle or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        due = min(process.idle_since for process in self._idle) + self.settings.idle_exit_s
+        self._expiry = loop.call_at(due, self._expire)
 
     def _expire(self) -> None:
         """Retire every process idle for `idle_exit_s` or more (a later demand starts a fresh one)."""
         now = asyncio.get_running_loop().time()
-        expired = [p for p in self._idle if p.ready and now - p.idle_since >= self.settings.idle_exit_s]
+        expired = [p for p in self._idle if now - p.idle_since >= self.settings.idle_exit_s]
         for process in expired:
             self._idle.remove(process)
             self._retire(process)
         if expired:
             log.info("worker.evaluators_idle_exit", exited=len(expired), live=len(self._live))
+        self._schedule_expiry()
 
     async def start(self) -> None:
         """Start every process and wait until each has loaded the evaluator (warm); idle ones exit later."""
@@ -533,6 +544,9 @@ class EvaluatorPool:
     async def close(self) -> None:
         """Stop every process (successors still warming are killed as they come up)."""
         self._closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         self.kill_all()
         if self._reapers:
             await asyncio.gather(*self._reapers, return_exceptions=True)
