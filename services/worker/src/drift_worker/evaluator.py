@@ -639,6 +639,8 @@ class EvaluatorPool:
     async def _start_successor(self, successor: _Evaluator) -> None:
         for attempt in range(5):
             if attempt:
+                if len(self._live) >= self.settings.processes:
+                    return  # a demand started a process in the freed place meanwhile: the pool is full
                 successor = self._spawn()
             try:
                 await successor.wait_ready()
