@@ -3,7 +3,7 @@
 Another tenant's definition, enum, run context or run must answer exactly
 like a missing one: the same status and the same problem body (the id
 aside), whichever credential asks (its own key, the service token naming it,
-its key with a forged X-Drift-Tenant). tests/dsl_store/test_dsl_auth.py and
+its key with a forged X-Drift-Tenant). tests/dsl_store/test_auth.py and
 tests/e2e/test_hello_approval.py cover reads and resume; this covers the rest.
 """
 

@@ -11,7 +11,6 @@ as the dsl-store's own pointer cache does, and a start costs no dsl-store round 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from nats.aio.msg import Msg
 
 from drift_client import DriftError, StoreClient
 from drift_client.store import SERVICE_TIMEOUT
+from drift_runtime.change_cache import ChangeCache
 from drift_runtime.messaging import TransientFault
 from drift_schema import subjects
 from drift_schema.traffic import TrafficSplit
@@ -38,78 +38,31 @@ def _store_faults(what: str) -> Iterator[None]:
         raise TransientFault(f"dsl-store could not give {what}: {error}") from None
 
 
-class _TenantCache:
-    """Definitions and enums read for one tenant's starts, valid while change events are heard."""
+class DefinitionClient:
+    """Reads definitions from the dsl-store with the service token, acting for one tenant per call."""
 
-    def __init__(self) -> None:
-        self.nc: NatsClient | None = None
-        self._reconnects = 0
-        self._generation = 0
-        self._entries: dict[tuple[str, ...], tuple[float, Any]] = {}
+    def __init__(self, base_url: str, service_token: str) -> None:
+        self.store = StoreClient(base_url, service_token, timeout=SERVICE_TIMEOUT)
+        # Keys start with the tenant: any change event of a tenant drops all of its entries.
+        self.cache: ChangeCache[tuple[str, ...], Any] = ChangeCache(CACHE_ENTRIES, ttl_s=CACHE_TTL_S)
 
     async def listen(self, nc: NatsClient) -> None:
-        await nc.subscribe(subjects.DSL_EVENT_SUBJECTS, cb=self._changed)
-        self._reconnects = nc.stats["reconnects"]
-        self.nc = nc
+        """Cache what is read while `nc` hears the dsl-store's change events (without this, nothing is cached)."""
+        await self.cache.listen(nc, self._changed)
 
     async def _changed(self, msg: Msg) -> None:
         try:
             tenant = subjects.tenant_of(msg.subject)
         except ValueError:
             return
-        self._generation += 1
-        for key in [key for key in self._entries if key[0] == tenant]:
-            del self._entries[key]
-
-    def _live(self) -> bool:
-        """Whether events are heard; a reconnect may have missed some, so it empties the cache."""
-        if self.nc is None or not self.nc.is_connected:
-            return False
-        reconnects = self.nc.stats["reconnects"]
-        if reconnects != self._reconnects:
-            self._reconnects = reconnects
-            self._generation += 1
-            self._entries.clear()
-        return True
-
-    def get(self, key: tuple[str, ...]) -> tuple[bool, Any]:
-        if not self._live():
-            return False, None
-        found = self._entries.get(key)
-        if found is None or found[0] < time.monotonic():
-            return False, None
-        return True, found[1]
-
-    @property
-    def generation(self) -> int:
-        return self._generation
-
-    def put(self, key: tuple[str, ...], value: Any, generation: int) -> None:
-        # Kept only when no event came while it was read: the event could have been about it.
-        if not self._live() or generation != self._generation:
-            return
-        if len(self._entries) >= CACHE_ENTRIES:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + CACHE_TTL_S, value)
-
-
-class DefinitionClient:
-    """Reads definitions from the dsl-store with the service token, acting for one tenant per call."""
-
-    def __init__(self, base_url: str, service_token: str) -> None:
-        self.store = StoreClient(base_url, service_token, timeout=SERVICE_TIMEOUT)
-        self.cache = _TenantCache()
-
-    async def listen(self, nc: NatsClient) -> None:
-        """Cache what is read while `nc` hears the dsl-store's change events (without this, nothing is cached)."""
-        await self.cache.listen(nc)
+        self.cache.drop_where(lambda key: key[0] == tenant)
 
     async def pinned(self, tenant: str, definition_id: str, version: str) -> WorkflowDefinition | None:
         """The workflow at `version` with every referenced node inlined; None when it does not exist."""
         key = (tenant, "workflow", definition_id, version)
-        hit, cached = self.cache.get(key)
-        if hit:
-            found: WorkflowDefinition = cached
+        cached = self.cache.find(key)
+        if cached is not None:
+            found: WorkflowDefinition = cached.value
             return found
         generation = self.cache.generation
         with _store_faults("the definition"):
@@ -121,9 +74,9 @@ class DefinitionClient:
     async def enums(self, tenant: str) -> dict[str, Any]:
         """The tenant's enum store (`$enums`), pinned into a run at start; `{}` when it has none."""
         key = (tenant, "enums")
-        hit, cached = self.cache.get(key)
-        if hit:
-            found: dict[str, Any] = cached
+        cached = self.cache.find(key)
+        if cached is not None:
+            found: dict[str, Any] = cached.value
             return found
         generation = self.cache.generation
         with _store_faults("enums"):
@@ -134,9 +87,9 @@ class DefinitionClient:
     async def traffic_split(self, tenant: str, definition_id: str) -> TrafficSplit | None:
         """The workflow's traffic split between published versions; None when it has no ACTIVE version."""
         key = (tenant, "traffic", definition_id)
-        hit, cached = self.cache.get(key)
-        if hit:
-            found: TrafficSplit | None = cached
+        cached = self.cache.find(key)
+        if cached is not None:
+            found: TrafficSplit | None = cached.value
             return found
         generation = self.cache.generation
         with _store_faults("the traffic split"):

@@ -84,7 +84,7 @@ class BundleService:
         """
         if not workflow_ids:
             message = "name at least one workflowId"
-            raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+            raise Invalid(message, [ProblemError(pointer="", message=message)])
         workflows: dict[str, WorkflowDefinition] = {}
         nodes: dict[str, NodeBase] = {}
         faults: list[ProblemError] = []
@@ -96,7 +96,7 @@ class BundleService:
                 continue
             if len(workflows) + len(nodes) >= MAX_EXPORTED:
                 message = f"the closure holds more than {MAX_EXPORTED} definitions"
-                raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+                raise Invalid(message, [ProblemError(pointer="", message=message)])
             root = roots > 0
             roots -= 1
             if root:
@@ -140,7 +140,7 @@ class BundleService:
                         continue
                     pending.append((node.child_workflow_id, node.child_workflow_version))
         if faults:
-            raise Invalid.from_errors("the bundle would refer to definitions that do not exist", faults)
+            raise Invalid("the bundle would refer to definitions that do not exist", faults)
         return Bundle(
             node_definitions=[nodes[node_id] for node_id in sorted(nodes)],  # type: ignore[misc]
             workflow_definitions=list(workflows.values()),
@@ -169,7 +169,7 @@ class BundleService:
                 found = await self.definitions.publish_faults(tenant, workflow, bundle_nodes)
                 faults += _prefixed(f"/{WORKFLOWS}/{index}", found)
         if faults:
-            raise Invalid.from_errors("the bundle has invalid definitions; nothing was stored", faults)
+            raise Invalid("the bundle has invalid definitions; nothing was stored", faults)
         for attempt in range(MAX_IMPORT_ATTEMPTS):
             plan = await self._plan(tenant, nodes, workflows, publish, activate)
             writes = [planned.write for planned in plan if planned.write is not None]
@@ -190,7 +190,7 @@ class BundleService:
                     for name, state in planned.definition.states.items()
                     if state.resource_id in gone
                 ]
-                raise Invalid.from_errors("the bundle refers to deleted nodes; nothing was stored", errors) from None
+                raise Invalid("the bundle refers to deleted nodes; nothing was stored", errors) from None
             await self._announce(plan, written)
             result = ImportResult(
                 created=[p.definition.id for p in plan if p.outcome == "created"],
@@ -211,10 +211,10 @@ class BundleService:
         try:
             parsed = parse_json(raw)
         except DecodeError as error:
-            raise Invalid.from_errors("the body is not JSON", [error.as_problem_error()]) from None
+            raise Invalid("the body is not JSON", [error.as_problem_error()]) from None
         if not isinstance(parsed, dict) or not (set(parsed) <= {NODES, WORKFLOWS}):
             message = f"a bundle is an object with '{NODES}' and '{WORKFLOWS}' (lists) only"
-            raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+            raise Invalid(message, [ProblemError(pointer="", message=message)])
         self._bounded(parsed)
         faults: list[ProblemError] = []
         found: dict[Kind, list[Any]] = {Kind.NODE: [], Kind.WORKFLOW: []}
@@ -241,7 +241,7 @@ class BundleService:
                 seen[definition.id] = index
                 found[kind].append(definition)
         if faults:
-            raise Invalid.from_errors("the bundle has invalid definitions; nothing was stored", faults)
+            raise Invalid("the bundle has invalid definitions; nothing was stored", faults)
         return found[Kind.NODE], found[Kind.WORKFLOW]
 
     @staticmethod
@@ -249,7 +249,7 @@ class BundleService:
         count = sum(len(items) for items in parsed.values() if isinstance(items, list))
         if count > MAX_IMPORTED:
             message = f"a bundle holds at most {MAX_IMPORTED} definitions ({count} given); split it"
-            raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+            raise Invalid(message, [ProblemError(pointer="", message=message)])
 
     async def _plan(
         self,
@@ -260,7 +260,7 @@ class BundleService:
         activate: bool,
     ) -> list[_Planned]:
         """What to write for each definition, from what the store holds now (read, not cached pointers)."""
-        store = self.definitions.store
+        store = self.definitions.index
         plan: list[_Planned] = []
         faults: list[ProblemError] = []
         entries: list[tuple[Kind, int, NodeBase | WorkflowDefinition]] = [
@@ -325,7 +325,7 @@ class BundleService:
             )
             plan.append(_Planned(kind, index, definition, write, outcome))
         if faults:
-            raise Invalid.from_errors("the bundle cannot be activated; nothing was stored", faults)
+            raise Invalid("the bundle cannot be activated; nothing was stored", faults)
         return plan
 
     async def _announce(self, plan: list[_Planned], written: list[Any]) -> None:

@@ -41,17 +41,15 @@ from drift_dsl_store.store import (
     BundleWrite,
     BundleWritten,
     DefinitionKey,
-    IndexedDefinitions,
+    Definitions,
     Kind,
-    ListedDefinition,
     Published,
     RefersTo,
     StoredDefinition,
-    VersionRecord,
 )
 from drift_dsl_store.store.base import RenderBody
 from drift_runtime.change_cache import ChangeCache, Lru
-from drift_runtime.messaging import SERVICE_INBOX_PREFIX
+from drift_runtime.messaging import SERVICE_INBOX_PREFIX, split_credentials
 from drift_runtime.redis_client import connect_redis
 from drift_schema import subjects
 from drift_schema.workflow import SNAPSHOT, VERSION_POINTERS, is_published_version
@@ -138,7 +136,7 @@ class CachingStore:
 
     def __init__(
         self,
-        inner: IndexedDefinitions,
+        inner: Definitions,
         redis: RedisVersions | None = None,
         published_entries: int = DEFAULT_PUBLISHED_ENTRIES,
         pointer_entries: int = DEFAULT_POINTER_ENTRIES,
@@ -285,22 +283,6 @@ class CachingStore:
         if self.redis is not None:
             await self.redis.close()
 
-    # -- not cached: the index reads, forwarded only because TrafficService and BundleService still -----
-    # -- read them through `DefinitionService.store`; once they use `.index`, these four go. ----------
-
-    async def traffic(self, key: DefinitionKey) -> list[tuple[int, int]] | None:
-        # Not cached here: read once per start by the dispatcher, which caches it under the change events.
-        return await self.inner.traffic(key)
-
-    async def versions(self, key: DefinitionKey) -> list[VersionRecord] | None:
-        return await self.inner.versions(key)
-
-    async def page(self, tenant: str, kind: Kind, prefix: str, after: str, limit: int) -> list[ListedDefinition]:
-        return await self.inner.page(tenant, kind, prefix, after, limit)
-
-    async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
-        return await self.inner.find(tenant, kind, ids)
-
 
 class ChangeListener:
     """Hears definition-change events on core NATS and invalidates the cache's pointers.
@@ -324,8 +306,12 @@ class ChangeListener:
         delay = 0.5
         while True:
             try:
+                server = split_credentials(self._url)  # nats-py would send a percent-encoded password as written
                 client = await nats.connect(
-                    self._url,
+                    server.url,
+                    user=server.user,
+                    password=server.password,
+                    token=server.token,
                     name="drift-dsl-store-cache",
                     inbox_prefix=SERVICE_INBOX_PREFIX,
                     max_reconnect_attempts=-1,
@@ -385,7 +371,7 @@ class ChangeListener:
                 await self._client.drain()
 
 
-def caching(store: IndexedDefinitions, redis_url: str | None, store_url: str) -> CachingStore:
+def caching(store: Definitions, redis_url: str | None, store_url: str) -> CachingStore:
     """`store` behind the caches; Redis only when `redis_url` is set."""
     redis = RedisVersions(redis_url, store_namespace(store_url)) if redis_url else None
     return CachingStore(store, redis)

@@ -9,22 +9,11 @@ import structlog
 from litestar import Request, Response
 from sqlalchemy.exc import OperationalError
 
-from drift_runtime import web
-from drift_runtime.web import EXCEPTION_HANDLERS, Conflict, NotFound, Unavailable, problem_response
-from drift_schema.api import ProblemError
+from drift_runtime.web import EXCEPTION_HANDLERS, Conflict, Invalid, NotFound, Unavailable, problem_response
 
 __all__ = ["EXCEPTION_HANDLERS_DSL", "Conflict", "Invalid", "NotFound", "Unavailable"]
 
 log = structlog.get_logger("drift.dsl_store")
-
-
-class Invalid(web.Invalid):
-    """The runtime's 422 problem; `from_errors` is the spelling the use-case modules call it by."""
-
-    @classmethod
-    def from_errors(cls, detail: str, errors: list[ProblemError]) -> Invalid:
-        """A 422 whose `errors` carry JSON pointers into the body."""
-        return cls(detail, errors)
 
 
 def _store_unavailable(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:

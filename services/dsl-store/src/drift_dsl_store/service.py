@@ -19,7 +19,7 @@ from drift_dsl_store.store import (
     AlreadyExists,
     DefinitionIndex,
     DefinitionKey,
-    IndexedDefinitions,
+    Definitions,
     Kind,
     ListedDefinition,
     Missing,
@@ -30,7 +30,7 @@ from drift_dsl_store.store import (
     StoredDefinition,
 )
 from drift_dsl_store.validation import after_pruning, decode_collecting, escape, parse_json, scan_unknown
-from drift_runtime.web import DriftProblem
+from drift_runtime.web import BadRequest
 from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError, encode, node_definition_decoder, workflow_definition_decoder
 from drift_schema.definitions import DefinitionSummary, NodeSummary, Validation, WorkflowSummary
@@ -65,13 +65,6 @@ class Activation(msgspec.Struct, frozen=True):
 MIN_PAGE_SIZE, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 1, 50, 500
 MAX_SCANNED = 5000
 """A filtered listing looks at no more definitions than this per page (then answers a shorter page and a token)."""
-
-
-class BadRequest(DriftProblem):
-    """A query parameter that cannot be used (a bad page token, a page size out of bounds)."""
-
-    status = 400
-    title = "Bad Request"
 
 
 class Conflict(_Conflict):
@@ -194,7 +187,7 @@ def _requested_version(version: str) -> str:
     """
     normal = _normal_version(version)
     if normal.isascii() and normal.isdigit() and len(normal) > MAX_VERSION_DIGITS:
-        raise Invalid.from_errors(
+        raise Invalid(
             "version must be SNAPSHOT, LATEST, ACTIVE or a published version number",
             [ProblemError(pointer="", message=f"a version number has at most {MAX_VERSION_DIGITS} digits")],
         )
@@ -212,7 +205,7 @@ def _node_refs(definition: WorkflowDefinition) -> set[NodeRef]:
 class DefinitionService:
     """CRUD, versioning and resolution of node and workflow definitions, per tenant."""
 
-    def __init__(self, store: IndexedDefinitions, index: DefinitionIndex, changes: ChangePublisher) -> None:
+    def __init__(self, store: Definitions, index: DefinitionIndex, changes: ChangePublisher) -> None:
         self.store = store
         """Bodies and pointers, through the cache."""
         self.index = index
@@ -236,7 +229,7 @@ class DefinitionService:
         nodes = await self._published_nodes(tenant, _node_refs(definition))
         unresolved = await self._unresolved(tenant, definition, nodes)
         if unresolved:
-            raise Invalid.from_errors("referenced node definitions cannot be resolved", list(unresolved.values()))
+            raise Invalid("referenced node definitions cannot be resolved", list(unresolved.values()))
         states: dict[str, State] = {}
         for name, state in definition.states.items():
             if state.node_definition is not None or state.resource_id is None:
@@ -342,7 +335,7 @@ class DefinitionService:
             assert isinstance(draft, NodeBase)
             faults = node_errors(draft)
         if faults:
-            raise Invalid.from_errors(f"{kind} definition '{definition_id}' cannot be published", faults)
+            raise Invalid(f"{kind} definition '{definition_id}' cannot be published", faults)
 
         def render(version: str) -> bytes:
             return encode(msgspec.structs.replace(draft, version=version))
@@ -358,7 +351,7 @@ class DefinitionService:
         except PublishContention:
             raise Conflict("too many concurrent publishes of this definition; retry") from None
         except Missing as missing:
-            raise Invalid.from_errors(
+            raise Invalid(
                 f"{kind} definition '{definition_id}' cannot be published",
                 _deleted_meanwhile(workflow, missing) if workflow else [],
             ) from None
@@ -372,7 +365,7 @@ class DefinitionService:
     async def activate(self, tenant: str, definition_id: str, version: str) -> Activation:
         """Make a published workflow version ACTIVE (an older one: a rollback)."""
         if not is_published_version(version.strip()):
-            raise Invalid.from_errors(
+            raise Invalid(
                 "version must be a published version number",
                 [ProblemError(pointer="", message=f"'{version}' is not a version number")],
             )
@@ -385,7 +378,7 @@ class DefinitionService:
             assert isinstance(target, WorkflowDefinition)
             unresolved = await self._unresolved(tenant, target, await self._published_nodes(tenant, _node_refs(target)))
             if unresolved:
-                raise Invalid.from_errors(
+                raise Invalid(
                     f"version {number} of workflow definition '{definition_id}' refers to nodes that no longer exist",
                     list(unresolved.values()),
                 )
@@ -485,7 +478,7 @@ class DefinitionService:
         assert isinstance(draft, WorkflowDefinition)
         faults = await self.publish_faults(tenant, draft)
         if faults:
-            raise Invalid.from_errors(f"workflow definition '{draft.id}' is invalid", faults)
+            raise Invalid(f"workflow definition '{draft.id}' is invalid", faults)
         return Validation(valid=True, disconnected_states=await self.disconnected_states(tenant, draft))
 
     # -- for the bundle service ----------------------------------------------------------------------
@@ -524,7 +517,7 @@ class DefinitionService:
         try:
             parsed = parse_json(raw)
         except DecodeError as error:
-            raise Invalid.from_errors("the body is not JSON", [error.as_problem_error()]) from None
+            raise Invalid("the body is not JSON", [error.as_problem_error()]) from None
         cleaned, scan = scan_unknown(parsed, shape)
         definition, faults = decode_collecting(cleaned, shape) if cleaned is not None else (None, [])
         faults = scan.errors + faults
@@ -534,7 +527,7 @@ class DefinitionService:
             faults += node_errors(definition)
         if faults or definition is None:
             subject = f"{kind} definition '{definition.id}'" if definition is not None else f"the {kind} definition"
-            raise Invalid.from_errors(f"{subject} is invalid", faults)
+            raise Invalid(f"{subject} is invalid", faults)
         # The server owns `version`: whatever the body said, this is the SNAPSHOT.
         return msgspec.structs.replace(definition, version=SNAPSHOT)
 

@@ -9,7 +9,7 @@ import structlog
 
 from drift_dsl_store.errors import Invalid, NotFound
 from drift_dsl_store.events import ENUMS_KIND, Change, ChangePublisher, DefinitionChanged, announce
-from drift_dsl_store.store import DefinitionStore, RunRecord
+from drift_dsl_store.store import Enums, RunContexts, RunRecord
 from drift_dsl_store.validation import parse_json
 from drift_schema.api import ProblemError
 from drift_schema.codec import DecodeError, decode, encode
@@ -39,13 +39,13 @@ class RunWrite(msgspec.Struct, frozen=True, rename="camel"):
 
 
 def _invalid(detail: str, pointer: str = "") -> Invalid:
-    return Invalid.from_errors(detail, [ProblemError(pointer=pointer, message=detail)])
+    return Invalid(detail, [ProblemError(pointer=pointer, message=detail)])
 
 
 class EnumService:
     """The enum store of each tenant (`$enums` in expressions): one JSON value per key."""
 
-    def __init__(self, store: DefinitionStore, changes: ChangePublisher) -> None:
+    def __init__(self, store: Enums, changes: ChangePublisher) -> None:
         self.store = store
         self.changes = changes
 
@@ -56,7 +56,7 @@ class EnumService:
         try:
             value = parse_json(raw)
         except DecodeError as error:
-            raise Invalid.from_errors("the body is not JSON", [error.as_problem_error()]) from None
+            raise Invalid("the body is not JSON", [error.as_problem_error()]) from None
         body = encode(value)
         await self.store.put_enum(tenant, key, body)
         log.info("dsl.enum_put", key=key, size=len(body))
@@ -92,7 +92,7 @@ class EnumService:
 class RunService:
     """The run-context store: each run's last stable state, kept beyond Temporal's retention."""
 
-    def __init__(self, store: DefinitionStore) -> None:
+    def __init__(self, store: RunContexts) -> None:
         self.store = store
 
     async def put(self, tenant: str, workflow_id: str, raw: bytes) -> RunWrite:
@@ -100,7 +100,7 @@ class RunService:
         try:
             context = decode(raw, RunContext)
         except DecodeError as error:
-            raise Invalid.from_errors("the body is not a run context", [error.as_problem_error()]) from None
+            raise Invalid("the body is not a run context", [error.as_problem_error()]) from None
         if context.workflow_id != workflow_id:
             raise _invalid(f"workflowId '{context.workflow_id}' differs from the path's '{workflow_id}'", "/workflowId")
         record = RunRecord(

@@ -36,7 +36,7 @@ class TrafficService:
         store = self.definitions.store
         if not is_definition_id(definition_id):
             raise NotFound(f"workflow definition '{definition_id}' does not exist")
-        stored = await store.traffic(key)
+        stored = await self.definitions.index.traffic(key)
         if stored is not None:
             return TrafficSplit(split=[VersionWeight(version=str(v), weight=w) for v, w in stored])
         active = await store.get(key, "ACTIVE")
@@ -50,13 +50,13 @@ class TrafficService:
             parse_json(raw)
             split = codec.decode(raw, TrafficSplit)
         except DecodeError as error:
-            raise Invalid.from_errors("the traffic split is invalid", [error.as_problem_error()]) from None
+            raise Invalid("the traffic split is invalid", [error.as_problem_error()]) from None
         faults = split_faults(split)
         if faults:
-            raise Invalid.from_errors("the traffic split is invalid", faults)
+            raise Invalid("the traffic split is invalid", faults)
         key = DefinitionKey(tenant, Kind.WORKFLOW, definition_id)
         store = self.definitions.store
-        if not is_definition_id(definition_id) or await store.versions(key) is None:
+        if not is_definition_id(definition_id) or await self.definitions.index.versions(key) is None:
             raise NotFound(f"workflow definition '{definition_id}' does not exist")
         for index, entry in enumerate(split.split):
             stored = await store.get(key, entry.version)
@@ -74,7 +74,7 @@ class TrafficService:
                 for fault in await self.definitions.unresolved_nodes(tenant, workflow)
             ]
         if faults:
-            raise Invalid.from_errors("the traffic split is invalid", faults)
+            raise Invalid("the traffic split is invalid", faults)
         weights = [(int(entry.version), entry.weight) for entry in split.split]
         if not await store.set_traffic(key, weights):
             # A version or the definition went away between the checks and the write.

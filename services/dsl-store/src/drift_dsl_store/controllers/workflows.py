@@ -119,7 +119,7 @@ class WorkflowDefinitionController(Controller):
         drawing = format.strip().lower()
         if drawing not in FORMATS:
             message = f"unknown format '{format}'; use svg, png or mermaid"
-            raise Invalid.from_errors(message, [ProblemError(pointer="", message=message)])
+            raise Invalid(message, [ProblemError(pointer="", message=message)])
         workflow = await service.get(tenant, Kind.WORKFLOW, definition_id, version or "LATEST")
         assert isinstance(workflow, WorkflowDefinition)
         try:
@@ -134,7 +134,7 @@ class WorkflowDefinitionController(Controller):
                 return Response(image, media_type=PNG)
             return Response(svg(workflow, nodes), media_type=SVG)
         except TooLargeToDraw as refused:
-            raise Invalid.from_errors(
+            raise Invalid(
                 "the graph is too large to draw in this format", [ProblemError(pointer="/states", message=str(refused))]
             ) from None
 

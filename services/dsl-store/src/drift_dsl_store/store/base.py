@@ -227,11 +227,6 @@ class DefinitionIndex(Protocol):
         """The definitions among `ids` that exist, as `page` shows them, by id (one round trip where possible)."""
 
 
-class IndexedDefinitions(Definitions, DefinitionIndex, Protocol):
-    """Definitions with their index: what `DefinitionService.store` offers while TrafficService and
-    BundleService still read index methods through it (then it narrows to `Definitions`)."""
-
-
 class Enums(Protocol):
     """Each tenant's enum store (`$enums`): one JSON value per key."""
 
