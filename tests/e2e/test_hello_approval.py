@@ -58,16 +58,20 @@ async def test_start_waits_resume_completes_and_get_shows_context(gateway: httpx
 
 
 async def test_reject_path_fails_with_the_user_from_thread_context(gateway: httpx.AsyncClient) -> None:
-    """Rejecting routes to the FAILURE node, whose message reads X-User-Id from threadContext."""
+    """Rejecting routes to the FAILURE node, whose message reads X-User-Id from threadContext; the failed run no
+    longer carries the approval step's AWAITING_APPROVAL disposition, in the answer or in GET."""
     workflow_id = _run_id()
     started = await _start(gateway, workflow_id, "Bob", **{"X-User-Id": "u-7", "X-Client-Id": "crm"})
     assert started.json()["workflowStatus"] == "WAITING"
+    assert started.json()["disposition"] == "AWAITING_APPROVAL"
     resumed = await _resume(gateway, workflow_id, "REJECT")
     assert resumed.status_code == 200
     assert resumed.json()["workflowStatus"] == "FAILED"
     assert resumed.json()["errorMessage"] == "rejected by u-7"
-    context = (await gateway.get(f"/v3/workflow/{workflow_id}")).json()["context"]
-    assert context["threadContext"] == {"clientId": "crm", "userId": "u-7"}
+    assert resumed.json()["disposition"] is None
+    fetched = (await gateway.get(f"/v3/workflow/{workflow_id}")).json()
+    assert (fetched["workflowStatus"], fetched["disposition"]) == ("FAILED", None)
+    assert fetched["context"]["threadContext"] == {"clientId": "crm", "userId": "u-7"}
 
 
 async def test_bad_selection_is_refused_and_the_run_keeps_waiting(gateway: httpx.AsyncClient) -> None:

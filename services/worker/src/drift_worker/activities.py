@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from drift_runtime import metrics
 from drift_runtime.messaging import publish
 from drift_runtime.telemetry import continued_from
-from drift_schema import codec, expressions, subjects
+from drift_schema import codec, expressions, ids, subjects
 from drift_schema.events import NodeEvent
 from drift_schema.nodes import node_type
 from drift_worker.announcer import Acknowledgements, Batch
@@ -176,7 +176,7 @@ class NodeActivities:
             assert node is not None
             announcements.send(
                 NodeEvent(
-                    event_id=f"{task.event_prefix}:n{number}",
+                    event_id=ids.node_event_id(task.event_prefix, number),
                     workflow_id=task.workflow_id,
                     tenant=task.tenant,
                     instance_name=visit.instance,

@@ -18,7 +18,7 @@ import msgspec
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
-from drift_schema import expressions
+from drift_schema import expressions, ids
 from drift_schema.events import NodeEvent
 from drift_schema.nodes import node_type
 from drift_schema.testrun import MAX_TRACE_ENTRIES, MockResponse, TestConfig, TestTrace, TraceEntry
@@ -70,7 +70,8 @@ class TestMode:
     def record(self, events: list[NodeEvent]) -> None:
         """Keep node events as trace entries instead of publishing them."""
         for event in events:
-            number = int(event.event_id.rsplit(":n", 1)[-1]) if ":n" in event.event_id else len(self.entries) + 1
+            visit = ids.visit_number_of(event.event_id)
+            number = visit if visit is not None else len(self.entries) + 1
             entry = TraceEntry(
                 instance_name=event.instance_name,
                 node_type=event.node_type,

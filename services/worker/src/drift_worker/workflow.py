@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     import msgspec
 
     from drift_runtime.search_attributes import upsert_status, upserts_enabled
+    from drift_schema import ids
     from drift_schema.events import NodeEvent, WorkflowEvent
     from drift_schema.nodes import node_type
     from drift_schema.run import (
@@ -576,7 +577,7 @@ class GenericWorkflow:
             parameters=visit.parameters,
             context=self.context if visit.scope is None else visit.scope.overlay(self.context),
             enums=run.enums,
-            event_id=self._event_id("n", visit.number),
+            event_id=ids.node_event_id(workflow.info().first_execution_run_id, visit.number),
             started_at=visit.started_at,
             bindings=None if visit.scope is None else visit.scope.bindings(),
         )
@@ -639,8 +640,10 @@ class GenericWorkflow:
             limit = timedelta(milliseconds=timeout_ms) if timeout_ms is not None else None
             answered = await self._hold(visit, WorkflowStatus.WAITING, lambda: self.pending_resume is not None, limit)
         finally:
+            # What the view awaited (AWAITING_APPROVAL) must not outlive it: not on RUNNING, nor on a FAILED end.
             self.awaiting_input = None
             self.view = None
+            self.disposition = None
         if not answered:
             raise NodeFailure(f"nobody answered within timeoutMs ({timeout_ms} ms)")
         resume = self.pending_resume
@@ -806,15 +809,11 @@ class GenericWorkflow:
             trace_omitted=self.test.omitted if self.test is not None else 0,
         )
 
-    def _event_id(self, kind: str, number: int) -> str:
-        # Stable across continue-as-new and replays: one id per event of this run chain.
-        return f"{workflow.info().first_execution_run_id}:{kind}{number}"
-
     def _node_event(
         self, visit: Visit, status: str, output: Any, error: str | None = None, attempt: int = 1
     ) -> NodeEvent:
         return NodeEvent(
-            event_id=self._event_id("n", visit.number),
+            event_id=ids.node_event_id(workflow.info().first_execution_run_id, visit.number),
             workflow_id=self.run_input.workflow_id,
             tenant=self.run_input.tenant,
             instance_name=visit.instance if visit.scope is None else visit.scope.label(visit.instance),
@@ -848,8 +847,8 @@ class GenericWorkflow:
         self, status: WorkflowStatus, disposition: Any = None, error: str | None = None, announced: bool = False
     ) -> None:
         """End the run in `status`; `announced`: a segment's activity already published its status event."""
-        if disposition is not None:
-            self.disposition = disposition
+        # The final node's disposition, or none: the run's final status and disposition agree everywhere.
+        self.disposition = disposition
         self.error_message = error
         self.view = None
         await self._set_status(status, announced=announced)
@@ -875,7 +874,7 @@ class GenericWorkflow:
             disposition=self.disposition,
             error_message=self.error_message,
             view=self.view,
-            event_id=self._event_id("s", seq),
+            event_id=ids.status_event_id(workflow.info().first_execution_run_id, seq),
             tenant=run.tenant,
             seq=seq,
             command_id=self.command_id,
