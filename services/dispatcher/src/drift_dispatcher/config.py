@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Self
 
 from drift_dispatcher.tenancy import DEFAULT_MAX_RUNNING
+from drift_runtime import service_env
 from drift_runtime.env import Env
 from drift_runtime.messaging import COMMAND_DUPLICATE_WINDOW_S
 from drift_schema import run as runs
-from drift_schema.run import DEFAULT_TASK_QUEUE, RunLimits
+from drift_schema.run import RunLimits
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(service_env.FromEnv):
     nats_url: str
     temporal_address: str
     temporal_namespace: str
@@ -37,21 +38,13 @@ class Settings:
     partitions: int = 8
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
-        env = Env(environ)
+    def read(cls, env: Env) -> Self:
         return cls(
-            nats_url=env.nats_url(),
-            temporal_address=env.temporal_address(),
-            temporal_namespace=env.temporal_namespace(),
-            task_queue=env.text("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            dsl_store_url=env.dsl_store_url(),
-            service_token=env.service_token(),
+            **service_env.basics(env),
+            **service_env.workflows(env),
+            **service_env.store_access(env),
             metrics_port=env.port("DRIFT_METRICS_PORT", 9101),
-            log_format=env.log_format(),
-            log_level=env.log_level(),
             stream_replicas=env.stream_replicas(),
-            bind_host=env.bind_host(),
             concurrency=env.integer("DRIFT_DISPATCHER_CONCURRENCY", 64),
             max_running_runs=env.integer("DRIFT_TENANT_MAX_RUNNING_RUNS", DEFAULT_MAX_RUNNING),
             duplicate_window_s=env.number("DRIFT_COMMAND_DUPLICATE_WINDOW_S", COMMAND_DUPLICATE_WINDOW_S),

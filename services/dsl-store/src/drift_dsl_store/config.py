@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
+from drift_runtime import service_env
 from drift_runtime.auth import ApiKeys
 from drift_runtime.env import DSL_STORE_PORT, LOCAL_HOST, Env
 
@@ -16,7 +17,7 @@ def default_store_url(home: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(service_env.FromEnv):
     """Everything the service is configured with (12-factor, contract 1)."""
 
     store_url: str
@@ -33,9 +34,7 @@ class Settings:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
-        env = Env(environ)
+    def read(cls, env: Env) -> Self:
         return cls(
             store_url=env.optional("DRIFT_STORE_URL") or default_store_url(env.text("DRIFT_HOME", "./.drift")),
             api_keys=env.api_keys(),

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Self
 
 import msgspec
 
 from drift_gateway.limits import Fairness, TenantLimits
+from drift_runtime import service_env
 from drift_runtime.auth import ApiKeys
 from drift_runtime.env import DSL_STORE_URL, GATEWAY_PORT, Env
-from drift_schema.run import DEFAULT_TASK_QUEUE
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(service_env.FromEnv):
     port: int
     bind_host: str
     nats_url: str
@@ -40,25 +40,17 @@ class Settings:
         return Fairness(default=self.limits, per_tenant=dict(self.tenant_limits))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
-        env = Env(environ)
+    def read(cls, env: Env) -> Self:
         limits = _limits(env)
         return cls(
+            **service_env.basics(env),
+            **service_env.workflows(env),
+            **service_env.store_access(env),
             port=env.port("DRIFT_GATEWAY_PORT", GATEWAY_PORT),
-            bind_host=env.bind_host(),
-            nats_url=env.nats_url(),
             redis_url=env.redis_url(),
-            temporal_address=env.temporal_address(),
-            temporal_namespace=env.temporal_namespace(),
-            task_queue=env.text("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
             api_keys=env.api_keys(),
-            log_format=env.log_format(),
-            log_level=env.log_level(),
             stream_replicas=env.stream_replicas(),
             http_allow_hosts=env.hosts("DRIFT_HTTP_ALLOW_HOSTS"),
-            dsl_store_url=env.dsl_store_url(),
-            service_token=env.service_token(),
             limits=limits,
             tenant_limits=_tenant_limits(env.optional("DRIFT_TENANT_LIMITS"), limits),
             max_schedules=env.integer("DRIFT_MAX_SCHEDULES_PER_TENANT", 100),

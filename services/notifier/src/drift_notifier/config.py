@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Self
 
+from drift_runtime import service_env
 from drift_runtime.env import DSL_STORE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, Env
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookLimits:
+class WebhookLimits(service_env.FromEnv):
     """Bounds on webhook delivery, so that no receiver and no tenant can hold the notifier.
 
     Every `DRIFT_WEBHOOK_*` variable below is documented in the service README.
@@ -33,9 +34,8 @@ class WebhookLimits:
     """`DRIFT_WEBHOOK_MAX_HELD`: events held at once, all tenants together (the consumer's max ack pending)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookLimits:
+    def read(cls, env: Env) -> Self:
         """Read `DRIFT_WEBHOOK_*` (an empty one means its default); raises ValueError on a value that cannot work."""
-        env = Env(environ)
         default = cls()
         limits = cls(
             connect_timeout_s=env.number("DRIFT_WEBHOOK_CONNECT_TIMEOUT_S", default.connect_timeout_s),
@@ -75,7 +75,7 @@ class WebhookLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(service_env.FromEnv):
     nats_url: str
     redis_url: str
     metrics_port: int
@@ -93,23 +93,16 @@ class Settings:
     webhooks: WebhookLimits = WebhookLimits()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
-        env = Env(environ)
+    def read(cls, env: Env) -> Self:
         return cls(
-            nats_url=env.nats_url(),
+            **service_env.basics(env),
+            **service_env.temporal(env),
+            **service_env.store_access(env),
             redis_url=env.redis_url(),
             metrics_port=env.port("DRIFT_METRICS_PORT", 9103),
             last_state_ttl_s=env.integer("DRIFT_LAST_STATE_TTL_S", 7 * 24 * 3600),
-            log_format=env.log_format(),
-            log_level=env.log_level(),
             stream_replicas=env.stream_replicas(),
-            bind_host=env.bind_host(),
             webhook_secret=env.optional("DRIFT_WEBHOOK_SECRET"),
             http_allow_hosts=env.hosts("DRIFT_HTTP_ALLOW_HOSTS"),
-            dsl_store_url=env.dsl_store_url(),
-            service_token=env.service_token(),
-            temporal_address=env.temporal_address(),
-            temporal_namespace=env.temporal_namespace(),
-            webhooks=WebhookLimits.from_env(environ),
+            webhooks=WebhookLimits.read(env),
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
+from drift_runtime import service_env
 from drift_runtime.auth import ApiKeys
 from drift_runtime.env import STUDIO_PORT, Env
 
@@ -14,7 +15,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(service_env.FromEnv):
     """Where the studio listens, where the APIs are, and the keys it checks live feeds against."""
 
     port: int
@@ -34,16 +35,11 @@ class Settings:
     """How often an idle live feed sends a comment, so proxies keep the connection open."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
-        env = Env(environ)
+    def read(cls, env: Env) -> Self:
         return cls(
+            **service_env.basics(env),
             port=env.port("DRIFT_STUDIO_PORT", STUDIO_PORT),
-            bind_host=env.bind_host(),
             gateway_url=env.gateway_url(),
             dsl_store_url=env.dsl_store_url(),
-            nats_url=env.nats_url(),
             api_keys=env.api_keys(),
-            log_format=env.log_format(),
-            log_level=env.log_level(),
         )

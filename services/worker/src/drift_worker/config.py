@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Self
 
+from drift_runtime import service_env
 from drift_runtime.env import LOCAL_HOST, Env
 from drift_schema import expressions
-from drift_schema.run import DEFAULT_TASK_QUEUE
 from drift_worker import evaluator
 
 HTTP_MAX_RESPONSE_BYTES = 1024 * 1024
@@ -17,7 +17,7 @@ TENANT_MAX_RUNNING_RUNS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(service_env.FromEnv):
     """Every worker knob; defaults suit `drift dev` and tests."""
 
     temporal_address: str
@@ -55,18 +55,12 @@ class Settings:
     secrets_dir: str = ""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read `DRIFT_*` variables (an empty one means its default); raises ValueError on a malformed value."""
-        env = Env(environ)
+    def read(cls, env: Env) -> Self:
         return cls(
-            temporal_address=env.temporal_address(),
-            temporal_namespace=env.temporal_namespace(),
-            task_queue=env.text("DRIFT_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            nats_url=env.nats_url(),
+            **service_env.basics(env),
+            **service_env.workflows(env),
             metrics_port=env.port("DRIFT_METRICS_PORT", 9102),
             http_allow_hosts=env.hosts("DRIFT_HTTP_ALLOW_HOSTS"),
-            log_format=env.log_format(),
-            log_level=env.log_level(),
             expression_timeout_ms=env.integer("DRIFT_EXPRESSION_TIMEOUT_MS", expressions.DEFAULT_TIMEOUT_MS),
             max_concurrent_activities=env.integer("DRIFT_WORKER_MAX_ACTIVITIES", 100),
             expression_max_depth=env.integer("DRIFT_EXPRESSION_MAX_DEPTH", expressions.DEFAULT_MAX_DEPTH),
@@ -77,7 +71,6 @@ class Settings:
             tenant_max_activities=env.integer("DRIFT_WORKER_TENANT_MAX_ACTIVITIES", 0),
             tenant_max_running_runs=env.integer("DRIFT_TENANT_MAX_RUNNING_RUNS", TENANT_MAX_RUNNING_RUNS),
             stream_replicas=env.stream_replicas(),
-            bind_host=env.bind_host(),
             evaluator_processes=env.integer("DRIFT_EVALUATOR_PROCESSES", evaluator.DEFAULT_PROCESSES),
             evaluator_memory_mib=env.integer("DRIFT_EVALUATOR_MEMORY_MIB", evaluator.DEFAULT_MEMORY_MIB),
             evaluator_tenant_share=env.number("DRIFT_EVALUATOR_TENANT_SHARE", evaluator.DEFAULT_TENANT_SHARE),
