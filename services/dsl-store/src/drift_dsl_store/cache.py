@@ -22,10 +22,10 @@ that missed the event only ever holds the body that number had.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 import nats
@@ -36,7 +36,7 @@ from nats.aio.msg import Msg
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
-from drift_dsl_store.events import ENUMS_KIND, Change, DefinitionChanged
+from drift_dsl_store.events import ENUMS_KIND, BackgroundNats, Change, DefinitionChanged
 from drift_dsl_store.store import (
     BundleWrite,
     BundleWritten,
@@ -55,6 +55,8 @@ from drift_schema import subjects
 from drift_schema.workflow import SNAPSHOT, VERSION_POINTERS, is_published_version
 
 log = structlog.get_logger("drift.dsl_store.cache")
+
+T = TypeVar("T")
 
 DEFAULT_PUBLISHED_ENTRIES = 4096
 DEFAULT_POINTER_ENTRIES = 16384
@@ -223,48 +225,39 @@ class CachingStore:
 
     # -- writes: delegate, then drop what this instance cached about the key ----------------------------
 
-    async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+    async def _invalidating(self, key: DefinitionKey, write: Awaitable[T]) -> T:
+        """`write`'s outcome; whatever it is, this instance's cached pointers of `key` are dropped after it."""
         try:
-            return await self.inner.create(key, body)
+            return await write
         finally:
             self.invalidate(key.tenant, str(key.kind), key.id)
 
+    async def create(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
+        return await self._invalidating(key, self.inner.create(key, body))
+
     async def replace_snapshot(self, key: DefinitionKey, body: bytes) -> StoredDefinition:
-        try:
-            return await self.inner.replace_snapshot(key, body)
-        finally:
-            self.invalidate(key.tenant, str(key.kind), key.id)
+        return await self._invalidating(key, self.inner.replace_snapshot(key, body))
 
     async def publish(
         self, key: DefinitionKey, render: RenderBody, activate_if_none: bool, requires: Sequence[DefinitionKey] = ()
     ) -> Published:
-        try:
-            if requires:
-                published = await self.inner.publish(key, render, activate_if_none, requires)
-            else:
-                published = await self.inner.publish(key, render, activate_if_none)
-        finally:
-            self.invalidate(key.tenant, str(key.kind), key.id)
+        published = await self._invalidating(
+            key,
+            self.inner.publish(key, render, activate_if_none, requires)
+            if requires
+            else self.inner.publish(key, render, activate_if_none),
+        )
         self._published.put((key, published.definition.version), published.definition)
         return published
 
     async def activate(self, key: DefinitionKey, version: int) -> bool:
-        try:
-            return await self.inner.activate(key, version)
-        finally:
-            self.invalidate(key.tenant, str(key.kind), key.id)
+        return await self._invalidating(key, self.inner.activate(key, version))
 
     async def set_traffic(self, key: DefinitionKey, weights: Sequence[tuple[int, int]]) -> bool:
-        try:
-            return await self.inner.set_traffic(key, weights)
-        finally:
-            self.invalidate(key.tenant, str(key.kind), key.id)
+        return await self._invalidating(key, self.inner.set_traffic(key, weights))
 
     async def delete(self, key: DefinitionKey, refers_to: RefersTo | None = None) -> int | None:
-        try:
-            latest = await self.inner.delete(key, refers_to)
-        finally:
-            self.invalidate(key.tenant, str(key.kind), key.id)
+        latest = await self._invalidating(key, self.inner.delete(key, refers_to))
         if latest is not None:
             self.forget(key.tenant, str(key.kind), key.id)
             if self.redis is not None:
@@ -284,7 +277,7 @@ class CachingStore:
             await self.redis.close()
 
 
-class ChangeListener:
+class ChangeListener(BackgroundNats):
     """Hears definition-change events on core NATS and invalidates the cache's pointers.
 
     Core NATS, not a JetStream consumer: every instance needs every event,
@@ -292,45 +285,37 @@ class ChangeListener:
     and the events' stream captures the same subjects for anyone who does.
     """
 
+    _task_name = "dsl-store-cache-listener"
+    _failed_event = "dsl.cache_listener_connect_failed"
+    _log = log
+
     def __init__(self, url: str, cache: CachingStore) -> None:
-        self._url = url
+        super().__init__(url)
         self._cache = cache
-        self._client: NatsClient | None = None
-        self._connecting: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
 
-    async def start(self) -> None:
-        self._connecting = asyncio.create_task(self._connect(), name="dsl-store-cache-listener")
+    async def _open(self) -> NatsClient:
+        server = split_credentials(self._url)  # nats-py would send a percent-encoded password as written
+        client = await nats.connect(
+            server.url,
+            user=server.user,
+            password=server.password,
+            token=server.token,
+            name="drift-dsl-store-cache",
+            inbox_prefix=SERVICE_INBOX_PREFIX,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            disconnected_cb=self._disconnected,
+            reconnected_cb=self._reconnected,
+        )
+        await client.subscribe(subjects.DSL_EVENT_SUBJECTS, cb=self._on_change)
+        await client.flush()
+        return client
 
-    async def _connect(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                server = split_credentials(self._url)  # nats-py would send a percent-encoded password as written
-                client = await nats.connect(
-                    server.url,
-                    user=server.user,
-                    password=server.password,
-                    token=server.token,
-                    name="drift-dsl-store-cache",
-                    inbox_prefix=SERVICE_INBOX_PREFIX,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    disconnected_cb=self._disconnected,
-                    reconnected_cb=self._reconnected,
-                )
-                await client.subscribe(subjects.DSL_EVENT_SUBJECTS, cb=self._on_change)
-                await client.flush()
-            except Exception as error:
-                log.warning("dsl.cache_listener_connect_failed", error=str(error), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self._client = client
-            self._cache.pointers_on()
-            self.subscribed.set()
-            log.info("dsl.cache_listener_subscribed", subject=subjects.DSL_EVENT_SUBJECTS)
-            return
+    def _up(self) -> None:
+        self._cache.pointers_on()
+        self.subscribed.set()
+        log.info("dsl.cache_listener_subscribed", subject=subjects.DSL_EVENT_SUBJECTS)
 
     async def _disconnected(self) -> None:
         self._cache.pointers_off()
@@ -362,13 +347,7 @@ class ChangeListener:
 
     async def close(self) -> None:
         self._cache.pointers_off()
-        if self._connecting is not None:
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connecting
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.drain()
+        await super().close()
 
 
 def caching(store: Definitions, redis_url: str | None, store_url: str) -> CachingStore:

@@ -89,38 +89,45 @@ class NoChangePublisher:
         return None
 
 
-class NatsChangePublisher:
-    """Publishes to JetStream; connects in the background so the store serves while NATS is away."""
+class BackgroundNats:
+    """A NATS connection opened in the background, so the service serves while NATS is away.
 
-    def __init__(self, url: str, stream_replicas: int = 1) -> None:
+    `start` keeps calling `_open` (0.5 s doubling to 10 s between attempts, each failure logged
+    as `_failed_event` on `_log`) until it answers a client, then calls `_up`; `close` stops
+    the attempts and drains the client.
+    """
+
+    _task_name: str
+    _failed_event: str
+    _log: structlog.stdlib.BoundLogger
+
+    def __init__(self, url: str) -> None:
         self._url = url
-        self._stream_replicas = stream_replicas
         self._client: NatsClient | None = None
         self._connecting: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-        """Set once the first connection is up and the streams exist."""
 
-    @property
-    def ready(self) -> bool:
-        return self._client is not None and self._client.is_connected
+    async def _open(self) -> NatsClient:
+        """One connection attempt: a client ready to use, or an exception."""
+        raise NotImplementedError
+
+    def _up(self) -> None:
+        """Called once, when the first connection is up."""
 
     async def start(self) -> None:
-        self._connecting = asyncio.create_task(self._connect(), name="dsl-store-nats-connect")
+        self._connecting = asyncio.create_task(self._connect(), name=self._task_name)
 
     async def _connect(self) -> None:
         delay = 0.5
         while True:
             try:
-                client = await connect(self._url, "drift-dsl-store")
-                await ensure_streams(client.jetstream(), self._stream_replicas)
+                client = await self._open()
             except Exception as error:
-                log.warning("dsl.nats_connect_failed", error=str(error), retry_in_s=delay)
+                self._log.warning(self._failed_event, error=str(error), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self._client = client
-            self.connected.set()
-            log.info("dsl.nats_connected")
+            self._up()
             return
 
     async def close(self) -> None:
@@ -131,6 +138,33 @@ class NatsChangePublisher:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.drain()
+
+
+class NatsChangePublisher(BackgroundNats):
+    """Publishes to JetStream; connects in the background so the store serves while NATS is away."""
+
+    _task_name = "dsl-store-nats-connect"
+    _failed_event = "dsl.nats_connect_failed"
+    _log = log
+
+    def __init__(self, url: str, stream_replicas: int = 1) -> None:
+        super().__init__(url)
+        self._stream_replicas = stream_replicas
+        self.connected = asyncio.Event()
+        """Set once the first connection is up and the streams exist."""
+
+    @property
+    def ready(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    async def _open(self) -> NatsClient:
+        client = await connect(self._url, "drift-dsl-store")
+        await ensure_streams(client.jetstream(), self._stream_replicas)
+        return client
+
+    def _up(self) -> None:
+        self.connected.set()
+        log.info("dsl.nats_connected")
 
     async def changed(self, event: DefinitionChanged, revision: str) -> None:
         client = self._client

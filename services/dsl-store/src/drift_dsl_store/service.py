@@ -284,25 +284,24 @@ class DefinitionService:
 
     async def create(self, tenant: str, kind: Kind, raw: bytes) -> Definition:
         """Store a new SNAPSHOT; Conflict when the id exists in any version."""
-        definition = self._validated(kind, raw)
-        key = DefinitionKey(tenant, kind, definition.id)
-        try:
-            stored = await self.store.create(key, encode(definition))
-        except AlreadyExists:
-            raise Conflict(f"{kind} definition '{definition.id}' already exists; PUT replaces its SNAPSHOT") from None
-        log.info("dsl.created", kind=str(kind), id=definition.id)
-        await self._announce(key, SNAPSHOT, Change.UPDATED)
-        return self._load(kind, stored.body)
+        return await self._write_snapshot(tenant, kind, raw, new=True)
 
     async def update(self, tenant: str, kind: Kind, raw: bytes) -> Definition:
         """Replace the SNAPSHOT (published versions never change); NotFound when never created."""
+        return await self._write_snapshot(tenant, kind, raw, new=False)
+
+    async def _write_snapshot(self, tenant: str, kind: Kind, raw: bytes, new: bool) -> Definition:
+        """The SNAPSHOT of the body's id created (`new`) or replaced, announced, and answered as stored."""
         definition = self._validated(kind, raw)
         key = DefinitionKey(tenant, kind, definition.id)
+        body = encode(definition)
         try:
-            stored = await self.store.replace_snapshot(key, encode(definition))
+            stored = await (self.store.create(key, body) if new else self.store.replace_snapshot(key, body))
+        except AlreadyExists:
+            raise Conflict(f"{kind} definition '{definition.id}' already exists; PUT replaces its SNAPSHOT") from None
         except NotCreated:
             raise NotFound(f"{kind} definition '{definition.id}' does not exist; POST creates it") from None
-        log.info("dsl.updated", kind=str(kind), id=definition.id)
+        log.info("dsl.created" if new else "dsl.updated", kind=str(kind), id=definition.id)
         await self._announce(key, SNAPSHOT, Change.UPDATED)
         return self._load(kind, stored.body)
 
