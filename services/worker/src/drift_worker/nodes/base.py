@@ -11,9 +11,12 @@ A node's workflow half talks to the running interpreter only through the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from temporalio import workflow
 
 from drift_schema import expressions
 from drift_schema.nodes import NodeDefinition
@@ -161,6 +164,46 @@ def render_field(name: str, value: Any, bindings: Mapping[str, Any], bounds: exp
         return fastpath.evaluate(value, bindings, bounds)
     except expressions.ExpressionError as error:
         raise expressions.ExpressionError(f"{name}: {error.message}", error.position, error.code) from None
+
+
+async def run_together(tasks: list[asyncio.Task[Any]]) -> tuple[int, BaseException] | None:
+    """Wait for all `tasks`, or for the first to fail: then cancel the rest and name the failed one and its error.
+
+    None when every task finished. The failed task's position and error are returned only once the cancelled
+    tasks have unwound (their activities are cancelled too), so the node fails after its work is taken down.
+    """
+    try:
+        if tasks:
+            await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        # The node is itself a cancelled branch of an outer PARALLEL: take its own tasks down too.
+        for task in tasks:
+            task.cancel()
+        raise
+    for position, task in enumerate(tasks):
+        error = task.exception() if task.done() and not task.cancelled() else None
+        if error is not None:
+            for other in tasks:
+                other.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return position, error
+    return None
+
+
+Kind = TypeVar("Kind", bound=NodeDefinition)
+
+
+def node_of(node: NodeDefinition, kind: type[Kind]) -> Kind:
+    """`node` as the node type `kind`: a node kind is only ever handed nodes of its own type."""
+    assert isinstance(node, kind)
+    return node
+
+
+class WorkflowNode:
+    """A node whose workflow half announces its own COMPLETED event, after it has decided the run's step."""
+
+    type: ClassVar[str] = ""
+    announced_by_evaluate: ClassVar[bool] = False
 
 
 class PureNode:

@@ -8,7 +8,7 @@ from typing import Any
 from drift_schema import expressions
 from drift_schema.nodes import BranchNode
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import PureNode, Step, Visit, render_field
+from drift_worker.nodes.base import PureNode, Step, Visit, node_of, render_field
 
 
 def truthy(value: Any) -> bool:
@@ -22,8 +22,7 @@ class Branch(PureNode):
     type = "BRANCH"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
-        node = task.node
-        assert isinstance(node, BranchNode)
+        node = node_of(task.node, BranchNode)
         for index, choice in enumerate(node.choices):
             if truthy(render_field(f"choices/{index}/rule", choice.rule, bindings, bounds)):
                 return NodeResult(output={"nextNode": choice.next_node}, next_node=choice.next_node)

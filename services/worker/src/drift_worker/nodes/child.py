@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -25,7 +25,7 @@ from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
 from drift_schema.search import KIND_TEST
 from drift_schema.statuses import WorkflowStatus
 from drift_worker.model import TENANT_RUNS_ACTIVITY, NodeResult, NodeTask
-from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
+from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, WorkflowNode, node_of, render_field
 
 MAX_CHILD_DEPTH = 8
 TENANT_RUNS_PATCH = "tenant-running-runs-bound"
@@ -39,19 +39,16 @@ TENANT_RUNS_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), ma
 INHERITED = ("issueDetail", "customer", "orderDetails", "threadContext")
 
 
-class Child:
-    type: ClassVar[str] = "CHILD"
-    announced_by_evaluate: ClassVar[bool] = False
+class Child(WorkflowNode):
+    type = "CHILD"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         """The child's `$global.params`."""
-        node = task.node
-        assert isinstance(node, ChildNode)
+        node = node_of(task.node, ChildNode)
         return NodeResult(output=render_field("params", node.params, bindings, bounds))
 
     async def execute(self, run: Interpreter, visit: Visit) -> Step:
-        node = visit.node
-        assert isinstance(node, ChildNode)
+        node = node_of(visit.node, ChildNode)
         pinned = run.run_input
         definition = pinned.children.get(child_key(node.child_workflow_id, node.child_workflow_version))
         if definition is None:

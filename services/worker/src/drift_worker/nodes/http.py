@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,7 +21,7 @@ from drift_schema import expressions
 from drift_schema.nodes import HttpNode
 from drift_schema.nodes import RetryPolicy as NodeRetry
 from drift_worker.model import NODE_FAILED, TENANT_BUSY, NodeResult, NodeTask
-from drift_worker.nodes.base import Interpreter, Step, Visit, render_field
+from drift_worker.nodes.base import Interpreter, Step, Visit, WorkflowNode, node_of, render_field
 
 HTTP_ACTIVITY = "drift.http_node"
 DEFAULT_HTTP_TIMEOUT = timedelta(seconds=30)
@@ -75,14 +75,12 @@ def temporal_retry(policy: NodeRetry | None) -> RetryPolicy:
     )
 
 
-class Http:
-    type: ClassVar[str] = "HTTP"
-    announced_by_evaluate: ClassVar[bool] = False
+class Http(WorkflowNode):
+    type = "HTTP"
 
     def prepare(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> HttpCall:
         """Render method, url, headers, query, body and content type from the node's expressions."""
-        node = task.node
-        assert isinstance(node, HttpNode)
+        node = node_of(task.node, HttpNode)
         request = node.request
         method = str(render_field("request/method", request.method, bindings, bounds) or "GET").upper()
         if method not in METHODS:
@@ -115,13 +113,11 @@ class Http:
         self, task: NodeTask, bindings: Mapping[str, Any], response: dict[str, Any], bounds: expressions.Bounds
     ) -> Any:
         """The node's output: `output` rendered with `$response` bound (only here)."""
-        node = task.node
-        assert isinstance(node, HttpNode)
+        node = node_of(task.node, HttpNode)
         return render_field("output", node.output, {**bindings, "response": response}, bounds)
 
     async def execute(self, run: Interpreter, visit: Visit) -> Step:
-        node = visit.node
-        assert isinstance(node, HttpNode)
+        node = node_of(visit.node, HttpNode)
         timeout = timedelta(milliseconds=node.timeout_ms) if node.timeout_ms else DEFAULT_HTTP_TIMEOUT
         busy = 0
         while True:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 from temporalio import workflow
@@ -11,7 +11,7 @@ from temporalio import workflow
 from drift_schema import expressions
 from drift_schema.nodes import InstructionNode
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import Interpreter, Step, Visit, render_field
+from drift_worker.nodes.base import Interpreter, Step, Visit, WorkflowNode, node_of, render_field
 
 INSTRUCTION_TIMEOUT_PATCH = "instruction-timeout"
 
@@ -67,13 +67,11 @@ def check_selections(view: Any, selected: Mapping[str, Any]) -> None:
         raise SelectionError("; ".join(faults))
 
 
-class Instruction:
-    type: ClassVar[str] = "INSTRUCTION"
-    announced_by_evaluate: ClassVar[bool] = False
+class Instruction(WorkflowNode):
+    type = "INSTRUCTION"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
-        node = task.node
-        assert isinstance(node, InstructionNode)
+        node = node_of(task.node, InstructionNode)
         view = render_field("view", msgspec.to_builtins(node.view), bindings, bounds)
         if not isinstance(view.get("inputOptions", []), list):
             raise expressions.ExpressionError("view.inputOptions must evaluate to a list of options")

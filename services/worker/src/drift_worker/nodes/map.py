@@ -21,7 +21,7 @@ import asyncio
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 from temporalio import workflow
@@ -32,7 +32,16 @@ from drift_schema.nodes import MapNode
 from drift_schema.run import WORKFLOW_NAME, MapSlice, RunSnapshot, temporal_id
 from drift_schema.statuses import WorkflowStatus
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
+from drift_worker.nodes.base import (
+    Interpreter,
+    NodeFailure,
+    Step,
+    Visit,
+    WorkflowNode,
+    node_of,
+    render_field,
+    run_together,
+)
 
 MAX_ITEMS = 100_000
 """Items one MAP node runs at most (its output list must also fit the run's context bound)."""
@@ -84,22 +93,19 @@ class ItemScope:
 CURRENT_SCOPE: contextvars.ContextVar[ItemScope | None] = contextvars.ContextVar("drift_map_item", default=None)
 
 
-class Map:
-    type: ClassVar[str] = "MAP"
-    announced_by_evaluate: ClassVar[bool] = False
+class Map(WorkflowNode):
+    type = "MAP"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         """The items: `items` rendered, which must be a list."""
-        node = task.node
-        assert isinstance(node, MapNode)
+        node = node_of(task.node, MapNode)
         items = render_field("items", node.items, bindings, bounds)
         if not isinstance(items, list):
             raise expressions.ExpressionError(f"items: expected a list, got {_json_type(items)}")
         return NodeResult(output=items)
 
     async def execute(self, run: Interpreter, visit: Visit) -> Step:
-        node = visit.node
-        assert isinstance(node, MapNode)
+        node = node_of(visit.node, MapNode)
         items = (await run.evaluate(visit)).output
         if len(items) > MAX_ITEMS:
             raise NodeFailure(f"a MAP node runs at most {MAX_ITEMS} items; items gave {len(items)}")
@@ -196,20 +202,9 @@ async def run_items(
             finally:
                 CURRENT_SCOPE.reset(token)
 
-    workers = [asyncio.create_task(worker()) for _ in range(width)]
-    try:
-        if workers:
-            await workflow.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-    except asyncio.CancelledError:
-        for task in workers:
-            task.cancel()
-        raise
-    failed = next((task for task in workers if task.done() and not task.cancelled() and task.exception()), None)
+    failed = await run_together([asyncio.create_task(worker()) for _ in range(width)])
     if failed is not None:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        error = failed.exception()
+        _, error = failed
         raise error if isinstance(error, NodeFailure) else NodeFailure(str(error))
     return outputs, len(failures)
 

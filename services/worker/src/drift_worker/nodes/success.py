@@ -9,15 +9,14 @@ from drift_schema import expressions
 from drift_schema.nodes import SuccessNode
 from drift_schema.statuses import WorkflowStatus
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import PureNode, Step, Visit, render_field
+from drift_worker.nodes.base import PureNode, Step, Visit, node_of, render_field
 
 
 class Success(PureNode):
     type = "SUCCESS"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
-        node = task.node
-        assert isinstance(node, SuccessNode)
+        node = node_of(task.node, SuccessNode)
         return NodeResult(
             output=render_field("output", node.output, bindings, bounds),
             disposition=render_field("disposition", node.disposition, bindings, bounds),

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from temporalio import workflow
 
 from drift_schema import expressions
 from drift_schema.nodes import AbsoluteWait, OnEventWait, SchedulerWait, WaitNode
 from drift_worker.model import NodeResult, NodeTask
-from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, render_field
+from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, WorkflowNode, node_of, render_field
 
 WAIT_TIMEOUT_PATCH = "wait-timeout"
 
@@ -38,14 +38,12 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class Wait:
-    type: ClassVar[str] = "WAIT"
-    announced_by_evaluate: ClassVar[bool] = False
+class Wait(WorkflowNode):
+    type = "WAIT"
 
     def evaluate(self, task: NodeTask, bindings: Mapping[str, Any], bounds: expressions.Bounds) -> NodeResult:
         """Resolve an ABSOLUTE_WAIT's timestamp expression to an instant (the other kinds have no expressions)."""
-        node = task.node
-        assert isinstance(node, WaitNode)
+        node = node_of(task.node, WaitNode)
         config = node.config
         if not isinstance(config, AbsoluteWait):
             return NodeResult()
@@ -56,8 +54,7 @@ class Wait:
             raise expressions.ExpressionError(f"config/timestamp: {error}") from None
 
     async def execute(self, run: Interpreter, visit: Visit) -> Step:
-        node = visit.node
-        assert isinstance(node, WaitNode)
+        node = node_of(visit.node, WaitNode)
         config = node.config
         output: Any
         # A `timeoutMs` shorter than the wait fails the node once it passes (patched in: histories recorded
