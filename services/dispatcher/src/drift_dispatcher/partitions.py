@@ -57,6 +57,7 @@ from nats.js.kv import KeyValue
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from drift_runtime import consumers
 from drift_runtime.messaging import TRANSIENT_MAX_DELAY_S, UNLIMITED_DELIVERIES, PoisonMessage, TransientFault
 from drift_runtime.telemetry import extract_context
 from drift_schema import subjects
@@ -649,13 +650,11 @@ class PartitionGroup:
 
     async def _keep_progress(self) -> None:
         """Acknowledge the `dispatcher` durable's messages as the common floor passes them."""
-        config = ConsumerConfig(
-            durable_name=PROGRESS_DURABLE,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+        config = consumers.durable_explicit(
+            PROGRESS_DURABLE,
+            subjects.COMMAND_SUBJECTS,
             max_deliver=UNLIMITED_DELIVERIES,
-            ack_wait=30.0,
-            filter_subject=subjects.COMMAND_SUBJECTS,
+            ack_wait_s=30.0,
             max_ack_pending=PROGRESS_HELD,
         )
         held: dict[int, Msg] = {}

@@ -60,26 +60,17 @@ class RunContextWriter:
             await self._write(msg, event)
 
     async def _write(self, msg: Msg, event: WorkflowEvent) -> None:
+        run_log = log.bind(tenant=event.tenant, workflow_id=event.workflow_id)
         try:
             held = await self.store.put_run_context(await self._record(event), tenant=event.tenant)
         except DriftError as error:
             if error.status >= 500 or error.status in RETRIED_CLIENT_ERRORS:
                 raise TransientFault(f"dsl-store: {error}", delay_s=growing_delay_s(msg)) from None
             # The store refused this body for good (422): retrying cannot help, and the event stays in the stream.
-            log.error(
-                "notifier.run_context_refused",
-                tenant=event.tenant,
-                workflow_id=event.workflow_id,
-                status=error.status,
-            )
+            run_log.error("notifier.run_context_refused", status=error.status)
             return
-        log.info(
-            "notifier.run_context_stored",
-            tenant=event.tenant,
-            workflow_id=event.workflow_id,
-            status=event.workflow_status,
-            seq=event.seq,
-            stale=held != event.seq,
+        run_log.info(
+            "notifier.run_context_stored", status=event.workflow_status, seq=event.seq, stale=held != event.seq
         )
 
     async def _record(self, event: WorkflowEvent) -> RunContext:

@@ -37,7 +37,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
@@ -45,6 +45,7 @@ from prometheus_client import Counter, Gauge
 from drift_notifier.config import WebhookLimits
 from drift_notifier.states import decode_event
 from drift_notifier.webhooks import WebhookSender
+from drift_runtime import consumers
 from drift_runtime.messaging import UNLIMITED_DELIVERIES, PoisonMessage, TransientFault, delivery_count
 from drift_runtime.telemetry import extract_context
 from drift_schema import subjects
@@ -195,14 +196,12 @@ class WebhookConsumer:
         self._lanes = FairLanes(self.limits.concurrency, self.limits.tenant_concurrency, self._deliver)
 
     def consumer_config(self) -> ConsumerConfig:
-        return ConsumerConfig(
-            durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+        return consumers.durable_explicit(
+            self.durable,
+            self.filter_subject,
             # The sender gives up after MAX_ATTEMPTS attempts; deferrals must not count against them.
             max_deliver=UNLIMITED_DELIVERIES,
-            ack_wait=ACK_WAIT_S,
-            filter_subject=self.filter_subject,
+            ack_wait_s=ACK_WAIT_S,
             max_ack_pending=self.limits.max_held,
         )
 
