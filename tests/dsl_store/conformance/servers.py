@@ -112,30 +112,21 @@ def _postgres_in(bindir: Path, base: Path) -> Iterator[str]:
         capture_output=True,
     )
     port = _free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *prefix,
-                str(bindir / "postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(port),
-                "-k",
-                str(base),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_port(port, process, log, "postgres")
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        _stop(process)
+    command = [
+        *prefix,
+        str(bindir / "postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-k",
+        str(base),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "fsync=off",
+    ]
+    yield from _serve(command, port, log, "postgres", f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres")
 
 
 @contextmanager
@@ -152,27 +143,29 @@ def mariadb_server(base: Path) -> Iterator[str]:
         capture_output=True,
     )
     port = _free_port()
+    command = [
+        server,
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={base / 'mariadb.sock'}",
+        f"--pid-file={base / 'mariadb.pid'}",
+        "--skip-grant-tables",
+        "--skip-log-bin",
+        "--innodb-flush-log-at-trx-commit=0",
+        *user,
+    ]
+    yield from _serve(command, port, log, "mariadbd", f"mysql+aiomysql://root@127.0.0.1:{port}/")
+
+
+def _serve(command: list[str], port: int, log: Path, name: str, url: str) -> Iterator[str]:
+    """Yield `url` once the server `command` (its output in `log`) listens on `port`; stop it afterwards."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                server,
-                "--no-defaults",
-                f"--datadir={data}",
-                f"--port={port}",
-                "--bind-address=127.0.0.1",
-                f"--socket={base / 'mariadb.sock'}",
-                f"--pid-file={base / 'mariadb.pid'}",
-                "--skip-grant-tables",
-                "--skip-log-bin",
-                "--innodb-flush-log-at-trx-commit=0",
-                *user,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_port(port, process, log, "mariadbd")
-        yield f"mysql+aiomysql://root@127.0.0.1:{port}/"
+        _wait_port(port, process, log, name)
+        yield url
     finally:
         _stop(process)
 

@@ -62,6 +62,15 @@ def _key_string(length: int) -> sa.types.TypeEngine[str]:
     return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
+def _key_columns() -> list[sa.Column[Any]]:
+    """A definition's primary key (tenant, kind, id): new columns each call, as a column belongs to one table."""
+    return [
+        sa.Column("tenant", _key_string(128), primary_key=True),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("id", _key_string(128), primary_key=True),
+    ]
+
+
 # Bodies may be up to 1 MiB; MySQL's TEXT stops at 64 KiB.
 _BODY = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 # MySQL's DATETIME keeps whole seconds unless told otherwise; run contexts are ordered by time.
@@ -73,9 +82,7 @@ metadata = sa.MetaData()
 definitions = sa.Table(
     "dsl_definitions",
     metadata,
-    sa.Column("tenant", _key_string(128), primary_key=True),
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("id", _key_string(128), primary_key=True),
+    *_key_columns(),
     sa.Column("version", sa.String(16), primary_key=True),
     sa.Column("body", _BODY, nullable=False),
     sa.Column("created_at", _TIME, nullable=False),
@@ -86,9 +93,7 @@ definitions = sa.Table(
 pointers = sa.Table(
     "dsl_pointers",
     metadata,
-    sa.Column("tenant", _key_string(128), primary_key=True),
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("id", _key_string(128), primary_key=True),
+    *_key_columns(),
     sa.Column("latest", sa.Integer(), nullable=False, default=0),
     sa.Column("active", sa.Integer(), nullable=True),
     sa.Column("updated_at", _TIME, nullable=False),
@@ -98,9 +103,7 @@ pointers = sa.Table(
 retired = sa.Table(
     "dsl_retired",
     metadata,
-    sa.Column("tenant", _key_string(128), primary_key=True),
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("id", _key_string(128), primary_key=True),
+    *_key_columns(),
     sa.Column("latest", sa.Integer(), nullable=False),
     mysql_charset="utf8mb4",
 )
@@ -132,9 +135,7 @@ runs = sa.Table(
 traffic = sa.Table(
     "dsl_traffic",
     metadata,
-    sa.Column("tenant", _key_string(128), primary_key=True),
-    sa.Column("kind", sa.String(16), primary_key=True),
-    sa.Column("id", _key_string(128), primary_key=True),
+    *_key_columns(),
     sa.Column("split", _BODY, nullable=False),
     mysql_charset="utf8mb4",
 )
@@ -163,6 +164,11 @@ def _naive_utc(value: datetime) -> datetime:
 
 def _is(table: sa.Table, key: DefinitionKey) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.tenant == key.tenant, table.c.kind == str(key.kind), table.c.id == key.id)
+
+
+def _among(table: sa.Table, tenant: str, kind: Kind, ids: Sequence[str]) -> sa.ColumnElement[bool]:
+    """The rows of `table` of the tenant's definitions of `kind` whose id is one of `ids`."""
+    return sa.and_(table.c.tenant == tenant, table.c.kind == str(kind), table.c.id.in_(ids))
 
 
 def _row(key: DefinitionKey, version: str, body: bytes, now: datetime) -> dict[str, object]:
@@ -394,9 +400,8 @@ class SqlDefinitionStore:
     async def find(self, tenant: str, kind: Kind, ids: Sequence[str]) -> list[ListedDefinition]:
         if not ids:
             return []
-        where = [pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id.in_(sorted(set(ids)))]
         async with self.engine.connect() as conn:
-            return await self._heads(conn, tenant, kind, where, None)
+            return await self._heads(conn, tenant, kind, [_among(pointers, tenant, kind, sorted(set(ids)))], None)
 
     @staticmethod
     async def _heads(
@@ -418,9 +423,7 @@ class SqlDefinitionStore:
                 sa.select(definitions.c.id, definitions.c.version, definitions.c.body, definitions.c.updated_at)
                 .select_from(definitions.join(pointers, _same_definition()))
                 .where(
-                    definitions.c.tenant == tenant,
-                    definitions.c.kind == str(kind),
-                    definitions.c.id.in_([str(row.id) for row in heads]),
+                    _among(definitions, tenant, kind, [str(row.id) for row in heads]),
                     sa.or_(
                         definitions.c.version == SNAPSHOT,
                         definitions.c.version == sa.cast(pointers.c.latest, sa.String),
@@ -491,17 +494,9 @@ class SqlDefinitionStore:
             if not ids:
                 continue
             touched = await conn.execute(
-                pointers.update()
-                .where(pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id.in_(ids))
-                .values(updated_at=now)
+                pointers.update().where(_among(pointers, tenant, kind, ids)).values(updated_at=now)
             )
-            heads = await self._heads(
-                conn,
-                tenant,
-                kind,
-                [pointers.c.tenant == tenant, pointers.c.kind == str(kind), pointers.c.id.in_(ids)],
-                None,
-            )
+            heads = await self._heads(conn, tenant, kind, [_among(pointers, tenant, kind, ids)], None)
             if touched.rowcount != len(set(ids)) or len(heads) != len(set(ids)):
                 raise WriteContention(f"a {kind} definition of the import was deleted meanwhile")
             for head in heads:
@@ -518,9 +513,7 @@ class SqlDefinitionStore:
             ids = [w.key.id for w in fresh if w.key.kind is kind]
             if ids:
                 rows = await conn.execute(
-                    sa.select(retired.c.id, retired.c.latest).where(
-                        retired.c.tenant == tenant, retired.c.kind == str(kind), retired.c.id.in_(ids)
-                    )
+                    sa.select(retired.c.id, retired.c.latest).where(_among(retired, tenant, kind, ids))
                 )
                 retired_numbers.update({(str(kind), str(row.id)): int(row.latest) for row in rows})
         if fresh:
@@ -549,10 +542,7 @@ class SqlDefinitionStore:
             if ids:
                 rows = await conn.execute(
                     sa.select(definitions.c.id).where(
-                        definitions.c.tenant == tenant,
-                        definitions.c.kind == str(kind),
-                        definitions.c.id.in_(ids),
-                        definitions.c.version == SNAPSHOT,
+                        _among(definitions, tenant, kind, ids), definitions.c.version == SNAPSHOT
                     )
                 )
                 have.update((str(kind), str(row.id)) for row in rows)
