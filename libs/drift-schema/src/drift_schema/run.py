@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
+from drift_schema.api import WorkflowResponse
 from drift_schema.base import Message
-from drift_schema.statuses import WorkflowStatus
 from drift_schema.testrun import TestConfig, TestTrace, TraceEntry
 from drift_schema.workflow import WorkflowDefinition
 
@@ -116,15 +116,9 @@ class RunInput(Message, frozen=True):
     """Set on the child runs a large MAP node runs its items in (see MapSlice)."""
 
 
-class RunSnapshot(Message, frozen=True):
+class RunSnapshot(WorkflowResponse, frozen=True):
     """The `state` query's answer: the run as a caller sees it, plus its `$global`."""
 
-    workflow_id: str
-    workflow_status: WorkflowStatus
-    current_node: str | None = None
-    disposition: Any = None
-    error_message: str | None = None
-    view: Any = None
     context: dict[str, Any] = msgspec.field(default_factory=dict)
     seq: int = 0
     trace: list[TraceEntry] | None = None
