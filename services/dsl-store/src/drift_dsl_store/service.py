@@ -118,27 +118,18 @@ def _summary(kind: Kind, listed: ListedDefinition) -> DefinitionSummary:
         heading = _heading_decoder.decode(source)
     except msgspec.DecodeError:
         heading = _Heading()
-    latest = str(listed.latest) if listed.latest_body is not None else None
-    active = str(listed.active) if listed.active is not None else None
-    updated = _rfc3339(listed.updated_at)
+    # What both summaries carry; a node's adds its type.
+    common: dict[str, Any] = {
+        "id": listed.id,
+        "comment": heading.comment,
+        "latest_version": str(listed.latest) if listed.latest_body is not None else None,
+        "active_version": str(listed.active) if listed.active is not None else None,
+        "has_snapshot": listed.snapshot is not None,
+        "updated_at": _rfc3339(listed.updated_at),
+    }
     if kind is Kind.NODE:
-        return NodeSummary(
-            id=listed.id,
-            type=heading.type,
-            comment=heading.comment,
-            latest_version=latest,
-            active_version=active,
-            has_snapshot=listed.snapshot is not None,
-            updated_at=updated,
-        )
-    return WorkflowSummary(
-        id=listed.id,
-        comment=heading.comment,
-        latest_version=latest,
-        active_version=active,
-        has_snapshot=listed.snapshot is not None,
-        updated_at=updated,
-    )
+        return NodeSummary(type=heading.type, **common)
+    return WorkflowSummary(**common)
 
 
 def _refers_to(node_id: str) -> RefersTo:
