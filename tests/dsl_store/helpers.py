@@ -63,8 +63,14 @@ def two_step_workflow(workflow_id: str = "flow", **extra: Any) -> dict[str, Any]
     }
 
 
+def two_step_nodes() -> list[dict[str, Any]]:
+    """The nodes `two_step_workflow` refers to: `calc` (SCRIPT) and `done` (SUCCESS)."""
+    return [script_node("calc"), success_node()]
+
+
 async def publish_nodes(client: AsyncTestClient[Any], *nodes: dict[str, Any], headers: dict[str, str] = ACME) -> None:
-    for node in nodes:
+    """Create and publish `nodes`; none given: `two_step_nodes()`."""
+    for node in nodes or two_step_nodes():
         assert (await client.post("/nodeDefinition", json=node, headers=headers)).status_code == 201
         assert (await client.post(f"/nodeDefinition/{node['id']}/publishNode", headers=headers)).status_code == 200
 

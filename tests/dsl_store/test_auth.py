@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from dsl_store.helpers import ACME, GLOBEX, SERVICE_TOKEN, publish_nodes, script_node, success_node, two_step_workflow
+from dsl_store.helpers import ACME, GLOBEX, SERVICE_TOKEN, publish_nodes, script_node, two_step_workflow
 
 Client = AsyncTestClient[Any]
 
@@ -22,7 +22,7 @@ async def test_missing_or_unknown_token_is_401(client: Client) -> None:
 
 async def test_tenants_never_see_each_other(client: Client) -> None:
     """Another tenant's definition answers 404 exactly like a missing one, and its id stays free."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow(), headers=ACME)
     await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
 

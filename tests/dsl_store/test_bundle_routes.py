@@ -16,6 +16,7 @@ from dsl_store.helpers import (
     publish_nodes,
     script_node,
     success_node,
+    two_step_nodes,
     two_step_workflow,
 )
 
@@ -44,7 +45,7 @@ async def _publish_flow(client: Client, body: dict[str, Any], headers: dict[str,
 
 async def test_export_holds_the_closure_of_nodes_and_children(client: Client) -> None:
     """Exporting a parent brings its nodes, its CHILD workflow and the child's nodes, each once."""
-    await publish_nodes(client, script_node("calc"), success_node(), script_node("unused"))
+    await publish_nodes(client, *two_step_nodes(), script_node("unused"))
     await _publish_flow(client, two_step_workflow("child"))
     await _publish_flow(client, _child_flow("parent", "child"))
     await _publish_flow(client, _child_flow("grandparent", "parent"))
@@ -57,7 +58,7 @@ async def test_export_holds_the_closure_of_nodes_and_children(client: Client) ->
 
 async def test_export_of_several_workflows_and_versions(client: Client) -> None:
     """Several workflowId parameters export each; `version` picks the named workflows' version."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _publish_flow(client, two_step_workflow("a", comment="a1"))
     await client.put("/workflowDefinition", json=two_step_workflow("a", comment="a-draft"), headers=ACME)
     await _publish_flow(client, two_step_workflow("b"))
@@ -69,7 +70,7 @@ async def test_export_of_several_workflows_and_versions(client: Client) -> None:
 
 async def test_export_is_tenant_scoped(client: Client) -> None:
     """Another tenant's workflow answers 404; no workflowId at all is refused."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _publish_flow(client, two_step_workflow())
     assert (await client.get("/bundle", params={"workflowId": "flow"}, headers=GLOBEX)).status_code == 404
     assert (await client.get("/bundle", headers=ACME)).status_code == 400
@@ -77,7 +78,7 @@ async def test_export_is_tenant_scoped(client: Client) -> None:
 
 async def test_export_then_import_into_another_tenant_round_trips(client: Client) -> None:
     """A bundle exported from acme imports into globex (published, activated) and exports back equal."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _publish_flow(client, two_step_workflow("child"))
     await _publish_flow(client, _child_flow("parent", "child"))
     exported = (await client.get("/bundle", params={"workflowId": "parent"}, headers=ACME)).json()
@@ -103,7 +104,7 @@ async def test_export_then_import_into_another_tenant_round_trips(client: Client
 
 async def test_import_reports_updates_and_announces_them(client: Client, changes: RecordingChanges) -> None:
     """A changed definition is `updated` (new SNAPSHOT, next version, activated), the others `unchanged`."""
-    bundle = {"nodeDefinitions": [script_node("calc"), success_node()], "workflowDefinitions": [two_step_workflow()]}
+    bundle = {"nodeDefinitions": two_step_nodes(), "workflowDefinitions": [two_step_workflow()]}
     await client.post("/bundle", params={"publish": "true"}, json=bundle, headers=ACME)
     bundle["workflowDefinitions"] = [two_step_workflow(comment="v2")]
     changes.events.clear()
@@ -121,7 +122,7 @@ async def test_import_reports_updates_and_announces_them(client: Client, changes
 
 async def test_without_publish_only_snapshots_are_written(client: Client) -> None:
     """publish=false (the default) writes SNAPSHOTs only; activate without anything published is refused."""
-    bundle = {"nodeDefinitions": [script_node("calc"), success_node()], "workflowDefinitions": [two_step_workflow()]}
+    bundle = {"nodeDefinitions": two_step_nodes(), "workflowDefinitions": [two_step_workflow()]}
     answer = await client.post("/bundle", json=bundle, headers=ACME)
     assert answer.status_code == 200 and answer.json()["created"] == ["calc", "done", "flow"]
     assert (await client.get("/workflowDefinition/flow", headers=ACME)).status_code == 404  # no LATEST
@@ -137,7 +138,7 @@ async def test_an_invalid_bundle_stores_nothing(client: Client, changes: Recordi
     """One bad definition among good ones: 422 with pointers into the bundle, and no definition is stored."""
     broken_flow = {**two_step_workflow("broken"), "startNode": "missing"}
     bundle = {
-        "nodeDefinitions": [script_node("calc"), success_node(), script_node("bad", output="{% ((( %}")],
+        "nodeDefinitions": [*two_step_nodes(), script_node("bad", output="{% ((( %}")],
         "workflowDefinitions": [two_step_workflow("good"), broken_flow, {**two_step_workflow("good")}],
     }
     answer = await client.post("/bundle", params={"publish": "true", "activate": "true"}, json=bundle, headers=ACME)

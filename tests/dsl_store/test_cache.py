@@ -12,7 +12,7 @@ import pytest
 from drift_cli.servers import InfraStack
 from drift_dsl_store.cache import CachingStore, RedisVersions, store_namespace
 from drift_dsl_store.store import DefinitionKey, Kind, SqlDefinitionStore, StoredDefinition
-from dsl_store.helpers import ACME, publish_nodes, script_node, success_node, two_instances, two_step_workflow
+from dsl_store.helpers import ACME, publish_nodes, two_instances, two_step_workflow
 
 KEY = DefinitionKey("acme", Kind.WORKFLOW, "flow")
 
@@ -124,7 +124,7 @@ async def test_redis_outage_is_a_miss(counting: CountingStore) -> None:
 async def test_activation_reaches_another_instance_within_a_second(tmp_path: Path, infra: InfraStack) -> None:
     """Two instances share a database, NATS and Redis: B's cached ACTIVE follows A's activation within a second."""
     async with two_instances(tmp_path, infra) as (_, a, b, cache_b):
-        await publish_nodes(a, script_node("calc"), success_node())  # type: ignore[arg-type]
+        await publish_nodes(a)  # type: ignore[arg-type]
         await a.post("/workflowDefinition", json=two_step_workflow(comment="v1"), headers=ACME)
         await a.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
         await a.put("/workflowDefinition", json=two_step_workflow(comment="v2"), headers=ACME)

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from dsl_store.helpers import ACME, RecordingChanges, publish_nodes, script_node, success_node, two_step_workflow
+from dsl_store.helpers import ACME, RecordingChanges, publish_nodes, script_node, two_step_workflow
 
 Client = AsyncTestClient[Any]
 
@@ -96,7 +96,7 @@ async def test_unknown_versions_are_404(client: Client) -> None:
 
 async def test_workflow_versions_activate_and_rollback(client: Client) -> None:
     """The first publish becomes ACTIVE; later ones wait for activate; activating an older one rolls back."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow(comment="v1"), headers=ACME)
     assert (await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)).json()["version"] == "1"
     await client.put("/workflowDefinition", json=two_step_workflow(comment="v2"), headers=ACME)
@@ -123,7 +123,7 @@ async def test_workflow_versions_activate_and_rollback(client: Client) -> None:
 
 async def test_activate_rejects_unpublished_and_non_numeric_versions(client: Client) -> None:
     """activate answers 404 for a version that is not published and 422 for one that is not a number."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow(), headers=ACME)
     assert (
         await client.post("/workflowDefinition/flow/activate", params={"version": "1"}, headers=ACME)
@@ -148,7 +148,7 @@ async def test_versions_of_unknown_or_unpublished_workflows(client: Client) -> N
 
 async def test_changes_are_announced(client: Client, changes: RecordingChanges) -> None:
     """Create, update, publish and activate each announce a definition-change event."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow(), headers=ACME)
     await client.put("/workflowDefinition", json=two_step_workflow(comment="again"), headers=ACME)
     await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from drift_client import DefinitionsClient, DriftError
 from drift_dsl_store.app import create_app
 from drift_dsl_store.config import Settings
-from dsl_store.helpers import RecordingChanges, script_node, success_node, two_step_workflow
+from dsl_store.helpers import RecordingChanges, two_step_nodes, two_step_workflow
 
 
 async def test_the_client_covers_listing_validation_bundles_and_deletes(settings: Settings) -> None:
@@ -18,7 +18,7 @@ async def test_the_client_covers_listing_validation_bundles_and_deletes(settings
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with AsyncTestClient(app=app), DefinitionsClient("http://dsl-store", "k-acme", transport=transport) as client:
         bundle = {
-            "nodeDefinitions": [script_node("calc"), success_node()],
+            "nodeDefinitions": two_step_nodes(),
             "workflowDefinitions": [two_step_workflow()],
         }
         imported = await client.import_bundle(bundle, publish=True, activate=True)

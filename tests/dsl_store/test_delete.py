@@ -18,8 +18,8 @@ from dsl_store.helpers import (
     publish_nodes,
     script_node,
     serving,
-    success_node,
     two_instances,
+    two_step_nodes,
     two_step_workflow,
 )
 
@@ -34,7 +34,7 @@ async def _published_flow(client: Client, workflow_id: str = "flow", headers: di
 
 async def test_a_deleted_workflow_answers_404_on_every_route(client: Client, changes: RecordingChanges) -> None:
     """After a 204 delete, every version, the versions list, the tree view and a second delete answer 404."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _published_flow(client)
     response = await client.delete("/workflowDefinition/flow", headers=ACME)
     assert response.status_code == 204 and response.content == b""
@@ -50,7 +50,7 @@ async def test_a_deleted_workflow_answers_404_on_every_route(client: Client, cha
 
 async def test_a_recreated_definition_numbers_on(client: Client) -> None:
     """An id created again after a delete starts from a fresh SNAPSHOT; its versions never reuse a deleted number."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _published_flow(client)
     await client.delete("/workflowDefinition/flow", headers=ACME)
     await _published_flow(client)
@@ -61,7 +61,7 @@ async def test_a_recreated_definition_numbers_on(client: Client) -> None:
 
 async def test_a_referenced_node_is_not_deleted(client: Client) -> None:
     """409 names every workflow whose SNAPSHOT, LATEST or ACTIVE refers to the node; the node stays intact."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _published_flow(client, "live")
     await client.post("/workflowDefinition", json=two_step_workflow("draft"), headers=ACME)
     refused = await client.delete("/nodeDefinition/calc", headers=ACME)
@@ -87,7 +87,7 @@ async def test_a_referenced_node_is_not_deleted(client: Client) -> None:
 
 async def test_a_workflow_cannot_be_published_against_a_deleted_node(client: Client) -> None:
     """Publishing a workflow whose node was deleted answers 422 pointing at the state's resourceId."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.delete("/nodeDefinition/calc", headers=ACME)
     await client.post("/workflowDefinition", json=two_step_workflow(), headers=ACME)
     refused = await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
@@ -97,7 +97,7 @@ async def test_a_workflow_cannot_be_published_against_a_deleted_node(client: Cli
 
 async def test_deletes_are_tenant_scoped(client: Client) -> None:
     """Deleting another tenant's definition answers 404 and leaves it; its referrers are not disclosed."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await _published_flow(client)
     assert (await client.delete("/workflowDefinition/flow", headers=GLOBEX)).status_code == 404
     assert (await client.delete("/nodeDefinition/calc", headers=GLOBEX)).status_code == 404
@@ -112,7 +112,7 @@ async def test_deletes_are_tenant_scoped(client: Client) -> None:
 async def test_a_delete_empties_every_instances_cache(tmp_path: Path, infra: InfraStack) -> None:
     """B has the workflow's versions cached (memory and Redis); after A deletes it, B answers 404 for each."""
     async with two_instances(tmp_path, infra) as (settings, a, b, cache_b):
-        await publish_nodes(a, script_node("calc"), success_node())  # type: ignore[arg-type]
+        await publish_nodes(a)  # type: ignore[arg-type]
         await _published_flow(a)  # type: ignore[arg-type]
         for version in ("1", "ACTIVE", "LATEST"):
             cached = await b.get("/workflowDefinition/flow", params={"version": version}, headers=ACME)
@@ -133,7 +133,7 @@ async def test_a_delete_empties_every_instances_cache(tmp_path: Path, infra: Inf
 
 async def test_a_version_whose_node_was_deleted_cannot_be_activated(client: Client) -> None:
     """Rolling back to a version that refers to a deleted node answers 422 with its pointer; ACTIVE stays."""
-    await publish_nodes(client, script_node("calc"), success_node(), script_node("calc2"))
+    await publish_nodes(client, *two_step_nodes(), script_node("calc2"))
     await _published_flow(client)
     other = two_step_workflow()
     other["states"]["first"]["resourceId"] = "calc2"

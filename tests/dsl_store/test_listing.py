@@ -26,7 +26,7 @@ async def _pages(client: Client, path: str, headers: dict[str, str], **params: A
 
 async def test_workflows_are_listed_by_id_with_their_pointers(client: Client) -> None:
     """Each item says comment, latest and active version, whether a SNAPSHOT exists and when it last changed."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow("zeta", comment="draft only"), headers=ACME)
     await client.post("/workflowDefinition", json=two_step_workflow("alpha", comment="v1"), headers=ACME)
     await client.post("/workflowDefinition/alpha/publishWorkflow", headers=ACME)
@@ -109,7 +109,7 @@ async def test_page_size_bounds_and_bad_tokens_are_refused(client: Client) -> No
 
 async def test_listings_are_tenant_scoped(client: Client) -> None:
     """Another tenant's definitions never show, and its page tokens are refused."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow("acme-flow"), headers=ACME)
     await client.post("/nodeDefinition", json=script_node("theirs-1"), headers=GLOBEX)
     await client.post("/nodeDefinition", json=script_node("theirs-2"), headers=GLOBEX)
@@ -124,7 +124,7 @@ async def test_listings_are_tenant_scoped(client: Client) -> None:
 
 async def test_versions_carry_weights(client: Client) -> None:
     """Each version of `/versions` has a weight: 100 for the ACTIVE one, 0 for the others (no traffic split)."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     await client.post("/workflowDefinition", json=two_step_workflow(comment="v1"), headers=ACME)
     await client.post("/workflowDefinition/flow/publishWorkflow", headers=ACME)
     await client.put("/workflowDefinition", json=two_step_workflow(comment="v2"), headers=ACME)

@@ -8,22 +8,14 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from drift_schema.traffic import pick
-from dsl_store.helpers import (
-    ACME,
-    GLOBEX,
-    RecordingChanges,
-    publish_nodes,
-    script_node,
-    success_node,
-    two_step_workflow,
-)
+from dsl_store.helpers import ACME, GLOBEX, RecordingChanges, publish_nodes, two_step_workflow
 
 Client = AsyncTestClient[Any]
 
 
 async def _three_versions(client: Client, workflow_id: str = "flow") -> None:
     """Versions 1, 2 and 3 published (1 ACTIVE), and a SNAPSHOT edited after 3."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     assert (
         await client.post("/workflowDefinition", json=two_step_workflow(workflow_id), headers=ACME)
     ).status_code == 201

@@ -32,7 +32,7 @@ from drift_dsl_store.render import (
 )
 from drift_schema.codec import workflow_definition_decoder
 from drift_schema.expressions import expression_body
-from dsl_store.helpers import ACME, publish_nodes, script_node, success_node
+from dsl_store.helpers import ACME, publish_nodes, success_node
 
 Client = AsyncTestClient[Any]
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -73,7 +73,7 @@ def _workflow() -> dict[str, Any]:
 
 
 async def _published(client: Client) -> None:
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     assert (await client.post("/workflowDefinition", json=_workflow(), headers=ACME)).status_code == 201
     assert (await client.post("/workflowDefinition/orders/publishWorkflow", headers=ACME)).status_code == 200
 
@@ -145,7 +145,7 @@ async def test_mermaid_shows_rules_branches_start_terminals_and_detached(client:
 
 async def test_disconnected_states_are_allowed_and_listed(client: Client) -> None:
     """A workflow with unreachable states is accepted; create, update and publish list them in a header."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     created = await client.post("/workflowDefinition", json=_workflow(), headers=ACME)
     assert created.status_code == 201
     assert json.loads(created.headers[HEADER]) == ["retry", "orphan"]

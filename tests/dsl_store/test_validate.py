@@ -23,7 +23,7 @@ async def test_a_valid_workflow_is_reported_with_its_disconnected_states(
     client: Client, changes: RecordingChanges
 ) -> None:
     """200 {"valid": true, "disconnectedStates"}; nothing is stored and nothing announced."""
-    await publish_nodes(client, script_node("calc"), success_node())
+    await publish_nodes(client)
     events = len(changes.events)
     workflow = two_step_workflow()
     workflow["states"]["spare"] = {"nodeDefinition": script_node("spare-node"), "end": True}
@@ -83,7 +83,7 @@ async def test_faults_are_those_of_publish_with_pointers(client: Client) -> None
 
 async def test_only_the_callers_nodes_resolve(client: Client) -> None:
     """A node published by another tenant does not make a reference valid."""
-    await publish_nodes(client, script_node("calc"), success_node(), headers=GLOBEX)
+    await publish_nodes(client, headers=GLOBEX)
     response = await client.post("/workflowDefinition/validate", json=two_step_workflow(), headers=ACME)
     assert response.status_code == 422
     assert {e["pointer"] for e in response.json()["errors"]} == {"/states/first/resourceId", "/states/last/resourceId"}
