@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from temporalio.client import Client as TemporalClient
 
 from drift_cli.bundles import load_bundle_files
 from drift_cli.config import generate_webhook_secret
+from drift_cli.lifecycle import AsyncStarted
 from drift_cli.platform import Platform
 from drift_cli.servers import InfraStack, ManagedProcess, free_port, http_probe
 from drift_runtime import messaging
@@ -51,7 +51,7 @@ class _Platform(Platform):
         return env
 
 
-class BenchPlatform:
+class BenchPlatform(AsyncStarted):
     """The five services (optionally exporting traces) and the baseline worker (optional) on a started InfraStack."""
 
     def __init__(self, infra: InfraStack, home: Path, otlp_endpoint: str | None = None, baseline: bool = True) -> None:
@@ -119,15 +119,6 @@ class BenchPlatform:
         if self.baseline is not None and self.baseline.pid is not None:
             found["baseline-worker"] = self.baseline.pid
         return found
-
-    async def __aenter__(self) -> BenchPlatform:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
 
 class Clients:

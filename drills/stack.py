@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from secrets import token_urlsafe
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +27,7 @@ from temporalio.client import Client as TemporalClient
 
 from drift_cli.bundles import load_bundle_files
 from drift_cli.config import DevConfig, DevSecrets, generate_webhook_secret
+from drift_cli.lifecycle import AsyncStarted
 from drift_cli.platform import Platform, Service
 from drift_cli.servers import (
     LOOPBACK,
@@ -113,7 +113,7 @@ def _deepest_descendant(pid: int) -> int:
         pid = int(children[0])
 
 
-class DrillStack:
+class DrillStack(AsyncStarted):
     """Temporal, NATS, Redis and the five services in a home of their own, plus clients of each."""
 
     def __init__(self, home: Path, workers: int = 1) -> None:
@@ -185,15 +185,6 @@ class DrillStack:
         if self.proxy is not None:
             await self.proxy.close()
         self.infra.stop()
-
-    async def __aenter__(self) -> DrillStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- clients --------------------------------------------------------------------------------
 

@@ -11,12 +11,14 @@ costs a sync call its fast path, never its answer.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from types import TracebackType
+from typing import Self
 
 import msgspec
 import structlog
@@ -55,17 +57,37 @@ def answers(event: WorkflowEvent, command_id: str) -> bool:
     return event.workflow_status.is_stable or event.workflow_status == WorkflowStatus.REJECTED
 
 
-async def last_state(redis: Redis, tenant: str, workflow_id: str) -> WorkflowEvent | None:
-    body = await redis.hget(redis_keys.last_state(tenant, workflow_id), "body")
-    if body is None:
-        return None
+def _decoded(data: bytes | str) -> WorkflowEvent | None:
+    """The status event in `data`; None when it does not decode (then it answers nothing)."""
     try:
-        return codec.decode_with(codec.workflow_event_decoder, body)
+        return codec.decode_with(codec.workflow_event_decoder, data)
     except codec.DecodeError:
         return None
 
 
-class RunWaiter:
+async def last_state(redis: Redis, tenant: str, workflow_id: str) -> WorkflowEvent | None:
+    body = await redis.hget(redis_keys.last_state(tenant, workflow_id), "body")
+    return None if body is None else _decoded(body)
+
+
+class _Subscription(abc.ABC):
+    """`async with` subscribes (raising when the server does not confirm) and unsubscribes on the way out."""
+
+    @abc.abstractmethod
+    async def subscribe(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        await self.subscribe()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class RunWaiter(_Subscription):
     """Waits on one run's channel for the stable state a given command leads to."""
 
     def __init__(self, redis: Redis, tenant: str, workflow_id: str) -> None:
@@ -74,15 +96,6 @@ class RunWaiter:
         self.workflow_id = workflow_id
         self.channel = redis_keys.run_channel(tenant, workflow_id)
         self.pubsub: PubSub = redis.pubsub()
-
-    async def __aenter__(self) -> RunWaiter:
-        await self.subscribe()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
     async def subscribe(self) -> None:
         """Subscribe to the run's channel; RedisError (or TimeoutError) when Redis does not confirm."""
@@ -143,7 +156,7 @@ class RunWaiter:
         return None, "timeout"
 
 
-class StatusEventWaiter:
+class StatusEventWaiter(_Subscription):
     """Waits on one run's NATS status events (`drift.<tenant>.evt.workflow.<id>`) for a command's answer.
 
     The way back when Redis is out of reach. A core subscription the server has confirmed (a
@@ -156,21 +169,17 @@ class StatusEventWaiter:
         self.subject = subjects.workflow_events(tenant, workflow_id)
         self.subscription: Subscription | None = None
 
-    async def __aenter__(self) -> StatusEventWaiter:
+    async def subscribe(self) -> None:
+        """Subscribe and wait for the server to confirm; on any failure nothing stays subscribed."""
         self.subscription = await self.nc.subscribe(self.subject)
         try:
             await self.nc.flush(timeout=int(SUBSCRIBE_TIMEOUT_S))
         except BaseException:
-            await self._unsubscribe()
+            await self.close()
             raise
-        return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._unsubscribe()
-
-    async def _unsubscribe(self) -> None:
+    async def close(self) -> None:
+        """Unsubscribe; a NATS connection gone meanwhile has dropped the subscription already."""
         if self.subscription is not None:
             with contextlib.suppress(NatsError):
                 await self.subscription.unsubscribe()
@@ -197,11 +206,8 @@ class StatusEventWaiter:
                 msg = await self.subscription.next_msg(timeout=remaining)
             except TimeoutError:  # nats.errors.TimeoutError is one
                 return None
-            try:
-                event = codec.decode_with(codec.workflow_event_decoder, msg.data)
-            except codec.DecodeError:
-                continue
-            if answers(event, command_id):
+            event = _decoded(msg.data)
+            if event is not None and answers(event, command_id):
                 return event
         return None
 
@@ -210,11 +216,8 @@ async def stored_answer(js: JetStreamContext, tenant: str, workflow_id: str, com
     """The answer to `command_id` among the run's status events kept in the event stream, if it is there."""
     subject = subjects.workflow_events(tenant, workflow_id)
     async for msg in replay(js, subject, subjects.EVENT_STREAM):
-        try:
-            event = codec.decode_with(codec.workflow_event_decoder, msg.data)
-        except codec.DecodeError:
-            continue
-        if answers(event, command_id):
+        event = _decoded(msg.data)
+        if event is not None and answers(event, command_id):
             return event
     return None
 
@@ -245,6 +248,8 @@ def response_of(state: WorkflowResponse | RunSnapshot | RunContext) -> WorkflowR
 PublishCommand = Callable[[], Awaitable[object]]
 
 
+# eq=False: a call is one object with its own state, compared (and hashed) by identity.
+@dataclass(eq=False)
 class SyncCall:
     """One sync command: published once, answered over Redis, or over NATS while Redis is out of reach.
 
@@ -254,14 +259,13 @@ class SyncCall:
     caller turns into a 202 with `best_known`.
     """
 
-    def __init__(self, redis: Redis, nc: NatsClient, js: JetStreamContext, tenant: str, workflow_id: str) -> None:
-        self.redis = redis
-        self.nc = nc
-        self.js = js
-        self.tenant = tenant
-        self.workflow_id = workflow_id
-        self.degraded = False
-        """Whether Redis failed this call: its last-state key is then not worth asking either."""
+    redis: Redis
+    nc: NatsClient
+    js: JetStreamContext
+    tenant: str
+    workflow_id: str
+    degraded: bool = field(default=False, init=False)
+    """Whether Redis failed this call: its last-state key is then not worth asking either."""
 
     async def send(self, publish_command: PublishCommand, command_id: str, timeout_s: float) -> WorkflowEvent | None:
         """Publish the command and wait up to `timeout_s` for its answer; None at the deadline."""

@@ -7,9 +7,9 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from types import TracebackType
 
 from drift_cli.config import DevConfig, DevSecrets, dev_allow_hosts
+from drift_cli.lifecycle import Started
 from drift_cli.servers import (
     LOOPBACK,
     InfraStack,
@@ -52,7 +52,7 @@ class Service:
         return f"http://{LOOPBACK}:{self.port}/health/ready"
 
 
-class Platform:
+class Platform(Started):
     """InfraStack (unless one is given) plus dsl-store, gateway, dispatcher, N workers, notifier.
 
     The embedded NATS is authenticated (contract 14): the services get the service user's
@@ -291,12 +291,3 @@ class Platform:
         stop_all([s.process for s in reversed(self.services)], timeout)
         if self._owns_infra:
             self.infra.stop(timeout)
-
-    async def __aenter__(self) -> Platform:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

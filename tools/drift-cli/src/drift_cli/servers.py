@@ -24,11 +24,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
 import httpx
 
+from drift_cli.lifecycle import Started
 from drift_cli.nats_auth import authorization_block, tenant_passwords
 from drift_runtime.messaging import SERVICE_USER, redact_url
 from drift_schema import search
@@ -709,7 +709,7 @@ def _pick_port(what: str, preferred: int | None) -> int:
     return port
 
 
-class InfraStack:
+class InfraStack(Started):
     """NATS, Temporal and Redis: embedded unless an external URL is given for one.
 
     The embedded NATS admits Drift's services (`nats_url` carries their credentials) and the tenants of
@@ -847,12 +847,3 @@ class InfraStack:
         """Stop the embedded servers in reverse start order. Idempotent."""
         for server in reversed(self._started):
             server.stop(timeout)
-
-    async def __aenter__(self) -> InfraStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
