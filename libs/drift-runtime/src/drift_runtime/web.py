@@ -77,60 +77,47 @@ class DriftProblem(Exception):
         self.errors = errors
         self.headers = headers or {}
 
+    def __init_subclass__(cls, status: int | None = None, title: str | None = None, **kwargs: Any) -> None:
+        # A subclass may name its status and title in its class line (`class NotFound(DriftProblem, status=404, ...)`).
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if title is not None:
+            cls.title = title
+
     def to_problem(self) -> Problem:
         return Problem(title=self.title, status=self.status, detail=self.detail, errors=self.errors)
 
 
-class BadRequest(DriftProblem):
+class BadRequest(DriftProblem, status=400, title="Bad Request"):
     """A query parameter that cannot be used (a bad page token, a page size out of bounds)."""
 
-    status = 400
-    title = "Bad Request"
 
-
-class Forbidden(DriftProblem):
+class Forbidden(DriftProblem, status=403, title="Forbidden"):
     """The caller is authenticated but may not use this route."""
 
-    status = 403
-    title = "Forbidden"
 
-
-class NotFound(DriftProblem):
+class NotFound(DriftProblem, status=404, title="Not Found"):
     """Something that does not exist for this tenant (another tenant's looks exactly the same)."""
 
-    status = 404
-    title = "Not Found"
 
-
-class Conflict(DriftProblem):
+class Conflict(DriftProblem, status=409, title="Conflict"):
     """The request contradicts the current state (an id taken, a run not waiting)."""
 
-    status = 409
-    title = "Conflict"
 
-
-class Invalid(DriftProblem):
+class Invalid(DriftProblem, status=422, title="Unprocessable Content"):
     """A body or value that does not validate; `errors` carry JSON pointers."""
 
-    status = 422
-    title = "Unprocessable Content"
 
-
-class Unavailable(DriftProblem):
+class Unavailable(DriftProblem, status=503, title="Service Unavailable"):
     """A dependency does not answer; `Retry-After` says when to try again."""
-
-    status = 503
-    title = "Service Unavailable"
 
     def __init__(self, detail: str | None = None, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
-class TooManyRequests(DriftProblem):
+class TooManyRequests(DriftProblem, status=429, title="Too Many Requests"):
     """The tenant is over one of its limits; `Retry-After` says when to try again."""
-
-    status = 429
-    title = "Too Many Requests"
 
     def __init__(self, detail: str | None = None, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_s))})
