@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -16,6 +12,7 @@ from types import ModuleType
 
 import httpx
 import pytest
+from support.dsl_store import dsl_store_process
 
 from deploy.deploy_helpers import ROOT
 from drift_cli.bundles import find_bundles, read_bundle
@@ -83,36 +80,13 @@ def test_example_loader_lists_bundles_and_reads_the_dev_key(capsys: pytest.Captu
     assert key and "dev" in key
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def dsl_store(tmp_path: Path) -> Iterator[str]:
     """A real dsl-store on embedded SQLite and a free loopback port, keyed with the dev overlay's keys."""
     loader = load_module(LOADER)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIFT_", "OTEL_"))}
-    env.update(
-        DRIFT_HOME=str(tmp_path),
-        DRIFT_DSL_STORE_PORT=str(port),
-        DRIFT_STORE_URL=f"sqlite+aiosqlite:///{tmp_path / 'drift.db'}",
-        DRIFT_API_KEYS=loader.read_env_file(loader.DEV_ENV_FILE)["DRIFT_API_KEYS"],
-        DRIFT_LOG_FORMAT="console",
-        DRIFT_LOG_LEVEL="WARNING",
-    )
-    script = Path(sys.executable).parent / "drift-dsl-store"
-    process = subprocess.Popen([str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    # Not waited for here: the loader's own `--wait` is what the test exercises.
+    with dsl_store_process(tmp_path, loader.read_env_file(loader.DEV_ENV_FILE)["DRIFT_API_KEYS"]) as url:
+        yield url
 
 
 def test_example_loader_loads_every_bundle_into_a_dsl_store(dsl_store: str) -> None:
