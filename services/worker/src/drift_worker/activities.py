@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +81,20 @@ def failure_message(instance: str, error: Exception) -> str:
 def node_failed(message: str) -> ApplicationError:
     """A failure no retry can fix; carries the attempt so the workflow can report it."""
     return ApplicationError(message, activity.info().attempt, type=NODE_FAILED, non_retryable=True)
+
+
+@contextlib.contextmanager
+def failing_node(work: str) -> Iterator[None]:
+    """An expression error or a passed time limit inside the block fails the node (see `node_failed`).
+
+    `work` names what took too long in the time limit's message, e.g. "evaluating 'output'".
+    """
+    try:
+        yield
+    except expressions.ExpressionError as error:
+        raise node_failed(error.message) from None
+    except EvaluationTimeout as timeout:
+        raise node_failed(f"{work} took longer than its time limit of {timeout.args[0]} ms") from None
 
 
 async def publish_node_event(

@@ -37,8 +37,8 @@ from temporalio.exceptions import ApplicationError
 from drift_runtime.telemetry import inject_headers
 from drift_schema import expressions
 from drift_schema.nodes import HttpNode
-from drift_worker.activities import Limits, node_failed, publish_node_event
-from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, EvaluationTimeout, EvaluatorPool
+from drift_worker.activities import Limits, failing_node, node_failed, publish_node_event
+from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, EvaluatorPool
 from drift_worker.fairness import TenantSlots, default_tenant_slots
 from drift_worker.model import HTTP_ERROR, HTTP_STATUS, NodeResult, NodeTask
 from drift_worker.nodes.http import FORM, HTTP_ACTIVITY, JSON, Http, HttpCall
@@ -235,19 +235,14 @@ class HttpActivities:
     async def _http_node(self, task: NodeTask) -> NodeResult:
         bounds = self.limits.bounds
         try:
-            plain, references = secret_references(task)
-            # Rendered in the evaluator pool, bounded in time and memory like every node's expressions.
-            prepared = await self.pool.evaluate(HTTP_PREPARE, plain, bounds, self.limits.max_output_bytes, 0)
-            call = HttpCall(**prepared.output)
-            content = _encode_body(call)
+            with failing_node("rendering the request"):
+                plain, references = secret_references(task)
+                # Rendered in the evaluator pool, bounded in time and memory like every node's expressions.
+                prepared = await self.pool.evaluate(HTTP_PREPARE, plain, bounds, self.limits.max_output_bytes, 0)
+                call = HttpCall(**prepared.output)
+                content = _encode_body(call)
         except SecretError as error:
             raise node_failed(str(error)) from None
-        except expressions.ExpressionError as error:
-            raise node_failed(error.message) from None
-        except EvaluationTimeout as timeout:
-            raise node_failed(
-                f"rendering the request took longer than its time limit of {timeout.args[0]} ms"
-            ) from None
         secrets = await self._secrets(task.tenant, references)
         credentials = await self._credentials(task)
         # httpx.Headers: a provider's `Authorization` replaces the definition's `authorization`, not joins it.
@@ -286,15 +281,11 @@ class HttpActivities:
         if not 200 <= response.status_code < 300:
             raise self._retryable(f"{call.method} {call.url} answered HTTP {response.status_code}", HTTP_STATUS)
         answer = {"status": response.status_code, "headers": _headers(response), "body": _parse_body(response, raw)}
-        try:
+        with failing_node("evaluating 'output'"):
             responded = await self.pool.evaluate(
                 HTTP_RESPOND, task, bounds, self.limits.max_output_bytes, 0, response=answer
             )
-            output = responded.output
-        except expressions.ExpressionError as error:
-            raise node_failed(error.message) from None
-        except EvaluationTimeout as timeout:
-            raise node_failed(f"evaluating 'output' took longer than its time limit of {timeout.args[0]} ms") from None
+        output = responded.output
         await publish_node_event(self.js, task, "COMPLETED", output)
         return NodeResult(output=output)
 

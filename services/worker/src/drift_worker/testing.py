@@ -18,12 +18,12 @@ import msgspec
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
-from drift_schema import expressions, ids
+from drift_schema import ids
 from drift_schema.events import NodeEvent
 from drift_schema.nodes import node_type
 from drift_schema.testrun import MAX_TRACE_ENTRIES, MockResponse, TestConfig, TestTrace, TraceEntry
-from drift_worker.activities import NodeActivities, node_failed
-from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, NODE, EvaluationTimeout
+from drift_worker.activities import NodeActivities, failing_node, node_failed
+from drift_worker.evaluator import HTTP_PREPARE, HTTP_RESPOND, NODE
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes import NodeFailure, SelectionError, Step, Visit, check_selections
 
@@ -152,16 +152,10 @@ class TestActivities:
         self, op: str, task: NodeTask, timeout_ms: int, response: dict[str, Any] | None = None
     ) -> NodeResult:
         nodes = self.nodes
-        try:
+        with failing_node(f"evaluating '{task.instance}'"):
             return await nodes.pool.evaluate(
                 op, task, nodes.bounds_for(task), nodes.limits.max_output_bytes, timeout_ms, response
             )
-        except expressions.ExpressionError as error:
-            raise node_failed(error.message) from None
-        except EvaluationTimeout as timeout:
-            raise node_failed(
-                f"evaluating '{task.instance}' took longer than its time limit of {timeout.args[0]} ms"
-            ) from None
 
     @activity.defn(name=TEST_EVALUATE)
     async def evaluate(self, task: NodeTask) -> NodeResult:
