@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
-from worker_support import definition, script, standalone, state, success
+from worker_support import count_to, definition, standalone, success
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,7 @@ async def measure(iterations: int) -> LoopRun:
     """Run the loop once on a standalone worker; its outcome, wall time and longest history."""
     wf = definition(
         {
-            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
-            "again": state(
-                {
-                    "type": "BRANCH",
-                    "choices": [{"rule": f"{{% $global.count < {iterations} %}}", "nextNode": "count"}],
-                    "defaultNode": "done",
-                }
-            ),
+            **count_to(iterations),
             "done": success("{% 'counted ' & $string($global.count) %}"),
         },
         start="count",

@@ -7,7 +7,6 @@ so `127.0.0.1` and its numeric disguises stay refused for the guard tests.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -17,9 +16,7 @@ from temporalio.client import Client
 from drift_cli.servers import InfraStack
 from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
-from drift_worker.app import build_worker
-from drift_worker.ssrf import Guard, guarded_client
-from worker.worker_support import EventTap, Runner, StaticTokens, Stub, serving, tapped, worker_settings
+from worker.worker_support import EventTap, Runner, Stub, new_id, running_worker, serving, tapped, worker_settings
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -44,12 +41,8 @@ async def stub() -> AsyncIterator[Stub]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def runner(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker for the whole session on its own task queue, with the test token provider."""
-    task_queue = f"worker-tests-{uuid.uuid4().hex[:8]}"
-    settings = worker_settings(task_queue)
-    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
-        async with worker:
-            yield Runner(temporal_client, task_queue)
+    async with running_worker(temporal_client, nats_client, worker_settings(new_id("worker-tests"))) as running:
+        yield running
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -24,6 +24,7 @@ from worker_support import (
     EventTap,
     Runner,
     Stub,
+    count_to,
     definition,
     inline_bundle,
     script,
@@ -120,27 +121,24 @@ async def every_node(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[st
     return [("every_node", handle), ("every_node_child", child)]
 
 
-async def long_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
-    """A 300-iteration loop: its first run ends in continue-as-new, its last run finishes."""
-    wf = definition(
-        {
-            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
-            "again": state(
-                {
-                    "type": "BRANCH",
-                    "choices": [{"rule": "{% $global.count < 300 %}", "nextNode": "count"}],
-                    "defaultNode": "done",
-                }
-            ),
-            "done": success("{% $string($global.count) %}"),
-        },
-        start="count",
-    )
+async def counted_loop(runner: Runner, iterations: int) -> WorkflowHandle[Any, Any]:
+    """Run a loop counting to `iterations` until it finishes; the handle of its last run."""
+    wf = definition({**count_to(iterations), "done": success("{% $string($global.count) %}")}, start="count")
     _, handle = await runner.start(wf)
     await handle.result()
-    first = runner.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    return handle
+
+
+def first_run(runner: Runner, handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
+    """The first run of `handle`'s continue-as-new chain."""
+    return runner.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+
+
+async def long_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """A 300-iteration loop: its first run ends in continue-as-new, its last run finishes."""
+    handle = await counted_loop(runner, 300)
     last = runner.client.get_workflow_handle(handle.id)
-    return [("long_loop_first_run", first), ("long_loop_last_run", last)]
+    return [("long_loop_first_run", first_run(runner, handle)), ("long_loop_last_run", last)]
 
 
 async def failure_paths(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
@@ -218,24 +216,8 @@ async def segments(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str,
 
 async def segmented_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
     """A loop of pure nodes past a run's visit budget in segments: its first run ends in continue-as-new."""
-    wf = definition(
-        {
-            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
-            "again": state(
-                {
-                    "type": "BRANCH",
-                    "choices": [{"rule": "{% $global.count < 5100 %}", "nextNode": "count"}],
-                    "defaultNode": "done",
-                }
-            ),
-            "done": success("{% $string($global.count) %}"),
-        },
-        start="count",
-    )
-    _, handle = await runner.start(wf)
-    await handle.result()
-    first = runner.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
-    return [("segmented_loop_first_run", first)]
+    handle = await counted_loop(runner, 5100)
+    return [("segmented_loop_first_run", first_run(runner, handle))]
 
 
 SCENARIOS: tuple[Scenario, ...] = (

@@ -26,11 +26,8 @@ SLOW = "{% $count($map([1..20000], function($x) { $x * 2 })) %}"
 
 async def test_runaway_recursion_fails_the_node_naming_the_field(runner: Runner) -> None:
     """Endless recursion stops at its depth or time bound and fails the node; the message names `output`."""
-    wf = definition({"loop": script("{% ($f := function($x) { $f($x + 1) }; $f(1)) %}", "done"), "done": success()})
-    snapshot = await runner.run(wf)
-    assert snapshot.workflow_status == "FAILED"
-    assert snapshot.error_message is not None
-    assert snapshot.error_message.startswith("output: ")
+    message = await runner.script_failure("{% ($f := function($x) { $f($x + 1) }; $f(1)) %}", "loop")
+    assert message.startswith("output: ")
 
 
 async def test_breach_in_a_parameter_names_the_parameter(runner: Runner) -> None:
@@ -221,9 +218,6 @@ async def tight_runner(temporal_client: Client, nats_client: NatsClient) -> Asyn
 
 async def test_memory_hog_on_a_worker_fails_the_node_naming_the_bound(tight_runner: Runner) -> None:
     """On a real worker an expression past the memory bound fails its node, naming the bound in MiB."""
-    snapshot = await tight_runner.run(definition({"hog": script(MEMORY_HOG, "done"), "done": success()}))
-    assert snapshot.workflow_status == "FAILED"
-    assert snapshot.error_message is not None
-    assert "exceeded the memory bound of 192 MiB" in snapshot.error_message
+    assert "exceeded the memory bound of 192 MiB" in await tight_runner.script_failure(MEMORY_HOG, "hog")
     after = await tight_runner.run(definition({"ok": script("{% 40 + 2 %}", "done"), "done": success()}))
     assert after.workflow_status == "COMPLETED"

@@ -20,7 +20,7 @@ from drift_schema.run import (
     temporal_id,
 )
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
-from worker.worker_support import TENANT, EventTap, Runner, Stub, definition, script, state, success
+from worker.worker_support import TENANT, EventTap, Runner, Stub, count_to, definition, script, state, success
 
 # Two visits per iteration: past the visit budget of a run (of pure nodes in segments), so the loop continues as new.
 LOOP_ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100
@@ -97,14 +97,7 @@ def counting_loop(iterations: int, then: dict[str, Any]) -> Any:
     """`count` increments `$global.count`, `again` loops back until `iterations`, then `then`."""
     return definition(
         {
-            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
-            "again": state(
-                {
-                    "type": "BRANCH",
-                    "choices": [{"rule": f"{{% $global.count < {iterations} %}}", "nextNode": "count"}],
-                    "defaultNode": "after",
-                }
-            ),
+            **count_to(iterations, "after"),
             "after": then,
             "done": success("{% 'counted ' & $string($global.count) & ' then ' & $string($global.after) %}"),
         },

@@ -8,7 +8,6 @@ session stub redirects, the second one records what reached it. The worker here 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,21 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
 
-from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.run import RunSnapshot
 from drift_schema.workflow import WorkflowDefinition
-from drift_worker.app import build_worker
-from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.tokens import TenantSecrets, TokenProvider
-from worker.worker_support import RUN_TIMEOUT, Seen, Stub, definition, new_id, serving, state, success, worker_settings
+from worker.worker_support import (
+    Runner,
+    Seen,
+    Stub,
+    definition,
+    new_id,
+    running_worker,
+    serving,
+    state,
+    success,
+    worker_settings,
+)
 
 ACME_TOKEN = "acme-file-secret-1f3a"
 GLOBEX_TOKEN = "globex-env-secret-9c2e"
@@ -72,14 +80,12 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def task_queue(temporal_client: Client, nats_client: NatsClient, secrets_dir: Path) -> AsyncIterator[str]:
     """A worker with the shipped secret provider (globex's `api-token` in its environment) and ProviderTokens."""
-    queue = f"credentials-{uuid.uuid4().hex[:8]}"
-    settings = worker_settings(queue)
     environ = {TenantSecrets.variable("globex", "api-token"): GLOBEX_TOKEN}
     providers: list[TokenProvider] = [TenantSecrets(secrets_dir, environ), ProviderTokens()]
-    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, providers)
-        async with worker:
-            yield queue
+    async with running_worker(
+        temporal_client, nats_client, worker_settings(new_id("credentials")), providers
+    ) as running:
+        yield running.task_queue
 
 
 async def run_as(client: Client, queue: str, tenant: str, call: dict[str, Any]) -> RunSnapshot:
@@ -98,22 +104,7 @@ async def run_as(client: Client, queue: str, tenant: str, call: dict[str, Any]) 
 
 
 async def _run(client: Client, queue: str, tenant: str, wf: WorkflowDefinition) -> RunSnapshot:
-    public = new_id("cred")
-    run = RunInput(
-        tenant=tenant,
-        workflow_id=public,
-        definition=wf,
-        context={"params": None, "issueDetail": None, "customer": None, "orderDetails": None, "threadContext": {}},
-        command_id=f"cmd-{public}",
-    )
-    handle = await client.start_workflow(
-        WORKFLOW_NAME,
-        run,
-        id=temporal_id(tenant, public),
-        task_queue=queue,
-        result_type=RunSnapshot,
-        execution_timeout=RUN_TIMEOUT,
-    )
+    _, handle = await Runner(client, queue).start(wf, workflow_id=new_id("cred"), tenant=tenant)
     return await handle.result()
 
 

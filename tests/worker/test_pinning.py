@@ -19,7 +19,7 @@ from drift_schema.run import (
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
 from worker.test_dispatch_children import StoreAtStart
-from worker.worker_support import TENANT, EventTap, Runner, definition, new_id, script, state, success
+from worker.worker_support import TENANT, EventTap, Runner, count_to, definition, new_id, script, state, success
 
 # Two visits per iteration: past the visits a run makes before it continues as new.
 ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100
@@ -29,14 +29,7 @@ def looping(version: str) -> WorkflowDefinition:
     """A loop long enough to continue-as-new, an event wait, and a disconnected node; `version` marks every output."""
     return definition(
         {
-            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
-            "again": state(
-                {
-                    "type": "BRANCH",
-                    "choices": [{"rule": f"{{% $global.count < {ITERATIONS} %}}", "nextNode": "count"}],
-                    "defaultNode": "hold",
-                }
-            ),
+            **count_to(ITERATIONS, "hold"),
             "hold": state({"type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go"}}, "done"),
             "done": success(f"{{% '{version} after ' & $string($global.count) %}}"),
             "which": script(f"{{% '{version}' %}}"),

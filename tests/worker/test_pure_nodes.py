@@ -77,10 +77,8 @@ async def test_node_failure_goes_to_default_failure_node_with_last_error(runner:
 
 async def test_failure_without_default_failure_node_fails_the_run_clearly(runner: Runner) -> None:
     """Without `defaultFailureNode`, a node failure fails the run with a message naming the field."""
-    wf = definition({"boom": script("{% $count([1..200000]) %}", "done"), "done": success()})
-    snapshot = await runner.run(wf)
-    assert snapshot.workflow_status == "FAILED"
-    assert snapshot.error_message == "output: range of 200000 items exceeds the limit of 100000"
+    message = await runner.script_failure("{% $count([1..200000]) %}")
+    assert message == "output: range of 200000 items exceeds the limit of 100000"
 
 
 async def test_failure_on_the_failure_path_fails_the_run(runner: Runner) -> None:
@@ -100,12 +98,9 @@ async def test_failure_on_the_failure_path_fails_the_run(runner: Runner) -> None
 
 async def test_oversized_output_is_refused_naming_the_field(runner: Runner) -> None:
     """An output over the node output limit fails the node, naming `output` and the limit."""
-    wf = definition({"huge": script("{% $pad('', 20000, 'x') %}", "done"), "done": success()})
-    snapshot = await runner.run(wf)
-    assert snapshot.workflow_status == "FAILED"
-    assert snapshot.error_message is not None
-    assert snapshot.error_message.startswith("output: the output of 'huge' is")
-    assert "over the limit of 16384 bytes" in snapshot.error_message
+    message = await runner.script_failure("{% $pad('', 20000, 'x') %}", "huge")
+    assert message.startswith("output: the output of 'huge' is")
+    assert "over the limit of 16384 bytes" in message
 
 
 async def test_post_completion_nodes_run_after_the_terminal_state_without_changing_it(

@@ -13,19 +13,16 @@ from nats.aio.client import Client as NatsClient
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from drift_schema.nodes import child_key
-from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
+from drift_schema.run import RunLimits, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
-from drift_worker.app import build_worker
-from drift_worker.ssrf import Guard, guarded_client
 from worker.worker_support import (
-    RUN_TIMEOUT,
     TENANT,
     EventTap,
     Runner,
-    StaticTokens,
     definition,
     failure,
     new_id,
+    running_worker,
     script,
     state,
     success,
@@ -39,56 +36,22 @@ BLOB = "x" * 250_000
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def big_outputs(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker with the production per-output cap (256 KiB), so twelve outputs add up past Temporal's 2 MB."""
-    task_queue = f"run-bounds-{uuid.uuid4().hex[:8]}"
-    settings = worker_settings(task_queue, node_output_max_bytes=256 * 1024)
-    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
-        async with worker:
-            yield Runner(temporal_client, task_queue)
+    async with running_worker(
+        temporal_client, nats_client, worker_settings(new_id("run-bounds"), node_output_max_bytes=256 * 1024)
+    ) as running:
+        yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def crowded(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker whose tenants may each have `CROWD` runs running."""
-    task_queue = f"run-crowd-{uuid.uuid4().hex[:8]}"
-    settings = worker_settings(task_queue, tenant_max_running_runs=CROWD)
-    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
-        async with worker:
-            yield Runner(temporal_client, task_queue)
+    async with running_worker(
+        temporal_client, nats_client, worker_settings(new_id("run-crowd"), tenant_max_running_runs=CROWD)
+    ) as running:
+        yield running
 
 
 CROWD = 3
-
-
-async def start(
-    runner: Runner,
-    wf: WorkflowDefinition,
-    limits: RunLimits | None = None,
-    params: Any = None,
-    children: dict[str, WorkflowDefinition] | None = None,
-    tenant: str = TENANT,
-) -> tuple[str, WorkflowHandle[Any, RunSnapshot]]:
-    """Start a run with `limits` pinned, as the dispatcher does from its settings."""
-    public = new_id("bound")
-    run = RunInput(
-        tenant=tenant,
-        workflow_id=public,
-        definition=wf,
-        context={"params": params, "issueDetail": None, "customer": None, "orderDetails": None, "threadContext": {}},
-        command_id=f"cmd-{public}",
-        children=children or {},
-        limits=limits or RunLimits(),
-    )
-    handle = await runner.client.start_workflow(
-        WORKFLOW_NAME,
-        run,
-        id=temporal_id(tenant, public),
-        task_queue=runner.task_queue,
-        result_type=RunSnapshot,
-        execution_timeout=RUN_TIMEOUT,
-    )
-    return public, handle
 
 
 async def result(handle: WorkflowHandle[Any, RunSnapshot], timeout: float = 30) -> RunSnapshot:
@@ -113,7 +76,7 @@ async def test_outputs_past_the_context_bound_fail_the_node_that_crosses_it(big_
         start="s0",
         defaultFailureNode="oops",
     )
-    _, handle = await start(big_outputs, wf, params={"blob": BLOB})
+    _, handle = await big_outputs.start(wf, params={"blob": BLOB})
     snapshot = await result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
@@ -144,7 +107,7 @@ async def test_a_loop_of_large_outputs_keeps_each_workflow_task_small(big_output
         },
         start="s",
     )
-    _, handle = await start(big_outputs, wf, params={"blob": BLOB})
+    _, handle = await big_outputs.start(wf, params={"blob": BLOB})
     snapshot = await result(handle, timeout=60)
     assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "24")
 
@@ -161,7 +124,7 @@ async def test_a_parallel_of_large_outputs_fails_cleanly(big_outputs: Runner) ->
         },
         start="fan",
     )
-    _, handle = await start(big_outputs, wf, params={"blob": BLOB})
+    _, handle = await big_outputs.start(wf, params={"blob": BLOB})
     snapshot = await result(handle, timeout=60)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
@@ -176,7 +139,7 @@ async def test_a_loop_that_never_exits_fails_past_its_visit_budget(runner: Runne
             "again": state({"type": "BRANCH", "choices": [{"rule": "{% true %}", "nextNode": "spin"}]}),
         }
     )
-    public, handle = await start(runner, wf, RunLimits(max_visits=40))
+    public, handle = await runner.start(wf, limits=RunLimits(max_visits=40))
     snapshot = await result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
@@ -200,7 +163,7 @@ def fan_out(branches: int) -> WorkflowDefinition:
 async def test_a_parallel_past_its_branch_bound_fails_at_once(runner: Runner) -> None:
     """PARALLEL with 3,000 branches fails its node with a clear error instead of wedging the run's first task."""
     began = time.monotonic()
-    _, handle = await start(runner, fan_out(3000))
+    _, handle = await runner.start(fan_out(3000))
     snapshot = await result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message == "a PARALLEL node runs at most 100 branches; this one has 3000"
@@ -209,7 +172,7 @@ async def test_a_parallel_past_its_branch_bound_fails_at_once(runner: Runner) ->
 
 async def test_a_parallel_at_its_branch_bound_completes(runner: Runner) -> None:
     """The default bound is small enough that every branch runs within one short workflow task."""
-    _, handle = await start(runner, fan_out(RunLimits().max_branches))
+    _, handle = await runner.start(fan_out(RunLimits().max_branches))
     snapshot = await result(handle)
     assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "100")
     assert snapshot.context["b99"] == 99
@@ -234,8 +197,8 @@ FORKER = definition(
 async def test_children_that_start_themselves_stay_within_the_descendant_budget(runner: Runner, tap: EventTap) -> None:
     """Two ASYNC CHILD nodes that start their own workflow: the whole tree stays within the root's
     budget of descendants (without it, 511 runs), and the CHILD nodes past it fail with a clear error."""
-    public, handle = await start(
-        runner, FORKER, RunLimits(max_descendants=10), children={child_key("forker", "ACTIVE"): FORKER}
+    public, handle = await runner.start(
+        FORKER, limits=RunLimits(max_descendants=10), children={child_key("forker", "ACTIVE"): FORKER}
     )
     await result(handle)
     query = f"WorkflowId STARTS_WITH '{temporal_id(TENANT, public)}'"
@@ -283,7 +246,7 @@ async def test_children_past_the_tenants_running_runs_limit_fail_their_node(crow
         start="c0",
     )
     tenant = f"crowd{uuid.uuid4().hex[:6]}"
-    _, handle = await start(crowded, wf, children={child_key("holder", "ACTIVE"): HOLDER}, tenant=tenant)
+    _, handle = await crowded.start(wf, children={child_key("holder", "ACTIVE"): HOLDER}, tenant=tenant)
     snapshot = await result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message == (f"the tenant has {CROWD} runs running, its limit: the child run was not started")

@@ -10,27 +10,21 @@ from typing import Any
 
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 
-from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
-from drift_schema.workflow import WorkflowDefinition
-from drift_worker.app import build_worker
-from drift_worker.ssrf import Guard, guarded_client
-from worker.worker_support import RUN_TIMEOUT, StaticTokens, Stub, definition, state, success, worker_settings
+from worker.worker_support import Runner, Stub, definition, new_id, running_worker, state, success, worker_settings
 
 SLOTS = 8
 """The worker's activity slots in these tests: each tenant may hold a quarter of them."""
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def small_worker(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[str]:
-    """A worker with `SLOTS` activity slots; its task queue."""
-    task_queue = f"fairness-{uuid.uuid4().hex[:8]}"
-    settings = worker_settings(task_queue, max_concurrent_activities=SLOTS)
-    async with guarded_client(Guard(settings.http_allow_hosts)) as http:
-        worker = build_worker(temporal_client, nats_client.jetstream(), http, settings, [StaticTokens()])
-        async with worker:
-            yield task_queue
+async def small_worker(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
+    """A worker with `SLOTS` activity slots."""
+    async with running_worker(
+        temporal_client, nats_client, worker_settings(new_id("fairness"), max_concurrent_activities=SLOTS)
+    ) as running:
+        yield running
 
 
 def http(url: str, next_node: str | None = None, end: bool = False) -> dict[str, Any]:
@@ -43,30 +37,7 @@ def http(url: str, next_node: str | None = None, end: bool = False) -> dict[str,
     return state(node, next_node, end=end)
 
 
-async def start(
-    client: Client, task_queue: str, tenant: str, wf: WorkflowDefinition
-) -> WorkflowHandle[Any, RunSnapshot]:
-    public = f"fair-{uuid.uuid4().hex[:10]}"
-    run = RunInput(
-        tenant=tenant,
-        workflow_id=public,
-        definition=wf,
-        context={"params": None, "issueDetail": None, "customer": None, "orderDetails": None, "threadContext": {}},
-        command_id=f"cmd-{public}",
-    )
-    return await client.start_workflow(
-        WORKFLOW_NAME,
-        run,
-        id=temporal_id(tenant, public),
-        task_queue=task_queue,
-        result_type=RunSnapshot,
-        execution_timeout=RUN_TIMEOUT,
-    )
-
-
-async def test_a_tenants_hanging_calls_never_stall_another_tenants_calls(
-    temporal_client: Client, small_worker: str, stub: Stub
-) -> None:
+async def test_a_tenants_hanging_calls_never_stall_another_tenants_calls(small_worker: Runner, stub: Stub) -> None:
     """mallory's PARALLEL of hanging HTTP calls (one per worker slot) holds only its share of the slots:
     globex's HTTP calls to a fast endpoint keep completing within seconds meanwhile."""
     hanging = [f"h{i}" for i in range(SLOTS)]
@@ -85,7 +56,7 @@ async def test_a_tenants_hanging_calls_never_stall_another_tenants_calls(
         return len([seen for seen in stub.requests("/slow") if seen.query.get("tag") == [tag]])
 
     share = SLOTS // 4
-    attacker = await start(temporal_client, small_worker, "mallory", attack)
+    _, attacker = await small_worker.start(attack, tenant="mallory")
     try:
         # The stub records no event to await: poll, with a deadline, until the attacker's share hangs.
         deadline = time.monotonic() + 20
@@ -94,7 +65,7 @@ async def test_a_tenants_hanging_calls_never_stall_another_tenants_calls(
             await asyncio.sleep(0.05)
         for round_ in range(3):
             began = time.monotonic()
-            handle = await start(temporal_client, small_worker, "globex", ordinary)
+            _, handle = await small_worker.start(ordinary, tenant="globex")
             async with asyncio.timeout(30):
                 snapshot = await handle.result()
             took = time.monotonic() - began

@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from drift_schema import subjects
 from drift_schema.run import EVENT_UPDATE, EventInput, temporal_id
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
-from worker.worker_support import TENANT, EventTap, Runner, definition, script, state, success
+from worker.worker_support import TENANT, EventTap, Runner, count_to, definition, state, success
 
 # Two visits per iteration: past the visits a run makes before it continues as new.
 ITERATIONS = CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS // 2 + 100
@@ -24,14 +24,7 @@ def loop_after_event(iterations: int) -> Any:
     return definition(
         {
             "hold": state({"type": "WAIT", "config": {"waitType": "ON_EVENT", "event": "go"}}, "count"),
-            "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
-            "again": state(
-                {
-                    "type": "BRANCH",
-                    "choices": [{"rule": f"{{% $global.count < {iterations} %}}", "nextNode": "count"}],
-                    "defaultNode": "done",
-                }
-            ),
+            **count_to(iterations),
             "done": success("{% $global.count %}"),
         },
         start="hold",

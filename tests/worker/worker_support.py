@@ -25,12 +25,13 @@ from temporalio.client import Client, WorkflowHandle
 from drift_cli.servers import InfraStack
 from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
-from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
 from drift_schema.workflow import Bundle, WorkflowDefinition
 from drift_worker.app import build_worker
 from drift_worker.config import Settings
 from drift_worker.evaluator import EvaluatorPool
 from drift_worker.ssrf import Guard, guarded_client
+from drift_worker.tokens import TokenProvider
 
 TENANT = "acme"
 RUN_TIMEOUT = timedelta(seconds=120)
@@ -87,6 +88,20 @@ def failure(error: Any, **extra: Any) -> dict[str, Any]:
     return state({"type": "FAILURE", "error": error}, end=True, **extra)
 
 
+def count_to(iterations: int, after: str = "done") -> dict[str, Any]:
+    """States `count` and `again`: a loop adding one to `$global.count` until it reaches `iterations`, then `after`."""
+    return {
+        "count": script("{% ($global.count ? $global.count : 0) + 1 %}", "again"),
+        "again": state(
+            {
+                "type": "BRANCH",
+                "choices": [{"rule": f"{{% $global.count < {iterations} %}}", "nextNode": "count"}],
+                "defaultNode": after,
+            }
+        ),
+    }
+
+
 def inline_bundle(path: Path) -> dict[str, WorkflowDefinition]:
     """The bundle's workflows with every `resourceId` inlined, as the dsl-store's enrichment pins them."""
     bundle = msgspec.json.decode(path.read_bytes(), type=Bundle)
@@ -123,10 +138,13 @@ class Runner:
         children: dict[str, WorkflowDefinition] | None = None,
         workflow_id: str | None = None,
         enums: dict[str, Any] | None = None,
+        tenant: str = TENANT,
+        limits: RunLimits | None = None,
     ) -> tuple[str, WorkflowHandle[Any, RunSnapshot]]:
+        """Start a run as `tenant` with `limits` pinned (the defaults when None), as the dispatcher does."""
         public = workflow_id or new_id()
         run = RunInput(
-            tenant=TENANT,
+            tenant=tenant,
             workflow_id=public,
             definition=wf,
             context={
@@ -139,11 +157,12 @@ class Runner:
             command_id=f"cmd-{public}",
             enums=enums or {},
             children=children or {},
+            limits=limits or RunLimits(),
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME,
             run,
-            id=temporal_id(TENANT, public),
+            id=temporal_id(tenant, public),
             task_queue=self.task_queue,
             result_type=RunSnapshot,
             execution_timeout=self.execution_timeout,
@@ -155,6 +174,26 @@ class Runner:
         _, handle = await self.start(wf, params, **kwargs)
         async with asyncio.timeout(60):
             return await handle.result()
+
+    async def script_failure(self, output: Any, name: str = "boom") -> str:
+        """Run a SCRIPT node `name` rendering `output`, which must fail it and the run; the run's error message."""
+        snapshot = await self.run(definition({name: script(output, "done"), "done": success()}))
+        assert snapshot.workflow_status == "FAILED"
+        assert snapshot.error_message is not None
+        return snapshot.error_message
+
+
+@contextlib.asynccontextmanager
+async def running_worker(
+    client: Client, nc: NatsClient, settings: Settings, providers: list[TokenProvider] | None = None
+) -> AsyncIterator[Runner]:
+    """A worker of `settings` (its tokens from `providers`, `StaticTokens` by default) running inside the block."""
+    tokens = [StaticTokens()] if providers is None else providers
+    async with (
+        guarded_client(Guard(settings.http_allow_hosts)) as http,
+        build_worker(client, nc.jetstream(), http, settings, tokens),
+    ):
+        yield Runner(client, settings.task_queue)
 
 
 # --------------------------------------------------------------------------- events
