@@ -251,23 +251,34 @@ class CommandDispatcher:
             )
         try:
             with _temporal_faults_are_transient():
-                await self.client.start_workflow(
-                    WORKFLOW_NAME,
-                    run,
-                    id=workflow_id,
-                    task_queue=self.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    memo={"commandId": command_id, "tenant": tenant, "definitionId": definition.id},
-                    # Listed (GET /v3/workflows) from the moment it starts; the run upserts each status change.
-                    search_attributes=run_attributes(tenant, definition.id, definition.version),
-                )
+                await self.start_execution(tenant, workflow_id, run, command_id)
         except WorkflowAlreadyStartedError:
             if await self._started_by(workflow_id, command_id):
                 log.info("dispatch.duplicate_start")
                 return
             raise Rejected(RejectionCode.CONFLICT, f"workflow '{command.workflow_id}' is already running") from None
         log.info("dispatch.started", definition_id=definition.id, version=definition.version)
+
+    async def start_execution(
+        self, tenant: str, workflow_id: str, run: RunInput, command_id: str, memo: dict[str, str] | None = None
+    ) -> None:
+        """Start `run` as a new execution under `workflow_id`: a closed run's id is reused, a running one's is not.
+
+        Raises WorkflowAlreadyStartedError while the id runs; the memo names the command that started it
+        (how a redelivery finds its start done) and `memo` adds to it.
+        """
+        definition = run.definition
+        await self.client.start_workflow(
+            WORKFLOW_NAME,
+            run,
+            id=workflow_id,
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo={"commandId": command_id, "tenant": tenant, "definitionId": definition.id, **(memo or {})},
+            # Listed (GET /v3/workflows) from the moment it starts; the run upserts each status change.
+            search_attributes=run_attributes(tenant, definition.id, definition.version),
+        )
 
     async def _started_by(self, workflow_id: str, command_id: str) -> bool:
         """Whether the latest run of this id (running or closed) was started by this very command."""

@@ -31,15 +31,13 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.faults import TRANSIENT_RPC, Rejected, temporal_unavailable
-from drift_runtime.search_attributes import run_attributes
 from drift_runtime.telemetry import inject_headers
 from drift_schema.commands import RetryCommand
-from drift_schema.run import STATE_QUERY, WORKFLOW_NAME, Carry, RunInput, RunSnapshot, temporal_id
+from drift_schema.run import STATE_QUERY, Carry, RunInput, RunSnapshot, temporal_id
 from drift_schema.statuses import RejectionCode, WorkflowStatus
 from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
 
@@ -109,23 +107,8 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         skip_branches=point.skip_branches or None,
     )
     run = msgspec.structs.replace(pinned, carry=carry)
-    definition = pinned.definition
     try:
-        await client.start_workflow(
-            WORKFLOW_NAME,
-            run,
-            id=workflow_id,
-            task_queue=dispatcher.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={
-                "commandId": command_id,
-                "tenant": tenant,
-                "definitionId": definition.id,
-                "retryOf": description.run_id,
-            },
-            search_attributes=run_attributes(tenant, definition.id, definition.version),
-        )
+        await dispatcher.start_execution(tenant, workflow_id, run, command_id, memo={"retryOf": description.run_id})
     except WorkflowAlreadyStartedError:
         raise RetryRefused(RejectionCode.CONFLICT, "the run is running again (another retry won)") from None
     except RPCError as error:
