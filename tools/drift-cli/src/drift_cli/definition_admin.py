@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drift_cli.definitions import dsl_store_url
+from drift_cli.endpoints import DSL_STORE_URL_HELP
 from drift_cli.output import EXIT_USAGE, CliError, Column, add_output, emit
 from drift_cli.runs import api_key
 from drift_client import StoreClient
@@ -144,8 +145,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     """Register `export`, `import` and `defs` on the `drift` subparsers."""
-    url_help = "dsl-store base URL (default: $DRIFT_DSL_STORE_URL, else http://127.0.0.1:$DRIFT_DSL_STORE_PORT)"
-
     export = commands.add_parser(
         "export",
         help="write a bundle of workflows and everything they refer to",
@@ -155,7 +154,7 @@ def add_commands(commands: Any) -> None:
     export.add_argument("ids", nargs="+", metavar="ID", help="workflow definition id(s)")
     export.add_argument("-o", "--output", default="-", metavar="FILE", help="bundle file to write (default stdout)")
     export.add_argument("--version", help="version of the named workflows: LATEST (default), ACTIVE, SNAPSHOT or N")
-    export.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    export.add_argument("--dsl-store-url", metavar="URL", help=DSL_STORE_URL_HELP)
     export.set_defaults(handler=_cmd_export)
 
     load = commands.add_parser(
@@ -168,7 +167,7 @@ def add_commands(commands: Any) -> None:
     load.add_argument("file", type=Path, metavar="FILE", help="the bundle file")
     load.add_argument("--publish", action="store_true", help="publish each definition that differs from its LATEST")
     load.add_argument("--activate", action="store_true", help="make each workflow's latest version ACTIVE")
-    load.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    load.add_argument("--dsl-store-url", metavar="URL", help=DSL_STORE_URL_HELP)
     add_output(load, None)
     load.set_defaults(handler=_cmd_import)
 
@@ -180,15 +179,15 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--type", help="only nodes of this type (with --nodes)")
     add_output(listing, "table")
     listing.add_argument("--json", action="store_true", help="the same as -o json")
-    listing.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    listing.add_argument("--dsl-store-url", metavar="URL", help=DSL_STORE_URL_HELP)
     listing.set_defaults(handler=_cmd_list)
     remove = actions.add_parser("delete", help="delete a workflow (or, with --node, a node) definition")
     remove.add_argument("id", metavar="ID")
     remove.add_argument("--node", action="store_true", help="ID names a node definition")
-    remove.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    remove.add_argument("--dsl-store-url", metavar="URL", help=DSL_STORE_URL_HELP)
     remove.set_defaults(handler=_cmd_delete)
     check = actions.add_parser("validate", help="check a workflow definition file without storing it")
     check.add_argument("file", type=Path, metavar="FILE", help="a workflow definition (JSON)")
-    check.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    check.add_argument("--dsl-store-url", metavar="URL", help=DSL_STORE_URL_HELP)
     add_output(check, None)
     check.set_defaults(handler=_cmd_validate)

@@ -97,8 +97,6 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     """Register `apply` and `graph` on the `drift` subparsers."""
-    url_help = "dsl-store base URL (default: $DRIFT_DSL_STORE_URL, else http://127.0.0.1:$DRIFT_DSL_STORE_PORT)"
-
     apply = commands.add_parser(
         "apply",
         help="load a bundle into the dsl-store (idempotent)",
@@ -117,7 +115,7 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="make each workflow's latest published version ACTIVE",
     )
-    apply.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    apply.add_argument("--dsl-store-url", metavar="URL", help=endpoints.DSL_STORE_URL_HELP)
     apply.set_defaults(handler=_cmd_apply)
 
     graph = commands.add_parser(
@@ -129,5 +127,5 @@ def add_commands(commands: Any) -> None:
     graph.add_argument("--format", choices=GRAPH_FORMATS, default="svg", help="default svg")
     graph.add_argument("-o", "--output", default="-", metavar="FILE", help="where to write it (default: stdout)")
     graph.add_argument("--version", help="SNAPSHOT, LATEST (default), ACTIVE or a number")
-    graph.add_argument("--dsl-store-url", metavar="URL", help=url_help)
+    graph.add_argument("--dsl-store-url", metavar="URL", help=endpoints.DSL_STORE_URL_HELP)
     graph.set_defaults(handler=_cmd_graph)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from drift_client.stream import redact_url
 
 __all__ = [
+    "DSL_STORE_URL_HELP",
     "ENDPOINTS_FILE",
     "Endpoint",
     "dsl_store",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 ENDPOINTS_FILE = "endpoints.json"
+DSL_STORE_URL_HELP = "dsl-store base URL (default: $DRIFT_DSL_STORE_URL, else http://127.0.0.1:$DRIFT_DSL_STORE_PORT)"
+"""The `--dsl-store-url` option's help, the same on every command that takes it."""
 
 
 @dataclass(frozen=True)
