@@ -167,6 +167,13 @@ class Context:
         except Exception as error:  # a transport failure is an answer the drill must count, not a crash
             return error
 
+    async def sync_starts(
+        self, definition: str, ids: list[str], params: dict[str, Any], sync_timeout_ms: int
+    ) -> list[httpx.Response | Exception]:
+        """Start `definition` synchronously once per id, all at once; the answers in the order of `ids`."""
+        body = {"workflow": {"id": definition}, "params": params, "syncTimeoutMs": sync_timeout_ms}
+        return await asyncio.gather(*(self.gateway_start({**body, "workflowId": w}) for w in ids))
+
     async def recover(self) -> None:
         """After a drill: every service ready again and nothing left pending, so drills do not bleed."""
         await self.stack.wait_healthy(120)
@@ -250,6 +257,13 @@ class Pressure:
             result.problem("no sync waiter was pending at the fault")
         if unacked == 0:
             result.problem("no command was unacknowledged at the fault")
+
+    async def crash(self, ledger: Ledger, result: Result, server: str) -> None:
+        """Park the waiters and commands, crash `server` (its pid in the figures), then let the dispatcher go."""
+        await self.build(ledger)
+        await self.at_fault(result)
+        result.figures["killed"] = self.ctx.stack.crash_server(server)
+        self.thaw()
 
     def thaw(self) -> None:
         if self.frozen:
@@ -549,22 +563,12 @@ async def redis_crash(ctx: Context, result: Result) -> None:
     ledger = Ledger()
     stack = ctx.stack
     pressure = Pressure(ctx, "d5")
-    await pressure.build(ledger)
-    await pressure.at_fault(result)
-    result.figures["killed"] = stack.crash_server("redis")
-    pressure.thaw()
+    await pressure.crash(ledger, result, "redis")
     answers: Counter[str] = Counter()
     five = 0
     try:
         sync_ids = ctx.ids("d5", sizes.redis_calls)
-        sync_answers = await asyncio.gather(
-            *(
-                ctx.gateway_start(
-                    {"workflow": {"id": "drill_quick"}, "workflowId": w, "params": {"n": 5}, "syncTimeoutMs": 5000}
-                )
-                for w in sync_ids
-            )
-        )
+        sync_answers = await ctx.sync_starts("drill_quick", sync_ids, {"n": 5}, 5000)
         for workflow_id, answer in zip(sync_ids, sync_answers, strict=True):
             answers[f"start {_answer(answer)}"] += 1
             keep_answer(ledger, result, workflow_id, answer)
@@ -606,14 +610,7 @@ async def redis_crash(ctx: Context, result: Result) -> None:
     after: Counter[str] = Counter()
     # At once, so that the gateway reaches for several pooled connections, not one.
     after_ids = ctx.ids("d5a", sizes.redis_calls)
-    after_answers = await asyncio.gather(
-        *(
-            ctx.gateway_start(
-                {"workflow": {"id": "drill_quick"}, "workflowId": w, "params": {"n": 4}, "syncTimeoutMs": 10000}
-            )
-            for w in after_ids
-        )
-    )
+    after_answers = await ctx.sync_starts("drill_quick", after_ids, {"n": 4}, 10000)
     for workflow_id, answer in zip(after_ids, after_answers, strict=True):
         after[_answer(answer)] += 1
         keep_answer(ledger, result, workflow_id, answer)
@@ -632,10 +629,7 @@ async def temporal_crash(ctx: Context, result: Result) -> None:
     ledger = Ledger()
     stack = ctx.stack
     pressure = Pressure(ctx, "d6")
-    await pressure.build(ledger)
-    await pressure.at_fault(result)
-    result.figures["killed"] = stack.crash_server("temporal")
-    pressure.thaw()
+    await pressure.crash(ledger, result, "temporal")
     stopped = time.monotonic()
     load = Load(ctx, "d6", ledger)
     load.start()
