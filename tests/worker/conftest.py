@@ -16,7 +16,7 @@ from temporalio.client import Client
 from drift_cli.servers import InfraStack
 from drift_runtime import messaging
 from drift_runtime.temporal import connect_temporal
-from worker.worker_support import EventTap, Runner, Stub, new_id, running_worker, serving, tapped, worker_settings
+from worker.worker_support import EventTap, Runner, Stub, running_worker, serving, tapped
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -41,7 +41,7 @@ async def stub() -> AsyncIterator[Stub]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def runner(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker for the whole session on its own task queue, with the test token provider."""
-    async with running_worker(temporal_client, nats_client, worker_settings(new_id("worker-tests"))) as running:
+    async with running_worker(temporal_client, nats_client, "worker-tests") as running:
         yield running
 
 

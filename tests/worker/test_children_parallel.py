@@ -46,8 +46,7 @@ async def test_sync_child_feeds_its_parent(runner: Runner, tap: EventTap) -> Non
             "done": success("{% 'parent got ' & $string($global.calc.context.double) %}"),
         }
     )
-    public, handle = await runner.start(wf, {"n": 21}, children=pinned(DOUBLER))
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf, {"n": 21}, children=pinned(DOUBLER))
     assert snapshot.disposition == "parent got 42"
     output = snapshot.context["calc"]
     assert output["workflowStatus"] == "COMPLETED"
@@ -170,8 +169,7 @@ async def test_failed_branch_cancels_the_others_and_fails_the_node(runner: Runne
         start="fan",
         defaultFailureNode="handler",
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition is not None
     assert snapshot.disposition.startswith("HANDLED branch 'bad' failed: output:")

@@ -141,8 +141,7 @@ async def test_non_2xx_fails_the_node_after_its_retries(runner: Runner, stub: St
         {"url": stub.url("/status/500"), "query": {"m": marker}},
         retry={"maxAttempts": 2, "initialIntervalMs": 50},
     )
-    public, handle = await runner.start(flow(call))
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(flow(call))
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.context["lastError"]["node"] == "call"
     assert "answered HTTP 500" in snapshot.context["lastError"]["message"]

@@ -33,7 +33,6 @@ from worker.worker_support import (
     serving,
     state,
     success,
-    worker_settings,
 )
 
 ACME_TOKEN = "acme-file-secret-1f3a"
@@ -82,9 +81,7 @@ async def task_queue(temporal_client: Client, nats_client: NatsClient, secrets_d
     """A worker with the shipped secret provider (globex's `api-token` in its environment) and ProviderTokens."""
     environ = {TenantSecrets.variable("globex", "api-token"): GLOBEX_TOKEN}
     providers: list[TokenProvider] = [TenantSecrets(secrets_dir, environ), ProviderTokens()]
-    async with running_worker(
-        temporal_client, nats_client, worker_settings(new_id("credentials")), providers
-    ) as running:
+    async with running_worker(temporal_client, nats_client, "credentials", providers) as running:
         yield running.task_queue
 
 

@@ -33,8 +33,7 @@ async def test_each_item_runs_its_branch_and_the_output_keeps_item_order(runner:
             "done": success("{% $join($global.each, ',') %}"),
         }
     )
-    public, handle = await runner.start(wf, {"numbers": [5, 1, 4, 2, 3, 9, 7]})
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf, {"numbers": [5, 1, 4, 2, 3, 9, 7]})
     assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
     assert snapshot.context["each"] == ["0:10", "1:2", "2:8", "3:4", "4:6", "5:18", "6:14"]
     # Item outputs stay in their items: $global holds only the MAP's list.
@@ -123,8 +122,7 @@ async def test_parallel_inside_map_and_map_inside_parallel(runner: Runner, tap: 
         },
         start="fork",
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
     # item 1: 101 + [10]; item 2: 102 + [10, 21]
     assert snapshot.context["outer_map"] == [111, 133]

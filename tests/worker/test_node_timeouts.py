@@ -29,8 +29,7 @@ async def test_scheduler_wait_longer_than_timeout_fails_to_the_failure_path(runn
         },
         **FAILURE_PATH,
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message == (
         "pause: the wait of 3600 seconds is longer than its timeoutMs (300 ms): failed after 0.3 seconds"
@@ -75,8 +74,7 @@ async def test_sync_child_that_times_out_is_cancelled_and_fails_the_node(runner:
     )
     call = {"type": "CHILD", "childWorkflowId": "waiter", "executionMode": "SYNC", "timeoutMs": 500}
     wf = definition({"call": state(call, "done"), "done": success(), "failed": FAILED}, **FAILURE_PATH)
-    public, handle = await runner.start(wf, children={child_key("waiter", "ACTIVE"): waiter})
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf, children={child_key("waiter", "ACTIVE"): waiter})
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
     assert "did not finish within timeoutMs (500 ms): cancelled" in snapshot.error_message

@@ -17,8 +17,7 @@ async def test_script_output_lands_in_global_and_success_completes(runner: Runne
             "done": success("{% $global.greet %}"),
         }
     )
-    public, handle = await runner.start(wf, {"name": "Ada"})
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf, {"name": "Ada"})
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition == "Hello, Ada"
     assert snapshot.context["greet"] == "Hello, Ada"
@@ -65,8 +64,7 @@ async def test_node_failure_goes_to_default_failure_node_with_last_error(runner:
         },
         defaultFailureNode="handler",
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
     assert snapshot.error_message.startswith("handled: boom / output:")
@@ -117,8 +115,7 @@ async def test_post_completion_nodes_run_after_the_terminal_state_without_changi
         start="main",
         postWorkflowCompletionNodes=["audit", "broken"],
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition == "FINISHED"
     assert snapshot.context["audit"] == "audited main"

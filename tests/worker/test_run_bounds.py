@@ -21,12 +21,10 @@ from worker.worker_support import (
     Runner,
     definition,
     failure,
-    new_id,
     running_worker,
     script,
     state,
     success,
-    worker_settings,
 )
 
 BLOB = "x" * 250_000
@@ -36,18 +34,14 @@ BLOB = "x" * 250_000
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def big_outputs(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker with the production per-output cap (256 KiB), so twelve outputs add up past Temporal's 2 MB."""
-    async with running_worker(
-        temporal_client, nats_client, worker_settings(new_id("run-bounds"), node_output_max_bytes=256 * 1024)
-    ) as running:
+    async with running_worker(temporal_client, nats_client, "run-bounds", node_output_max_bytes=256 * 1024) as running:
         yield running
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def crowded(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker whose tenants may each have `CROWD` runs running."""
-    async with running_worker(
-        temporal_client, nats_client, worker_settings(new_id("run-crowd"), tenant_max_running_runs=CROWD)
-    ) as running:
+    async with running_worker(temporal_client, nats_client, "run-crowd", tenant_max_running_runs=CROWD) as running:
         yield running
 
 

@@ -127,8 +127,7 @@ async def test_a_node_failing_inside_a_segment_fails_alone_after_the_nodes_befor
         start="a",
         defaultFailureNode="recover",
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.disposition == "after b"
     assert "c" not in snapshot.context
     events = await tap.wait_for(lambda: len(tap.nodes[public]) >= 4 and tap.nodes[public])
@@ -148,8 +147,7 @@ async def test_a_nodes_timeout_ms_holds_inside_a_segment(runner: Runner, tap: Ev
         {"fast": script("{% 'quick' %}", "slow"), "slow": slow, "done": success()},
         start="fast",
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message == "evaluating 'slow' took longer than its time limit of 300 ms"
     assert snapshot.context["fast"] == "quick"

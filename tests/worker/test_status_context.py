@@ -31,8 +31,7 @@ async def test_stable_status_events_carry_the_context(runner: Runner, tap: Event
 async def test_a_context_too_large_for_an_event_is_left_out_and_flagged(runner: Runner, tap: EventTap) -> None:
     """Past MAX_EVENT_CONTEXT_BYTES the event still goes out, without the context and with `contextOmitted`."""
     blob = "x" * (MAX_EVENT_CONTEXT_BYTES + 1)
-    public, handle = await runner.start(_greeting(), {"name": "Big", "blob": blob})
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(_greeting(), {"name": "Big", "blob": blob})
     assert snapshot.context["params"]["blob"] == blob
     completed = await tap.status(public, "COMPLETED")
     assert completed["context"] is None

@@ -12,7 +12,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
 
-from worker.worker_support import Runner, Stub, definition, new_id, running_worker, state, success, worker_settings
+from worker.worker_support import Runner, Stub, definition, running_worker, state, success
 
 SLOTS = 8
 """The worker's activity slots in these tests: each tenant may hold a quarter of them."""
@@ -21,9 +21,7 @@ SLOTS = 8
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def small_worker(temporal_client: Client, nats_client: NatsClient) -> AsyncIterator[Runner]:
     """A worker with `SLOTS` activity slots."""
-    async with running_worker(
-        temporal_client, nats_client, worker_settings(new_id("fairness"), max_concurrent_activities=SLOTS)
-    ) as running:
+    async with running_worker(temporal_client, nats_client, "fairness", max_concurrent_activities=SLOTS) as running:
         yield running
 
 

@@ -38,8 +38,7 @@ async def test_absolute_wait_in_the_past_continues_at_once(runner: Runner, tap: 
     wf = definition(
         {"pause": wait({"waitType": "ABSOLUTE_WAIT", "timestamp": "2001-02-03T04:05:06Z"}), "done": success()}
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.context["pause"] == {"until": "2001-02-03T04:05:06.000Z"}
     assert "SCHEDULER_WAITING" not in tap.statuses(public)
 
@@ -114,8 +113,7 @@ async def test_on_event_timeout_takes_the_default_failure_path(runner: Runner, t
         start="hold",
         defaultFailureNode="timed_out",
     )
-    public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    public, snapshot = await runner.finish(wf)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition == "TIMED OUT: event 'never' did not arrive within 1 seconds"
     failed = await tap.node(public, "hold")

@@ -169,6 +169,11 @@ class Runner:
         )
         return public, handle
 
+    async def finish(self, wf: WorkflowDefinition, params: Any = None, **kwargs: Any) -> tuple[str, RunSnapshot]:
+        """Start a run and wait for it to end: its public id and final snapshot."""
+        public, handle = await self.start(wf, params, **kwargs)
+        return public, await handle.result()
+
     async def run(self, wf: WorkflowDefinition, params: Any = None, **kwargs: Any) -> RunSnapshot:
         """Start a run and wait for its final snapshot."""
         _, handle = await self.start(wf, params, **kwargs)
@@ -185,9 +190,13 @@ class Runner:
 
 @contextlib.asynccontextmanager
 async def running_worker(
-    client: Client, nc: NatsClient, settings: Settings, providers: list[TokenProvider] | None = None
+    client: Client, nc: NatsClient, queue: str, providers: list[TokenProvider] | None = None, **overrides: object
 ) -> AsyncIterator[Runner]:
-    """A worker of `settings` (its tokens from `providers`, `StaticTokens` by default) running inside the block."""
+    """A worker on a new task queue named after `queue`, running inside the block.
+
+    Its settings are `worker_settings` with `overrides`; its tokens come from `providers` (`StaticTokens` by default).
+    """
+    settings = worker_settings(new_id(queue), **overrides)
     tokens = [StaticTokens()] if providers is None else providers
     async with (
         guarded_client(Guard(settings.http_allow_hosts)) as http,
