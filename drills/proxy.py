@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from tests.support.loopback import listening_on
+
 log = structlog.get_logger("drills.proxy")
 
 
@@ -43,9 +45,7 @@ class PublishLosingProxy:
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.sockets[0].getsockname()[:2]
-        return f"nats://{host}:{port}"
+        return f"nats://{listening_on(self._server)}"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)

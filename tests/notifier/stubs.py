@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from support.loopback import HttpRequest, holds_within, read_request
+from support.loopback import HttpRequest, holds_within, listening_on, read_request
 
 
 @dataclass
@@ -25,9 +25,7 @@ class Stub:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}/hooks"
+        return f"http://{listening_on(self.server)}/hooks"
 
     async def __aenter__(self) -> Stub:
         self.server = await asyncio.start_server(self._connected, "127.0.0.1", 0)

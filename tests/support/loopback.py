@@ -51,6 +51,13 @@ async def read_request(reader: asyncio.StreamReader) -> HttpRequest:
     return HttpRequest(method, target, headers, body)
 
 
+def listening_on(server: asyncio.Server | None) -> str:
+    """`host:port` that a started server listens on (its first socket)."""
+    assert server is not None, "the server has not started"
+    host, port = server.sockets[0].getsockname()[:2]
+    return f"{host}:{port}"
+
+
 async def holds_within(changed: asyncio.Condition, done: Callable[[], bool], timeout: float) -> bool:
     """Wait until `done()` holds, checked whenever `changed` is notified; whether it holds at the timeout."""
     try:
@@ -70,9 +77,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"http://{listening_on(self.server)}"
 
     async def start(self) -> LoopbackServer:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
