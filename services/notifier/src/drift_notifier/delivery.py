@@ -35,7 +35,6 @@ from typing import Any, Generic, TypeVar
 import msgspec
 import structlog
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from opentelemetry import trace
@@ -222,16 +221,7 @@ class WebhookConsumer:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._room.wait(), timeout=1.0)
                     continue
-                try:
-                    messages = await subscription.fetch(min(FETCH_BATCH, room), timeout=1.0)
-                except (NatsTimeoutError, TimeoutError):
-                    # Nothing arrived within the fetch's wait (nats-py raises either kind).
-                    continue
-                except Exception as error:
-                    log.warning("messaging.fetch_failed", consumer=self.durable, error=repr(error))
-                    await asyncio.sleep(0.5)
-                    continue
-                for msg in messages:
+                for msg in await consumers.fetched(subscription, min(FETCH_BATCH, room), 1.0, self.durable):
                     await self._take(msg)
         finally:
             for entry in self._lanes.take_queued():
