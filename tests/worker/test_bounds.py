@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -67,6 +68,8 @@ async def test_node_timeout_bounds_a_pure_node_and_fails_it(runner: Runner) -> N
 
 RUNAWAY = "{% $count($distinct([1..100000])) %}"
 """A single builtin call running for minutes: the expression's own time checks never see it."""
+PATIENT = dataclasses.replace(expressions.DEFAULT_BOUNDS, timeout_ms=20_000)
+"""Time enough that the memory bound, not the time bound, stops a hog even on a busy machine."""
 MEMORY_HOG = "{% $count($map([1..10000], function($i) { $pad('', 100000, 'x') })) %}"
 """A gigabyte of strings, 100 KB at a time."""
 
@@ -111,8 +114,14 @@ async def small_pool() -> AsyncIterator[EvaluatorPool]:
     await pool.close()
 
 
-async def _evaluate(pool: EvaluatorPool, output: str, tenant: str = "acme", timeout_ms: int = 0) -> NodeResult:
-    return await pool.evaluate(NODE, _task(output, tenant), expressions.DEFAULT_BOUNDS, 256 * 1024, timeout_ms)
+async def _evaluate(
+    pool: EvaluatorPool,
+    output: str,
+    tenant: str = "acme",
+    timeout_ms: int = 0,
+    bounds: expressions.Bounds = expressions.DEFAULT_BOUNDS,
+) -> NodeResult:
+    return await pool.evaluate(NODE, _task(output, tenant), bounds, 256 * 1024, timeout_ms)
 
 
 async def test_a_runaway_builtin_is_killed_at_its_deadline_and_replaced(small_pool: EvaluatorPool) -> None:
@@ -130,7 +139,9 @@ async def test_a_runaway_builtin_is_killed_at_its_deadline_and_replaced(small_po
 async def test_memory_past_the_bound_fails_the_evaluation_clearly(small_pool: EvaluatorPool) -> None:
     """An expression allocating past the memory bound fails with the bound named; the pool carries on."""
     with pytest.raises(MemoryBoundExceeded, match="exceeded the memory bound of 192 MiB"):
-        await _evaluate(small_pool, MEMORY_HOG)
+        await _evaluate(
+            small_pool, MEMORY_HOG, bounds=dataclasses.replace(expressions.DEFAULT_BOUNDS, timeout_ms=20_000)
+        )
     assert (await _evaluate(small_pool, "{% 'still ' & 'here' %}")).output == "still here"
 
 

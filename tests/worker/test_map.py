@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -217,7 +218,8 @@ async def test_slices_spend_the_runs_visit_budget(runner: Runner) -> None:
     snapshot = await handle.result()
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
-    assert "1 items failed, more than toleratedFailures (0)" in snapshot.error_message
+    # How many items meet the exhausted budget depends on which slice visits first: at least one fails.
+    assert re.search(r"\b[1-9]\d* items failed, more than toleratedFailures \(0\)", snapshot.error_message)
     assert f"its budget of {SLICE_ITEMS + 50 - SLICE_ITEMS - 1}" in snapshot.error_message
 
 
