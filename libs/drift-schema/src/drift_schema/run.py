@@ -12,7 +12,7 @@ import msgspec
 
 from drift_schema.api import WorkflowResponse
 from drift_schema.base import Message
-from drift_schema.testrun import TestConfig, TestTrace, TraceEntry
+from drift_schema.testrun import RetryPoint, TestConfig, TestTrace, TraceEntry
 from drift_schema.workflow import WorkflowDefinition
 
 WORKFLOW_NAME = "GenericWorkflow"
@@ -54,6 +54,25 @@ class Carry(Message, frozen=True):
     """A retry from a PARALLEL node: branches that had completed, whose outputs `context` keeps."""
     test_trace: TestTrace | None = None
     """A test run's trace so far: it outlives continue-as-new."""
+
+    @classmethod
+    def retrying(
+        cls, point: RetryPoint, command_id: str, callback_url: str | None, command_trace: dict[str, str] | None
+    ) -> Carry:
+        """What a retry (contract 8.2) hands the new execution: the closed run as it stood at `point`."""
+        if point.node is None:
+            raise ValueError("a retry point without a node has nothing to start from")
+        return cls(
+            point.node,
+            point.context,
+            point.seq,
+            point.visits,
+            command_id=command_id,
+            callback_url=callback_url or point.callback_url,
+            command_trace=command_trace,
+            retried=True,
+            skip_branches=point.skip_branches or None,
+        )
 
 
 DEFAULT_MAX_CONTEXT_BYTES = 1024 * 1024

@@ -95,17 +95,7 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         )
     if point.node is None:
         raise RetryRefused(RejectionCode.CONFLICT, "the run's definition has no startNode to retry from")
-    carry = Carry(
-        current_node=point.node,
-        context=point.context,
-        seq=point.seq,
-        node_visits=point.visits,
-        command_id=command_id,
-        callback_url=command.callback_url or point.callback_url,
-        command_trace=inject_headers() or None,
-        retried=True,
-        skip_branches=point.skip_branches or None,
-    )
+    carry = Carry.retrying(point, command_id, command.callback_url, inject_headers() or None)
     run = msgspec.structs.replace(pinned, carry=carry)
     try:
         await dispatcher.start_execution(tenant, workflow_id, run, command_id, memo={"retryOf": description.run_id})
