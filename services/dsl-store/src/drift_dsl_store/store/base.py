@@ -30,12 +30,16 @@ from typing import Protocol
 
 
 class Kind(enum.StrEnum):
+    """What a definition defines: a reusable node, or a workflow."""
+
     NODE = "node"
     WORKFLOW = "workflow"
 
 
 @dataclass(frozen=True, slots=True)
 class DefinitionKey:
+    """One definition of one tenant, all its versions: the key every connector stores by."""
+
     tenant: str
     kind: Kind
     id: str
@@ -43,6 +47,8 @@ class DefinitionKey:
 
 @dataclass(frozen=True, slots=True)
 class StoredDefinition:
+    """One stored version of a definition, its body as the client sent it."""
+
     key: DefinitionKey
     version: str
     body: bytes
