@@ -38,7 +38,10 @@ class Kind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DefinitionKey:
-    """One definition of one tenant, all its versions: the key every connector stores by."""
+    """One definition of one tenant, all its versions: the key every connector stores by.
+
+    Tenants never share a key: every read and write of a connector names the tenant.
+    """
 
     tenant: str
     kind: Kind
