@@ -48,6 +48,8 @@ class Sizes:
     http_nodes: int
     map_items: int
     map_large: int
+    idle_settle_s: float
+    """How long P6 waits, with no work, for a worker's evaluator processes to exit (they do after 60 s idle)."""
 
 
 FULL = Sizes(
@@ -64,6 +66,7 @@ FULL = Sizes(
     http_nodes=10,
     map_items=1_000,
     map_large=10_000,
+    idle_settle_s=90.0,
 )
 SMOKE = Sizes(
     rounds=2,
@@ -79,6 +82,7 @@ SMOKE = Sizes(
     http_nodes=10,
     map_items=50,
     map_large=600,
+    idle_settle_s=0.0,
 )
 FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "HTTP", "GROWTH")
 TRUE_P99_SAMPLES = 200
@@ -316,7 +320,7 @@ async def measure(sizes: Sizes, home: Path, skip: frozenset[str] = frozenset()) 
                 infra_traced.stop()
                 infra_traced = None
             pids = bench.pids()
-            idle = fig.idle_rss(pids)
+            idle = await fig.settled_rss(pids, 0.0 if "P6" in skip else sizes.idle_settle_s)
             if "P1" not in skip:
                 log(f"P1: {sizes.latency_samples * sizes.rounds} sync starts per side")
                 found["P1"] = p1_figure(

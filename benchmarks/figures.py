@@ -22,7 +22,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from worker_support import Runner, definition, inline_bundle, script
 
 from benchmarks.baseline_workflows import CHAIN_WORKFLOW, UNTIL_STABLE_UPDATE
-from benchmarks.report import percentile, rss_mib
+from benchmarks.report import descendants, percentile, rss_mib
 from benchmarks.stack import BASELINE_TASK_QUEUE, BUNDLE, TENANT, BenchPlatform, Clients
 from drift_schema import search
 from drift_schema.run import DEFAULT_TASK_QUEUE, STATE_QUERY, WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
@@ -425,3 +425,18 @@ class RssSampler:
 
 def idle_rss(pids: dict[str, int]) -> dict[str, float]:
     return {name: rss_mib(pid) for name, pid in pids.items()}
+
+
+async def settled_rss(pids: dict[str, int], settle_s: float) -> dict[str, float]:
+    """Idle memory once the workers have shed what they hold only while busy, waiting up to `settle_s`.
+
+    A worker's expression evaluators are processes that exit after `DRIFT_EVALUATOR_IDLE_EXIT_S` (60 s) without
+    work: an idle worker is one without them. Their exit is seen in /proc only, hence the polling.
+    """
+    workers = [pid for name, pid in pids.items() if name.startswith("worker")]
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        if not any(descendants(pid) for pid in workers):
+            break
+        await asyncio.sleep(0.5)
+    return idle_rss(pids)

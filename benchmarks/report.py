@@ -54,7 +54,7 @@ def count(number: int, noun: str) -> str:
 def rss_mib(pid: int) -> float:
     """Resident memory of `pid` and every descendant, in MiB, from /proc (0 when it is gone)."""
     total_kib = 0
-    for member in [pid, *_descendants(pid)]:
+    for member in [pid, *descendants(pid)]:
         try:
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -65,7 +65,8 @@ def rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
