@@ -261,7 +261,8 @@ def p6_figure(idle: dict[str, float], loaded: dict[str, float]) -> Figure:
     return Figure(
         "P6",
         "resident memory of each service",
-        "VmRSS from /proc of each service's process (and any children), after start-up and warm-up (idle), and "
+        "VmRSS from /proc of each service's process (and any children), idle: after start-up and warm-up, once "
+        "each worker's expression evaluator processes have exited for lack of work (60 s without any), and "
         "the peak sampled every 250 ms during P2's Drift bursts. The baseline column of the worker is the "
         "baseline worker process (same code, same settings) idle.",
         rows,
