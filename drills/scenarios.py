@@ -687,6 +687,12 @@ async def ambiguous_start(ctx: Context, result: Result) -> None:
         return all([(await temporal_runs(stack, w)).executions for w in ids])
 
     await wait_for(all_started, 60, "every ambiguous start reached Temporal")
+
+    async def floor_save_lost() -> bool:
+        return rule.dropped > 0
+
+    # The dispatcher saves floors once a second: the kill must come after it tried (and failed) to record them.
+    await wait_for(floor_save_lost, 30, "the dispatcher tried to save a floor after the starts")
     # Work in flight at the kill too: the dispatcher frozen while sync starts and commands pile up.
     await pressure.build(ledger)
     await pressure.at_fault(result)
