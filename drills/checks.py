@@ -58,7 +58,7 @@ TEMPORAL_STATUS = {
     WorkflowStatus.COMPLETED: frozenset({"COMPLETED"}),
     WorkflowStatus.WAITING: frozenset({"RUNNING"}),
     WorkflowStatus.TERMINATED: frozenset({"TERMINATED"}),
-    WorkflowStatus.FAILED: frozenset({"COMPLETED", "FAILED"}),
+    WorkflowStatus.FAILED: frozenset({"FAILED"}),  # the workflow fails with the run (RUN_FAILED_ERROR)
 }
 """The Temporal execution status each expected Drift state must show."""
 EVIDENCE_DEADLINE_S = 20.0

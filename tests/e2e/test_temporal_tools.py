@@ -12,10 +12,10 @@ import pytest
 from support.starts import waiting_hello
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from drift_cli.platform import Platform
-from drift_runtime.temporal import DATA_CONVERTER, connect_temporal
+from drift_runtime.temporal import DATA_CONVERTER, connect_temporal, run_result
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -96,3 +96,18 @@ async def test_search_attributes_filter_drift_runs(platform: Platform, gateway: 
     assert found == [f"acme~{workflow_id}"]
     other_tenant = f"DriftTenant = 'globex' AND WorkflowId = 'acme~{workflow_id}'"
     assert [execution.id async for execution in client.list_workflows(other_tenant)] == []
+
+
+async def test_a_failed_run_is_failed_in_temporal_too(platform: Platform, gateway: httpx.AsyncClient) -> None:
+    """A rejected run (FAILED in Drift) shows FAILED in Temporal's own status (its UI, `temporal workflow list`),
+    and the workflow's failure still carries the run's state, so a caller of Temporal's API gets it back."""
+    workflow_id = await waiting_hello(gateway, "tools-failed", "Ada")
+    resumed = await gateway.put(
+        f"/v3/workflow/resume/{workflow_id}", json={"viewResponse": {"selectedOptions": {"decision": "REJECT"}}}
+    )
+    assert resumed.json()["workflowStatus"] == "FAILED", resumed.text
+    handle = (await _client(platform)).get_workflow_handle(f"acme~{workflow_id}")
+    snapshot = await run_result(handle)
+    assert (snapshot.workflow_status, snapshot.disposition) == ("FAILED", None)
+    assert snapshot.error_message == resumed.json()["errorMessage"]
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED

@@ -33,6 +33,7 @@ from worker_support import (
     success,
 )
 
+from drift_runtime.temporal import run_result
 from drift_schema.nodes import child_key
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
@@ -64,7 +65,7 @@ async def hello_approval(runner: Runner, tap: EventTap, stub: Stub) -> list[tupl
         public, handle = await runner.start(wf, {"name": "Ada"})
         await tap.status(public, "WAITING")
         await resume(handle, decision=decision)
-        await handle.result()
+        await run_result(handle)
         recorded.append((f"hello_approval_{decision.lower()}", handle))
     return recorded
 
@@ -75,7 +76,7 @@ async def return_request(runner: Runner, tap: EventTap, stub: Stub) -> list[tupl
     public, handle = await runner.start(wf, {"orderId": "o-1"}, enums={"ordersApi": stub.url("")})
     await tap.status(public, "WAITING")
     await resume(handle, refund_mode="WALLET")
-    await handle.result()
+    await run_result(handle)
     return [("return_request", handle)]
 
 
@@ -115,7 +116,7 @@ async def every_node(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[st
     await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload={"x": 1}, command_id="e-1"))
     await tap.wait_for(lambda: tap.statuses(public).count("WAITING") >= 2)
     await resume(handle, ok="Y")
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     child_id = snapshot.context["calc"]["workflowId"]
     child = runner.client.get_workflow_handle(temporal_id(TENANT, child_id))
     return [("every_node", handle), ("every_node_child", child)]
@@ -125,7 +126,7 @@ async def counted_loop(runner: Runner, iterations: int) -> WorkflowHandle[Any, A
     """Run a loop counting to `iterations` until it finishes; the handle of its last run."""
     wf = definition({**count_to(iterations), "done": success("{% $string($global.count) %}")}, start="count")
     _, handle = await runner.start(wf)
-    await handle.result()
+    await run_result(handle)
     return handle
 
 
@@ -180,7 +181,7 @@ async def failure_paths(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple
         defaultFailureNode="handler",
     )
     _, handle = await runner.start(wf, children={child_key("doubler", "ACTIVE"): doubler})
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "FAILED", snapshot
     return [("failure_paths", handle)]
 
@@ -209,7 +210,7 @@ async def segments(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str,
         defaultFailureNode="recover",
     )
     _, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == "recovered from broken", snapshot
     return [("segments", handle)]
 

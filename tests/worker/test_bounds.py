@@ -14,6 +14,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
 
+from drift_runtime.temporal import run_result
 from drift_schema import expressions
 from drift_worker.app import build_worker
 from drift_worker.evaluator import NODE, EvaluationTimeout, EvaluatorPool, MemoryBoundExceeded, PoolSettings
@@ -57,7 +58,7 @@ async def test_node_timeout_bounds_a_pure_node_and_fails_it(runner: Runner) -> N
     wf = definition({"slow": slow, "done": success()})
     _, handle = await runner.start(wf)
     async with asyncio.timeout(30):
-        snapshot = await handle.result()
+        snapshot = await run_result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
     # Whichever stops it first: the activity's deadline, or the expression's time bound capped by timeoutMs.
@@ -204,7 +205,7 @@ async def test_runaway_builtin_on_a_worker_fails_the_node_and_others_complete(ru
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition == "6"
     async with asyncio.timeout(60):
-        failed = await handle.result()
+        failed = await run_result(handle)
     assert failed.workflow_status == "FAILED"
     assert failed.error_message is not None
     assert "longer than its time limit" in failed.error_message

@@ -6,6 +6,7 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 
+from drift_runtime.temporal import run_result
 from drift_schema.nodes import child_key, resolve_children
 from drift_schema.run import EVENT_UPDATE, EventInput, RunSnapshot, temporal_id
 from drift_schema.workflow import WorkflowDefinition
@@ -57,7 +58,7 @@ async def test_sync_child_feeds_its_parent(runner: Runner, tap: EventTap) -> Non
     # The child is a run of its own: its own events, under its own public id and the same tenant.
     assert (await tap.status(child_id, "COMPLETED"))["disposition"] == "DOUBLED 42"
     child_run = runner.client.get_workflow_handle(temporal_id(TENANT, child_id), result_type=RunSnapshot)
-    assert (await child_run.result()).workflow_id == child_id
+    assert (await run_result(child_run)).workflow_id == child_id
 
 
 async def test_failed_sync_child_fails_the_node_with_its_message(runner: Runner) -> None:
@@ -77,7 +78,7 @@ async def test_terminated_sync_child_fails_the_node(runner: Runner, tap: EventTa
     child_id = started[0]
     await tap.status(child_id, "WAITING")
     await runner.client.get_workflow_handle(temporal_id(TENANT, child_id)).terminate(reason="operator says no")
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
     assert snapshot.error_message == f"child workflow '{child_id}' was terminated"
@@ -94,7 +95,7 @@ async def test_async_child_outlives_its_parent(runner: Runner, tap: EventTap) ->
     child_run = runner.client.get_workflow_handle(temporal_id(TENANT, child_id), result_type=RunSnapshot)
     assert (await child_run.describe()).status == WorkflowExecutionStatus.RUNNING
     await child_run.execute_update(EVENT_UPDATE, EventInput(event="go", payload=None, command_id="go-1"))
-    assert (await child_run.result()).disposition == "WENT"
+    assert (await run_result(child_run)).disposition == "WENT"
 
 
 async def test_unpinned_child_fails_the_node(runner: Runner) -> None:
@@ -140,7 +141,7 @@ async def test_parallel_branches_overlap_and_all_outputs_land(runner: Runner, ta
         start="fan",
     )
     public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == "AB"
     assert snapshot.context["fan"] == {"branches": ["a1", "b1"]}
     # Two one-second timers ran side by side: both started before either fired.

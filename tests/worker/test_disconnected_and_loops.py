@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from drift_runtime.temporal import run_result
 from drift_schema.run import (
     DISCONNECTED_UPDATE,
     EVENT_UPDATE,
@@ -73,7 +74,7 @@ async def test_disconnected_nodes_run_against_the_context_without_moving_the_run
     assert snapshot.current_node == "hold"
     assert "lookup" not in snapshot.context
     await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload=1, command_id="go"))
-    assert (await handle.result()).workflow_status == "COMPLETED"
+    assert (await run_result(handle)).workflow_status == "COMPLETED"
     assert tap.statuses(public) == ["RUNNING", "WAITING", "RUNNING", "COMPLETED"]
 
 
@@ -90,7 +91,7 @@ async def test_disconnected_validator_refuses_unknown_and_waiting_nodes(
         assert isinstance(cause, ApplicationError)
         assert cause.type == code
     await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload=1, command_id="go"))
-    assert (await handle.result()).workflow_status == "COMPLETED"
+    assert (await run_result(handle)).workflow_status == "COMPLETED"
 
 
 def counting_loop(iterations: int, then: dict[str, Any]) -> Any:
@@ -113,7 +114,7 @@ async def test_long_loop_continues_as_new_carrying_context_and_waits(runner: Run
     public, handle = await runner.start(counting_loop(iterations, wait_for_go))
     await tap.status(public, "WAITING", timeout=120)
     await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload="went", command_id="go"))
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == f"counted {iterations} then went"
     first_run = runner.client.get_workflow_handle(temporal_id(TENANT, public), run_id=handle.first_execution_run_id)
     history = await first_run.fetch_history()
@@ -150,7 +151,7 @@ async def test_pure_nodes_cost_at_most_a_twentieth_of_a_history_event_each(runne
     lengths = {}
     for length in (2, 42):
         _, handle = await runner.start(chain(length))
-        await handle.result()
+        await run_result(handle)
         lengths[length] = len((await handle.fetch_history()).events)
     per_node = (lengths[42] - lengths[2]) / 40
     print(f"history events: 2 nodes -> {lengths[2]}, 42 nodes -> {lengths[42]}; {per_node:.2f} per pure node")

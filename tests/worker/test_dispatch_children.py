@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drift_dispatcher.commands import CommandDispatcher
+from drift_runtime.temporal import run_result
 from drift_schema.api import WorkflowRef
 from drift_schema.commands import StartCommand
 from drift_schema.run import RunSnapshot, temporal_id
@@ -57,7 +58,7 @@ async def test_start_pins_children_recursively_and_the_child_feeds_its_parent(ru
     # Publishing a new version now changes nothing for the running chain: it never asks the store again.
     store.definitions.clear()
     handle = runner.client.get_workflow_handle(temporal_id(TENANT, public), result_type=RunSnapshot)
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition == "41"
     assert len(store.asked) == 3

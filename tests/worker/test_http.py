@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest
 
+from drift_runtime.temporal import run_result
 from drift_schema.nodes import RetryPolicy as NodeRetry
 from drift_worker import tokens
 from drift_worker.config import Settings
@@ -107,7 +108,7 @@ async def test_retries_keep_one_idempotency_key_and_report_the_attempt(
         retry={"maxAttempts": 3, "initialIntervalMs": 50, "backoffCoefficient": 1.0},
     )
     public, handle = await runner.start(flow(call))
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.context["call"] == {"attempts": 3}
     keys = {seen.headers["idempotency-key"] for seen in stub.requests(f"/flaky/{key}")}

@@ -20,6 +20,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
 
+from drift_runtime.temporal import run_result
 from drift_schema.run import RunSnapshot
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.tokens import TenantSecrets, TokenProvider
@@ -102,7 +103,7 @@ async def run_as(client: Client, queue: str, tenant: str, call: dict[str, Any]) 
 
 async def _run(client: Client, queue: str, tenant: str, wf: WorkflowDefinition) -> RunSnapshot:
     _, handle = await Runner(client, queue).start(wf, workflow_id=new_id("cred"), tenant=tenant)
-    return await handle.result()
+    return await run_result(handle)
 
 
 def http(url: str, headers: dict[str, Any], secret_headers: list[str] | None = None, **node: Any) -> dict[str, Any]:

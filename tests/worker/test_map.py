@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from drift_runtime.temporal import run_result
 from drift_schema.graph import check_workflow
 from drift_schema.nodes import child_key
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
@@ -163,7 +164,7 @@ async def test_a_map_larger_than_a_slice_runs_in_child_slices_with_bounded_histo
         }
     )
     public, handle = await runner.start(wf, {"n": count})
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "COMPLETED", snapshot.error_message
     outputs = snapshot.context["each"]
     assert len(outputs) == count
@@ -215,7 +216,7 @@ async def test_slices_spend_the_runs_visit_budget(runner: Runner) -> None:
     handle = await runner.client.start_workflow(
         WORKFLOW_NAME, run, id=temporal_id(TENANT, public), task_queue=runner.task_queue, result_type=RunSnapshot
     )
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message is not None
     # How many items meet the exhausted budget depends on which slice visits first: at least one fails.

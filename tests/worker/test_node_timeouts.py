@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from drift_runtime.temporal import run_result
 from drift_schema.graph import node_errors
 from drift_schema.nodes import NodeDefinition, child_key
 from worker.worker_support import EventTap, Runner, definition, failure, state, success
@@ -60,7 +61,7 @@ async def test_instruction_nobody_answers_fails_to_the_failure_path(runner: Runn
     wf = definition({"ask": ask, "done": success(), "failed": FAILED}, **FAILURE_PATH)
     public, handle = await runner.start(wf)
     await tap.status(public, "WAITING")
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "FAILED"
     assert snapshot.error_message == "ask: nobody answered within timeoutMs (400 ms)"
     assert snapshot.view is None

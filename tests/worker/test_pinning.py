@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drift_dispatcher.commands import CommandDispatcher
+from drift_runtime.temporal import run_result
 from drift_schema.api import WorkflowRef
 from drift_schema.commands import StartCommand
 from drift_schema.run import (
@@ -57,7 +58,7 @@ async def test_a_running_run_keeps_its_definitions_across_continue_as_new(runner
     which: Any = await handle.execute_update(DISCONNECTED_UPDATE, request, result_type=DisconnectedResult)
     assert (which.status, which.response) == ("SUCCESS", "1")
     await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload=None, command_id="e-1"))
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == f"1 after {ITERATIONS}"
     assert store.asked == [("pinned_loop", "ACTIVE")]
 

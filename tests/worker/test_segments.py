@@ -9,6 +9,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from temporalio.api.enums.v1 import EventType
 
+from drift_runtime.temporal import run_result
 from drift_schema.events import NodeEvent
 from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES, SEGMENT_ACTIVITY
 from drift_worker.announcer import Acknowledgements, Batch
@@ -54,7 +55,7 @@ async def test_a_chain_of_pure_nodes_is_one_segment_with_every_nodes_event_in_or
 ) -> None:
     """Twenty SCRIPT nodes and a SUCCESS: one segment activity, one COMPLETED event per node, in visit order."""
     public, handle = await runner.start(chain(20, start="s0"))
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.disposition == 20
     assert snapshot.context["s19"] == 20
@@ -78,7 +79,7 @@ async def test_a_failure_node_ending_a_segment_fails_the_run_from_the_segments_a
 ) -> None:
     """A chain ending in FAILURE: one local activity; FAILED with the node's error, after every node event."""
     public, handle = await runner.start(chain(3, failure("{% 'stopped at ' & $string($global.s2) %}"), start="s0"))
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert (snapshot.workflow_status, snapshot.error_message) == ("FAILED", "stopped at 3")
     failed = await tap.status(public, "FAILED")
     assert (failed["errorMessage"], failed["currentNode"], failed["context"]["s2"]) == ("stopped at 3", "s3", 3)
@@ -92,7 +93,7 @@ async def test_a_segment_walking_off_the_graph_completes_the_run_from_its_activi
     """The last node has no next node: COMPLETED at that node, the disposition kept, in the segment's activity."""
     wf = definition({"a": script("{% 1 %}", "b"), "b": script("{% $global.a + 1 %}", end=True)}, start="a")
     public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert (snapshot.workflow_status, snapshot.current_node, snapshot.disposition) == ("COMPLETED", "b", None)
     completed = await tap.status(public, "COMPLETED")
     assert (completed["currentNode"], completed["disposition"], completed["context"]["b"]) == ("b", None, 2)
@@ -104,7 +105,7 @@ async def test_a_context_too_large_to_carry_leaves_the_runs_end_to_the_workflow(
     """Past MAX_EVENT_CONTEXT_BYTES the segment is not handed the run's end: the workflow publishes it after."""
     blob = "x" * (MAX_EVENT_CONTEXT_BYTES + 1)
     public, handle = await runner.start(chain(2, start="s0"), {"blob": blob})
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == 2
     completed = await tap.status(public, "COMPLETED")
     assert (completed["contextOmitted"], completed["disposition"]) == (True, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drift_runtime.temporal import run_result
 from drift_schema.workflow import WorkflowDefinition
 from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES
 from worker.worker_support import EventTap, Runner, definition, script, success
@@ -19,7 +20,7 @@ def _greeting() -> WorkflowDefinition:
 async def test_stable_status_events_carry_the_context(runner: Runner, tap: EventTap) -> None:
     """COMPLETED carries `$global` (params and node outputs); RUNNING, not a stable state, carries none."""
     public, handle = await runner.start(_greeting(), {"name": "Ada"})
-    await handle.result()
+    await run_result(handle)
     completed = await tap.status(public, "COMPLETED")
     assert completed["context"]["params"] == {"name": "Ada"}
     assert completed["context"]["greet"] == "Hello, Ada"

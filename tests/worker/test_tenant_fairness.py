@@ -12,6 +12,7 @@ import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client
 
+from drift_runtime.temporal import run_result
 from worker.worker_support import Runner, Stub, definition, running_worker, state, success
 
 SLOTS = 8
@@ -65,7 +66,7 @@ async def test_a_tenants_hanging_calls_never_stall_another_tenants_calls(small_w
             began = time.monotonic()
             _, handle = await small_worker.start(ordinary, tenant="globex")
             async with asyncio.timeout(30):
-                snapshot = await handle.result()
+                snapshot = await run_result(handle)
             took = time.monotonic() - began
             assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "200")
             assert took < 4, f"globex's HTTP call took {took:.1f} s while mallory's calls hang"

@@ -10,6 +10,7 @@ import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from drift_runtime.temporal import run_result
 from drift_schema import subjects
 from drift_schema.run import EVENT_UPDATE, EventInput, temporal_id
 from drift_worker.workflow import CONTINUE_AS_NEW_AFTER_SEGMENTED_VISITS
@@ -51,7 +52,7 @@ async def test_status_events_after_continue_as_new_stay_in_the_commands_trace(
         await handle.execute_update(
             EVENT_UPDATE, EventInput(event="go", payload=None, command_id="go", trace_context=carrier)
         )
-        snapshot = await handle.result()
+        snapshot = await run_result(handle)
         assert snapshot.disposition == ITERATIONS
         message = await asyncio.wait_for(completed, 30)
     finally:

@@ -8,6 +8,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from drift_runtime.temporal import run_result
 from drift_schema.run import EVENT_UPDATE, RESUME_UPDATE, EventInput, ResumeInput
 from worker.worker_support import EventTap, Runner, definition, script, state, success
 
@@ -25,7 +26,7 @@ async def test_scheduler_wait_holds_the_run_scheduler_waiting(runner: Runner, ta
     """SCHEDULER_WAIT shows SCHEDULER_WAITING for its duration on a Temporal timer, then goes on."""
     wf = definition({"pause": wait({"waitType": "SCHEDULER_WAIT", "duration": 1}), "done": success()})
     public, handle = await runner.start(wf)
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "COMPLETED"
     assert snapshot.context["pause"] == {"waitedSeconds": 1}
     assert tap.statuses(public)[:3] == ["RUNNING", "SCHEDULER_WAITING", "RUNNING"]
@@ -53,7 +54,7 @@ async def test_absolute_wait_from_an_expression_waits_until_then(runner: Runner,
     )
     public, handle = await runner.start(wf)
     await tap.status(public, "SCHEDULER_WAITING")
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.workflow_status == "COMPLETED"
 
 
@@ -80,7 +81,7 @@ async def test_on_event_resumes_with_the_payload_as_output(runner: Runner, tap: 
     waiting = await tap.status(public, "WAITING")
     assert waiting["currentNode"] == "await_payment"
     await handle.execute_update(EVENT_UPDATE, EventInput(event="paid", payload={"amount": 12}, command_id="evt-1"))
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == "paid 12"
     assert snapshot.context["await_payment"] == {"amount": 12}
     running = [e for e in tap.workflow[public] if e["workflowStatus"] == "RUNNING"][-1]
@@ -99,7 +100,7 @@ async def test_event_for_another_name_or_no_wait_is_refused_with_conflict(runner
         await handle.execute_update(RESUME_UPDATE, ResumeInput(selected_options={}, command_id="r-1"))
     assert rejection(resume.value) == "CONFLICT"
     await handle.execute_update(EVENT_UPDATE, EventInput(event="go", payload="now", command_id="e-2"))
-    assert (await handle.result()).context["hold"] == "now"
+    assert (await run_result(handle)).context["hold"] == "now"
 
 
 async def test_on_event_timeout_takes_the_default_failure_path(runner: Runner, tap: EventTap) -> None:
@@ -159,7 +160,7 @@ async def test_instruction_waits_and_keeps_selections(runner: Runner, tap: Event
     await handle.execute_update(
         RESUME_UPDATE, ResumeInput(selected_options={"mode": "WALLET", "wallet": "GIFT"}, command_id="r-ok")
     )
-    snapshot = await handle.result()
+    snapshot = await run_result(handle)
     assert snapshot.disposition == "WALLET/GIFT"
     assert snapshot.context["ask"] == {"selectedOptions": {"mode": "WALLET", "wallet": "GIFT"}}
     completed = await tap.node(public, "ask")
@@ -183,4 +184,4 @@ async def test_instruction_options_from_an_expression(runner: Runner, tap: Event
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update(RESUME_UPDATE, ResumeInput(selected_options={"pick": "C"}, command_id="r-1"))
     await handle.execute_update(RESUME_UPDATE, ResumeInput(selected_options={"pick": "B"}, command_id="r-2"))
-    assert (await handle.result()).disposition == "B"
+    assert (await run_result(handle)).disposition == "B"

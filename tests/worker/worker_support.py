@@ -24,7 +24,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from drift_cli.servers import InfraStack
 from drift_runtime import messaging
-from drift_runtime.temporal import connect_temporal
+from drift_runtime.temporal import connect_temporal, run_result
 from drift_schema.run import WORKFLOW_NAME, RunInput, RunLimits, RunSnapshot, temporal_id
 from drift_schema.workflow import Bundle, WorkflowDefinition
 from drift_worker.app import build_worker
@@ -172,13 +172,13 @@ class Runner:
     async def finish(self, wf: WorkflowDefinition, params: Any = None, **kwargs: Any) -> tuple[str, RunSnapshot]:
         """Start a run and wait for it to end: its public id and final snapshot."""
         public, handle = await self.start(wf, params, **kwargs)
-        return public, await handle.result()
+        return public, await run_result(handle)
 
     async def run(self, wf: WorkflowDefinition, params: Any = None, **kwargs: Any) -> RunSnapshot:
         """Start a run and wait for its final snapshot."""
         _, handle = await self.start(wf, params, **kwargs)
         async with asyncio.timeout(60):
-            return await handle.result()
+            return await run_result(handle)
 
     async def script_failure(self, output: Any, name: str = "boom") -> str:
         """Run a SCRIPT node `name` rendering `output`, which must fail it and the run; the run's error message."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import (
     BinaryNullPayloadConverter,
@@ -17,9 +17,11 @@ from temporalio.converter import (
     EncodingPayloadConverter,
     JSONProtoPayloadConverter,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from drift_runtime.metrics import add_scrape_source, free_local_port
+from drift_schema.run import RUN_FAILED_ERROR, RunSnapshot, failed_run_snapshot
 
 _ENCODING = b"json/plain"
 
@@ -94,3 +96,25 @@ async def connect_temporal(address: str, namespace: str, lazy: bool = False) -> 
         interceptors=[TracingInterceptor()],
         runtime=sdk_runtime(),
     )
+
+
+def failed_run(error: BaseException) -> RunSnapshot | None:
+    """The state a FAILED run ended with, from the failure its workflow closed with; None for any other failure."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type == RUN_FAILED_ERROR and cause.details:
+            return failed_run_snapshot(cause.details)
+        cause = cause.__cause__
+    return None
+
+
+async def run_result(handle: WorkflowHandle[Any, Any]) -> RunSnapshot:
+    """A closed run's final state, whether it COMPLETED (the workflow's result) or FAILED (the failure's detail)."""
+    try:
+        result: RunSnapshot = await handle.result()
+    except WorkflowFailureError as error:
+        snapshot = failed_run(error)
+        if snapshot is None:
+            raise
+        return snapshot
+    return result

@@ -6,6 +6,7 @@ it and answers `RunSnapshot` to the `state` query.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -17,6 +18,9 @@ from drift_schema.workflow import WorkflowDefinition
 
 WORKFLOW_NAME = "GenericWorkflow"
 STATE_QUERY = "state"
+RUN_FAILED_ERROR = "DriftRunFailed"
+"""Type of the error a run's Temporal workflow fails with when the run ends FAILED; its one detail is the run's
+`RunSnapshot`, so Temporal's status (and its UI) agrees with Drift's and callers still get the run's state."""
 RESUME_UPDATE = "resume"
 EVENT_UPDATE = "event"
 DISCONNECTED_UPDATE = "disconnected"
@@ -195,3 +199,8 @@ class DisconnectedResult(Message, frozen=True):
     node: str
     status: str
     response: Any = None
+
+
+def failed_run_snapshot(details: Sequence[Any]) -> RunSnapshot:
+    """The `RunSnapshot` a FAILED run's workflow failed with (the details of a `RUN_FAILED_ERROR`)."""
+    return msgspec.convert(details[0], RunSnapshot)

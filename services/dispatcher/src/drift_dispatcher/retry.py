@@ -19,6 +19,7 @@ A refused retry changes nothing: every check happens before the one `start_workf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ import structlog
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -80,7 +82,13 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         status = (await closed.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
         raise RetryRefused(RejectionCode.CONFLICT, "the run has not ended: only a FAILED or TERMINATED run is retried")
-    if status not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED):
+    # FAILED: a run that ended FAILED (its workflow fails with RUN_FAILED_ERROR); COMPLETED: one that ended before
+    # that, or did not fail; TERMINATED: terminated.
+    if status not in (
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.COMPLETED,
+        WorkflowExecutionStatus.TERMINATED,
+    ):
         name = status.name if status else "unknown"
         raise RetryRefused(RejectionCode.CONFLICT, f"the run ended in Temporal as {name}, which is not retried")
     point = await _retry_point(closed, command.from_node)
@@ -114,8 +122,10 @@ async def _closes(handle: WorkflowHandle[Any, Any]) -> bool:
         snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
         if not snapshot.workflow_status.is_final:
             return False
+        # Closed either way: a run that ended FAILED fails its workflow (RUN_FAILED_ERROR).
         async with asyncio.timeout(CLOSE_WAIT_S):
-            await handle.result(follow_runs=False)
+            with contextlib.suppress(WorkflowFailureError):
+                await handle.result(follow_runs=False)
     except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
         log.info("dispatch.retry_run_still_open", error=str(error))
         return False

@@ -10,6 +10,7 @@ the command: the dispatcher refuses the retry if the run changed since (another 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ import structlog
 from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -34,8 +36,11 @@ RPC_TIMEOUT = timedelta(seconds=5)
 FROM_NODE_POINTER = "/fromNode"
 CLOSE_WAIT_S = 10.0
 """How long a retry waits for a run that has FAILED to close (its post-completion nodes to finish)."""
-RETRIABLE = frozenset({WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED})
-"""Temporal statuses of a run that may be FAILED or TERMINATED in Drift's terms (COMPLETED holds both)."""
+RETRIABLE = frozenset(
+    {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED}
+)
+"""Temporal statuses of a run that may be FAILED or TERMINATED in Drift's terms (a run that ended FAILED before
+its workflow failed with it, `RUN_FAILED_ERROR`, completed in Temporal)."""
 
 
 def unknown_from_node(from_node: str) -> Invalid:
@@ -77,8 +82,10 @@ async def _closing(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescrip
     try:
         snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=RPC_TIMEOUT)
         if snapshot.workflow_status.is_final:
+            # Closed either way: a run that ended FAILED fails its workflow (RUN_FAILED_ERROR).
             async with asyncio.timeout(CLOSE_WAIT_S):
-                await handle.result(follow_runs=False)
+                with contextlib.suppress(WorkflowFailureError):
+                    await handle.result(follow_runs=False)
             return await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
         log.info("gateway.retry_run_still_open", error=str(error))

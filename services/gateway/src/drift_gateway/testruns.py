@@ -29,6 +29,7 @@ from drift_client import DriftError, StoreClient, UnreachableError
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable
 from drift_gateway.runtime import Runtime
 from drift_runtime.search_attributes import run_attributes
+from drift_runtime.temporal import run_result
 from drift_schema import codec, search
 from drift_schema.api import ProblemError
 from drift_schema.commands import ThreadContext
@@ -226,7 +227,7 @@ class TestRunner:
     async def _outcome(self, handle: WorkflowHandle[Any, Any], workflow_id: str, timeout_ms: int) -> TestResponse:
         try:
             async with asyncio.timeout(timeout_ms / 1000):
-                snapshot: RunSnapshot = await handle.result()
+                snapshot = await run_result(handle)
         except TimeoutError:
             # Ended here rather than left running: the answer carries the trace so far.
             snapshot = await self._state(handle, workflow_id)

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         DISCONNECTED_UPDATE,
         EVENT_UPDATE,
         RESUME_UPDATE,
+        RUN_FAILED_ERROR,
         STATE_QUERY,
         WORKFLOW_NAME,
         Carry,
@@ -113,6 +114,11 @@ SEGMENTS_PATCH = "pure-segments"
 # A segment whose last visit ends the run publishes the run's final status event itself (SegmentTask.end):
 # patched in, so segmented histories recorded with a separate emit of the final status replay as they ran.
 SEGMENT_ENDS_PATCH = "segment-ends-run"
+# A run that ends FAILED fails its Temporal workflow (RUN_FAILED_ERROR, its snapshot as the detail), so Temporal
+# agrees with Drift: patched in, so histories of FAILED runs recorded while their workflow completed replay.
+FAILED_RUN_PATCH = "failed-run-fails-workflow"
+
+
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -206,7 +212,13 @@ class GenericWorkflow:
             await self._finish(WorkflowStatus.COMPLETED)
         await self._post_completion()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.snapshot()
+        snapshot = self.snapshot()
+        if snapshot.workflow_status == WorkflowStatus.FAILED and workflow.patched(FAILED_RUN_PATCH):
+            # Temporal's status, its UI and its listings say FAILED too; the run's state travels as the detail.
+            raise ApplicationError(
+                snapshot.error_message or "the run failed", snapshot, type=RUN_FAILED_ERROR, non_retryable=True
+            )
+        return snapshot
 
     async def _walk_main(self, start: str) -> None:
         """Walk the graph; failures go to `defaultFailureNode`, terminal nodes finish the run."""

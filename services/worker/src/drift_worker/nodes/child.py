@@ -16,12 +16,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import CancelledError, ChildWorkflowError, TerminatedError, TimeoutError
+from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError, TerminatedError, TimeoutError
 
 from drift_runtime.search_attributes import run_attributes
 from drift_schema import expressions
 from drift_schema.nodes import ChildNode, ExecutionMode, child_key
-from drift_schema.run import WORKFLOW_NAME, RunInput, RunSnapshot, temporal_id
+from drift_schema.run import RUN_FAILED_ERROR, WORKFLOW_NAME, RunInput, RunSnapshot, failed_run_snapshot, temporal_id
 from drift_schema.search import KIND_TEST
 from drift_schema.statuses import WorkflowStatus
 from drift_worker.model import TENANT_RUNS_ACTIVITY, NodeResult, NodeTask
@@ -112,7 +112,10 @@ class Child(WorkflowNode):
             try:
                 snapshot = await _within(handle, child_id, node.timeout_ms)
             except ChildWorkflowError as error:
-                raise NodeFailure(f"child workflow '{child_id}' {_outcome(error)}") from None
+                cause = error.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == RUN_FAILED_ERROR and cause.details):
+                    raise NodeFailure(f"child workflow '{child_id}' {_outcome(error)}") from None
+                snapshot = failed_run_snapshot(cause.details)  # the child ended FAILED: its state is the detail
             if snapshot.workflow_status != WorkflowStatus.COMPLETED:
                 reason = snapshot.error_message or snapshot.workflow_status.value
                 raise NodeFailure(f"child workflow '{child_id}' {snapshot.workflow_status.value}: {reason}")
