@@ -201,3 +201,19 @@ async def test_events_published_again_under_the_same_ids_are_not_stored_twice(na
     for event in events:
         again.send(event)
     assert await again.settled() == []
+
+
+async def test_a_node_after_a_segment_never_starts_before_the_segments_nodes_finished(
+    runner: Runner, tap: EventTap
+) -> None:
+    """Five SCRIPT nodes (one segment), then a PARALLEL node in the same workflow task: the PARALLEL node's
+    start is not before the last SCRIPT node's finish, though the workflow's own clock stood still meanwhile."""
+    scripts = {f"s{i}": script(f"{{% {i} %}}", f"s{i + 1}") for i in range(5)}
+    fan = {"s5": state({"type": "PARALLEL", "branches": ["a"]}, "done"), "a": script("A", end=True)}
+    wf = definition({**scripts, **fan, "done": success()}, start="s0")
+    public, handle = await runner.start(wf)
+    assert (await run_result(handle)).workflow_status == "COMPLETED"
+    events = await tap.wait_for(lambda: len(tap.nodes[public]) >= 8 and tap.nodes[public])
+    by_instance = {event["instanceName"]: event for event in events}
+    assert by_instance["s5"]["startedAt"] >= by_instance["s4"]["finishedAt"], (by_instance["s4"], by_instance["s5"])
+    assert by_instance["s4"]["startedAt"] >= by_instance["s3"]["finishedAt"]

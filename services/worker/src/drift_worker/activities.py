@@ -217,9 +217,11 @@ class NodeActivities:
         if outcome.failed is None and (end := run_end(task, outcome.visits)) is not None:
             # The run ends with this segment: its final status goes after every node event is stored.
             await self.publish_batch(end)
-            return SegmentResult(visits=outcome.visits, attempt=attempt, ended=True)
+            return SegmentResult(visits=outcome.visits, attempt=attempt, ended=True, finished_at=_now())
         error = failure_message(outcome.failed, outcome.failure) if outcome.failed and outcome.failure else None
-        return SegmentResult(visits=outcome.visits, failed=outcome.failed, error=error, attempt=attempt)
+        return SegmentResult(
+            visits=outcome.visits, failed=outcome.failed, error=error, attempt=attempt, finished_at=_now()
+        )
 
     @activity.defn(name="drift.emit")
     async def emit(self, batch: EmitBatch) -> None:

@@ -91,6 +91,9 @@ class SegmentResult(Message, frozen=True):
     attempt: int = 1
     ended: bool = False
     """The activity published the run's final status event (`SegmentTask.end`, filled in) after the nodes' events."""
+    finished_at: str | None = None
+    """When the activity finished its visits: the run's next node does not start before it (the workflow's own
+    clock stands still for the whole workflow task, this local activity included)."""
 
 
 class EmitBatch(Message, frozen=True):

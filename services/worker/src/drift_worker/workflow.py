@@ -151,6 +151,8 @@ class GenericWorkflow:
         self.task_history_length = 0
         self.task_output_bytes = 0
         self.evaluations = asyncio.Semaphore(MAX_CONCURRENT_EVALUATIONS)
+        # When the last segment finished (its activity's clock): no later node starts or ends before it.
+        self.clock_floor = ""
         # CHILD runs this run may still cause, itself and through its children (budgets are handed down).
         inherited = run.descendants if run.descendants is not None else run.limits.max_descendants
         self.descendants = carry.descendants if carry and carry.descendants is not None else inherited
@@ -322,6 +324,8 @@ class GenericWorkflow:
                     self.seq += 1
                 raise
         self._carried(sum(len(msgspec.json.encode(visit.result.output)) for visit in result.visits))
+        if result.finished_at is not None:
+            self.clock_floor = max(self.clock_floor, result.finished_at)
         current: str | None = start
         for made in result.visits:
             state = plan.states[made.instance]
@@ -360,7 +364,7 @@ class GenericWorkflow:
             state=failed,
             node=failed.node_definition,
             number=self.visits,
-            started_at=_iso(workflow.now()),
+            started_at=self._clock(),
             parameters=failed.parameters,
         )
         message = result.error or f"'{result.failed}' failed"
@@ -415,7 +419,7 @@ class GenericWorkflow:
             state=state,
             node=node,
             number=self.visits,
-            started_at=_iso(workflow.now()),
+            started_at=self._clock(),
             parameters=state.parameters if parameters is None else parameters,
             scope=CURRENT_SCOPE.get(),
         )
@@ -835,8 +839,16 @@ class GenericWorkflow:
             error=error,
             attempt=attempt,
             started_at=visit.started_at,
-            finished_at=_iso(workflow.now()),
+            finished_at=self._clock(),
         )
+
+    def _clock(self) -> str:
+        """Now, for a node's start or end: the workflow's time, but never before the last segment finished.
+
+        `workflow.now()` stands still for a whole workflow task, so a node following a segment in the same task
+        would otherwise start before the segment's nodes finished (`drift get --timeline` showed it so).
+        """
+        return max(_iso(workflow.now()), self.clock_floor)
 
     def _held_status(self) -> WorkflowStatus:
         held = set(self.holds.values())
