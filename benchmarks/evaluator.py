@@ -53,16 +53,7 @@ def chain_task(index: int, context_size: int) -> NodeTask:
 
 
 def _request(task: NodeTask) -> EvalRequest:
-    bounds = expressions.DEFAULT_BOUNDS
-    return EvalRequest(
-        op=NODE,
-        task=task,
-        timeout_ms=bounds.timeout_ms,
-        max_depth=bounds.max_depth,
-        max_range=bounds.max_range,
-        max_string=bounds.max_string,
-        max_output_bytes=MAX_OUTPUT,
-    )
+    return EvalRequest(op=NODE, task=task, bounds=expressions.DEFAULT_BOUNDS, max_output_bytes=MAX_OUTPUT)
 
 
 async def measure(nodes: int, context_size: int) -> dict[str, float]:

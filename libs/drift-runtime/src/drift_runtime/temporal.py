@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import timedelta
 from typing import Any
 
 import msgspec
+import structlog
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.converter import (
     BinaryNullPayloadConverter,
@@ -19,9 +30,12 @@ from temporalio.converter import (
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 
 from drift_runtime.metrics import add_scrape_source, free_local_port
-from drift_schema.run import RUN_FAILED_ERROR, RunSnapshot, failed_run_snapshot
+from drift_schema.run import RUN_FAILED_ERROR, STATE_QUERY, RunSnapshot, failed_run_snapshot
+
+log = structlog.get_logger("drift.temporal")
 
 _ENCODING = b"json/plain"
 
@@ -118,3 +132,29 @@ async def run_result(handle: WorkflowHandle[Any, Any]) -> RunSnapshot:
             raise
         return snapshot
     return result
+
+
+RETRIABLE_EXECUTIONS = frozenset(
+    {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED}
+)
+"""Temporal statuses of a closed run a retry may start again (contract 8.2): FAILED (a run that ended FAILED fails
+its workflow, `RUN_FAILED_ERROR`), COMPLETED (a run that failed before that, or did not fail: its own status says)
+and TERMINATED. The gateway checks them before it publishes a retry, the dispatcher again before it applies one."""
+CLOSE_WAIT_S = 10.0
+"""How long a retry waits for a run whose Drift status is final to close (its post-completion nodes to finish)."""
+
+
+async def closes_soon(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> bool:
+    """Whether a run whose Drift status is already final closes within CLOSE_WAIT_S; False when it is not final,
+    stays open or Temporal cannot say. A caller answered FAILED may retry while the execution is still finishing."""
+    try:
+        snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=rpc_timeout)
+        if not snapshot.workflow_status.is_final:
+            return False
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            with contextlib.suppress(WorkflowFailureError):  # closed either way
+                await handle.result(follow_runs=False)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
+        log.info("temporal.run_still_open", workflow_id=handle.id, error=str(error))
+        return False
+    return True

@@ -18,8 +18,6 @@ A refused retry changes nothing: every check happens before the one `start_workf
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +26,17 @@ import structlog
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_dispatcher.faults import TRANSIENT_RPC, Rejected, temporal_unavailable
 from drift_runtime.telemetry import inject_headers
+from drift_runtime.temporal import RETRIABLE_EXECUTIONS, closes_soon
 from drift_schema.commands import RetryCommand
-from drift_schema.run import STATE_QUERY, Carry, RunInput, RunSnapshot, temporal_id
+from drift_schema.run import Carry, RunInput, temporal_id
 from drift_schema.statuses import RejectionCode, WorkflowStatus
 from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
 
@@ -48,8 +45,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("drift.dispatcher")
 
-CLOSE_WAIT_S = 10.0
-"""How long a retry waits for a run that has FAILED to close (its post-completion nodes to finish)."""
 QUERY_TIMEOUT = timedelta(seconds=30)
 """A closed run answers the query by being replayed on a worker: allow for a long history."""
 
@@ -78,17 +73,11 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
         raise RetryRefused(RejectionCode.CONFLICT, "the run has changed since this retry was asked (another retry won)")
     closed: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, run_id=description.run_id)
     status = description.status
-    if status == WorkflowExecutionStatus.RUNNING and await _closes(closed):
+    if status == WorkflowExecutionStatus.RUNNING and await closes_soon(closed, QUERY_TIMEOUT):
         status = (await closed.describe()).status
     if status == WorkflowExecutionStatus.RUNNING:
         raise RetryRefused(RejectionCode.CONFLICT, "the run has not ended: only a FAILED or TERMINATED run is retried")
-    # FAILED: a run that ended FAILED (its workflow fails with RUN_FAILED_ERROR); COMPLETED: one that ended before
-    # that, or did not fail; TERMINATED: terminated.
-    if status not in (
-        WorkflowExecutionStatus.FAILED,
-        WorkflowExecutionStatus.COMPLETED,
-        WorkflowExecutionStatus.TERMINATED,
-    ):
+    if status not in RETRIABLE_EXECUTIONS:
         name = status.name if status else "unknown"
         raise RetryRefused(RejectionCode.CONFLICT, f"the run ended in Temporal as {name}, which is not retried")
     point = await _retry_point(closed, command.from_node)
@@ -114,22 +103,6 @@ async def retry_run(dispatcher: CommandDispatcher, tenant: str, command: RetryCo
             raise temporal_unavailable(error) from None
         raise
     log.info("dispatch.retried", from_node=point.node, seq=point.seq, skipped_branches=len(point.skip_branches))
-
-
-async def _closes(handle: WorkflowHandle[Any, Any]) -> bool:
-    """Whether a run whose Drift status is already final closes within CLOSE_WAIT_S (post-completion nodes)."""
-    try:
-        snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=QUERY_TIMEOUT)
-        if not snapshot.workflow_status.is_final:
-            return False
-        # Closed either way: a run that ended FAILED fails its workflow (RUN_FAILED_ERROR).
-        async with asyncio.timeout(CLOSE_WAIT_S):
-            with contextlib.suppress(WorkflowFailureError):
-                await handle.result(follow_runs=False)
-    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
-        log.info("dispatch.retry_run_still_open", error=str(error))
-        return False
-    return True
 
 
 async def _retry_point(closed: WorkflowHandle[Any, Any], from_node: str | None) -> RetryPoint:

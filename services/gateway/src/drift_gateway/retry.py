@@ -9,7 +9,6 @@ the command: the dispatcher refuses the retry if the run changed since (another 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import timedelta
 from typing import Any
@@ -18,29 +17,20 @@ import structlog
 from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from drift_gateway.errors import Conflict, Invalid, NotFound, Unavailable
 from drift_gateway.runtime import Runtime
+from drift_runtime.temporal import RETRIABLE_EXECUTIONS, closes_soon
 from drift_schema.api import ProblemError
-from drift_schema.run import STATE_QUERY, RunInput, RunSnapshot, temporal_id
+from drift_schema.run import RunInput, temporal_id
 
 log = structlog.get_logger("drift.gateway")
 
 RPC_TIMEOUT = timedelta(seconds=5)
 FROM_NODE_POINTER = "/fromNode"
-CLOSE_WAIT_S = 10.0
-"""How long a retry waits for a run that has FAILED to close (its post-completion nodes to finish)."""
-RETRIABLE = frozenset(
-    {WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.TERMINATED}
-)
-"""Temporal statuses of a run that may be FAILED or TERMINATED in Drift's terms (a run that ended FAILED before
-its workflow failed with it, `RUN_FAILED_ERROR`, completed in Temporal)."""
 
 
 def unknown_from_node(from_node: str) -> Invalid:
@@ -63,7 +53,7 @@ async def closed_run(runtime: Runtime, tenant: str, workflow_id: str, from_node:
         raise Unavailable("temporal is unavailable; retry shortly") from None
     if description.status == WorkflowExecutionStatus.RUNNING:
         description = await _closing(handle)
-    if description.status not in RETRIABLE:
+    if description.status not in RETRIABLE_EXECUTIONS:
         name = description.status.name if description.status else "unknown"
         raise Conflict(f"the run ended in Temporal as {name}, which is not retried")
     if from_node is not None:
@@ -75,20 +65,10 @@ async def closed_run(runtime: Runtime, tenant: str, workflow_id: str, from_node:
 
 
 async def _closing(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
-    """A run that has just FAILED closes once its post-completion nodes are done: wait that long, no more.
-
-    A caller answered FAILED may retry at once, while the execution is still finishing.
-    """
-    try:
-        snapshot = await handle.query(STATE_QUERY, result_type=RunSnapshot, rpc_timeout=RPC_TIMEOUT)
-        if snapshot.workflow_status.is_final:
-            # Closed either way: a run that ended FAILED fails its workflow (RUN_FAILED_ERROR).
-            async with asyncio.timeout(CLOSE_WAIT_S):
-                with contextlib.suppress(WorkflowFailureError):
-                    await handle.result(follow_runs=False)
+    """A run that has just FAILED closes once its post-completion nodes are done: wait that long, no more."""
+    if await closes_soon(handle, RPC_TIMEOUT):
+        with contextlib.suppress(RPCError):
             return await handle.describe(rpc_timeout=RPC_TIMEOUT)
-    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError, TimeoutError) as error:
-        log.info("gateway.retry_run_still_open", error=str(error))
     raise Conflict("the run has not ended: only a FAILED or TERMINATED run is retried")
 
 

@@ -94,10 +94,7 @@ class EvalRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     op: str
     task: NodeTask
-    timeout_ms: int
-    max_depth: int
-    max_range: int
-    max_string: int
+    bounds: expressions.Bounds
     max_output_bytes: int
     response: Any = None
 
@@ -116,10 +113,7 @@ class SegmentRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A segment of pure nodes (`drift_worker.segments`), as sent to an evaluator process."""
 
     task: SegmentTask
-    timeout_ms: int
-    max_depth: int
-    max_range: int
-    max_string: int
+    bounds: expressions.Bounds
     max_output_bytes: int
 
 
@@ -197,12 +191,7 @@ def run_request(request: EvalRequest) -> NodeResult:
     from drift_worker.nodes import NODE_KINDS
     from drift_worker.nodes.http import Http
 
-    bounds = expressions.Bounds(
-        timeout_ms=request.timeout_ms,
-        max_depth=request.max_depth,
-        max_range=request.max_range,
-        max_string=request.max_string,
-    )
+    bounds = request.bounds
     task = request.task
     bindings = bindings_for(task, bounds)
     if request.op == NODE:
@@ -292,12 +281,7 @@ def _answer_segment(request: SegmentRequest, replies: Any, encoder: msgspec.msgp
     """Walk a segment, one frame per visit, then a closing frame; False when the process must be replaced."""
     from drift_worker.segments import walk
 
-    bounds = expressions.Bounds(
-        timeout_ms=request.timeout_ms,
-        max_depth=request.max_depth,
-        max_range=request.max_range,
-        max_string=request.max_string,
-    )
+    bounds = request.bounds
     _, failed = _guarded(
         memory_mib,
         walk,
@@ -715,10 +699,7 @@ class EvaluatorPool:
         request = EvalRequest(
             op=op,
             task=task,
-            timeout_ms=bounds.timeout_ms,
-            max_depth=bounds.max_depth,
-            max_range=bounds.max_range,
-            max_string=bounds.max_string,
+            bounds=bounds,
             max_output_bytes=max_output_bytes,
             response=response,
         )
@@ -766,10 +747,7 @@ class EvaluatorPool:
 
         request = SegmentRequest(
             task=task,
-            timeout_ms=bounds.timeout_ms,
-            max_depth=bounds.max_depth,
-            max_range=bounds.max_range,
-            max_string=bounds.max_string,
+            bounds=bounds,
             max_output_bytes=max_output_bytes,
         )
         payload = _SEGMENT + self._encoder.encode(request)
