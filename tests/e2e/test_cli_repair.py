@@ -89,8 +89,11 @@ async def test_drift_retry_answers_like_start(
     definition_id = await define(platform, {"first": script("{% 1 %}", "stop"), "stop": failure("'always'")}, "first")
     workflow_id = run_id("cli")
     assert (await start(gateway, definition_id, workflow_id))["workflowStatus"] == "FAILED"
-    code, out = await _drift(["retry", workflow_id, "--from", "first"], platform, monkeypatch, capsys)
-    assert code == 0, out
-    assert json.loads(out)["workflowStatus"] == "FAILED" and json.loads(out)["workflowId"] == workflow_id
+    monkeypatch.setenv("DRIFT_GATEWAY_URL", platform.gateway_url)
+    monkeypatch.setenv("DRIFT_API_KEY", "key-acme")
+    # stdout alone: the in-process platform's services log to stderr meanwhile.
+    code, stdout, stderr = await run_drift(["retry", workflow_id, "--from", "first"], capsys)
+    assert code == 0, stdout + stderr
+    assert json.loads(stdout)["workflowStatus"] == "FAILED" and json.loads(stdout)["workflowId"] == workflow_id
     code, out = await _drift(["retry", run_id("nobody")], platform, monkeypatch, capsys)
     assert code == 5 and out.startswith("drift retry: 404 ")

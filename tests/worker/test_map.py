@@ -195,6 +195,9 @@ async def test_failures_past_tolerance_across_slices_fail_the_map(runner: Runner
     )
 
 
+# A failing slice cancels its siblings' local activities; one that finished in the same instant
+# makes the SDK warn that it has nothing to cancel (a benign race, seen under CI's load).
+@pytest.mark.filterwarnings("ignore:Cannot find activity to cancel for token:UserWarning")
 async def test_slices_spend_the_runs_visit_budget(runner: Runner) -> None:
     """Item visits in slice runs count towards the run's visit budget: a slice gets only what is left."""
     wf = definition(
