@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import msgspec
+import pytest
 
 from drift_runtime.temporal import run_result
 from drift_schema.graph import check_workflow
