@@ -38,7 +38,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         stop = asyncio.Event()
         consuming = asyncio.create_task(group.run(stop))
         try:
-            yield Stack(found.nc, found.js, found.client, found.events, duplicates)
+            yield Stack(found.nc, found.js, found.client, found.events, duplicates, found.task_queue)
         finally:
             stop.set()
             with contextlib.suppress(Exception):

@@ -115,6 +115,8 @@ class Stack:
     client: Client
     events: Events
     duplicates: TenantDuplicates
+    task_queue: str
+    """The queue the worker serves and the stack's dispatcher starts runs on."""
 
     async def command(self, tenant: str, kind: str, body: bytes | dict[str, Any], msg_id: str | None = None) -> int:
         """Publish a command as an upstream system would; its stream sequence."""

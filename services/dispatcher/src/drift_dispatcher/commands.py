@@ -26,7 +26,7 @@ from drift_dispatcher.definitions import DefinitionClient
 from drift_dispatcher.faults import TRANSIENT_RPC, Rejected, temporal_unavailable
 from drift_dispatcher.partitions import sniffed_workflow_id
 from drift_dispatcher.retry import RetryRefused, retry_run
-from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
+from drift_dispatcher.tenancy import Claim, RunLimiter, TenantDuplicates
 from drift_dispatcher.traffic import resolve_version
 from drift_runtime import metrics
 from drift_runtime.locks import RunLocks
@@ -110,7 +110,8 @@ class CommandDispatcher:
         except ValueError:
             _poison("unknown", "not a command subject")
         msg_id = message_id(msg)
-        if msg_id is not None and not await self._first_with_id(tenant, msg_id, msg):
+        claim = await self._claim(tenant, msg_id, msg) if msg_id is not None else None
+        if claim is Claim.DUPLICATE:
             metrics.commands.labels(kind, "duplicate").inc()
             log.info("dispatch.duplicate_command", tenant=tenant, kind=kind)
             return
@@ -142,10 +143,13 @@ class CommandDispatcher:
         redelivered = replayed or delivery_count(msg) > 1
         if redelivered:
             metrics.commands.labels(kind, "redelivered").inc()
+        # Certainly new only when its id was claimed just now by its first delivery; anything else may
+        # have been applied before, and is looked up first where applying it again would not be a no-op.
+        maybe_applied = redelivered or claim is not Claim.FRESH
         try:
             async with self.locks.hold(f"{tenant}/{command.workflow_id}"):
                 try:
-                    await self._apply(tenant, kind, command, command_id, redelivered)
+                    await self._apply(tenant, kind, command, command_id, redelivered, maybe_applied)
                 except RPCError as error:
                     # Not transient (those became TransientFault): Temporal refuses this command for good.
                     raise Rejected(RejectionCode.INVALID, f"temporal refused the command: {error.message}") from None
@@ -161,15 +165,17 @@ class CommandDispatcher:
         finally:
             structlog.contextvars.unbind_contextvars("workflow_id", "command_id")
 
-    async def _first_with_id(self, tenant: str, msg_id: str, msg: Msg) -> bool:
-        """Deduplication per tenant: the stream's own duplicate window is shared by every tenant."""
+    async def _claim(self, tenant: str, msg_id: str, msg: Msg) -> Claim | None:
+        """Deduplication per tenant (the stream's own duplicate window is shared by every tenant); None without it."""
         if self.duplicates is None:
-            return True
-        return await self.duplicates.first(tenant, msg_id, msg.metadata.sequence.stream)
+            return None
+        return await self.duplicates.claim(tenant, msg_id, msg.metadata.sequence.stream)
 
-    async def _apply(self, tenant: str, kind: str, command: Any, command_id: str, redelivered: bool) -> None:
+    async def _apply(
+        self, tenant: str, kind: str, command: Any, command_id: str, redelivered: bool, maybe_applied: bool
+    ) -> None:
         if isinstance(command, StartCommand):
-            await self.start(tenant, command, command_id)
+            await self.start(tenant, command, command_id, maybe_applied=maybe_applied)
         elif isinstance(command, ResumeCommand):
             update = ResumeInput(
                 selected_options=command.view_response.selected_options,
@@ -195,11 +201,17 @@ class CommandDispatcher:
         else:
             raise Rejected(RejectionCode.INVALID, f"command {kind} is not supported")
 
-    async def start(self, tenant: str, command: StartCommand, command_id: str) -> None:
-        # A delivery may follow a start whose ack was lost. If that run has closed since,
-        # ALLOW_DUPLICATE below would start this same command a second time: look first. Always,
-        # not only when num_delivered > 1: a NATS crash can lose the consumer's delivery count.
-        if await self._started_by(temporal_id(tenant, command.workflow_id), command_id):
+    async def start(self, tenant: str, command: StartCommand, command_id: str, *, maybe_applied: bool = True) -> None:
+        """Start the command's run; `maybe_applied`: this command may have started it already (see `handle`).
+
+        A command that may have been applied before (a redelivery, a partition read again by its next
+        owner, an id claimed by an earlier delivery, a retried schedule firing) may follow a start that
+        landed. If that run has closed since, ALLOW_DUPLICATE below would start this same command a
+        second time: look first. A command certainly new (its first delivery, its id claimed just now)
+        skips that look-up, a Temporal round trip before every start; a run it may meet is another
+        command's: FAIL below answers CONFLICT while it runs, and a closed one's id is reused.
+        """
+        if maybe_applied and await self._started_by(temporal_id(tenant, command.workflow_id), command_id):
             log.info("dispatch.duplicate_start")
             return
         if not ids.is_definition_id(command.workflow.id):

@@ -16,6 +16,10 @@ and acked unprocessed otherwise. What a crash between steps does:
 - two messages with the same id in flight at once: one makes the key, the other sees another
   sequence and is dropped as the duplicate it is.
 
+Which of the two a processed message is (`Claim`) also tells the dispatcher whether it may have been
+applied before: only a message that made its key (and is no redelivery) is certainly new, so only
+its start may skip looking for a run this very command already started.
+
 Keys expire with the window (`COMMAND_DUPLICATE_WINDOW_S`), as JetStream's own window would.
 
 Concurrent runs are counted by `drift_runtime.run_counts.RunLimiter` (shared with the worker's CHILD nodes).
@@ -23,6 +27,7 @@ Concurrent runs are counted by `drift_runtime.run_counts.RunLimiter` (shared wit
 
 from __future__ import annotations
 
+import enum
 import hashlib
 
 from nats.errors import Error as NatsError
@@ -32,7 +37,18 @@ from nats.js.kv import KeyValue
 from drift_runtime.messaging import TransientFault
 from drift_runtime.run_counts import DEFAULT_MAX_RUNNING, RunLimiter
 
-__all__ = ["DEFAULT_MAX_RUNNING", "RunLimiter", "TenantDuplicates"]
+__all__ = ["DEFAULT_MAX_RUNNING", "Claim", "RunLimiter", "TenantDuplicates"]
+
+
+class Claim(enum.Enum):
+    """What a message's id says about it, in its tenant's duplicate window."""
+
+    FRESH = "fresh"
+    """This message made the key: no message with its id (this one included) was processed in the window."""
+    REPEAT = "repeat"
+    """The key holds this message's own sequence: an earlier delivery of it claimed it, and may have applied it."""
+    DUPLICATE = "duplicate"
+    """Another message made the key: this one is a later duplicate, not to be applied."""
 
 
 class TenantDuplicates:
@@ -48,20 +64,24 @@ class TenantDuplicates:
 
     async def first(self, tenant: str, msg_id: str, sequence: int) -> bool:
         """True when the message at stream `sequence` should be applied; False when it is a later duplicate."""
+        return await self.claim(tenant, msg_id, sequence) is not Claim.DUPLICATE
+
+    async def claim(self, tenant: str, msg_id: str, sequence: int) -> Claim:
+        """Claim the id for the message at stream `sequence`: whether it is new, its own repeat, or a duplicate."""
         key = self.key(tenant, msg_id)
         mine = str(sequence).encode()
         try:
             for _ in range(3):
                 try:
                     await self.kv.create(key, mine)
-                    return True
+                    return Claim.FRESH
                 except KeyWrongLastSequenceError:
                     pass
                 try:
                     entry = await self.kv.get(key)
                 except KeyNotFoundError:
                     continue  # expired between the two calls: claim it again
-                return entry.value == mine
+                return Claim.REPEAT if entry.value == mine else Claim.DUPLICATE
         except (NatsError, TimeoutError) as error:
             raise TransientFault(f"duplicate tracking unavailable: {error}") from None
         raise TransientFault("duplicate tracking: the key kept changing")
