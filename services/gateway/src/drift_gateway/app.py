@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from drift_gateway.channels import RunChannels
 from drift_gateway.config import Settings
 from drift_gateway.controllers.repair import RepairController
 from drift_gateway.controllers.runs import RunsController
@@ -54,8 +55,16 @@ def create_app(settings: Settings, *, freeze_after_start: bool = False) -> Lites
         await ensure_registered(temporal, settings.temporal_namespace)
         guard = Guard(settings.http_allow_hosts)
         store = run_store_client(settings.dsl_store_url, settings.service_token) if settings.service_token else None
+        channels = RunChannels(redis)
         app.state.runtime = Runtime(
-            nats=nc, js=js, redis=redis, temporal=temporal, guard=guard, store=store, fairness=settings.fairness()
+            nats=nc,
+            js=js,
+            redis=redis,
+            temporal=temporal,
+            guard=guard,
+            store=store,
+            fairness=settings.fairness(),
+            channels=channels,
         )
         # Everything made at start-up (modules, clients, the app) lives as long as the process: frozen out of
         # the collector's reach, a full collection no longer walks it, which paused requests for 100+ ms.
@@ -66,6 +75,7 @@ def create_app(settings: Settings, *, freeze_after_start: bool = False) -> Lites
         try:
             yield
         finally:
+            await channels.close()
             await redis.aclose()
             if store is not None:
                 await store.aclose()

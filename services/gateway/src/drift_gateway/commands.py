@@ -96,7 +96,7 @@ async def send_command(
             accepted = AcceptedResponse(workflow_id=workflow_id, workflow_status=WorkflowStatus.CREATED)
             return Response(accepted, status_code=HTTP_202_ACCEPTED)
         timeout_s = (sync_timeout_ms if sync_timeout_ms is not None else DEFAULT_SYNC_TIMEOUT_MS) / 1000
-        call = SyncCall(runtime.redis, runtime.nats, runtime.js, tenant, workflow_id)
+        call = SyncCall(runtime.redis, runtime.nats, runtime.js, tenant, workflow_id, runtime.channels)
         fairness: Fairness = runtime.fairness
         with fairness.sync_waiter(tenant):
             metrics.sync_waiters.inc()

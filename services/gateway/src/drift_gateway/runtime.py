@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client as TemporalClient
 
 from drift_client.store import SERVICE_TIMEOUT, StoreClient
+from drift_gateway.channels import RunChannels
 from drift_gateway.limits import Fairness
 from drift_gateway.run_state import RedisStates, RunStates, TemporalRuns
 from drift_runtime.ssrf import Guard
@@ -26,6 +27,8 @@ class Runtime:
     """The dsl-store with the service token: the run-context store, for runs Temporal no longer knows."""
     fairness: Fairness = field(default_factory=Fairness)
     """Per-tenant limits on starts per second and open sync calls (this process's share)."""
+    channels: RunChannels | None = None
+    """Sync calls' subscriptions to run channels, over one connection; None: a connection per call."""
 
     def run_states(self) -> RunStates:
         """`GET /v3/workflow/{id}`'s policy over this process's Temporal, Redis and run-context store."""

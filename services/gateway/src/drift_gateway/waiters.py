@@ -36,6 +36,7 @@ from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedErr
 from temporalio.service import RPCError
 
 from drift_client.stream import replay
+from drift_gateway.channels import ChannelWatch, RunChannels
 from drift_schema import codec, redis_keys, subjects
 from drift_schema.api import WorkflowResponse
 from drift_schema.context import RunContext
@@ -88,19 +89,28 @@ class _Subscription(abc.ABC):
 
 
 class RunWaiter(_Subscription):
-    """Waits on one run's channel for the stable state a given command leads to."""
+    """Waits on one run's channel for the stable state a given command leads to.
 
-    def __init__(self, redis: Redis, tenant: str, workflow_id: str) -> None:
+    Over the process's shared connection (`channels`), or without it over a pub/sub connection of its own.
+    """
+
+    def __init__(self, redis: Redis, tenant: str, workflow_id: str, channels: RunChannels | None = None) -> None:
         self.redis = redis
         self.tenant = tenant
         self.workflow_id = workflow_id
         self.channel = redis_keys.run_channel(tenant, workflow_id)
-        self.pubsub: PubSub = redis.pubsub()
+        self.channels = channels
+        self.pubsub: PubSub | None = None if channels is not None else redis.pubsub()
+        self.watch: ChannelWatch | None = None
 
     async def subscribe(self) -> None:
         """Subscribe to the run's channel; RedisError (or TimeoutError) when Redis does not confirm."""
+        # Either way it returns once Redis confirmed: only then is no later announcement missed.
+        if self.channels is not None:
+            self.watch = await self.channels.subscribe(self.channel, SUBSCRIBE_TIMEOUT_S)
+            return
+        assert self.pubsub is not None
         await self.pubsub.subscribe(self.channel)
-        # Wait for Redis to confirm: only then is no later announcement missed.
         while True:
             message = await self.pubsub.get_message(timeout=SUBSCRIBE_TIMEOUT_S)
             if message is None:
@@ -109,13 +119,30 @@ class RunWaiter(_Subscription):
                 return
 
     async def close(self) -> None:
-        """Unsubscribe and give the connection back; a Redis gone meanwhile only closes it."""
+        """Unsubscribe (and give an own connection back); a Redis gone meanwhile only closes it."""
+        if self.channels is not None:
+            if self.watch is not None:
+                await self.channels.unsubscribe(self.watch)
+                self.watch = None
+            return
+        assert self.pubsub is not None
         try:
             with contextlib.suppress(RedisError, OSError):
                 await self.pubsub.unsubscribe(self.channel)
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await self.pubsub.aclose()
+
+    async def _next(self, timeout_s: float) -> bytes | str | None:
+        """The data of the channel's next message within `timeout_s`, else None."""
+        if self.watch is not None:
+            return await self.watch.next(timeout_s)
+        assert self.pubsub is not None, "wait() outside `async with`"
+        message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout_s)
+        if message is not None and message["type"] == "message":
+            data: bytes | str = message["data"]
+            return data
+        return None
 
     async def wait(self, command_id: str, timeout_s: float) -> WorkflowEvent | None:
         """The event answering `command_id`, or None at the deadline (one span: the Redis hop back)."""
@@ -134,13 +161,10 @@ class RunWaiter(_Subscription):
         deadline = time.monotonic() + timeout_s
         next_check = time.monotonic() + RECHECK_INTERVAL_S
         while (remaining := deadline - time.monotonic()) > 0:
-            message = await self.pubsub.get_message(
-                ignore_subscribe_messages=True,
-                timeout=min(remaining, max(0.0, next_check - time.monotonic())),
-            )
-            if message is not None and message["type"] == "message":
+            data = await self._next(min(remaining, max(0.0, next_check - time.monotonic())))
+            if data is not None:
                 try:
-                    event = msgspec.json.decode(message["data"], type=WorkflowEvent)
+                    event = msgspec.json.decode(data, type=WorkflowEvent)
                 except msgspec.DecodeError:
                     continue
                 if answers(event, command_id):
@@ -264,13 +288,15 @@ class SyncCall:
     js: JetStreamContext
     tenant: str
     workflow_id: str
+    channels: RunChannels | None = None
+    """The process's shared subscriptions to run channels; None: a pub/sub connection of the call's own."""
     degraded: bool = field(default=False, init=False)
     """Whether Redis failed this call: its last-state key is then not worth asking either."""
 
     async def send(self, publish_command: PublishCommand, command_id: str, timeout_s: float) -> WorkflowEvent | None:
         """Publish the command and wait up to `timeout_s` for its answer; None at the deadline."""
         deadline = time.monotonic() + timeout_s
-        waiter = RunWaiter(self.redis, self.tenant, self.workflow_id)
+        waiter = RunWaiter(self.redis, self.tenant, self.workflow_id, self.channels)
         try:
             await waiter.subscribe()
         except (RedisError, TimeoutError) as error:
