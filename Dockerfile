@@ -42,12 +42,15 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # 2. The workspace packages, installed editable from their sources so that Tilt's live_update
 #    can sync changed sources into /app and restart the process. The entry point is the
 #    service's console script under one name, so that ENTRYPOINT (which expands no variables)
-#    is the same for every image.
+#    is the same for every image. Their bytecode is compiled here (the runtime sets
+#    PYTHONDONTWRITEBYTECODE): the worker's Temporal sandbox re-imports the workflow module
+#    for every run and would otherwise compile it from source each time.
 COPY libs libs
 COPY services/${SERVICE}/src services/${SERVICE}/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --package "drift-${SERVICE}" \
- && ln -s "drift-${SERVICE}" /app/.venv/bin/drift-service
+ && ln -s "drift-${SERVICE}" /app/.venv/bin/drift-service \
+ && /app/.venv/bin/python -m compileall -q libs services/${SERVICE}/src
 
 
 FROM python:${PYTHON_VERSION}-slim-${DEBIAN_RELEASE} AS runtime
