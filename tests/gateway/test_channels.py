@@ -8,8 +8,9 @@ import uuid
 import msgspec
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from drift_cli.servers import InfraStack
+from drift_cli.servers import InfraStack, free_port
 from drift_gateway.channels import ChannelsFailed, RunChannels
 from drift_gateway.waiters import RunWaiter
 from drift_schema import redis_keys
@@ -126,6 +127,19 @@ async def test_a_waiter_over_the_shared_connection_answers_with_its_commands_sta
             answer = await waiter.wait("mine", timeout_s=10)
         assert answer is not None and answer.workflow_status == WorkflowStatus.WAITING and answer.seq == 3
         await _left(redis, channel)
+    finally:
+        await channels.close()
+        await redis.aclose()
+
+
+async def test_with_redis_unreachable_every_waiting_call_fails_with_the_one_attempt() -> None:
+    """Calls subscribing while Redis cannot be reached share one connection attempt and all fail with a RedisError
+    at once (their NATS fallback), none waiting out the attempts of the calls before it."""
+    redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    channels = RunChannels(redis)
+    try:
+        outcomes = await asyncio.gather(*(channels.subscribe(_channel(), 5) for _ in range(10)), return_exceptions=True)
+        assert all(isinstance(outcome, RedisError) for outcome in outcomes), outcomes
     finally:
         await channels.close()
         await redis.aclose()

@@ -31,6 +31,8 @@ from redis.exceptions import RedisError
 
 log = structlog.get_logger("drift.gateway")
 
+OPEN_TIMEOUT_S = 5.0
+"""How long opening the shared connection (connect and the first SUBSCRIBE confirmed) may take."""
 READ_WAKE_S = 1.0
 """The reader wakes at least this often, so the connection's health checks (a PING) still run while idle."""
 
@@ -103,7 +105,7 @@ class RunChannels:
         self._channels: dict[str, _Channel] = {}
         self._pending: dict[str, deque[asyncio.Future[None]]] = {}
         """Per channel, the SUBSCRIBEs sent and not yet confirmed, oldest first (Redis answers in order)."""
-        self._opening = asyncio.Lock()
+        self._opening: asyncio.Task[PubSub] | None = None
 
     async def subscribe(self, channel: str, timeout_s: float) -> ChannelWatch:
         """Watch `channel` from now on: returns once Redis confirmed the subscription.
@@ -157,29 +159,48 @@ class RunChannels:
 
     async def close(self) -> None:
         """End every watch and close the connection."""
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+            with contextlib.suppress(BaseException):
+                await self._opening
         if self._pubsub is not None:
             await self._fail(self._pubsub, ChannelsFailed("the gateway is stopping"))
         await self._redis.aclose()
 
     async def _open(self) -> PubSub:
+        """The shared connection, opened when there is none; callers meanwhile share one attempt and its outcome.
+
+        Shared, not queued one after another: with Redis unreachable every waiting call fails with the
+        one attempt (and falls back at once), instead of each waiting out the attempts before its own.
+        """
         if self._pubsub is not None:
             return self._pubsub
-        async with self._opening:
-            if self._pubsub is not None:
-                return self._pubsub
-            pubsub = self._redis.pubsub()
-            try:
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.create_task(self._connect())
+            # Its failure is its callers'; one that all of them gave up on leaves no "never retrieved" warning.
+            self._opening.add_done_callback(lambda task: task.cancelled() or task.exception())
+        # Shielded: one caller giving up must not end the attempt the others wait on.
+        return await asyncio.shield(self._opening)
+
+    async def _connect(self) -> PubSub:
+        pubsub = self._redis.pubsub()
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT_S):
                 await pubsub.subscribe(self._anchor)
-                while True:
-                    message = await pubsub.get_message(timeout=READ_WAKE_S)
-                    if message is not None and message["type"] == "subscribe":
-                        break
-            except BaseException:
-                await _closed(pubsub)
-                raise
-            self._pubsub = pubsub
-            self._reader = asyncio.create_task(self._read(pubsub))
-            return pubsub
+                await self._confirmed(pubsub)
+        except BaseException:
+            await _closed(pubsub)
+            raise
+        self._pubsub = pubsub
+        self._reader = asyncio.create_task(self._read(pubsub))
+        return pubsub
+
+    @staticmethod
+    async def _confirmed(pubsub: PubSub) -> None:
+        while True:
+            message = await pubsub.get_message(timeout=READ_WAKE_S)
+            if message is not None and message["type"] == "subscribe":
+                return
 
     async def _read(self, pubsub: PubSub) -> None:
         """Hand messages to their channel's watches and confirmations to their SUBSCRIBE; on failure end them all."""
