@@ -1,13 +1,18 @@
-"""The worker process honours DRIFT_STREAM_REPLICAS and binds its health server on DRIFT_BIND_HOST."""
+"""The worker process honours DRIFT_STREAM_REPLICAS, binds its health server on DRIFT_BIND_HOST, bounds its cache."""
 
 from __future__ import annotations
+
+import uuid
 
 import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
+from temporalio.client import Client
 
-from drift_worker.app import start_health
-from drift_worker.config import Settings
+from drift_worker.app import build_worker, start_health
+from drift_worker.config import MAX_CACHED_RUNS, MAX_WORKFLOW_TASKS, Settings
+from drift_worker.evaluator import EvaluatorPool
+from drift_worker.ssrf import Guard, guarded_client
 from worker.worker_support import worker_settings
 
 
@@ -37,3 +42,30 @@ async def test_health_server_listens_on_the_bind_host(nats_client: NatsClient) -
     finally:
         health.close()
         await health.wait_closed()
+
+
+def test_cache_and_workflow_task_bounds_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DRIFT_WORKER_MAX_CACHED_RUNS and DRIFT_WORKER_MAX_WORKFLOW_TASKS reach the settings; unset, the defaults."""
+    monkeypatch.delenv("DRIFT_WORKER_MAX_CACHED_RUNS", raising=False)
+    monkeypatch.delenv("DRIFT_WORKER_MAX_WORKFLOW_TASKS", raising=False)
+    defaults = Settings.from_env()
+    assert (defaults.max_cached_runs, defaults.max_workflow_tasks) == (MAX_CACHED_RUNS, MAX_WORKFLOW_TASKS)
+    monkeypatch.setenv("DRIFT_WORKER_MAX_CACHED_RUNS", "200")
+    monkeypatch.setenv("DRIFT_WORKER_MAX_WORKFLOW_TASKS", "50")
+    configured = Settings.from_env()
+    assert (configured.max_cached_runs, configured.max_workflow_tasks) == (200, 50)
+
+
+@pytest.mark.parametrize(("cached", "tasks", "cache"), [(32, 16, 32), (8, 16, 16)])
+async def test_the_sticky_cache_is_bounded_and_never_below_the_tasks_in_hand(
+    temporal_client: Client, nats_client: NatsClient, cached: int, tasks: int, cache: int
+) -> None:
+    """The worker caches `max_cached_runs` runs (not Temporal's 1,000), and at least as many as its workflow tasks."""
+    settings = worker_settings(f"cache-{uuid.uuid4().hex}", max_cached_runs=cached, max_workflow_tasks=tasks)
+    pool = EvaluatorPool(settings.evaluator_pool)
+    try:
+        async with guarded_client(Guard(settings.http_allow_hosts)) as http:
+            config = build_worker(temporal_client, nats_client.jetstream(), http, settings, [], pool=pool).config()
+        assert (config.get("max_cached_workflows"), config.get("max_concurrent_workflow_tasks")) == (cache, tasks)
+    finally:
+        await pool.close()

@@ -24,6 +24,7 @@ from drift_worker.config import Settings
 from drift_worker.evaluator import EvaluatorPool
 from drift_worker.fairness import TenantRuns, TenantSlots, default_tenant_slots
 from drift_worker.http_activity import HttpActivities, HttpSettings
+from drift_worker.memory import release_idle_memory, tune_collector
 from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.testing import testing_activities
 from drift_worker.tokens import TokenProvider, discover_token_providers
@@ -83,6 +84,10 @@ def build_worker(
         activity_executor=activity_executor,
         workflow_runner=sandbox_runner(),
         max_concurrent_activities=settings.max_concurrent_activities,
+        # Bounded (see Settings.max_cached_runs): Temporal's default of 1,000 cached runs lets runs that only wait
+        # hold their sandbox and context in an idle worker; the cache may never be smaller than the tasks in hand.
+        max_concurrent_workflow_tasks=settings.max_workflow_tasks,
+        max_cached_workflows=max(settings.max_cached_runs, settings.max_workflow_tasks),
     )
 
 
@@ -103,8 +108,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     js = nc.jetstream()
     await messaging.ensure_streams(js, settings.stream_replicas)
     health = await start_health(settings, nc)
-    # Warm before polling: the first nodes must not wait for interpreters to start.
-    pool = EvaluatorPool(settings.evaluator_pool)
+    # Warm before polling: the first nodes must not wait for interpreters to start. When the last process exits
+    # for idleness nothing has been evaluated for a while: the worker hands back the memory it freed meanwhile.
+    pool = EvaluatorPool(settings.evaluator_pool, on_idle=release_idle_memory)
     await pool.start()
     try:
         async with guarded_client(Guard(settings.http_allow_hosts)) as http:
@@ -119,6 +125,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     evaluator_processes=settings.evaluator_processes,
                     evaluator_memory_mib=settings.evaluator_memory_mib,
                 )
+                # What exists now lives as long as the process: frozen out of the collector's reach, full
+                # collections are cheap enough to come often, so evicted runs' sandboxes are freed and their memory
+                # reused before the heap grows (drift_worker.memory).
+                tune_collector()
                 async with worker:
                     await stop.wait()
     finally:

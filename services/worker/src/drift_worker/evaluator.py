@@ -441,10 +441,12 @@ class EvaluatorPool:
     more than `settings.processes` at once; one idle for `settings.idle_exit_s` exits.
     """
 
-    def __init__(self, settings: PoolSettings = PoolSettings()) -> None:
+    def __init__(self, settings: PoolSettings = PoolSettings(), on_idle: Callable[[], object] | None = None) -> None:
+        """`on_idle` is called (on the event loop) when idle exits leave the pool without any process."""
         if settings.processes < 1:
             raise ValueError("an evaluator pool needs at least one process")
         self.settings = settings
+        self._on_idle = on_idle
         self._idle: list[_Evaluator] = []
         self._live: set[_Evaluator] = set()
         """Every process started and not yet retired (idle, busy or warming): at most `settings.processes`."""
@@ -498,6 +500,9 @@ class EvaluatorPool:
         if expired:
             log.info("worker.evaluators_idle_exit", exited=len(expired), live=len(self._live))
         self._schedule_expiry()
+        if expired and not self._live and self._on_idle is not None:
+            # No evaluation for idle_exit_s and none running: the worker is idle (nearly every node evaluates here).
+            self._on_idle()
 
     async def start(self) -> None:
         """Start every process and wait until each has loaded the evaluator (warm); idle ones exit later."""

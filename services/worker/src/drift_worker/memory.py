@@ -1,0 +1,105 @@
+"""Giving memory back: what the worker process does once start-up is over and whenever it falls idle.
+
+A worker's heap grows in bursts (each cached run is a sandbox of its own, each node's context a
+buffer of up to 1 MiB) and Python gives little of it back by itself:
+
+- an evicted run's sandbox (its modules imported again, their functions and classes: some 200 KiB)
+  is cyclic garbage, freed only by a full collection. By default one comes every eleventh collection
+  of the middle generation, and walks every start-up object: after a hundred sandboxed runs most of
+  the evicted ones were still uncollected, the heap had grown to hold them, and freed, their memory
+  stayed mapped (pymalloc returns an arena only once every object in it is gone).
+  `tune_collector` freezes the start-up objects out of the collector (a full collection then walks
+  only what came since: the cached runs, milliseconds) and makes full collections come every second
+  middle one, so an evicted sandbox is collected soon and its memory reused by the next;
+- glibc's malloc keeps freed blocks (the larger objects, buffers) mapped, in the main heap and in
+  one arena per thread that allocated; `malloc_trim(0)` returns their free pages to the system.
+  Called when the worker is idle (`release_idle_memory`), when its evaluator processes exit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("drift.worker.memory")
+
+
+FULL_COLLECTION_THRESHOLD = 1
+"""Collections of the middle generation past which a full one is due (CPython's default: 10)."""
+
+
+def tune_collector() -> None:
+    """Freeze what exists out of the collector, and make full collections frequent (see the module's docstring).
+
+    Call once, when start-up is over (modules, clients, the pool exist): those live as long as the process.
+    """
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+def resident_kib(pid: int | None = None) -> int:
+    """VmRSS of `pid` (default: this process) in KiB, from /proc; 0 where /proc has none."""
+    try:
+        status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """What one `release_idle_memory` did: resident memory before and after, objects the collection freed."""
+
+    before_kib: int
+    after_kib: int
+    collected: int
+    trimmed: bool
+    """Whether malloc_trim ran (glibc only)."""
+
+
+def release_idle_memory() -> Released:
+    """Run a full collection, then hand malloc's free pages back to the system (glibc's `malloc_trim(0)`).
+
+    Meant for an idle worker: both walk what is live (the collection the unfrozen objects, the trim malloc's
+    heaps), some milliseconds, spent once per quiet spell. ctypes releases the GIL around the trim.
+    """
+    before = resident_kib()
+    collected = gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+    released = Released(before, resident_kib(), collected, trim is not None)
+    log.info(
+        "worker.memory_released",
+        rss_before_kib=released.before_kib,
+        rss_after_kib=released.after_kib,
+        collected=released.collected,
+        trimmed=released.trimmed,
+    )
+    return released
