@@ -26,6 +26,8 @@ from benchmarks.baseline_workflows import (
     HandWrittenLoop,
 )
 
+BASELINES_MODULE = BaselineWorkflow.__module__
+
 # One shared client, as a Temporal user's worker (and the drift-worker) keeps one: connections are reused.
 _HTTP: httpx.AsyncClient | None = None
 
@@ -65,6 +67,8 @@ def _worker(client: Client, **options: Any) -> Worker:
         HandWrittenLoop,
     ]
     options["activities"] = [*options["activities"], step, again, http_get]
+    # Passed through like the interpreter's module (drift_worker.app.sandbox_runner), not re-imported per run.
+    options["workflow_runner"] = drift_worker.app.sandbox_runner(BASELINES_MODULE)
     return Worker(client, **options)
 
 
