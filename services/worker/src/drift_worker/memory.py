@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -89,6 +90,7 @@ def release_idle_memory() -> Released:
     Meant for an idle worker: both walk what is live (the collection the unfrozen objects, the trim malloc's
     heaps), some milliseconds, spent once per quiet spell. ctypes releases the GIL around the trim.
     """
+    began = time.perf_counter()
     before = resident_kib()
     collected = gc.collect()
     trim = _malloc_trim()
@@ -101,5 +103,6 @@ def release_idle_memory() -> Released:
         rss_after_kib=released.after_kib,
         collected=released.collected,
         trimmed=released.trimmed,
+        elapsed_ms=round((time.perf_counter() - began) * 1000, 1),
     )
     return released
