@@ -56,7 +56,7 @@ def test_cache_and_workflow_task_bounds_are_read_from_the_environment(monkeypatc
     assert (configured.max_cached_runs, configured.max_workflow_tasks) == (200, 50)
 
 
-@pytest.mark.parametrize(("cached", "tasks", "cache"), [(32, 16, 32), (8, 16, 16)])
+@pytest.mark.parametrize(("cached", "tasks", "cache"), [(200, 100, 200), (8, 16, 16)])
 async def test_the_sticky_cache_is_bounded_and_never_below_the_tasks_in_hand(
     temporal_client: Client, nats_client: NatsClient, cached: int, tasks: int, cache: int
 ) -> None:

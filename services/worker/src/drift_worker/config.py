@@ -14,9 +14,9 @@ HTTP_MAX_RESPONSE_BYTES = 1024 * 1024
 HTTP_MAX_REDIRECTS = 5
 NODE_OUTPUT_MAX_BYTES = 256 * 1024
 TENANT_MAX_RUNNING_RUNS = 10_000
-MAX_WORKFLOW_TASKS = 16
+MAX_WORKFLOW_TASKS = 100
 """Workflow tasks (runs advancing, a segment's local activity included) this worker handles at once."""
-MAX_CACHED_RUNS = 32
+MAX_CACHED_RUNS = 100
 """Runs kept in Temporal's sticky cache (its default is 1,000); see `Settings.max_cached_runs`."""
 
 
@@ -55,19 +55,18 @@ class Settings(service_env.FromEnv):
     evaluator_tenant_share: float = evaluator.DEFAULT_TENANT_SHARE
     evaluator_node_timeout_ms: int = evaluator.DEFAULT_NODE_TIMEOUT_MS
     evaluator_idle_exit_s: float = evaluator.DEFAULT_IDLE_EXIT_S
-    # Runs this worker advances at once (Temporal's max_concurrent_workflow_tasks; its default is 100). A run
-    # holds its slot through a segment's local activity, but segments wait on the evaluator pool (a few processes,
-    # half of them for one tenant) and workflow code holds the GIL: more slots only park more runs here, each in a
-    # cached sandbox, instead of on the task queue. The cache is never smaller than this (app.build_worker).
+    # Runs this worker advances at once (Temporal's max_concurrent_workflow_tasks, at its default). Not lower: a
+    # run holds its slot through a segment's local activity, which may wait for an evaluator and then evaluate for
+    # up to twice a node's time limit, so a few slow runs of one tenant would hold every slot and stall every
+    # other tenant's runs on the task queue. The cache is never smaller than this (app.build_worker).
     max_workflow_tasks: int = MAX_WORKFLOW_TASKS
     # Runs kept in Temporal's sticky cache (max_cached_workflows), least recently used evicted first. A cached run
-    # holds its own sandbox (the workflow's modules imported again, about 250 KiB) and its state (a context of up
-    # to 1 MiB) for as long as it waits, and a run waits at INSTRUCTION, a long timer or a CHILD for minutes to
-    # days: Temporal's default of 1,000 lets an idle worker hold hundreds of MiB for runs nobody is advancing.
-    # The cache only saves a replay, which matters for a run advancing task after task (it is never evicted
-    # while it holds a task, and the most recently used are kept); a waiting run evicted is replayed once when
-    # resumed (milliseconds: its history is bounded by continue-as-new). So the bound is the runs this worker
-    # advances at once, with as many again for those between two tasks, not the runs it has ever seen.
+    # holds its sandbox and its state (a context of up to 1 MiB) for as long as it waits, and a run waits at
+    # INSTRUCTION, a long timer or a CHILD for minutes to days: Temporal's default of 1,000 lets an idle worker
+    # hold hundreds of MiB for runs nobody is advancing. The cache only saves a replay, which matters for a run
+    # advancing task after task (it is never evicted while it holds a task, and the most recently used are kept);
+    # a waiting run evicted is replayed once when resumed (milliseconds: continue-as-new bounds its history). So
+    # the bound is the runs this worker advances at once, not the runs it has ever seen.
     max_cached_runs: int = MAX_CACHED_RUNS
     # Folder of per-tenant secret files (<tenant>/<name>) HTTP nodes may reference; "" for none.
     secrets_dir: str = ""
