@@ -3,14 +3,12 @@
 A worker's heap grows in bursts (each cached run is a sandbox of its own, each node's context a
 buffer of up to 1 MiB) and Python gives little of it back by itself:
 
-- an evicted run's sandbox (its modules imported again, their functions and classes: some 200 KiB)
-  is cyclic garbage, freed only by a full collection. By default one comes every eleventh collection
-  of the middle generation, and walks every start-up object: after a hundred sandboxed runs most of
-  the evicted ones were still uncollected, the heap had grown to hold them, and freed, their memory
-  stayed mapped (pymalloc returns an arena only once every object in it is gone).
-  `tune_collector` freezes the start-up objects out of the collector (a full collection then walks
-  only what came since: the cached runs, milliseconds) and makes full collections come every second
-  middle one, so an evicted sandbox is collected soon and its memory reused by the next;
+- an evicted run's sandbox is cyclic garbage, freed only by a full collection, which walks every
+  object the process holds. `tune_collector` freezes the start-up objects out of the collector, so a
+  full collection walks only what came since (the cached runs). Full collections keep CPython's
+  default pace: made more frequent (every second middle collection), they cut sustained starts by a
+  sixth under bursts (P2, 0.83x against 1.00x), while the interpreter, passed through the sandbox,
+  leaves an evicted run little to free;
 - glibc's malloc keeps freed blocks (the larger objects, buffers) mapped, in the main heap and in
   one arena per thread that allocated; `malloc_trim(0)` returns their free pages to the system.
   Called when the worker is idle (`release_idle_memory`), when its evaluator processes exit.
@@ -33,19 +31,13 @@ import structlog
 log = structlog.get_logger("drift.worker.memory")
 
 
-FULL_COLLECTION_THRESHOLD = 1
-"""Collections of the middle generation past which a full one is due (CPython's default: 10)."""
-
-
 def tune_collector() -> None:
-    """Freeze what exists out of the collector, and make full collections frequent (see the module's docstring).
+    """Freeze what exists out of the collector (see the module's docstring).
 
     Call once, when start-up is over (modules, clients, the pool exist): those live as long as the process.
     """
     gc.collect()
     gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_THRESHOLD)
 
 
 @cache
