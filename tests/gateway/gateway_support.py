@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from drift_cli.servers import InfraStack, free_port
 from drift_gateway.config import Settings
 from drift_runtime.auth import ApiKeys
+from drift_schema.events import WorkflowEvent
+from drift_schema.statuses import WorkflowStatus
 
 
 def redisless_settings(infra: InfraStack, task_queue: str, api_keys: ApiKeys, **extra: Any) -> Settings:
@@ -25,4 +29,18 @@ def redisless_settings(infra: InfraStack, task_queue: str, api_keys: ApiKeys, **
         stream_replicas=1,
         http_allow_hosts=(),
         **extra,
+    )
+
+
+def status_event(workflow_id: str, status: WorkflowStatus, command_id: str, seq: int) -> bytes:
+    """Run `workflow_id`'s status event number `seq` for `command_id` (tenant acme), as the notifier publishes it."""
+    return msgspec.json.encode(
+        WorkflowEvent(
+            workflow_id=workflow_id,
+            workflow_status=status,
+            event_id=f"run-1:s{seq}",
+            tenant="acme",
+            seq=seq,
+            command_id=command_id,
+        )
     )

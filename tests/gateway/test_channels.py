@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import msgspec
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -14,8 +13,8 @@ from drift_cli.servers import InfraStack, free_port
 from drift_gateway.channels import ChannelsFailed, RunChannels
 from drift_gateway.waiters import RunWaiter
 from drift_schema import redis_keys
-from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
+from gateway.gateway_support import status_event
 
 
 def _channel() -> str:
@@ -108,22 +107,11 @@ async def test_a_waiter_over_the_shared_connection_answers_with_its_commands_sta
     workflow_id = uuid.uuid4().hex
     channel = redis_keys.run_channel("acme", workflow_id)
 
-    def event(status: WorkflowStatus, command_id: str, seq: int) -> bytes:
-        body = WorkflowEvent(
-            workflow_id=workflow_id,
-            workflow_status=status,
-            event_id=f"run-1:s{seq}",
-            tenant="acme",
-            seq=seq,
-            command_id=command_id,
-        )
-        return msgspec.json.encode(body)
-
     try:
         async with RunWaiter(redis, "acme", workflow_id, channels) as waiter:
-            await redis.publish(channel, event(WorkflowStatus.WAITING, "someone-else", 1))
-            await redis.publish(channel, event(WorkflowStatus.RUNNING, "mine", 2))
-            await redis.publish(channel, event(WorkflowStatus.WAITING, "mine", 3))
+            await redis.publish(channel, status_event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
+            await redis.publish(channel, status_event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
+            await redis.publish(channel, status_event(workflow_id, WorkflowStatus.WAITING, "mine", 3))
             answer = await waiter.wait("mine", timeout_s=10)
         assert answer is not None and answer.workflow_status == WorkflowStatus.WAITING and answer.seq == 3
         await _left(redis, channel)

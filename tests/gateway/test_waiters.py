@@ -15,19 +15,7 @@ from drift_runtime.messaging import ensure_streams, publish
 from drift_schema import redis_keys, subjects
 from drift_schema.events import WorkflowEvent
 from drift_schema.statuses import WorkflowStatus
-
-
-def _event(workflow_id: str, status: WorkflowStatus, command_id: str, seq: int) -> bytes:
-    return msgspec.json.encode(
-        WorkflowEvent(
-            workflow_id=workflow_id,
-            workflow_status=status,
-            event_id=f"run-1:s{seq}",
-            tenant="acme",
-            seq=seq,
-            command_id=command_id,
-        )
-    )
+from gateway.gateway_support import status_event
 
 
 async def test_waiter_answers_with_its_own_commands_stable_state(infra: InfraStack) -> None:
@@ -36,9 +24,9 @@ async def test_waiter_answers_with_its_own_commands_stable_state(infra: InfraSta
     workflow_id = uuid.uuid4().hex
     channel = redis_keys.run_channel("acme", workflow_id)
     async with RunWaiter(redis, "acme", workflow_id) as waiter:
-        await redis.publish(channel, _event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
-        await redis.publish(channel, _event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
-        await redis.publish(channel, _event(workflow_id, WorkflowStatus.COMPLETED, "mine", 3))
+        await redis.publish(channel, status_event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
+        await redis.publish(channel, status_event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
+        await redis.publish(channel, status_event(workflow_id, WorkflowStatus.COMPLETED, "mine", 3))
         answer = await waiter.wait("mine", timeout_s=10)
     assert answer is not None and answer.workflow_status == WorkflowStatus.COMPLETED and answer.seq == 3
     await redis.aclose()
@@ -52,7 +40,8 @@ async def test_a_missed_announcement_is_recovered_from_the_last_state(infra: Inf
     async with RunWaiter(redis, "acme", workflow_id) as waiter:
         # Stored without an announcement, as if the pub/sub message was lost on the way.
         await redis.hset(
-            key, mapping={"run": "run-1", "seq": 2, "body": _event(workflow_id, WorkflowStatus.WAITING, "mine", 2)}
+            key,
+            mapping={"run": "run-1", "seq": 2, "body": status_event(workflow_id, WorkflowStatus.WAITING, "mine", 2)},
         )
         answer = await waiter.wait("mine", timeout_s=0.2)
     assert answer is not None and answer.workflow_status == WorkflowStatus.WAITING
@@ -71,7 +60,7 @@ async def test_no_answer_by_the_deadline_is_none(infra: InfraStack) -> None:
 
 
 def _workflow_event(workflow_id: str, status: WorkflowStatus, command_id: str, seq: int) -> WorkflowEvent:
-    return msgspec.json.decode(_event(workflow_id, status, command_id, seq), type=WorkflowEvent)
+    return msgspec.json.decode(status_event(workflow_id, status, command_id, seq), type=WorkflowEvent)
 
 
 async def test_status_event_waiter_answers_with_its_own_commands_stable_state(infra: InfraStack) -> None:
@@ -81,10 +70,10 @@ async def test_status_event_waiter_answers_with_its_own_commands_stable_state(in
     subject = subjects.workflow_events("acme", workflow_id)
     async with StatusEventWaiter(nc, "acme", workflow_id) as waiter:
         # Published right after subscribing, as the gateway publishes its command: none may be missed.
-        await nc.publish(subject, _event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
-        await nc.publish(subject, _event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
+        await nc.publish(subject, status_event(workflow_id, WorkflowStatus.WAITING, "someone-else", 1))
+        await nc.publish(subject, status_event(workflow_id, WorkflowStatus.RUNNING, "mine", 2))
         await nc.publish(subject, b"not an event")
-        await nc.publish(subject, _event(workflow_id, WorkflowStatus.WAITING, "mine", 3))
+        await nc.publish(subject, status_event(workflow_id, WorkflowStatus.WAITING, "mine", 3))
         answer = await waiter.wait("mine", timeout_s=10)
         assert answer is not None and answer.workflow_status == WorkflowStatus.WAITING and answer.seq == 3
         assert await waiter.wait("mine-too", timeout_s=0.2) is None

@@ -6,8 +6,9 @@ import asyncio
 import gc
 import platform
 
+from drift_runtime.process import freeze_start_up
 from drift_worker.evaluator import EvaluatorPool, PoolSettings
-from drift_worker.memory import release_idle_memory, resident_kib, tune_collector
+from drift_worker.memory import release_idle_memory, resident_kib
 from worker.test_bounds import _evaluate
 
 
@@ -38,7 +39,7 @@ def test_tune_collector_freezes_start_up_and_keeps_the_collectors_pace() -> None
     threshold = gc.get_threshold()
     frozen = gc.get_freeze_count()
     try:
-        tune_collector()
+        freeze_start_up()
         assert gc.get_freeze_count() > frozen
         assert gc.get_threshold() == threshold
     finally:

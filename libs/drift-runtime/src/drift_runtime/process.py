@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,6 +17,17 @@ from drift_runtime import metrics
 from drift_runtime.logging import configure_logging
 from drift_runtime.messaging import Stopped
 from drift_runtime.telemetry import setup_tracing, shutdown_tracing
+
+
+def freeze_start_up() -> None:
+    """Keep what exists now out of the garbage collector's passes; call once a service has started.
+
+    Start-up objects (modules, clients, caches, the app) live as long as the process. Frozen, a full
+    collection no longer walks them: one that did paused a service's requests or commands for 100+ ms.
+    Only in a service's own process: an in-process test's objects are left alone.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run_until_signalled(

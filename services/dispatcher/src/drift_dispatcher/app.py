@@ -8,7 +8,6 @@ its expression engine.
 from __future__ import annotations
 
 import asyncio
-import gc
 
 import structlog
 
@@ -20,7 +19,7 @@ from drift_dispatcher.schedules import run_schedule_worker
 from drift_dispatcher.tenancy import RunLimiter, TenantDuplicates
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
-from drift_runtime.process import run_until_signalled
+from drift_runtime.process import freeze_start_up, run_until_signalled
 from drift_runtime.search_attributes import ensure_registered
 from drift_runtime.temporal import connect_temporal
 from drift_schema import subjects
@@ -72,11 +71,8 @@ async def run(settings: Settings, stop: asyncio.Event, *, freeze_after_start: bo
         return nc.is_connected and group.settled
 
     health = await serve_health(settings.metrics_port, ready, host=settings.bind_host)
-    # Everything made at start-up (modules, clients, caches) lives as long as the process: frozen out of the
-    # collector's reach, a full collection no longer walks it, which paused command handling for 100+ ms.
     if freeze_after_start:
-        gc.collect()
-        gc.freeze()
+        freeze_start_up()
     log.info("dispatch.started_consuming", partitions=settings.partitions, member=group.member)
     await group.run(stop)
     await scheduling

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +20,7 @@ from drift_gateway.runtime import Runtime, run_store_client
 from drift_gateway.schedules import schedules_dependency
 from drift_gateway.testruns import testruns_dependency
 from drift_runtime import messaging
-from drift_runtime.process import stop_on_signal
+from drift_runtime.process import freeze_start_up, stop_on_signal
 from drift_runtime.redis_client import connect_redis
 from drift_runtime.search_attributes import ensure_registered
 from drift_runtime.ssrf import Guard
@@ -66,11 +65,8 @@ def create_app(settings: Settings, *, freeze_after_start: bool = False) -> Lites
             fairness=settings.fairness(),
             channels=channels,
         )
-        # Everything made at start-up (modules, clients, the app) lives as long as the process: frozen out of
-        # the collector's reach, a full collection no longer walks it, which paused requests for 100+ ms.
         if freeze_after_start:
-            gc.collect()
-            gc.freeze()
+            freeze_start_up()
         log.info("gateway.started", port=settings.port)
         try:
             yield

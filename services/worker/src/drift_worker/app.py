@@ -16,7 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from drift_runtime import messaging
 from drift_runtime.health import serve_health
-from drift_runtime.process import run_until_signalled
+from drift_runtime.process import freeze_start_up, run_until_signalled
 from drift_runtime.run_counts import RunLimiter
 from drift_runtime.temporal import connect_temporal
 from drift_worker.activities import Limits, NodeActivities
@@ -24,7 +24,7 @@ from drift_worker.config import Settings
 from drift_worker.evaluator import EvaluatorPool
 from drift_worker.fairness import TenantRuns, TenantSlots, default_tenant_slots
 from drift_worker.http_activity import HttpActivities, HttpSettings
-from drift_worker.memory import release_idle_memory, tune_collector
+from drift_worker.memory import release_idle_memory
 from drift_worker.ssrf import Guard, guarded_client
 from drift_worker.testing import testing_activities
 from drift_worker.tokens import TokenProvider, discover_token_providers
@@ -135,10 +135,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     evaluator_processes=settings.evaluator_processes,
                     evaluator_memory_mib=settings.evaluator_memory_mib,
                 )
-                # What exists now lives as long as the process: frozen out of the collector's reach, full
-                # collections are cheap enough to come often, so evicted runs' sandboxes are freed and their memory
-                # reused before the heap grows (drift_worker.memory).
-                tune_collector()
+                # What exists now lives as long as the process: a full collection then walks only the runs since.
+                freeze_start_up()
                 async with worker:
                     await stop.wait()
     finally:

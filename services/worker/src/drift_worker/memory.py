@@ -4,8 +4,9 @@ A worker's heap grows in bursts (each cached run is a sandbox of its own, each n
 buffer of up to 1 MiB) and Python gives little of it back by itself:
 
 - an evicted run's sandbox is cyclic garbage, freed only by a full collection, which walks every
-  object the process holds. `tune_collector` freezes the start-up objects out of the collector, so a
-  full collection walks only what came since (the cached runs). Full collections keep CPython's
+  object the process holds. The worker freezes its start-up objects out of the collector
+  (`drift_runtime.process.freeze_start_up`), so a full collection walks only what came since (the
+  cached runs). Full collections keep CPython's
   default pace: made more frequent (every second middle collection), they cut sustained starts by a
   sixth under bursts (P2, 0.83x against 1.00x), while the interpreter, passed through the sandbox,
   leaves an evicted run little to free;
@@ -29,15 +30,6 @@ from pathlib import Path
 import structlog
 
 log = structlog.get_logger("drift.worker.memory")
-
-
-def tune_collector() -> None:
-    """Freeze what exists out of the collector (see the module's docstring).
-
-    Call once, when start-up is over (modules, clients, the pool exist): those live as long as the process.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 @cache
