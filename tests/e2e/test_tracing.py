@@ -81,7 +81,15 @@ async def _assert_one_trace(receiver: OtlpReceiver, route: str, before: int) -> 
             return False
         trace = _trace_of(receiver.spans, roots[-1])
         ids = {span.span_id for span in trace}
-        return {s.service for s in trace} >= SERVICES and all(not s.parent_id or s.parent_id in ids for s in trace)
+        # The notifier exports its Redis announcement in a batch of its own at times: wait for it too.
+        announced = any(
+            s.service == "drift-notifier" and s.kind == PRODUCER and s.name.startswith("drift:") for s in trace
+        )
+        return (
+            announced
+            and {s.service for s in trace} >= SERVICES
+            and all(not s.parent_id or s.parent_id in ids for s in trace)
+        )
 
     await receiver.wait_until(complete, timeout=90)
     root = _roots(receiver.spans[before:], route)[-1]
