@@ -221,6 +221,16 @@ async def segmented_loop(runner: Runner, tap: EventTap, stub: Stub) -> list[tupl
     return [("segmented_loop_first_run", first_run(runner, handle))]
 
 
+async def one_marker(runner: Runner, tap: EventTap, stub: Stub) -> list[tuple[str, WorkflowHandle[Any, Any]]]:
+    """Every node type, the failure paths and segments again, recorded with one patch marker for all patches."""
+    recorded = [
+        *await every_node(runner, tap, stub),
+        *await failure_paths(runner, tap, stub),
+        *await segments(runner, tap, stub),
+    ]
+    return [(f"one_marker_{name}", handle) for name, handle in recorded]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     hello_approval,
     return_request,
@@ -229,6 +239,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     failure_paths,
     segments,
     segmented_loop,
+    one_marker,
 )
 
 

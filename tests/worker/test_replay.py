@@ -27,12 +27,14 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_histories_of_every_example_are_recorded() -> None:
     """The guard covers both example bundles, every node type, the failure paths and continue-as-new chains,
-    with pure nodes one at a time (recorded before segments), in segments, and in segments that end the run."""
+    with pure nodes one at a time (recorded before segments), in segments, and in segments that end the run;
+    and runs recorded with one patch marker standing for every patch (drift_worker.patches)."""
     names = {path.stem for path in HISTORIES}
     recorded = {"hello_approval_approve", "return_request", "every_node", "failure_paths", "long_loop_first_run"}
     segmented = {"segments", "segmented_loop_first_run"}
     ending = {"segments_ending_runs", "segment_fails_run", "segment_walks_off_graph"}
-    assert recorded | segmented | ending <= names
+    one_marker = {"one_marker_every_node", "one_marker_failure_paths", "one_marker_segments"}
+    assert recorded | segmented | ending | one_marker <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])

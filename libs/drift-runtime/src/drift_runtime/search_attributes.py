@@ -44,16 +44,6 @@ def tenant_attributes(tenant: str) -> TypedSearchAttributes:
     return TypedSearchAttributes([SearchAttributePair(KEYS[search.TENANT], tenant)])
 
 
-def upserts_enabled() -> bool:
-    """Inside a run, once at its start: whether this execution upserts its status.
-
-    Executions recorded before the upsert existed replay with False, so their histories still replay;
-    asked once (Temporal memoizes a patch per execution), so an in-flight old run never starts upserting
-    half-way through.
-    """
-    return workflow.patched(search.STATUS_PATCH)
-
-
 def upsert_status(
     enabled: bool, tenant: str, definition_id: str, definition_version: str | None, status: WorkflowStatus
 ) -> None:

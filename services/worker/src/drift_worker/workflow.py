@@ -34,8 +34,8 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     import msgspec
 
-    from drift_runtime.search_attributes import upsert_status, upserts_enabled
-    from drift_schema import ids
+    from drift_runtime.search_attributes import upsert_status
+    from drift_schema import ids, search
     from drift_schema.events import NodeEvent, WorkflowEvent
     from drift_schema.nodes import node_type
     from drift_schema.run import (
@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from drift_schema.statuses import RejectionCode, WorkflowStatus
     from drift_schema.testrun import RETRY_QUERY, RetryPoint, RetryQuery
     from drift_schema.workflow import State, WorkflowDefinition
+    from drift_worker import patches
     from drift_worker.activities import MAX_EVENT_CONTEXT_BYTES, SEGMENT_ACTIVITY, NodeActivities
     from drift_worker.model import EmitBatch, NodeResult, NodeTask, SegmentResult, SegmentTask
     from drift_worker.nodes import (
@@ -107,16 +108,6 @@ FAILURE_PATH_VISITS = 100
 TASK_OUTPUT_BYTES = 1024 * 1024
 MAX_CONCURRENT_EVALUATIONS = 8
 MAX_WORKFLOW_ID = 128
-CANCELLED_RUN_PATCH = "cancelled-run-announced"
-# Runs of pure nodes on the main path evaluate in one local activity each (drift_worker.segments); patched
-# in, so histories recorded with one local activity per pure node replay as they ran.
-SEGMENTS_PATCH = "pure-segments"
-# A segment whose last visit ends the run publishes the run's final status event itself (SegmentTask.end):
-# patched in, so segmented histories recorded with a separate emit of the final status replay as they ran.
-SEGMENT_ENDS_PATCH = "segment-ends-run"
-# A run that ends FAILED fails its Temporal workflow (RUN_FAILED_ERROR, its snapshot as the detail), so Temporal
-# agrees with Drift: patched in, so histories of FAILED runs recorded while their workflow completed replay.
-FAILED_RUN_PATCH = "failed-run-fails-workflow"
 
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -176,7 +167,7 @@ class GenericWorkflow:
         # What a retry of this run needs (contract 8.2), and a test run's replacements (8.3).
         self.checkpoints = Checkpoints(carry.skip_branches if carry else None)
         self.test = TestMode(run.test, carry.test_trace if carry else None) if run.test is not None else None
-        # Whether pure nodes run in segments (decided once, at the first pure node: see SEGMENTS_PATCH).
+        # Whether pure nodes run in segments (decided once, at the first pure node: see patches.SEGMENTS).
         self.segments: bool | None = None
         # Whether a segment that ends the run publishes its final status (decided with `segments`).
         self.segment_ends = False
@@ -185,6 +176,8 @@ class GenericWorkflow:
         self.local_activities = 0
         # A status event held for the next segment's activity to publish first (see _set_status).
         self.deferred: EmitBatch | None = None
+        # Which patches this execution runs (one marker for all of them in a run started now: see patches).
+        self.patched = patches.Patches()
 
     # ----------------------------------------------------------------- run
 
@@ -206,7 +199,7 @@ class GenericWorkflow:
             except BaseException as error:
                 # Cancelled (a SYNC CHILD node whose timeoutMs passed): announce the end, then end as cancelled.
                 # Patched in, so histories of cancelled runs recorded before this replay as they ran.
-                if not is_cancelled_exception(error) or not workflow.patched(CANCELLED_RUN_PATCH):
+                if not is_cancelled_exception(error) or not self.patched(patches.CANCELLED_RUN):
                     raise
                 await self._finish(WorkflowStatus.TERMINATED, error="cancelled by its parent run")
                 raise
@@ -215,7 +208,7 @@ class GenericWorkflow:
         await self._post_completion()
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = self.snapshot()
-        if snapshot.workflow_status == WorkflowStatus.FAILED and workflow.patched(FAILED_RUN_PATCH):
+        if snapshot.workflow_status == WorkflowStatus.FAILED and self.patched(patches.FAILED_RUN):
             # Temporal's status, its UI and its listings say FAILED too; the run's state travels as the detail.
             raise ApplicationError(
                 snapshot.error_message or "the run failed", snapshot, type=RUN_FAILED_ERROR, non_retryable=True
@@ -255,8 +248,8 @@ class GenericWorkflow:
         if self.test is not None or not is_pure(state) or self._visits_for_segment() < 1:
             return False  # a test run's mocks replace single visits; a spent budget fails the node as before
         if self.segments is None:
-            self.segments = workflow.patched(SEGMENTS_PATCH)
-            self.segment_ends = self.segments and workflow.patched(SEGMENT_ENDS_PATCH)
+            self.segments = self.patched(patches.SEGMENTS)
+            self.segment_ends = self.segments and self.patched(patches.SEGMENT_ENDS)
         return self.segments
 
     def _visits_for_segment(self) -> int:
@@ -920,7 +913,7 @@ class GenericWorkflow:
         self.seq += 1
         run = self.run_input
         # Listing (GET /v3/workflows) filters on this; patched, so runs recorded before it still replay.
-        upsert_status(upserts_enabled(), run.tenant, run.definition.id, run.definition.version, status)
+        upsert_status(self.patched(search.STATUS_PATCH), run.tenant, run.definition.id, run.definition.version, status)
         if announced:
             return
         batch = EmitBatch(nodes=nodes or [], status=self._status_event(status, self.seq))

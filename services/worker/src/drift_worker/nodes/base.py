@@ -12,7 +12,7 @@ A node's workflow half talks to the running interpreter only through the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -68,6 +68,11 @@ class Step:
 
 class Interpreter(Protocol):
     """What a node's workflow half may ask of the running interpreter."""
+
+    @property
+    def patched(self) -> Callable[[str], bool]:
+        """Whether this execution runs the code patched in under a name (`drift_worker.patches`)."""
+        ...
 
     @property
     def run_input(self) -> RunInput:

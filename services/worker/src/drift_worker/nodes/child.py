@@ -24,12 +24,11 @@ from drift_schema.nodes import ChildNode, ExecutionMode, child_key
 from drift_schema.run import RUN_FAILED_ERROR, WORKFLOW_NAME, RunInput, RunSnapshot, failed_run_snapshot, temporal_id
 from drift_schema.search import KIND_TEST
 from drift_schema.statuses import WorkflowStatus
+from drift_worker import patches
 from drift_worker.model import TENANT_RUNS_ACTIVITY, NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, WorkflowNode, node_of, render_field
 
 MAX_CHILD_DEPTH = 8
-TENANT_RUNS_PATCH = "tenant-running-runs-bound"
-CHILD_TIMEOUT_PATCH = "child-timeout"
 TENANT_RUNS_TIMEOUT = timedelta(seconds=10)
 # Asking visibility must eventually succeed: while it is away the CHILD node waits.
 TENANT_RUNS_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=10))
@@ -64,7 +63,7 @@ class Child(WorkflowNode):
         descendants = run.take_descendants(definition)
         # And per tenant: CHILD runs count towards the tenant's running-runs limit, as starts do.
         # Patched in, so histories recorded before the bound existed replay as they ran.
-        if workflow.patched(TENANT_RUNS_PATCH):
+        if run.patched(patches.TENANT_RUNS):
             limit = await workflow.execute_local_activity(
                 TENANT_RUNS_ACTIVITY,
                 pinned.tenant,
@@ -110,7 +109,7 @@ class Child(WorkflowNode):
         output: dict[str, Any] = {"workflowId": child_id}
         if mode == ExecutionMode.SYNC:
             try:
-                snapshot = await _within(handle, child_id, node.timeout_ms)
+                snapshot = await _within(handle, child_id, node.timeout_ms, run)
             except ChildWorkflowError as error:
                 cause = error.cause
                 if not (isinstance(cause, ApplicationError) and cause.type == RUN_FAILED_ERROR and cause.details):
@@ -129,13 +128,13 @@ class Child(WorkflowNode):
 
 
 async def _within(
-    handle: workflow.ChildWorkflowHandle[Any, RunSnapshot], child_id: str, timeout_ms: int | None
+    handle: workflow.ChildWorkflowHandle[Any, RunSnapshot], child_id: str, timeout_ms: int | None, run: Interpreter
 ) -> RunSnapshot:
     """The SYNC child's result; past `timeout_ms` the child is cancelled (it announces TERMINATED) and the node fails.
 
     Patched in, so histories of SYNC children recorded while `timeoutMs` was ignored replay as they ran.
     """
-    if timeout_ms is None or not workflow.patched(CHILD_TIMEOUT_PATCH):
+    if timeout_ms is None or not run.patched(patches.CHILD_TIMEOUT):
         return await handle
     try:
         done, _ = await workflow.wait([handle], timeout=timeout_ms / 1000)

@@ -6,14 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from temporalio import workflow
 
 from drift_schema import expressions
 from drift_schema.nodes import InstructionNode
+from drift_worker import patches
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, Step, Visit, WorkflowNode, node_of, render_field
-
-INSTRUCTION_TIMEOUT_PATCH = "instruction-timeout"
 
 
 class SelectionError(ValueError):
@@ -82,9 +80,7 @@ class Instruction(WorkflowNode):
         # timeoutMs bounds the wait for a person (a human step with a deadline); patched in, so histories of
         # INSTRUCTION nodes recorded while it was ignored replay as they ran.
         node = visit.node
-        timeout = (
-            node.timeout_ms if node.timeout_ms is not None and workflow.patched(INSTRUCTION_TIMEOUT_PATCH) else None
-        )
+        timeout = node.timeout_ms if node.timeout_ms is not None and run.patched(patches.INSTRUCTION_TIMEOUT) else None
         selections = await run.wait_for_input(visit, result, timeout)
         output = {"selectedOptions": selections}
         await run.completed(visit, output)

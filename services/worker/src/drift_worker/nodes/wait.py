@@ -15,10 +15,9 @@ from temporalio import workflow
 
 from drift_schema import expressions
 from drift_schema.nodes import AbsoluteWait, OnEventWait, SchedulerWait, WaitNode
+from drift_worker import patches
 from drift_worker.model import NodeResult, NodeTask
 from drift_worker.nodes.base import Interpreter, NodeFailure, Step, Visit, WorkflowNode, node_of, render_field
-
-WAIT_TIMEOUT_PATCH = "wait-timeout"
 
 
 def parse_instant(value: Any) -> datetime:
@@ -59,7 +58,7 @@ class Wait(WorkflowNode):
         output: Any
         # A `timeoutMs` shorter than the wait fails the node once it passes (patched in: histories recorded
         # while WAIT ignored timeoutMs replay as they ran).
-        limit = node.timeout_ms / 1000 if node.timeout_ms is not None and workflow.patched(WAIT_TIMEOUT_PATCH) else None
+        limit = node.timeout_ms / 1000 if node.timeout_ms is not None and run.patched(patches.WAIT_TIMEOUT) else None
         if isinstance(config, SchedulerWait):
             await self._sleep(run, visit, config.duration, limit)
             output = {"waitedSeconds": config.duration}
