@@ -411,6 +411,18 @@ class _Evaluator:
         (size,) = _HEADER.unpack(await self._read(_HEADER.size))
         return await self._read(size)
 
+    def received(self) -> bytes | None:
+        """The next framed answer if it has arrived whole already (read with an earlier one), else None."""
+        if len(self._buffer) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack_from(self._buffer)
+        end = _HEADER.size + size
+        if len(self._buffer) < end:
+            return None
+        data = bytes(self._buffer[_HEADER.size : end])
+        del self._buffer[:end]
+        return data
+
     def kill(self) -> None:
         """SIGKILL the process (whatever it is doing) and close the pipes; reaped in the background."""
         with contextlib.suppress(ProcessLookupError):
@@ -772,8 +784,12 @@ class EvaluatorPool:
             await process.send(payload)
             while True:
                 limit = limit_of(expected)
-                async with asyncio.timeout(limit / 1000):
-                    frame = self._frames.decode(await process.receive())
+                # A node whose frame came in with an earlier read has finished: no deadline left to keep.
+                answer = process.received()
+                if answer is None:
+                    async with asyncio.timeout(limit / 1000):
+                        answer = await process.receive()
+                frame = self._frames.decode(answer)
                 if frame.visit is not None:
                     visits.append(frame.visit)
                     on_visit(frame.visit)
