@@ -17,7 +17,6 @@ import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BucketNotFoundError, NotFoundError
@@ -30,6 +29,7 @@ from drift_client.stream import NatsServer as NatsServer
 from drift_client.stream import redact_url as redact_url
 from drift_client.stream import replay as replay
 from drift_client.stream import split_credentials as split_credentials
+from drift_runtime import consumers
 from drift_runtime.telemetry import extract_context, inject_headers
 from drift_schema import subjects
 from drift_schema.ids import SERVICE_INBOX_PREFIX as SERVICE_INBOX_PREFIX
@@ -286,25 +286,19 @@ async def consume(js: JetStreamContext, spec: ConsumerSpec, handler: Handler, st
         finally:
             slots.release()
 
+    fetcher = consumers.Fetcher(subscription, spec.fetch_timeout_s)
     while not stop.is_set():
-        try:
-            messages = await subscription.fetch(spec.batch, timeout=spec.fetch_timeout_s)
-        except (NatsTimeoutError, TimeoutError):
-            # An empty fetch: nats-py raises its own TimeoutError or, from inside fetch, asyncio's bare one.
-            continue
-        except Exception as error:
-            log.warning("messaging.fetch_failed", consumer=spec.durable, error=str(error))
-            await asyncio.sleep(0.5)
-            continue
-        for msg in messages:
+        for msg in await consumers.fetched(fetcher, spec.batch, spec.durable):
             await slots.acquire()
             task = asyncio.create_task(run_one(msg))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    # Unsubscribed first: a pull request left open by a fetch that gave up takes no more messages (the server
+    # skips requests whose inbox has no subscriber), so what the handlers below nak goes to the next consumer.
     with contextlib.suppress(Exception):
         await subscription.unsubscribe()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _handle(msg: Msg, handler: Handler, name: str) -> None:

@@ -49,7 +49,6 @@ import msgspec
 import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
@@ -206,20 +205,21 @@ class PartitionReader:
                         log.warning("dispatch.partition_subscribe_failed", partition=self.partition, error=str(error))
                         await asyncio.sleep(0.5)
                         continue
+                    fetcher = consumers.Fetcher(sub, FETCH_TIMEOUT_S)
                     expected, idle = 1, 0
                 try:
-                    messages = await sub.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_S)
-                except (NatsTimeoutError, TimeoutError):
-                    idle += 1
-                    if idle % IDLE_CHECKS == 0 and not await _consumer_exists(sub):
-                        await _closed(sub)
-                        sub = None
-                    continue
+                    messages = await fetcher.fetch(FETCH_BATCH)
                 except Exception as error:
                     log.warning("dispatch.partition_fetch_failed", partition=self.partition, error=str(error))
                     await _closed(sub)
                     sub = None
                     await asyncio.sleep(0.5)
+                    continue
+                if not messages:
+                    idle += 1
+                    if idle % IDLE_CHECKS == 0 and not await _consumer_exists(sub):
+                        await _closed(sub)
+                        sub = None
                     continue
                 idle = 0
                 for msg in messages:
@@ -668,14 +668,14 @@ class PartitionGroup:
                         stream=subjects.COMMAND_STREAM,
                         config=config,
                     )
+                    fetcher = consumers.Fetcher(sub, PROGRESS_EVERY_S)
                 floor = await self.common_floor()
                 for seq in sorted(s for s in held if s <= floor):
                     await held.pop(seq).ack()
                 if len(held) < PROGRESS_HELD // 2:
-                    with contextlib.suppress(NatsTimeoutError, TimeoutError):
-                        for msg in await sub.fetch(256, timeout=PROGRESS_EVERY_S):
-                            held[msg.metadata.sequence.stream] = msg
-                        continue
+                    for msg in await fetcher.fetch(256):
+                        held[msg.metadata.sequence.stream] = msg
+                    continue
                 await asyncio.sleep(PROGRESS_EVERY_S)
             except asyncio.CancelledError:
                 raise

@@ -55,6 +55,7 @@ tracer = trace.get_tracer("drift.notifier.delivery")
 
 DURABLE = "notifier-webhooks"
 FETCH_BATCH = 64
+FETCH_TIMEOUT_S = 1.0
 SHUTDOWN_GRACE_S = 5.0
 """At shutdown, how long attempts in flight may finish before they are cancelled and handed back."""
 ACK_WAIT_S = 30.0
@@ -212,6 +213,7 @@ class WebhookConsumer:
         except Exception as error:
             log.warning("webhook.consumer_not_updated", consumer=self.durable, error=str(error))
         subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        fetcher = consumers.Fetcher(subscription, FETCH_TIMEOUT_S)
         heartbeat = asyncio.create_task(self._keep_alive())
         try:
             while not stop.is_set():
@@ -221,9 +223,14 @@ class WebhookConsumer:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._room.wait(), timeout=1.0)
                     continue
-                for msg in await consumers.fetched(subscription, min(FETCH_BATCH, room), 1.0, self.durable):
+                for msg in await consumers.fetched(fetcher, min(FETCH_BATCH, room), self.durable):
                     await self._take(msg)
         finally:
+            # Gone before anything is handed back: a pull request of this subscription still open on the server
+            # (one a fetch gave up on) would otherwise take a message handed back below, for no one to read.
+            # The server skips pull requests whose inbox has no subscriber.
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
             for entry in self._lanes.take_queued():
                 # Not started: let the next notifier (or this one, restarted) have it at once.
                 self._forget(entry)
@@ -240,8 +247,6 @@ class WebhookConsumer:
                     with contextlib.suppress(Exception):
                         await entry.msg.nak()
             heartbeat.cancel()
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
 
     async def _take(self, msg: Msg) -> None:
         seq = int(msg.metadata.sequence.stream)
