@@ -78,6 +78,8 @@ def platform_settings(
         home=home,
         gateway_port=free_port(),
         dsl_store_port=free_port(),
+        # Its own too: two platforms side by side (P5's) would otherwise both take the default, and one Studio exits.
+        studio_port=free_port(),
         log_format="json",
         http_allow_hosts="127.0.0.1,localhost",
     )
