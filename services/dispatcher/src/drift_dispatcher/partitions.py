@@ -673,9 +673,11 @@ class PartitionGroup:
                 for seq in sorted(s for s in held if s <= floor):
                     await held.pop(seq).ack()
                 if len(held) < PROGRESS_HELD // 2:
-                    for msg in await fetcher.fetch(256):
+                    fetched = await fetcher.fetch(256)
+                    for msg in fetched:
                         held[msg.metadata.sequence.stream] = msg
-                    continue
+                    if fetched:
+                        continue
                 await asyncio.sleep(PROGRESS_EVERY_S)
             except asyncio.CancelledError:
                 raise
