@@ -20,7 +20,11 @@ from temporalio import workflow
 from drift_schema.search import STATUS_PATCH
 
 CURRENT = "drift-2026-12"
-"""Recorded once by every execution started from this version on: every patch in COVERED applies."""
+"""Recorded once by every execution started from this version on: every patch in COVERED applies.
+
+It also stands for one change of its own: a run whose first node is pure upserts RUNNING after its first
+segment, not before it (see `GenericWorkflow._set_status`).
+"""
 
 CANCELLED_RUN = "cancelled-run-announced"
 """A run cancelled by its parent announces TERMINATED before it ends as cancelled."""
@@ -61,11 +65,17 @@ class Patches:
     def __init__(self) -> None:
         self._current: bool | None = None
 
+    def current(self) -> bool:
+        """Whether this execution records `CURRENT` (it started on this version or later).
+
+        Asked at the execution's first check, which is at the same point of its code in every replay.
+        """
+        if self._current is None:
+            self._current = workflow.patched(CURRENT)
+        return self._current
+
     def __call__(self, name: str) -> bool:
         """Whether this execution runs the code patched in as `name` (see the module's docstring)."""
         if name not in COVERED:
             return workflow.patched(name)
-        if self._current is None:
-            # The execution's first check, at the same point of its code in every replay.
-            self._current = workflow.patched(CURRENT)
-        return self._current or workflow.patched(name)
+        return self.current() or workflow.patched(name)

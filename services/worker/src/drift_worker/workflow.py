@@ -176,6 +176,8 @@ class GenericWorkflow:
         self.local_activities = 0
         # A status event held for the next segment's activity to publish first (see _set_status).
         self.deferred: EmitBatch | None = None
+        # Its upsert, held until after that segment (see _upsert_status).
+        self.upsert_pending = False
         # Which patches this execution runs (one marker for all of them in a run started now: see patches).
         self.patched = patches.Patches()
 
@@ -219,6 +221,8 @@ class GenericWorkflow:
         """Walk the graph; failures go to `defaultFailureNode`, terminal nodes finish the run."""
         current: str | None = start
         while current is not None:
+            if self.upsert_pending and self.deferred is None:
+                self._upsert_status()  # the run went on past the segment its status was deferred to
             if self._history_is_long():
                 await self._continue_as_new(current)
             state = self.run_input.definition.states.get(current)
@@ -911,16 +915,31 @@ class GenericWorkflow:
         a segment's activity published it (`_final_event`, filled in)."""
         self.status = status
         self.seq += 1
-        run = self.run_input
-        # Listing (GET /v3/workflows) filters on this; patched, so runs recorded before it still replay.
-        upsert_status(self.patched(search.STATUS_PATCH), run.tenant, run.definition.id, run.definition.version, status)
+        deferred = defer and self.test is None
+        self.upsert_pending = deferred and self.patched.current()
+        if not self.upsert_pending:
+            self._upsert_status()
         if announced:
             return
         batch = EmitBatch(nodes=nodes or [], status=self._status_event(status, self.seq))
-        if defer and self.test is None:
+        if deferred:
             self.deferred = self._traced(batch)
             return
         await self._emit(batch)
+
+    def _upsert_status(self) -> None:
+        """Upsert the run's status: listing (GET /v3/workflows) filters on it.
+
+        Patched, so runs recorded before it still replay. A status deferred to the next segment is upserted
+        after that segment instead (`upsert_pending`), or never when the segment ends the run: Temporal makes
+        an upsert visible only when its workflow task completes, and the segment runs inside that task, so the
+        upsert it skips is one nobody could have seen.
+        """
+        self.upsert_pending = False
+        run = self.run_input
+        upsert_status(
+            self.patched(search.STATUS_PATCH), run.tenant, run.definition.id, run.definition.version, self.status
+        )
 
     def _traced(self, batch: EmitBatch) -> EmitBatch:
         return msgspec.structs.replace(batch, trace_context=self.command_trace) if self.command_trace else batch
