@@ -18,9 +18,13 @@ from e2e.keys import KEYS, WEBHOOK_SECRET
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def platform(infra: InfraStack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    """Every Drift service running against the session's servers, example bundles loaded for `acme`."""
+    """Every Drift service running against the session's servers, example bundles loaded for `acme`.
+
+    Stopped once the end-to-end tests are done: its dispatcher and notifier would otherwise go on serving the
+    session's NATS, and answer commands that later packages' tests publish to a gateway with no dispatcher.
+    """
     home = tmp_path_factory.mktemp("platform-home")
     config = DevConfig(home=home, gateway_port=free_port(), dsl_store_port=free_port(), log_format="json")
     secrets = DevSecrets(

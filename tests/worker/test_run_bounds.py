@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -108,6 +109,9 @@ async def test_a_loop_of_large_outputs_keeps_each_workflow_task_small(big_output
     assert (snapshot.workflow_status, snapshot.disposition) == ("COMPLETED", "24")
 
 
+# A failing branch cancels its siblings' local activities; one that finished in the same instant has nothing
+# left to cancel, and the SDK warns about it (benign).
+@pytest.mark.filterwarnings("ignore:Cannot find activity to cancel for token:UserWarning")
 async def test_a_parallel_of_large_outputs_fails_cleanly(big_outputs: Runner) -> None:
     """Twenty branches writing 250 KB each at once: the run fails at the context bound instead of being
     terminated for a workflow task over gRPC's 4 MB (the branches' results ride in one task)."""
