@@ -1,4 +1,4 @@
-import { memo, useMemo } from "react";
+import { memo, useCallback, useMemo, useState } from "react";
 import {
   Background,
   Controls,
@@ -9,6 +9,7 @@ import {
   type Connection,
   type Edge,
   type Node,
+  type NodeChange,
   type NodeProps,
 } from "@xyflow/react";
 import { edgesOf, layout, typeOf, type FlowEdge, type NodeDefinition, type NodeRunState, type WorkflowDefinition } from "../model";
@@ -102,12 +103,22 @@ export function GraphView(props: Props) {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const positions = useMemo(() => layout(definition, flowEdges), [shape]);
 
+  // The sizes React Flow measured, handed back with every node: a node object without them counts as not yet
+  // measured and is hidden until measured again, and a run's page makes new node objects on every update.
+  const [measured, setMeasured] = useState<Record<string, { width: number; height: number }>>({});
+  const onNodesChange = useCallback((changes: NodeChange<Node<StepData>>[]) => {
+    const sizes: Record<string, { width: number; height: number }> = {};
+    for (const change of changes) if (change.type === "dimensions" && change.dimensions) sizes[change.id] = change.dimensions;
+    if (Object.keys(sizes).length > 0) setMeasured((known) => ({ ...known, ...sizes }));
+  }, []);
+
   const nodes: Node<StepData>[] = useMemo(
     () =>
       Object.entries(states).map(([name, state]) => ({
         id: name,
         type: "step",
         position: positions[name] ?? { x: 0, y: 0 },
+        measured: measured[name],
         selected: props.selected === name,
         data: {
           name,
@@ -119,7 +130,7 @@ export function GraphView(props: Props) {
           title: runStates?.[name]?.lastError ?? undefined,
         },
       })),
-    [states, positions, props.selected, library, definition.startNode, definition.defaultFailureNode, runStates, errorsByInstance],
+    [states, positions, measured, props.selected, library, definition.startNode, definition.defaultFailureNode, runStates, errorsByInstance],
   );
 
   const edges: Edge[] = useMemo(
@@ -149,6 +160,7 @@ export function GraphView(props: Props) {
       <ReactFlow
         nodes={nodes}
         edges={edges}
+        onNodesChange={onNodesChange}
         nodeTypes={nodeTypes}
         fitView
         fitViewOptions={{ maxZoom: 1 }}
