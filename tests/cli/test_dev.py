@@ -145,6 +145,13 @@ def _fake_argv(tmp_path: Path) -> list[str]:
     return [sys.executable, "-c", WITH_FAKES, str(bin_dir), "dev", "--no-examples"]
 
 
+def _serving_port(env: dict[str, str], key: str, what: str, log: str) -> str:
+    """The port drift dev serves `what` on: the one configured, or the one it announced using instead when that was
+    taken between the test picking it and drift dev binding it (any process's connection may take a free port)."""
+    taken = re.search(rf"port {env[key]} for {re.escape(what)} is taken; using (\d+)", log)
+    return taken.group(1) if taken else env[key]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     """With stand-in services, drift dev reports each server and service starting and ready, prints its
@@ -156,10 +163,19 @@ async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signa
         await dev.wait_ready()
         key = (home / "dev-api-key").read_text().strip()
         summary = "\n".join(dev.stdout)
-        assert f"http://127.0.0.1:{env['DRIFT_GATEWAY_PORT']}/schema/swagger" in summary
-        assert f"http://127.0.0.1:{env['DRIFT_DSL_STORE_PORT']}/schema/swagger" in summary
+        log = dev.stderr_path.read_text(errors="replace")
+        gateway, dsl_store, studio = (
+            _serving_port(env, key, what, log)
+            for key, what in (
+                ("DRIFT_GATEWAY_PORT", "gateway"),
+                ("DRIFT_DSL_STORE_PORT", "dsl-store"),
+                ("DRIFT_STUDIO_PORT", "studio"),
+            )
+        )
+        assert f"http://127.0.0.1:{gateway}/schema/swagger" in summary
+        assert f"http://127.0.0.1:{dsl_store}/schema/swagger" in summary
         assert f"http://127.0.0.1:{env['DRIFT_TEMPORAL_UI_PORT']}" in summary
-        assert f"Studio      http://127.0.0.1:{env['DRIFT_STUDIO_PORT']}" in summary  # contract 13
+        assert f"Studio      http://127.0.0.1:{studio}" in summary  # contract 13
         assert key in summary
         assert str(home) in summary
         assert "curl" in summary
@@ -172,8 +188,8 @@ async def test_drift_dev_stops_everything_on_a_signal(tmp_path: Path, sig: signa
         assert written["pid"] == dev.process.pid
         # With the services' credentials (contract 14): `drift events` replays the stream as they do.
         assert messaging.split_credentials(written["nats"]).url == f"nats://127.0.0.1:{env['DRIFT_NATS_PORT']}"
-        assert written["gateway"] == f"http://127.0.0.1:{env['DRIFT_GATEWAY_PORT']}"
-        assert written["dslStore"] == f"http://127.0.0.1:{env['DRIFT_DSL_STORE_PORT']}"
+        assert written["gateway"] == f"http://127.0.0.1:{gateway}"
+        assert written["dslStore"] == f"http://127.0.0.1:{dsl_store}"
         # Another shell, with no NATS variable: `drift events` asks drift dev's NATS (not 4222) and says it has none.
         shell = {k: v for k, v in env.items() if not k.startswith("DRIFT_") or k == "DRIFT_HOME"}
         events = await asyncio.create_subprocess_exec(
